@@ -1,0 +1,28 @@
+# Two commands on a fresh machine:  `make demo` (the main job on the synthetic default) and `make test`.
+# Both create the virtual environment .venv and install everything on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The CPU build of torch is found locally through PIP_FIND_LINKS (never let pip pull the CUDA build).
+export PIP_FIND_LINKS ?= /opt/wheels
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: install demo test clean-venv
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0 torchvision==0.28.0
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/ecamp-bench list
+
+test: install
+	$(BIN)/python -m pytest -n 2 -q
+
+clean-venv:
+	rm -rf $(VENV)

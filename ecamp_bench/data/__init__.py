@@ -1,0 +1,1 @@
+"""Datasets: official layouts, image loading, splits and the synthetic generator."""

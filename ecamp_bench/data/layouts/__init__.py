@@ -1,0 +1,1 @@
+"""Adapters for the official on-disk layouts of MIMIC-CXR-JPG, CheXpert, RSNA Pneumonia and SIIM-ACR."""

@@ -1,0 +1,1 @@
+"""The evaluation runner, metrics with bootstrap CIs, and the feature cache."""

@@ -1,0 +1,82 @@
+"""The plugin contract of ecamp-bench. These docstrings are the reference documentation.
+
+A plugin is a plain module with functions decorated by ``ecamp_bench.api.hookimpl`` whose names match
+the hooks below. It is registered through the entry-point group ``ecamp_bench`` in its distribution's
+``pyproject.toml``::
+
+    [project.entry-points.ecamp_bench]
+    my-baseline = "my_package.plugin"
+
+The in-tree plugins under ``plugins/`` (import name ``ecamp_bench_plugins``) are declared the same way.
+
+Rules for every catalog hook:
+
+- It takes no arguments and returns a list of frozen specs (see :mod:`ecamp_bench.specs`).
+- It must be cheap: import torch, timm, mmdet or mmseg only inside the functions a spec references.
+- Names are unique across all installed plugins; a duplicate is an error naming both providers.
+- Results are flattened and sorted by name, so registration order never matters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ecamp_bench.specs import BackboneSpec, LayoutSpec, ProtocolSpec, TaskSpec
+
+PROJECT = "ecamp_bench"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def ecamp_bench_layouts() -> list[LayoutSpec]:
+    """Return the dataset layouts this plugin can read (and write synthetically).
+
+    A layout reads one official on-disk format (file tree, CSV columns, DICOM, RLE) into uniform samples.
+    Tasks refer to a layout by name. Example: ``LayoutSpec(name="rsna-pneumonia", ...)``.
+    """
+
+
+@hookspec
+def ecamp_bench_tasks() -> list[TaskSpec]:
+    """Return the downstream tasks this plugin provides.
+
+    Every ``TaskSpec.layout`` must name a registered layout, and every entry of ``TaskSpec.protocols``
+    a registered protocol that supports ``TaskSpec.kind``; this is checked when plugins load.
+    """
+
+
+@hookspec
+def ecamp_bench_protocols() -> list[ProtocolSpec]:
+    """Return the evaluation protocols this plugin provides (e.g. ``linear``, ``finetune``, ``frozen-det``).
+
+    A protocol trains whatever its recipe trains on the train split, selects on the val split and
+    returns predictions on the test split; the task scores them.
+    """
+
+
+@hookspec
+def ecamp_bench_backbones() -> list[BackboneSpec]:
+    """Return the backbones (image encoders with a weight source) this plugin provides."""
+
+
+@hookspec(firstresult=True)
+def ecamp_bench_resolve_weights(ref: str) -> Path | None:
+    """Turn a weight reference (e.g. ``"my-store:model-7"``) into a local file path, or return ``None``.
+
+    The first plugin that returns a path wins. The built-in fallback treats ``ref`` as a local path,
+    relative paths being looked up under ``pretrained/``. Nothing is ever downloaded by ecamp-bench
+    itself; a plugin that fetches weights does so on its own responsibility.
+    """
+
+
+@hookspec
+def ecamp_bench_run_finished(record: dict) -> None:
+    """Observe a finished run (e.g. to log it to an experiment tracker). Must not mutate ``record``.
+
+    ``record`` is the result record exactly as written to ``results/runs/`` (see ``results/record.py``).
+    """

@@ -1,0 +1,1 @@
+"""Leaderboard: aggregate result records into tables per protocol and render them."""

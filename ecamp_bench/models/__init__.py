@@ -1,0 +1,1 @@
+"""Models: the ECAMP pre-training model, the Backbone interface used by every task, weight files."""

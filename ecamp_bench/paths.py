@@ -1,0 +1,45 @@
+"""Where ecamp-bench reads and writes by default. Every location can be moved with an environment variable.
+
+Defaults are relative to the current working directory (the project checkout), never absolute paths:
+
+- ``ECAMP_BENCH_DATA``        default data home (``./data``); the synthetic default lives under it
+- ``ECAMP_BENCH_RESULTS``     result records and leaderboards (``./results``)
+- ``ECAMP_BENCH_PRETRAINED``  backbone weight files (``./pretrained``)
+- ``ECAMP_BENCH_CACHE``       feature caches and other derived data (``./.cache/ecamp-bench``)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SYNTHETIC_DEFAULT_PRESET = "small"
+
+
+def _env_path(var: str, default: str) -> Path:
+    return Path(os.environ.get(var, default)).expanduser()
+
+
+def data_home() -> Path:
+    """The folder that holds datasets by default (``$ECAMP_BENCH_DATA`` or ``./data``)."""
+    return _env_path("ECAMP_BENCH_DATA", "data")
+
+
+def synthetic_root(preset: str = SYNTHETIC_DEFAULT_PRESET) -> Path:
+    """Where the synthetic default data set of ``preset`` lives (generated on first use)."""
+    return data_home() / f"synthetic-{preset}"
+
+
+def results_dir() -> Path:
+    """The results folder (``$ECAMP_BENCH_RESULTS`` or ``./results``)."""
+    return _env_path("ECAMP_BENCH_RESULTS", "results")
+
+
+def pretrained_dir() -> Path:
+    """The folder of backbone weight files (``$ECAMP_BENCH_PRETRAINED`` or ``./pretrained``)."""
+    return _env_path("ECAMP_BENCH_PRETRAINED", "pretrained")
+
+
+def cache_dir() -> Path:
+    """The folder for derived caches such as extracted features (``$ECAMP_BENCH_CACHE``)."""
+    return _env_path("ECAMP_BENCH_CACHE", ".cache/ecamp-bench")

@@ -1,0 +1,1 @@
+"""The device-agnostic ECAMP pre-training loop: optimisation, checkpoints, resume, DDP, export."""

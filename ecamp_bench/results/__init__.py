@@ -1,0 +1,1 @@
+"""Result records: schema, run key, atomic writes, and scanning the results folder."""

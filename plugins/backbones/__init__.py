@@ -1,0 +1,1 @@
+"""Backbone plugins (random-init, timm, file:PATH, and importers of published checkpoints)."""

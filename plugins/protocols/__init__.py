@@ -1,0 +1,1 @@
+"""Protocol plugins (linear, finetune, frozen-seg, frozen-det, ...)."""

@@ -1,0 +1,1 @@
+"""Task plugins (chexpert-cls, rsna-cls, siim-seg, rsna-det)."""

@@ -1,0 +1,23 @@
+"""Shared fixtures. Tests are hermetic: only ecamp-bench's own plugins load, and every default folder
+(data, results, pretrained, caches) points into a temporary directory."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("ECAMP_BENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_folders(tmp_path, monkeypatch):
+    """Point results/, pretrained/ and caches at a per-test temporary folder and reset the catalog."""
+    from ecamp_bench.plugins import reset_catalog
+
+    monkeypatch.setenv("ECAMP_BENCH_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("ECAMP_BENCH_PRETRAINED", str(tmp_path / "pretrained"))
+    monkeypatch.setenv("ECAMP_BENCH_CACHE", str(tmp_path / "cache"))
+    reset_catalog()
+    yield
+    reset_catalog()
