@@ -163,18 +163,29 @@ def build_manager(
     pm.register(_DefaultWeights(), name="ecamp-bench-default-weights")
     loaded: list[Provider] = []
     failures: list[PluginFailure] = []
+    modules: dict[str, str] = {}  # plugin name -> module reference
 
     def register(name: str, module_ref: str, provider: Provider) -> None:
-        if name in blocked or pm.is_registered(name) or pm.has_plugin(name):
+        if name in blocked:
+            return
+        if name in modules:
+            if modules[name] != module_ref:
+                taken = f"plugin name '{name}' is already used by module '{modules[name]}'"
+                failures.append(PluginFailure(name, provider, f"PluginError: {taken}; '{module_ref}' not loaded"))
             return
         try:
             module = importlib.import_module(module_ref)
-            provider = Provider(provider.plugin, provider.dist, provider.version, _module_path(module))
-            pm.register(module, name=name)
         except Exception as exc:  # a broken plugin must not take the others down
             failures.append(PluginFailure(name, provider, f"{type(exc).__name__}: {exc}"))
             return
-        loaded.append(provider)
+        modules[name] = module_ref
+        if pm.is_registered(module):  # the same module reached twice (entry point and --plugin)
+            return
+        try:
+            pm.register(module, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin '{name}' ({_module_path(module)}) has an invalid hook: {exc}") from exc
+        loaded.append(Provider(provider.plugin, provider.dist, provider.version, _module_path(module)))
 
     for ep, dist in _entry_points():
         if not autoload and not _is_own(dist):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ecamp_bench.cli._options import catalog, console
@@ -35,39 +36,48 @@ def _weights_status(spec) -> str:
     return f"{path} ({state})"
 
 
-def _table(cat: Catalog, kind: str) -> Table:
+def _table(cat: Catalog, kind: str, names: list[str]) -> Table:
     table = Table(title=f"{kind}s", title_justify="left")
     table.add_column("name", style="bold")
     table.add_column("version", justify="right")
     table.add_column("provider")
     table.add_column("details")
-    for name in cat.names(kind):
+    for name in names:
         spec = cat.get(kind, name)
         version = str(getattr(spec, "version", "")) if hasattr(spec, "version") else ""
-        table.add_row(name, version, str(cat.provider(kind, name)), _describe(kind, spec))
+        cells = (name, version, str(cat.provider(kind, name)), _describe(kind, spec))
+        table.add_row(*(escape(cell) for cell in cells))
     return table
 
 
 @app.command("list")
 def list_command(
     what: Annotated[str, typer.Argument(help="tasks, backbones, protocols, layouts or plugins (default: all).")] = "all",
+    name: Annotated[str | None, typer.Argument(help="Show only this item (e.g. `list backbones NAME`).")] = None,
 ) -> None:
     """List the tasks, backbones, protocols and layouts the installed plugins provide, with their providers."""
-    cat = catalog()
     kinds = {f"{k}s": k for k in KINDS}
-    out = console()
     if what not in (*kinds, "all", "plugins"):
         raise UnknownNameError("list kind", what, [*kinds, "all", "plugins"])
+    if name is not None and what not in kinds:
+        raise UnknownNameError("list kind", what, list(kinds))
+    cat = catalog()
+    out = console()
+    if name is not None:
+        cat.get(kinds[what], name)  # an unknown name raises with suggestions
+        out.print(_table(cat, kinds[what], [name]))
+        return
     if what in ("all", "plugins"):
         plugins = Table(title="plugins", title_justify="left")
         plugins.add_column("plugin", style="bold")
         plugins.add_column("distribution")
         plugins.add_column("path")
         for p in cat.plugins:
-            plugins.add_row(p.plugin, f"{p.dist}-{p.version}" if p.dist else "(module)", p.path or "")
+            plugins.add_row(escape(p.plugin), escape(f"{p.dist}-{p.version}" if p.dist else "(module)"), escape(p.path or ""))
         out.print(plugins)
     for plural, kind in kinds.items():
         if what in ("all", plural):
-            out.print(_table(cat, kind))
+            out.print(_table(cat, kind, cat.names(kind)))
     for failure in cat.failures:
-        out.print(f"[red]plugin '{failure.plugin}' ({failure.provider.dist or 'module'}) failed to load:[/] {failure.error}")
+        who = escape(f"plugin '{failure.plugin}' ({failure.provider.dist or 'module'})")
+        out.print(f"[red]{who} failed to load:[/] {escape(failure.error)}")

@@ -1,0 +1,21 @@
+"""torchvision (a CUDA build on PyPI) and timm import next to the CPU torch once ecamp_bench is imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+PROBE = """
+import sys
+import ecamp_bench
+assert "torch" not in sys.modules, "importing ecamp_bench must not import torch"
+import timm, torchvision.transforms
+model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0)
+print(model.num_features)
+"""
+
+
+def test_timm_imports_after_ecamp_bench_without_importing_torch_early():
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "192"
