@@ -1,0 +1,44 @@
+"""Insertion of the entity-centred context into a report at a random sentence boundary (ECAMP_METHOD.md §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def split_sentences(report: str) -> list[str]:
+    """The report's sentences, split on ".", stripped, empty ones dropped, each ending with "."."""
+    return [s.strip() + "." for s in report.split(".") if s.strip()]
+
+
+def insert_context(report: str, context: str, k: int) -> str:
+    """``report`` with ``context`` placed between sentence ``k - 1`` and sentence ``k`` (0 ≤ k ≤ n).
+
+    The context is closed with "." if it does not end with one, so it stays its own sentence.
+    """
+    sentences = split_sentences(report)
+    if not 0 <= k <= len(sentences):
+        raise ValueError(f"boundary {k} outside 0..{len(sentences)}")
+    context = context.strip()
+    if context and not context.endswith("."):
+        context += "."
+    return " ".join([*sentences[:k], context, *sentences[k:]]).strip()
+
+
+def insert_contexts(
+    reports: Sequence[str], contexts: Sequence[str | None], prob: float, generator: torch.Generator
+) -> list[str]:
+    """For each report: with probability ``prob`` (and a non-empty context) insert the context at a boundary
+    drawn uniformly from 0..n (n sentences); otherwise the report unchanged. Draws come from ``generator``."""
+    use = torch.rand(len(reports), generator=generator) < prob  # [B]
+    where = torch.rand(len(reports), generator=generator)  # [B], scaled to 0..n below
+    out = []
+    for report, context, use_i, u in zip(reports, contexts, use.tolist(), where.tolist(), strict=True):
+        report = report or ""
+        if use_i and context and context.strip():
+            n = len(split_sentences(report))
+            out.append(insert_context(report, context, min(int(u * (n + 1)), n)))
+        else:
+            out.append(report)
+    return out
