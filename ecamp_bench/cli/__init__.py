@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import typer
 
+from ecamp_bench.cli import data as data_cmd
+from ecamp_bench.cli import distill as distill_cmd
 from ecamp_bench.cli import list_cmd
 from ecamp_bench.cli._options import PLUGIN_OPTIONS, NoPluginOpt, PluginOpt, err_console
 from ecamp_bench.errors import EcampBenchError
@@ -33,6 +35,8 @@ def _global_options(plugin: PluginOpt = [], no_plugin: NoPluginOpt = []) -> None
 
 # Command modules, one per command (group); each exposes a Typer ``app``.
 app.add_typer(list_cmd.app)
+app.add_typer(data_cmd.app)
+app.add_typer(distill_cmd.app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,83 @@
+"""``ecamp-bench data synth`` (write the synthetic default) and ``ecamp-bench data check`` (validate a tree)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ecamp_bench.cli._options import SeedOpt, catalog, console, err_console
+
+app = typer.Typer(name="data", help="Synthetic data generation and dataset checks.", no_args_is_help=True)
+
+
+@app.command("synth")
+def synth(
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the synthetic default root).")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="tiny, small or medium.")] = "small",
+    seed: SeedOpt = 0,
+    workers: Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")] = None,
+) -> None:
+    """Write synthetic chest X-rays with reports in the four official layouts, deterministically from the seed."""
+    from ecamp_bench.data.synth import generate
+    from ecamp_bench.data.synth.generate import LAYOUTS, preset as preset_params
+    from ecamp_bench.paths import synthetic_root
+
+    preset_params(preset)
+    target = out if out is not None else synthetic_root(preset)
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console(), transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(layout: str, done: int, total: int) -> None:
+            if layout not in tasks:
+                tasks[layout] = bar.add_task(layout, total=total)
+            bar.update(tasks[layout], completed=done)
+
+        counts = generate(target, preset=preset, seed=seed, progress=progress, workers=workers)
+    elapsed = time.perf_counter() - started
+    table = Table(title=f"synthetic data ({preset}, seed {seed}) in {target}", title_justify="left")
+    table.add_column("layout", style="bold")
+    table.add_column("images", justify="right")
+    table.add_column("folder")
+    for name, count in counts.items():
+        table.add_row(name, str(count), str(target / LAYOUTS[name][0]))
+    out_console = console()
+    out_console.print(table)
+    out_console.print(f"{sum(counts.values())} images in {elapsed:.1f} s")
+
+
+@app.command("check")
+def check(
+    layout: Annotated[str, typer.Option("--layout", help="Layout name (see `ecamp-bench list layouts`).")],
+    root: Annotated[Path, typer.Option("--root", help="Dataset folder (the layout root or the folder above it).")],
+) -> None:
+    """Validate a dataset tree and list every problem found (exit code 1 if there is any)."""
+    from ecamp_bench.data.roots import find_layout_root
+
+    spec = catalog().layout(layout)
+    found = find_layout_root(spec, root)
+    problems = spec.validate(found)
+    out = console()
+    if not problems:
+        out.print(f"[green]{layout}: no problems in {found}[/]")
+        return
+    listing = Table(title=f"{len(problems)} problem(s) in {found}", title_justify="left")
+    for column in ("file", "row", "key", "problem"):
+        listing.add_column(column, overflow="fold")
+    for problem in problems:
+        listing.add_row(problem.path, "" if problem.row is None else str(problem.row), problem.key or "", problem.message)
+    out.print(listing)
+    counts = Table(title="problems by kind", title_justify="left")
+    counts.add_column("kind", style="bold")
+    counts.add_column("count", justify="right")
+    for code, count in sorted(Counter(p.code for p in problems).items()):
+        counts.add_row(code, str(count))
+    out.print(counts)
+    raise typer.Exit(code=1)

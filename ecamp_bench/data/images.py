@@ -1,0 +1,102 @@
+"""Image loading for JPEG, PNG and DICOM chest radiographs into one convention.
+
+Every loader returns a float32 array ``[H, W]`` in ``[0, 1]`` where bright means dense (bone, fluid),
+whatever the storage: 8/16-bit JPEG or PNG, DICOM MONOCHROME2 or MONOCHROME1 (inverted), any BitsStored,
+with the modality rescale (slope/intercept) applied. Unreadable files raise :class:`DataError` naming them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ecamp_bench.errors import DataError
+
+DICOM_SUFFIXES = (".dcm", ".dicom")
+
+
+def is_dicom(path: Path) -> bool:
+    """Whether ``path`` is a DICOM file by suffix (``.dcm``/``.dicom``) or by its ``DICM`` preamble marker."""
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def load_image(path: Path) -> np.ndarray:
+    """Load a grayscale radiograph as float32 ``[H, W]`` in ``[0, 1]`` (JPEG, PNG or DICOM)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("image file not found", path=path)
+    return _load_dicom(path) if is_dicom(path) else _load_raster(path)
+
+
+def _load_raster(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("I;16", "I;16B", "I;16L"):
+                array = np.asarray(image, dtype=np.float32) / 65535.0
+            elif image.mode == "I":
+                array = np.asarray(image, dtype=np.float32) / (255.0 if np.asarray(image).max() <= 255 else 65535.0)
+            elif image.mode == "F":
+                array = np.asarray(image, dtype=np.float32)
+            else:
+                array = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"unreadable image ({exc})", path=path) from None
+    return np.clip(array, 0.0, 1.0).astype(np.float32)
+
+
+def dicom_value_range(ds) -> tuple[float, float]:
+    """The (low, high) stored-value range of a DICOM image after its modality rescale."""
+    bits = int(getattr(ds, "BitsStored", None) or getattr(ds, "BitsAllocated", 8))
+    if int(getattr(ds, "PixelRepresentation", 0)) == 1:
+        low, high = -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1
+    else:
+        low, high = 0.0, 2.0**bits - 1
+    slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
+    intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+    ends = sorted((low * slope + intercept, high * slope + intercept))
+    return ends[0], ends[1]
+
+
+def _load_dicom(path: Path) -> np.ndarray:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path)
+        raw = ds.pixel_array
+    except (InvalidDicomError, AttributeError, ValueError, OSError, KeyError, NotImplementedError, RuntimeError) as exc:
+        raise DataError(f"unreadable DICOM ({type(exc).__name__}: {exc})", path=path) from None
+    if raw.ndim == 3 and int(getattr(ds, "SamplesPerPixel", 1)) == 3:
+        raw = raw.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    elif raw.ndim != 2:
+        raise DataError(f"expected a single-frame grayscale DICOM, got pixel array of shape {raw.shape}", path=path)
+    slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
+    intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+    values = raw.astype(np.float32) * slope + intercept
+    low, high = dicom_value_range(ds)
+    array = (values - low) / max(high - low, 1e-6)
+    if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
+        array = 1.0 - array
+    return np.clip(array, 0.0, 1.0).astype(np.float32)
+
+
+def read_dicom_header(path: Path):
+    """Read a DICOM header (no pixel data); raises :class:`DataError` naming the file when it is not DICOM."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, ValueError, KeyError, AttributeError) as exc:
+        raise DataError(f"unreadable DICOM ({type(exc).__name__}: {exc})", path=path) from None

@@ -1,0 +1,124 @@
+"""Adapter for CheXpert-v1.0(-small): ``train.csv``/``valid.csv`` and the JPEG tree they point to.
+
+``Path`` cells look like ``CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg`` (relative to the
+folder *above* the root). ``valid.csv`` is the official test set. Labels are the raw 14 observations
+(1.0 / 0.0 / -1.0 uncertain / NaN blank); :func:`apply_uncertainty_policy` maps them for training.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
+from ecamp_bench.data.layouts._images import check_image
+from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.errors import ConfigError
+from ecamp_bench.specs import Problem
+
+NAME = "chexpert"
+SUBDIR = "CheXpert-v1.0-small"
+OBSERVATIONS = ("No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion", "Edema",
+                "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion", "Pleural Other",
+                "Fracture", "Support Devices")
+COMPETITION_LABELS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion")
+COLUMNS = ("Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *OBSERVATIONS)
+SPLITS = ("train", "valid")
+# The published default (Irvin et al. 2019): U-Ones for these three, U-Zeros for the other two.
+DEFAULT_POLICY = {"Atelectasis": "ones", "Edema": "ones", "Pleural Effusion": "ones", "Cardiomegaly": "zeros",
+                  "Consolidation": "zeros"}
+POLICIES = ("ones", "zeros", "ignore")
+_PATIENT = re.compile(r"^patient\d+$")
+
+
+def detect(root: Path) -> bool:
+    """Whether ``root`` holds ``train.csv`` or ``valid.csv`` next to a ``train``/``valid`` folder."""
+    root = Path(root)
+    return any((root / f"{s}.csv").is_file() for s in SPLITS) and any((root / s).is_dir() for s in SPLITS)
+
+
+def resolve_path(root: Path, cell: str) -> Path:
+    """The file a ``Path`` cell points to: its leading dataset folder name is replaced by ``root``."""
+    parts = Path(cell).parts
+    return Path(root).joinpath(*(parts[1:] if parts and parts[0] not in SPLITS else parts))
+
+
+def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
+    root = Path(root)
+    samples = []
+    for split in SPLITS:
+        path = root / f"{split}.csv"
+        frame = read_csv(path, COLUMNS, problems)
+        if frame is None:
+            continue
+        for index, row in enumerate(frame.to_dict("records")):
+            line, cell = line_of(index), row["Path"]
+            patient = next((p for p in Path(cell).parts if _PATIENT.match(p)), None)
+            if patient is None:
+                problems.add(path, f"Path {cell!r} has no patientNNNNN folder", row=line, key="Path")
+                continue
+            try:
+                labels = {name: parse_float(row[name]) for name in OBSERVATIONS}
+            except ValueError:
+                bad = next(n for n in OBSERVATIONS if row[n] not in ("", "1.0", "0.0", "-1.0", "1", "0", "-1"))
+                problems.add(path, f"label is not 1.0/0.0/-1.0/blank: {row[bad]!r}", row=line, key=bad)
+                continue
+            image = resolve_path(root, cell)
+            if not check_image(image, path, line, "Path", problems, deep):
+                continue
+            parts = Path(cell).parts
+            study = "/".join(parts[parts.index(patient) : parts.index(patient) + 2])
+            samples.append(Sample(image_id=cell, image_path=image, patient_id=patient, study_id=study,
+                                  view=row["Frontal/Lateral"] or None, labels=labels, split=split,
+                                  meta={"ap_pa": row["AP/PA"] or None, "sex": row["Sex"], "age": row["Age"]}))
+    return samples
+
+
+def read(root: Path) -> SampleTable:
+    """All rows of ``train.csv`` and ``valid.csv`` (raw labels); the first problem raises :class:`DataError`."""
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), deep=False)))
+
+
+def validate(root: Path) -> list[Problem]:
+    """Every problem of the tree (missing files/columns/images, bad labels or paths, unreadable JPEGs)."""
+    problems = Problems(strict=False)
+    _scan(root, problems, deep=True)
+    return problems.items
+
+
+def frontal_only(table: SampleTable) -> SampleTable:
+    """The frontal images only (``Frontal/Lateral == "Frontal"``)."""
+    return table.filter(lambda s: s.view == "Frontal")
+
+
+def apply_uncertainty_policy(table: SampleTable, policy: dict[str, str] | None = None) -> SampleTable:
+    """Map uncertain (-1) labels by ``policy`` (label → ``ones``/``zeros``/``ignore``) and blanks to 0.
+
+    The default is the published one: U-Ones for Atelectasis, Edema and Pleural Effusion; U-Zeros for
+    Cardiomegaly and Consolidation. ``ignore`` turns -1 into NaN (excluded from loss and metric). Labels
+    not named in the policy are left as they are.
+    """
+    policy = dict(DEFAULT_POLICY if policy is None else policy)
+    for label, choice in policy.items():
+        if label not in OBSERVATIONS:
+            raise ConfigError(f"uncertainty policy names unknown label {label!r}; valid: {', '.join(OBSERVATIONS)}")
+        if choice not in POLICIES:
+            raise ConfigError(f"uncertainty policy for {label!r} is {choice!r}; valid: {', '.join(POLICIES)}")
+    uncertain = {"ones": 1.0, "zeros": 0.0, "ignore": math.nan}
+
+    def change(sample: Sample) -> Sample:
+        labels = dict(sample.labels)
+        for label, choice in policy.items():
+            value = labels.get(label, math.nan)
+            labels[label] = 0.0 if math.isnan(value) else (uncertain[choice] if value == -1.0 else value)
+        return sample.with_labels(labels)
+
+    return table.map(change)
+
+
+def write_synthetic(root: Path, n: int, seed: int) -> None:
+    """Write ``n`` synthetic studies in this layout under ``root``."""
+    from ecamp_bench.data.synth import chexpert
+
+    chexpert.write(Path(root), n, seed)

@@ -1,0 +1,121 @@
+"""Adapter for MIMIC-CXR-JPG 2.0.0 with the MIMIC-CXR reports placed in the same ``files/`` tree.
+
+Images are ``files/pNN/pSUBJECT/sSTUDY/DICOMID.jpg`` and reports ``files/pNN/pSUBJECT/sSTUDY.txt``; the three
+``mimic-cxr-2.0.0-{metadata,split,chexpert}.csv.gz`` files give views, splits and the 14 CheXpert-labeler
+labels per study. One sample per JPG; the report text is FINDINGS + IMPRESSION (see ``data/reports.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
+from ecamp_bench.data.layouts._images import check_image
+from ecamp_bench.data.reports import report_text
+from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.specs import Problem
+
+NAME = "mimic-cxr"
+SUBDIR = "mimic-cxr-jpg/2.0.0"
+METADATA = "mimic-cxr-2.0.0-metadata.csv.gz"
+SPLIT = "mimic-cxr-2.0.0-split.csv.gz"
+CHEXPERT = "mimic-cxr-2.0.0-chexpert.csv.gz"
+LABELS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum", "Fracture",
+          "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion", "Pleural Other", "Pneumonia",
+          "Pneumothorax", "Support Devices")
+METADATA_REQUIRED = ("dicom_id", "subject_id", "study_id", "ViewPosition", "Rows", "Columns")
+FRONTAL_VIEWS = ("PA", "AP")
+
+
+def detect(root: Path) -> bool:
+    """Whether ``root`` holds the MIMIC-CXR-JPG metadata file."""
+    return (Path(root) / METADATA).is_file()
+
+
+def study_folder(root: Path, subject_id: str, study_id: str) -> Path:
+    """``root/files/pNN/pSUBJECT/sSTUDY``."""
+    return Path(root) / "files" / f"p{subject_id[:2]}" / f"p{subject_id}" / f"s{study_id}"
+
+
+def _labels(root: Path, problems: Problems) -> dict[str, dict[str, float]]:
+    path = root / CHEXPERT
+    frame = read_csv(path, ("subject_id", "study_id", *LABELS), problems)
+    if frame is None:
+        return {}
+    table = {}
+    for index, row in enumerate(frame.to_dict("records")):
+        try:
+            values = {name: parse_float(row[name]) for name in LABELS}
+        except ValueError:
+            bad = next(n for n in LABELS if row[n] not in ("", "1.0", "0.0", "-1.0", "1", "0", "-1"))
+            problems.add(path, f"label is not 1.0/0.0/-1.0/blank: {row[bad]!r}", row=line_of(index), key=bad)
+            continue
+        table[row["study_id"]] = values
+    return table
+
+
+def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
+    root = Path(root)
+    path = root / METADATA
+    metadata = read_csv(path, METADATA_REQUIRED, problems)
+    split_frame = read_csv(root / SPLIT, ("dicom_id", "split"), problems)
+    labels = _labels(root, problems)
+    if metadata is None:
+        return []
+    splits = dict(zip(split_frame["dicom_id"], split_frame["split"])) if split_frame is not None else {}
+    reports: dict[str, str | None] = {}
+    samples = []
+    for index, row in enumerate(metadata.to_dict("records")):
+        line, dicom_id, subject, study = line_of(index), row["dicom_id"], row["subject_id"], row["study_id"]
+        if not (subject.isdigit() and study.isdigit() and dicom_id):
+            problems.add(path, f"bad ids: subject_id={subject!r}, study_id={study!r}, dicom_id={dicom_id!r}", row=line,
+                         key="subject_id")
+            continue
+        folder = study_folder(root, subject, study)
+        image = folder / f"{dicom_id}.jpg"
+        if not check_image(image, path, line, "dicom_id", problems, deep):
+            continue
+        if not (row["Rows"].isdigit() and row["Columns"].isdigit()):
+            problems.add(path, f"Rows/Columns are not integers: {row['Rows']!r}, {row['Columns']!r}", row=line, key="Rows")
+            continue
+        if split_frame is not None and dicom_id not in splits:
+            problems.add(root / SPLIT, f"dicom_id {dicom_id} (metadata line {line}) has no split", key="dicom_id",
+                         code="missing-split")
+        if study not in reports:
+            report_file = folder.with_suffix(".txt")
+            reports[study] = report_text(report_file.read_text(encoding="utf-8", errors="replace")) \
+                if report_file.is_file() else None
+            if reports[study] is None and not problems.strict:
+                problems.add(report_file, "report file not found", code="missing-report")
+        samples.append(Sample(image_id=dicom_id, image_path=image, patient_id=subject, study_id=study,
+                              view=row["ViewPosition"] or None, labels=dict(labels.get(study, {})),
+                              width=int(row["Columns"]), height=int(row["Rows"]), report=reports[study],
+                              split=splits.get(dicom_id), meta={"subject_id": subject}))
+    return samples
+
+
+def read(root: Path) -> SampleTable:
+    """One sample per JPG with labels, report and split; the first problem raises :class:`DataError`.
+
+    A study without a report file gets ``report=None`` (``validate`` lists it as a problem).
+    """
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), deep=False)))
+
+
+def validate(root: Path) -> list[Problem]:
+    """Every problem of the tree (missing files/columns/images/reports/splits, unreadable JPGs, bad labels)."""
+    problems = Problems(strict=False)
+    _scan(root, problems, deep=True)
+    return problems.items
+
+
+def frontal_only(table: SampleTable) -> SampleTable:
+    """The PA/AP images only (what ECAMP pre-trains on)."""
+    return table.filter(lambda s: s.view in FRONTAL_VIEWS)
+
+
+def write_synthetic(root: Path, n: int, seed: int) -> None:
+    """Write ``n`` synthetic studies in this layout under ``root``."""
+    from ecamp_bench.data.synth import mimic_cxr
+
+    mimic_cxr.write(Path(root), n, seed)

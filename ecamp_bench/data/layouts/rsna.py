@@ -1,0 +1,125 @@
+"""Adapter for the RSNA Pneumonia Detection Challenge (stage 2) layout.
+
+``stage_2_train_labels.csv`` has one row per box (``patientId,x,y,width,height,Target``; a negative has one
+row with empty box fields); ``stage_2_detailed_class_info.csv`` gives each row's class; images are
+``stage_2_train_images/<patientId>.dcm``. One sample per patient, boxes converted to ``(x1, y1, x2, y2)``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ecamp_bench.data.images import load_image, read_dicom_header
+from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
+from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.errors import DataError
+from ecamp_bench.specs import Problem
+
+NAME = "rsna-pneumonia"
+SUBDIR = "rsna-pneumonia-detection-challenge"
+LABELS_FILE = "stage_2_train_labels.csv"
+CLASS_FILE = "stage_2_detailed_class_info.csv"
+IMAGES_DIR = "stage_2_train_images"
+LABEL = "Pneumonia"
+COLUMNS = ("patientId", "x", "y", "width", "height", "Target")
+
+
+def detect(root: Path) -> bool:
+    """Whether ``root`` holds the RSNA labels file."""
+    return (Path(root) / LABELS_FILE).is_file()
+
+
+def _parse_rows(path: Path, frame, problems: Problems) -> dict[str, dict]:
+    patients: dict[str, dict] = {}
+    for index, row in enumerate(frame.itertuples(index=False)):
+        line = line_of(index)
+        entry = patients.setdefault(row.patientId, {"line": line, "target": None, "boxes": [], "box_lines": []})
+        if not row.patientId:
+            problems.add(path, "empty patientId", row=line, key="patientId")
+            continue
+        if row.Target not in ("0", "1"):
+            problems.add(path, f"Target must be 0 or 1, got {row.Target!r}", row=line, key="Target")
+            continue
+        target = int(row.Target)
+        if entry["target"] is not None and entry["target"] != target:
+            problems.add(path, f"patient {row.patientId} has rows with Target 0 and 1", row=line, key="Target")
+        entry["target"] = target
+        try:
+            x, y, w, h = (parse_float(v) for v in (row.x, row.y, row.width, row.height))
+        except ValueError:
+            problems.add(path, f"box fields are not numbers: {row.x!r}, {row.y!r}, {row.width!r}, {row.height!r}",
+                         row=line, key="x")
+            continue
+        blank = [math.isnan(v) for v in (x, y, w, h)]
+        if target == 0 and not all(blank):
+            problems.add(path, "a Target 0 row must have empty box fields", row=line, key="x")
+        elif target == 1 and any(blank):
+            problems.add(path, "a Target 1 row needs x, y, width and height", row=line, key="x")
+        elif target == 1 and (w <= 0 or h <= 0 or x < 0 or y < 0):
+            problems.add(path, f"invalid box x={x}, y={y}, width={w}, height={h}", row=line, key="width")
+        elif target == 1:
+            entry["boxes"].append((x, y, x + w, y + h))
+            entry["box_lines"].append(line)
+    return patients
+
+
+def _classes(root: Path, problems: Problems) -> dict[str, str]:
+    path = root / CLASS_FILE
+    if not path.is_file():
+        return {}
+    frame = read_csv(path, ("patientId", "class"), problems)
+    return {} if frame is None else dict(zip(frame["patientId"], frame["class"]))
+
+
+def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
+    root = Path(root)
+    path = root / LABELS_FILE
+    frame = read_csv(path, COLUMNS, problems)
+    if frame is None:
+        return []
+    classes = _classes(root, problems)
+    samples = []
+    for patient_id, entry in _parse_rows(path, frame, problems).items():
+        if not patient_id or entry["target"] is None:
+            continue
+        image = root / IMAGES_DIR / f"{patient_id}.dcm"
+        if not image.is_file():
+            problems.add(path, f"image file not found: {image}", row=entry["line"], key="patientId", code="missing-image")
+            continue
+        try:
+            header = read_dicom_header(image)
+            height, width = int(header.Rows), int(header.Columns)
+            if deep:
+                load_image(image)
+        except (DataError, AttributeError) as exc:
+            problems.add(image, f"unreadable DICOM ({exc})", row=entry["line"], code="unreadable-image")
+            continue
+        for (x1, y1, x2, y2), line in zip(entry["boxes"], entry["box_lines"]):
+            if x2 > width or y2 > height:
+                problems.add(path, f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies outside the {width}x{height} image "
+                             f"{image.name}", row=line, key="x", code="box-outside-image")
+        samples.append(Sample(image_id=patient_id, image_path=image, patient_id=patient_id,
+                              view=str(getattr(header, "ViewPosition", "")) or None,
+                              labels={LABEL: float(entry["target"])}, boxes=tuple(entry["boxes"]),
+                              width=width, height=height, meta={"class": classes.get(patient_id)}))
+    return samples
+
+
+def read(root: Path) -> SampleTable:
+    """One sample per patient (boxes grouped); the first problem raises :class:`DataError` naming file and row."""
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), deep=False)))
+
+
+def validate(root: Path) -> list[Problem]:
+    """Every problem of the tree (missing columns/files, bad rows, unreadable DICOM, boxes outside the image)."""
+    problems = Problems(strict=False)
+    _scan(root, problems, deep=True)
+    return problems.items
+
+
+def write_synthetic(root: Path, n: int, seed: int) -> None:
+    """Write ``n`` synthetic patients in this layout under ``root``."""
+    from ecamp_bench.data.synth import rsna
+
+    rsna.write(Path(root), n, seed)

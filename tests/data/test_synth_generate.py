@@ -1,0 +1,97 @@
+"""The generator: determinism (CLI run equals the library run byte for byte), seeds, marker, default root."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+
+import numpy as np
+import pytest
+
+from ecamp_bench.cli import main
+from ecamp_bench.data.synth import MARKER, ensure_synthetic_default, read_marker
+from ecamp_bench.data.synth import rsna as rsna_writer
+from ecamp_bench.errors import UnknownNameError
+
+
+def tree_hashes(root):
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_cli_synth_reproduces_the_fixture_byte_for_byte(synthetic_tiny, tmp_path, capsys):
+    out = tmp_path / "again"
+    assert main(["data", "synth", "--out", str(out), "--preset", "tiny", "--seed", "0", "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "rsna-pneumonia" in printed and "images in" in printed
+    first, second = tree_hashes(synthetic_tiny), tree_hashes(out)
+    assert len(first) > 250 and first == second
+    assert json.loads((out / MARKER).read_text())["counts"] == read_marker(synthetic_tiny)["counts"]
+
+
+def test_different_seed_gives_different_data(tmp_path):
+    rsna_writer.write(tmp_path / "a", 6, seed=0, size=64)
+    rsna_writer.write(tmp_path / "b", 6, seed=1, size=64)
+    rsna_writer.write(tmp_path / "c", 6, seed=0, size=64)
+    a, b, c = (tree_hashes(tmp_path / k) for k in "abc")
+    assert a == c
+    assert not set(a.items()) & set(b.items())
+
+
+def test_parallel_workers_give_identical_bytes(tmp_path):
+    rsna_writer.write(tmp_path / "one", 40, seed=3, size=48, workers=1)
+    rsna_writer.write(tmp_path / "two", 40, seed=3, size=48, workers=2)
+    assert tree_hashes(tmp_path / "one") == tree_hashes(tmp_path / "two")
+
+
+def test_unknown_preset_lists_valid_ones(tmp_path, capsys):
+    assert main(["data", "synth", "--out", str(tmp_path), "--preset", "tinyy"]) == 2
+    assert "Did you mean 'tiny'" in capsys.readouterr().err
+
+
+def test_ensure_synthetic_default_generates_once(monkeypatch, tmp_path):
+    gen = importlib.import_module("ecamp_bench.data.synth.generate")  # the package attribute is the function
+
+    monkeypatch.setenv("ECAMP_BENCH_DATA", str(tmp_path / "data"))
+    calls = []
+
+    def fake_generate(out, preset, seed, progress=None):
+        calls.append(out)
+        (out / "x").write_text("data")
+        (out / MARKER).write_text(json.dumps({"generator_version": gen.GENERATOR_VERSION}))
+        return {}
+
+    monkeypatch.setattr(gen, "generate", fake_generate)
+    root = ensure_synthetic_default("tiny")
+    assert root == tmp_path / "data" / "synthetic-tiny" and (root / "x").is_file()
+    assert ensure_synthetic_default("tiny") == root and len(calls) == 1
+    assert calls[0] != root  # generated elsewhere, then renamed into place
+    assert [p.name for p in root.parent.iterdir()] == ["synthetic-tiny"]
+    with pytest.raises(UnknownNameError):
+        ensure_synthetic_default("huge")
+
+
+def test_crash_leaves_no_complete_looking_tree(monkeypatch, tmp_path):
+    gen = importlib.import_module("ecamp_bench.data.synth.generate")  # the package attribute is the function
+
+    monkeypatch.setenv("ECAMP_BENCH_DATA", str(tmp_path / "data"))
+
+    def crash(out, preset, seed, progress=None):
+        (out / "half").write_text("x")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(gen, "generate", crash)
+    with pytest.raises(RuntimeError):
+        ensure_synthetic_default("tiny")
+    assert not (tmp_path / "data" / "synthetic-tiny").exists()
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_images_are_not_blank_and_use_the_dynamic_range(synthetic_tiny):
+    from ecamp_bench.data.images import load_image
+    from ecamp_bench.data.layouts import rsna
+
+    image = load_image(rsna.read(synthetic_tiny / "rsna-pneumonia-detection-challenge")[0].image_path)
+    assert image.std() > 0.15 and image.min() < 0.1 and image.max() > 0.7
+    assert np.isfinite(image).all()
