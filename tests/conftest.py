@@ -8,6 +8,10 @@ import os
 import pytest
 
 os.environ.setdefault("ECAMP_BENCH_DISABLE_PLUGIN_AUTOLOAD", "1")
+# Tests run as 2 xdist workers on 2 cores: one math thread each (torch reads this when it starts),
+# otherwise oversubscribed BLAS/OpenMP threads make small trainings 10-30x slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,13 @@ from collections.abc import Sequence
 
 import typer
 
+from ecamp_bench.cli import eval as eval_cmd
+from ecamp_bench.cli import leaderboard as leaderboard_cmd
 from ecamp_bench.cli import data as data_cmd
 from ecamp_bench.cli import distill as distill_cmd
 from ecamp_bench.cli import list_cmd
+from ecamp_bench.cli import sweep as sweep_cmd
+from ecamp_bench.cli import compare as compare_cmd
 from ecamp_bench.cli._options import PLUGIN_OPTIONS, NoPluginOpt, PluginOpt, err_console
 from ecamp_bench.errors import EcampBenchError
 
@@ -37,6 +41,10 @@ def _global_options(plugin: PluginOpt = [], no_plugin: NoPluginOpt = []) -> None
 app.add_typer(list_cmd.app)
 app.add_typer(data_cmd.app)
 app.add_typer(distill_cmd.app)
+app.add_typer(eval_cmd.app)
+app.add_typer(leaderboard_cmd.app)
+app.add_typer(sweep_cmd.app)
+app.add_typer(compare_cmd.app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,177 @@
+"""Image batches for backbones, and the frozen-feature cache of the linear protocol.
+
+Preprocessing (``PREPROCESSING``): load with :func:`ecamp_bench.data.images.load_image` (``[H, W]`` in
+``[0, 1]``), resize the whole image to ``input_size × input_size`` (bilinear, antialiased), repeat the gray
+channel 3 times, normalise with the backbone's mean/std.
+
+Cache: features of every image of a table are computed once and stored as
+``<cache_dir>/features/<key>.npz``. The key is the sha256 of the weights identity (file sha256, or the
+digest of the in-memory random init), the architecture and its kwargs, the preprocessing (name, size,
+mean, std, pooling) and the image set (ordered ids, paths, sizes and mtimes). Changing any of them
+gives a new key, so a cached entry is never stale. Entries are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from ecamp_bench.config import canonical_json
+from ecamp_bench.data.images import load_image
+from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.evaluation.context import NullProgress, ProgressReporter
+from ecamp_bench.models.backbone import Backbone
+
+PREPROCESSING = "gray-resize-square-v1"
+
+
+def to_tensor(image: np.ndarray, size: int) -> torch.Tensor:
+    """``[H, W]`` float image in ``[0, 1]`` → ``[3, size, size]`` (bilinear resize, gray repeated)."""
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]  # [1, 1, H, W]
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x[0].expand(3, -1, -1).contiguous()  # [3, S, S]
+
+
+class ImageDataset(Dataset):
+    """``(image [3, S, S] normalised, index)`` for each sample; ``augment`` (optional) acts on ``[3, S, S]``."""
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
+        self.samples = list(samples)
+        self.size = size
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        x = to_tensor(load_image(self.samples[index].image_path), self.size)  # [3, S, S]
+        if self.augment is not None:
+            x = self.augment(x)
+        return (x - self.mean) / self.std, index
+
+
+def image_loader(
+    table: SampleTable,
+    backbone: Backbone,
+    *,
+    batch_size: int,
+    num_workers: int = 0,
+    shuffle: bool = False,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    seed: int = 0,
+) -> DataLoader:
+    """A DataLoader of normalised image batches for ``backbone`` over ``table``."""
+    dataset = ImageDataset(table.samples, backbone.input_size, backbone.spec.mean, backbone.spec.std, augment)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=generator, drop_last=False
+    )
+
+
+def image_set_digest(table: SampleTable) -> str:
+    """sha256 of the ordered (id, path, size, mtime) of every image: changes when any image changes."""
+    digest = hashlib.sha256()
+    for sample in table:
+        path = Path(sample.image_path)
+        try:
+            stat = path.stat()
+            stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        digest.update(f"{sample.image_id}\0{path}\0{stamp}\n".encode())
+    return digest.hexdigest()
+
+
+def feature_cache_key(backbone: Backbone, weights_id: str, table: SampleTable) -> str:
+    """The cache key of ``backbone``'s global features over ``table`` (see the module docstring)."""
+    spec = backbone.spec
+    identity = {
+        "weights": weights_id,
+        "arch": spec.arch,
+        "model_kwargs": dict(spec.model_kwargs),
+        "global_pool": spec.global_pool,
+        "preprocessing": PREPROCESSING,
+        "input_size": backbone.input_size,
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "images": image_set_digest(table),
+    }
+    return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:32]
+
+
+@torch.no_grad()
+def extract_features(
+    backbone: Backbone,
+    table: SampleTable,
+    *,
+    device: torch.device,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    progress: ProgressReporter | None = None,
+) -> np.ndarray:
+    """Global features ``[N, D]`` (float32) of every image of ``table`` with the backbone in eval mode."""
+    progress = progress or NullProgress()
+    backbone.eval()
+    out = np.zeros((len(table), backbone.embed_dim), dtype=np.float32)
+    loader = image_loader(table, backbone, batch_size=batch_size, num_workers=num_workers)
+    with progress.bar(f"features {backbone.spec.name}", len(table)) as advance:
+        for images, index in loader:
+            feats = backbone.forward_global(images.to(device))  # [B, D]
+            out[index.numpy()] = feats.float().cpu().numpy()
+            advance(len(index))
+    return out
+
+
+def cached_features(
+    backbone: Backbone,
+    weights_id: str,
+    table: SampleTable,
+    cache_dir: Path,
+    *,
+    device: torch.device,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    progress: ProgressReporter | None = None,
+) -> tuple[dict[str, int], np.ndarray, bool]:
+    """``(id → row, features [N, D], was_cached)``: loaded from the cache, or extracted and stored."""
+    key = feature_cache_key(backbone, weights_id, table)
+    path = Path(cache_dir) / "features" / f"{key}.npz"
+    ids = table.ids
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if list(data["ids"]) == ids:
+                    return {i: r for r, i in enumerate(ids)}, data["features"], True
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable entry: recompute and overwrite
+    features = extract_features(
+        backbone, table, device=device, batch_size=batch_size, num_workers=num_workers, progress=progress
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, ids=np.array(ids, dtype=str), features=features)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return {i: r for r, i in enumerate(ids)}, features, False

@@ -1,0 +1,137 @@
+"""The ``finetune`` protocol: every encoder weight trained with a linear head (MRM/ECAMP recipe).
+
+Step-based training: ``steps`` optimiser steps over shuffled, augmented train batches (random resized
+crop + horizontal flip); lr = base × linear warmup over ``warmup_steps`` then cosine decay to 0; per-layer
+base lr from :func:`~ecamp_bench.models.backbone.parameter_groups_with_layer_decay`. Every ``eval_every``
+steps (and at the end) the val macro AUC is computed; the best state (val loss breaks ties and stands in
+when val has a single class) scores the test set.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecamp_bench.evaluation.context import Predictions, RunContext
+from ecamp_bench.evaluation.features import image_loader
+from ecamp_bench.evaluation.metrics import auc_with_ci
+from ecamp_bench.models.backbone import Backbone, parameter_groups_with_layer_decay
+
+
+class Classifier(nn.Module):
+    """Backbone global feature → linear head: ``[B, 3, H, W]`` → logits ``[B, C]``."""
+
+    def __init__(self, backbone: Backbone, n_classes: int, head_init_std: float):
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.embed_dim, n_classes)
+        nn.init.trunc_normal_(self.head.weight, std=head_init_std)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, C]``."""
+        return self.head(self.backbone.forward_global(x))
+
+
+def random_resized_crop(scale_min: float, hflip: bool):
+    """An augmentation of ``[3, S, S]`` tensors: crop area in ``[scale_min, 1]``, ratio in [3/4, 4/3], resize back."""
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-1]
+        area = float(torch.empty(1).uniform_(scale_min, 1.0)) * size * size
+        ratio = math.exp(float(torch.empty(1).uniform_(math.log(3 / 4), math.log(4 / 3))))
+        w = max(1, min(size, round(math.sqrt(area * ratio))))
+        h = max(1, min(size, round(math.sqrt(area / ratio))))
+        top = int(torch.randint(0, size - h + 1, (1,)))
+        left = int(torch.randint(0, size - w + 1, (1,)))
+        crop = x[:, top : top + h, left : left + w][None]  # [1, 3, h, w]
+        out = nn.functional.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False)[0]
+        if hflip and bool(torch.rand(1) < 0.5):
+            out = out.flip(-1)
+        return out
+
+    return augment
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """The lr multiplier at ``step`` (0-based): linear warmup to 1, then cosine to 0 at ``total``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def predict(model: Classifier, loader, device: torch.device) -> np.ndarray:
+    """Sigmoid scores ``[N, C]`` in loader order."""
+    model.eval()
+    chunks = [torch.sigmoid(model(images.to(device))).float().cpu() for images, _ in loader]
+    return torch.cat(chunks).numpy() if chunks else np.zeros((0, model.head.out_features), dtype=np.float32)
+
+
+def _val_objective(targets: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """(val macro AUC or -inf, -val BCE): larger is better, compared lexicographically."""
+    auc, _, _ = auc_with_ci(targets, scores, n_bootstrap=0)
+    eps = 1e-6
+    p = np.clip(scores, eps, 1 - eps)
+    bce = float(-(targets * np.log(p) + (1 - targets) * np.log(1 - p)).mean()) if len(targets) else 0.0
+    return (auc if auc is not None else -math.inf, -bce)
+
+
+def _optimizer(groups: list[dict], params) -> torch.optim.Optimizer:
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=params.lr, momentum=params.momentum)
+    return torch.optim.AdamW(groups, lr=params.lr)
+
+
+def run(ctx: RunContext) -> Predictions:
+    """Fine-tune the backbone and a linear head on ``ctx.train``; select on ``ctx.val``; score ``ctx.test``."""
+    params = ctx.params
+    backbone = ctx.build_backbone()
+    model = Classifier(backbone, len(ctx.task.labels), params.head_init_std).to(ctx.device)
+    groups = parameter_groups_with_layer_decay(
+        backbone, model.head, lr=params.lr, weight_decay=params.weight_decay, layer_decay=params.layer_decay
+    )
+    optim = _optimizer(groups, params)
+    loss_fn = nn.BCEWithLogitsLoss()
+    y_train = torch.from_numpy(ctx.targets(ctx.train))  # [N, C]
+    y_val = ctx.targets(ctx.val)
+    augment = random_resized_crop(params.crop_scale_min, params.hflip)
+    train_loader = image_loader(
+        ctx.train, backbone, batch_size=params.batch_size, num_workers=ctx.num_workers, shuffle=True,
+        augment=augment, seed=ctx.seed,
+    )  # fmt: skip
+    val_loader = image_loader(ctx.val, backbone, batch_size=params.eval_batch_size, num_workers=ctx.num_workers)
+    best, best_state, step = (-math.inf, -math.inf), copy.deepcopy(model.state_dict()), 0
+    torch.manual_seed(ctx.seed)
+    with ctx.progress.bar("fine-tune (steps)", params.steps) as advance:
+        while step < params.steps:
+            for images, index in train_loader:
+                model.train()
+                factor = warmup_cosine(step, params.warmup_steps, params.steps)
+                for group in optim.param_groups:
+                    group["lr"] = group["base_lr"] * factor
+                optim.zero_grad(set_to_none=True)
+                loss = loss_fn(model(images.to(ctx.device)), y_train[index].to(ctx.device))  # logits [B, C]
+                loss.backward()
+                optim.step()
+                step += 1
+                advance(1)
+                if step % params.eval_every == 0 or step == params.steps:
+                    objective = _val_objective(y_val, predict(model, val_loader, ctx.device))
+                    if objective > best:
+                        best, best_state = objective, copy.deepcopy(model.state_dict())
+                if step >= params.steps:
+                    break
+    model.load_state_dict(best_state)
+    test_loader = image_loader(ctx.test, backbone, batch_size=params.eval_batch_size, num_workers=ctx.num_workers)
+    return Predictions(
+        ids=tuple(ctx.test.ids),
+        targets=ctx.targets(ctx.test),
+        scores=predict(model, test_loader, ctx.device).astype(np.float32),
+        label_names=tuple(ctx.task.labels),
+    )

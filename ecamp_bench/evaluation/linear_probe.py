@@ -1,0 +1,103 @@
+"""The ``linear`` protocol: a linear head on frozen, cached global features (MGCA recipe).
+
+Features of every image of ``ctx.pool`` are extracted once per (weights, preprocessing, image set) and
+cached (:mod:`ecamp_bench.evaluation.features`), so each fraction and seed only trains the head:
+AdamW, BCE-with-logits, mini-batches shuffled with the run seed, early stopping on val loss, and the
+head with the best val loss scores the test set (sigmoid probabilities).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecamp_bench.evaluation.context import Predictions, RunContext
+from ecamp_bench.evaluation.features import cached_features
+from ecamp_bench.models.backbone import Backbone, state_digest
+from ecamp_bench.models.checkpoints import weights_sha256
+
+
+def weights_identity(ctx: RunContext, backbone: Backbone) -> str:
+    """The weights part of the feature-cache key: file sha256 (+ adapter), or the digest of a random init."""
+    if ctx.weights_path is None:
+        return "init:" + state_digest(backbone.vit)
+    return f"file:{weights_sha256(ctx.weights_path)}:{ctx.backbone.adapt_state_dict or ''}"
+
+
+def train_linear_head(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_val: torch.Tensor,
+    y_val: torch.Tensor,
+    params,
+    *,
+    seed: int,
+    device: torch.device,
+    advance=lambda n=1: None,
+) -> nn.Linear:
+    """Train ``Linear(D, C)`` on ``x_train [N, D]``/``y_train [N, C]``; return the head with the best val loss."""
+    torch.manual_seed(seed)
+    head = nn.Linear(x_train.shape[1], y_train.shape[1]).to(device)
+    optim = torch.optim.AdamW(head.parameters(), lr=params.lr, betas=tuple(params.betas), weight_decay=params.weight_decay)
+    loss_fn = nn.BCEWithLogitsLoss()
+    generator = torch.Generator().manual_seed(seed)
+    x_train, y_train, x_val, y_val = (t.to(device) for t in (x_train, y_train, x_val, y_val))
+    best_loss, best_state, stale = float("inf"), copy.deepcopy(head.state_dict()), 0
+    for _ in range(params.max_epochs):
+        head.train()
+        order = torch.randperm(len(x_train), generator=generator).to(device)
+        for start in range(0, len(order), params.batch_size):
+            batch = order[start : start + params.batch_size]
+            optim.zero_grad(set_to_none=True)
+            loss_fn(head(x_train[batch]), y_train[batch]).backward()  # logits [b, C]
+            optim.step()
+        head.eval()
+        with torch.no_grad():
+            val_loss = float(loss_fn(head(x_val), y_val)) if len(x_val) else 0.0
+        advance(1)
+        if val_loss < best_loss - 1e-7:
+            best_loss, best_state, stale = val_loss, copy.deepcopy(head.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= params.patience:
+                break
+    head.load_state_dict(best_state)
+    return head
+
+
+def run(ctx: RunContext) -> Predictions:
+    """Linear probe: cached features of ``ctx.pool`` → head trained on train, selected on val → test scores."""
+    params = ctx.params
+    backbone = ctx.build_backbone()
+    backbone.requires_grad_(False)
+    row_of, features, _ = cached_features(
+        backbone,
+        weights_identity(ctx, backbone),
+        ctx.pool,
+        ctx.cache_dir,
+        device=ctx.device,
+        batch_size=params.feature_batch_size,
+        num_workers=ctx.num_workers,
+        progress=ctx.progress,
+    )
+    del backbone
+
+    def rows(table) -> torch.Tensor:
+        return torch.from_numpy(features[[row_of[i] for i in table.ids]])  # [N, D]
+
+    y_train, y_val = (torch.from_numpy(ctx.targets(t)) for t in (ctx.train, ctx.val))
+    with ctx.progress.bar("linear head (epochs)", params.max_epochs) as advance:
+        head = train_linear_head(
+            rows(ctx.train), y_train, rows(ctx.val), y_val, params, seed=ctx.seed, device=ctx.device, advance=advance
+        )
+    with torch.no_grad():
+        scores = torch.sigmoid(head(rows(ctx.test).to(ctx.device))).cpu().numpy()  # [N_test, C]
+    return Predictions(
+        ids=tuple(ctx.test.ids),
+        targets=ctx.targets(ctx.test),
+        scores=np.asarray(scores, dtype=np.float32),
+        label_names=tuple(ctx.task.labels),
+    )

@@ -1,0 +1,121 @@
+"""Classification metrics: ROC AUC (scikit-learn for the point estimate) with seeded bootstrap 95% CIs.
+
+The bootstrap resamples test images with replacement ``n_bootstrap`` times (seeded); a resample in which a
+label has a single class has no AUC and is skipped (for the macro AUC: skipped if any label is degenerate).
+The resampled AUCs are computed in one vectorised pass with the rank formula
+``AUC = (sum of positive ranks - P (P + 1) / 2) / (P N)`` (ties get average ranks, as in scikit-learn).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One reported metric: value (``None`` when undefined on this test set), 95% CI, and test-set size."""
+
+    name: str
+    value: float | None
+    higher_is_better: bool = True
+    ci95: tuple[float, float] | None = None
+    n: int = 0
+
+    def to_record(self) -> dict:
+        """The metric as it appears in a result record."""
+        return {
+            "name": self.name,
+            "value": self.value,
+            "higher_is_better": self.higher_is_better,
+            "ci95": list(self.ci95) if self.ci95 is not None else None,
+            "n": self.n,
+        }
+
+
+def binary_auc(targets: np.ndarray, scores: np.ndarray) -> float | None:
+    """scikit-learn ROC AUC of one label (NaN targets ignored); ``None`` when only one class is present."""
+    targets, scores = np.asarray(targets, dtype=float), np.asarray(scores, dtype=float)
+    keep = ~np.isnan(targets)
+    y = targets[keep] > 0.5
+    if y.all() or not y.any():
+        return None
+    return float(roc_auc_score(y, scores[keep]))
+
+
+def rank_auc(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Vectorised AUC over the last axis: ``targets``/``scores`` ``[..., N]`` (0/1) → ``[...]`` (NaN if degenerate)."""
+    ranks = rankdata(scores, axis=-1)  # [..., N], average ranks for ties
+    positive = targets > 0.5
+    n_pos = positive.sum(axis=-1)
+    n_neg = positive.shape[-1] - n_pos
+    rank_sum = np.where(positive, ranks, 0.0).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+
+
+def bootstrap_indices(n: int, n_bootstrap: int, seed: int) -> np.ndarray:
+    """``[n_bootstrap, n]`` row indices drawn with replacement from a generator seeded with ``seed``."""
+    return np.random.default_rng(seed).integers(0, n, size=(n_bootstrap, n))
+
+
+def auc_with_ci(
+    targets: np.ndarray, scores: np.ndarray, *, n_bootstrap: int = 1000, seed: int = 0
+) -> tuple[float | None, np.ndarray, tuple[float, float] | None]:
+    """Macro AUC over the columns of ``targets``/``scores`` ``[N, C]``, per-label AUCs, and a bootstrap CI.
+
+    Returns ``(macro, per_label [C], ci95 or None)``. Rows with a NaN target in a column are dropped for
+    that column's point estimate; the bootstrap uses rows whose targets are all defined.
+    """
+    targets = np.asarray(targets, dtype=float).reshape(len(targets), -1)
+    scores = np.asarray(scores, dtype=float).reshape(len(scores), -1)
+    per_label = np.array([_nan_if_none(binary_auc(targets[:, c], scores[:, c])) for c in range(targets.shape[1])])
+    macro = None if np.isnan(per_label).any() else float(per_label.mean())
+    ci = None
+    complete = ~np.isnan(targets).any(axis=1)
+    if macro is not None and n_bootstrap > 0 and complete.sum() > 1:
+        y, s = targets[complete], scores[complete]
+        idx = bootstrap_indices(len(y), n_bootstrap, seed)  # [B, N]
+        aucs = rank_auc(y[idx].transpose(0, 2, 1), s[idx].transpose(0, 2, 1))  # [B, C]
+        valid = ~np.isnan(aucs).any(axis=1)
+        if valid.sum() >= 2:
+            macro_samples = aucs[valid].mean(axis=1)
+            lo, hi = np.percentile(macro_samples, [2.5, 97.5])
+            ci = (float(lo), float(hi))
+    return macro, per_label, ci
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def auc_metrics(
+    targets: np.ndarray,
+    scores: np.ndarray,
+    labels: Sequence[str],
+    *,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    primary: str = "auc",
+) -> list[MetricValue]:
+    """The record metrics of a classification task: ``auc`` (macro) with CI, then ``auc/<label>`` per label.
+
+    With a single label the macro AUC is that label's AUC and no per-label entries are added.
+    """
+    macro, per_label, ci = auc_with_ci(targets, scores, n_bootstrap=n_bootstrap, seed=seed)
+    n = int(len(targets))
+    metrics = [MetricValue(primary, macro, True, ci, n)]
+    if len(labels) > 1:
+        for c, label in enumerate(labels):
+            label_ci = None
+            if not math.isnan(per_label[c]) and n_bootstrap > 0:
+                _, _, label_ci = auc_with_ci(targets[:, [c]], scores[:, [c]], n_bootstrap=n_bootstrap, seed=seed)
+            value = None if math.isnan(per_label[c]) else float(per_label[c])
+            metrics.append(MetricValue(f"{primary}/{label}", value, True, label_ci, n))
+    return metrics

@@ -1,0 +1,59 @@
+"""The split of one run: train/val/test fixed by ``split.seed``, the label fraction drawn with the run seed.
+
+The base split (patient-grouped, stratified, fixed test ids where the task has an official test set)
+depends only on the data and ``split.seed``, so every seed and fraction is scored on the same test set.
+The fraction priority order of the train patients is redrawn with the run seed, so seeds differ in
+which 1%/10% of patients they train on (and the fractions stay nested for a given seed). The manifest
+(with that order) is written to ``results/splits/<task>/<sha256[:16]>.json``; its sha256 is recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ecamp_bench.data.samples import SampleTable
+from ecamp_bench.data.splits import fraction_order, fraction_subset, make_split, write_manifest
+from ecamp_bench.errors import DataError
+from ecamp_bench.evaluation.context import PreparedTask
+from ecamp_bench.paths import results_dir
+from ecamp_bench.results.record import safe_dirname
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """The train (fraction), val and test tables of a run, with the manifest's path and sha256."""
+
+    train: SampleTable
+    val: SampleTable
+    test: SampleTable
+    sha256: str
+    manifest_path: Path
+
+
+def split_for_run(prepared: PreparedTask, impl, task, fraction: float, seed: int, cfg: dict) -> SplitResult:
+    """Split ``prepared.table`` for a run of ``task`` at ``fraction`` with run seed ``seed``."""
+    table = prepared.table
+    labels = table.label_matrix(prepared.stratify) if prepared.stratify else np.zeros((len(table), 0))
+    split = make_split(
+        table.ids, table.patients, labels,
+        val_frac=float(cfg["val_frac"]), test_frac=float(cfg["test_frac"]), seed=int(cfg["seed"]),
+        fixed_test_ids=prepared.fixed_test_ids, label_names=prepared.stratify,
+    )  # fmt: skip
+    train_rows = table.select(split.train)
+    train_labels = train_rows.label_matrix(prepared.stratify) if prepared.stratify else np.zeros((len(train_rows), 0))
+    order, min_groups = fraction_order(split.train_groups, train_labels, seed)
+    split = replace(split, group_order=order, min_groups=min_groups, params={**split.params, "fraction_seed": int(seed)})
+    train_ids = fraction_subset(split, fraction)
+    for name, ids in (("train", train_ids), ("val", split.val), ("test", split.test)):
+        if not ids:
+            raise DataError(
+                f"task '{task.name}': the {name} split is empty ({len(table)} usable images; "
+                f"fraction {fraction}, val_frac {cfg['val_frac']}, test_frac {cfg['test_frac']})",
+                path=table.root,
+            )
+    manifest = results_dir() / "splits" / safe_dirname(task.name) / f"{split.sha256[:16]}.json"
+    sha = split.sha256 if manifest.is_file() else write_manifest(split, manifest)
+    return SplitResult(table.select(train_ids), table.select(split.val), table.select(split.test), sha, manifest)

@@ -1,0 +1,94 @@
+"""Renderers: pure functions from a :class:`Pivot` (or tidy rows) to text. They never touch the runner.
+
+- markdown: one GitHub pipe table per protocol; best per column in bold; ``—`` for a missing cell;
+  ``(n=k)`` after every value, with ``*`` when the cell has fewer seeds than its table's maximum.
+- csv: the tidy long form (one row per record × metric), lossless and pandas-ready.
+- json: the pivot. rich: a :class:`rich.table.Table` per protocol with right-aligned numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ecamp_bench.leaderboard.aggregate import Cell, LeaderboardTable, Pivot
+from ecamp_bench.results.store import TIDY_COLUMNS
+
+MISSING = "—"
+
+
+def cell_text(cell: Cell | None, digits: int = 3) -> str:
+    """``0.873 ± 0.012 (n=3)``; ``*`` marks fewer seeds than expected; ``—`` when missing or undefined."""
+    if cell is None or cell.mean is None:
+        return MISSING
+    std = f" ± {cell.std:.{digits}f}" if cell.std is not None else ""
+    flag = "*" if cell.short else ""
+    return f"{cell.mean:.{digits}f}{std} (n={cell.n}){flag}{cell.mark}"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown_table(table: LeaderboardTable) -> str:
+    """One protocol's table as a GitHub pipe table with a heading."""
+    header = ["backbone", *(c.label for c in table.columns)]
+    lines = [f"### {table.title}", "", "| " + " | ".join(map(_md_escape, header)) + " |"]
+    lines.append("|" + "---|" + "---:|" * len(table.columns))
+    for backbone in table.backbones:
+        cells = []
+        for col in range(len(table.columns)):
+            cell = table.cells.get((backbone, col))
+            text = cell_text(cell)
+            cells.append(f"**{text}**" if cell is not None and cell.best and text != MISSING else text)
+        lines.append("| " + " | ".join([_md_escape(backbone), *cells]) + " |")
+    if any(c.short for c in table.cells.values()):
+        lines += ["", f"\\* fewer seeds than the {table.expected_n} of the most complete cell."]
+    return "\n".join(lines)
+
+
+def to_markdown(pivot: Pivot) -> str:
+    """The whole leaderboard as markdown (one table per protocol), ending with a newline."""
+    parts = ["# ecamp-bench leaderboard", "", "Mean ± std over seeds of each task's primary metric; bold = best per column."]
+    if not pivot.tables:
+        parts += ["", "_No result records yet: run `ecamp-bench eval`._"]
+    for table in pivot.tables:
+        parts += ["", markdown_table(table)]
+    return "\n".join(parts) + "\n"
+
+
+def to_csv(rows: list[dict]) -> str:
+    """Tidy rows as CSV with the columns of :data:`TIDY_COLUMNS`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(TIDY_COLUMNS), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in TIDY_COLUMNS})
+    return buffer.getvalue()
+
+
+def to_json(pivot: Pivot) -> str:
+    """The pivot as indented JSON."""
+    return json.dumps(pivot.to_json(), indent=2) + "\n"
+
+
+def to_rich(pivot: Pivot) -> list:
+    """A list of :class:`rich.table.Table`, one per protocol (best per column in bold green)."""
+    from rich.table import Table
+
+    tables = []
+    for t in pivot.tables:
+        table = Table(title=t.title, title_justify="left")
+        table.add_column("backbone", style="bold")
+        for column in t.columns:
+            table.add_column(column.label, justify="right")
+        for backbone in t.backbones:
+            row = []
+            for col in range(len(t.columns)):
+                cell = t.cells.get((backbone, col))
+                text = cell_text(cell)
+                row.append(f"[bold green]{text}[/]" if cell is not None and cell.best and text != MISSING else text)
+            table.add_row(backbone, *row)
+        tables.append(table)
+    return tables

@@ -1,0 +1,1 @@
+"""Sweeps: expand a grid of (task, protocol, backbone, fraction, seed) cells, shard it, run it resumably."""

@@ -1,0 +1,197 @@
+"""Run a sweep: plan every cell (skip those with an ``ok`` record), run the rest one by one, never stop early.
+
+Resuming is free: every record is written atomically by the evaluation runner, so after Ctrl-C, a kill or a
+node failure, running the same sweep again skips the finished cells (a record that parses with
+``status == "ok"``) and re-runs the failed and missing ones. A failing cell is recorded as failed (by the
+evaluation runner, with its error) and the sweep goes on; :class:`SweepSummary` lists the failures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+from ecamp_bench.evaluation.context import NullProgress, ProgressReporter
+from ecamp_bench.evaluation.runner import RunRequest, prepare_run, run_evaluation
+from ecamp_bench.plugins import Catalog
+from ecamp_bench.sweep.grid import Cell
+
+
+class CellState(str, Enum):
+    """Where a cell stands: ``done`` = finished before this sweep started, ``ok`` = finished by it."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    OK = "ok"
+    FAILED = "failed"
+
+
+@dataclass
+class CellResult:
+    """The state of one cell, its record path (once known), its error, and how long it took here."""
+
+    cell: Cell
+    state: CellState = CellState.PENDING
+    path: Path | None = None
+    error: str | None = None
+    wall_s: float | None = None
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What every run of a sweep shares (everything of :class:`RunRequest` except the cell's own axes)."""
+
+    data_root: Path | None = None
+    preset: str = "default"
+    overrides: tuple[str, ...] = ()
+    device: str = "cpu"
+    num_workers: int = 0
+
+    def request(self, cell: Cell) -> RunRequest:
+        """The evaluation request of ``cell``."""
+        return RunRequest(
+            task=cell.task, fraction=cell.fraction, seed=cell.seed, protocol=cell.protocol, backbone=cell.backbone,
+            data_root=self.data_root, preset=self.preset, overrides=list(self.overrides), device=self.device,
+            num_workers=self.num_workers,
+        )  # fmt: skip
+
+
+class SweepObserver(Protocol):
+    """Callbacks for a display; ``progress`` receives the phases (bars) of the running cell."""
+
+    progress: ProgressReporter
+
+    def planned(self, results: Sequence[CellResult]) -> None:
+        """Every cell has been planned (``done``, ``pending`` or ``failed`` when it cannot even be prepared)."""
+
+    def started(self, result: CellResult) -> None:
+        """``result.cell`` starts running."""
+
+    def finished(self, result: CellResult) -> None:
+        """``result.cell`` finished (``ok``, ``done`` when another worker finished it first, or ``failed``)."""
+
+
+class NullObserver:
+    """An observer that ignores everything (library use and tests)."""
+
+    progress: ProgressReporter = NullProgress()
+
+    def planned(self, results: Sequence[CellResult]) -> None:
+        """Ignore."""
+
+    def started(self, result: CellResult) -> None:
+        """Ignore."""
+
+    def finished(self, result: CellResult) -> None:
+        """Ignore."""
+
+
+@dataclass
+class SweepSummary:
+    """The cells and their final states; ``interrupted`` when Ctrl-C stopped the sweep."""
+
+    results: list[CellResult] = field(default_factory=list)
+    interrupted: bool = False
+    wall_s: float = 0.0
+
+    def count(self, state: CellState) -> int:
+        """How many cells are in ``state``."""
+        return sum(r.state == state for r in self.results)
+
+    @property
+    def failures(self) -> list[CellResult]:
+        """The failed cells."""
+        return [r for r in self.results if r.state == CellState.FAILED]
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _primary_value(record: dict) -> float | None:
+    for metric in record.get("metrics", []):
+        if metric.get("name") == record.get("primary_metric"):
+            return metric.get("value")
+    return None
+
+
+def plan_cells(cells: Sequence[Cell], settings: SweepSettings, catalog: Catalog) -> list[CellResult]:
+    """A :class:`CellResult` per cell: ``done`` when its ``ok`` record exists, ``failed`` when it cannot be prepared."""
+    from ecamp_bench.results.store import is_finished, read_record
+
+    results = []
+    for cell in cells:
+        result = CellResult(cell)
+        try:
+            result.path = prepare_run(settings.request(cell), catalog)["path"]
+        except Exception as exc:  # a bad cell must not stop the sweep; it is reported at the end
+            result.state, result.error = CellState.FAILED, _error_text(exc)
+        else:
+            if is_finished(result.path):
+                result.state = CellState.DONE
+                result.value = _primary_value(read_record(result.path) or {})
+        results.append(result)
+    return results
+
+
+def run_cell(result: CellResult, settings: SweepSettings, catalog: Catalog, progress: ProgressReporter) -> None:
+    """Run one planned cell in place (``ok``, ``done`` if finished meanwhile by another worker, or ``failed``)."""
+    t0 = time.perf_counter()
+    try:
+        outcome = run_evaluation(settings.request(result.cell), catalog, progress)
+    except Exception as exc:  # recorded as failed by the evaluation runner; the sweep goes on
+        result.state, result.error = CellState.FAILED, _error_text(exc)
+    else:
+        result.path = outcome.path
+        result.state = CellState.DONE if outcome.skipped else CellState.OK
+        result.value = _primary_value(outcome.record)
+    result.wall_s = time.perf_counter() - t0
+
+
+def run_sweep(
+    cells: Sequence[Cell], settings: SweepSettings, catalog: Catalog, observer: SweepObserver | None = None
+) -> SweepSummary:
+    """Plan and run ``cells`` in order; Ctrl-C stops after marking the summary ``interrupted`` (nothing is lost)."""
+    observer = observer or NullObserver()
+    t0 = time.perf_counter()
+    summary = SweepSummary(plan_cells(cells, settings, catalog))
+    observer.planned(summary.results)
+    try:
+        for result in summary.results:
+            if result.state != CellState.PENDING:
+                continue
+            result.state = CellState.RUNNING
+            observer.started(result)
+            run_cell(result, settings, catalog, observer.progress)
+            observer.finished(result)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        for result in summary.results:
+            if result.state == CellState.RUNNING:
+                result.state = CellState.PENDING
+    summary.wall_s = time.perf_counter() - t0
+    return summary
+
+
+def eta_seconds(results: Sequence[CellResult]) -> float | None:
+    """Seconds left: each pending/running cell costs the mean time of finished cells of the same task and
+    protocol (else of all finished cells); ``None`` before any cell has run in this sweep."""
+    timed = [r for r in results if r.state == CellState.OK and r.wall_s is not None]
+    if not timed:
+        return None
+    overall = sum(r.wall_s for r in timed) / len(timed)
+    by_kind: dict[tuple[str, str], list[float]] = {}
+    for r in timed:
+        by_kind.setdefault((r.cell.task, r.cell.protocol), []).append(r.wall_s)
+    left = 0.0
+    for r in results:
+        if r.state in (CellState.PENDING, CellState.RUNNING):
+            same = by_kind.get((r.cell.task, r.cell.protocol))
+            left += sum(same) / len(same) if same else overall
+    return left

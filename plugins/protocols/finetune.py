@@ -1,0 +1,51 @@
+"""Protocol ``finetune`` (MRM/ECAMP lineage): all encoder weights trained with a linear head.
+
+Published values (MRM/ECAMP classification trainer, PROTOCOLS.md §2, RSNA 1% row): SGD momentum 0.9,
+lr 3e-3, 2,000 steps, batch size 96, warmup then cosine decay, RandomResizedCrop + horizontal flip,
+head initialised with trunc-normal std 2e-5, best val macro AUC -> test. MRM/ECAMP classification uses no
+layer-wise lr decay, so ``layer_decay`` defaults to 1.0 (set e.g. 0.75 for BEiT/MAE-style decay).
+``warmup_steps`` and ``eval_every`` are not published; ours are documented defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ecamp_bench.api import ProtocolSpec, hookimpl
+
+
+@dataclass(frozen=True)
+class FinetuneParams:
+    """Hyper-parameters of full fine-tuning (defaults = MRM's RSNA 1% recipe)."""
+
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 3e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    layer_decay: float = 1.0
+    batch_size: int = 96
+    steps: int = 2000
+    warmup_steps: int = 100
+    eval_every: int = 100
+    crop_scale_min: float = 0.08
+    hflip: bool = True
+    head_init_std: float = 2e-5
+    eval_batch_size: int = 128
+
+
+@hookimpl
+def ecamp_bench_protocols() -> list[ProtocolSpec]:
+    """The full fine-tuning protocol."""
+    return [
+        ProtocolSpec(
+            name="finetune",
+            version=1,
+            kinds=("classification",),
+            params=FinetuneParams,
+            run="ecamp_bench.evaluation.finetune:run",
+            presets={"tiny": {"batch_size": 16, "steps": 30, "warmup_steps": 5, "eval_every": 10, "lr": 1e-2}},
+            description="all weights trained, warmup-cosine, layer-wise lr decay (MRM/ECAMP); best val AUC -> test",
+            lineage="MRM (ICLR 2023) / ECAMP classification fine-tuning",
+        )
+    ]

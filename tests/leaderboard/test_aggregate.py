@@ -1,0 +1,92 @@
+"""Leaderboard aggregation and rendering: mean/std/n, protocol separation, best bold, corrupt files skipped."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+
+from ecamp_bench.cli import main
+from ecamp_bench.leaderboard.aggregate import pivot
+from ecamp_bench.leaderboard.render import to_csv, to_markdown
+from ecamp_bench.results.record import write_record
+from ecamp_bench.results.store import scan, tidy_rows
+
+
+def fake_record(**over) -> dict:
+    base = {
+        "schema_version": 1, "run_key": "0123456789abcdef",
+        "task": {"name": "rsna-cls", "version": 1}, "protocol": {"name": "linear", "version": 1},
+        "fraction": 0.01, "seed": 0,
+        "backbone": {"name": "random-init", "arch": "vit", "weights_ref": None, "weights_sha256": None},
+        "config": {"resolved": {"preset": "default"}, "sha256": "c" * 64},
+        "split": {"manifest": "m.json", "sha256": "s" * 64, "n_train": 1, "n_val": 1, "n_test": 1},
+        "dataset": {"layout": "rsna-pneumonia", "synthetic": True, "n_images": 3},
+        "metrics": [{"name": "auc", "value": 0.7, "higher_is_better": True, "ci95": [0.6, 0.8], "n": 10}],
+        "primary_metric": "auc", "env": {}, "plugins": {},
+        "timing": {"started_at": "2025-01-01T00:00:00Z", "finished_at": "2025-01-01T00:00:01Z", "wall_time_s": 1.0},
+        "status": "ok", "error": None,
+    }  # fmt: skip
+    base.update(over)
+    return base
+
+
+def write(results, protocol, backbone, seed, value, fraction=0.01, task="rsna-cls", key=None):
+    record = fake_record(
+        protocol={"name": protocol, "version": 1}, backbone={"name": backbone, "arch": "vit", "weights_ref": None, "weights_sha256": None},
+        seed=seed, fraction=fraction, task={"name": task, "version": 1}, run_key=key or f"{protocol}{backbone}{seed}{fraction}",
+        metrics=[{"name": "auc", "value": value, "higher_is_better": True, "ci95": None, "n": 10},
+                 {"name": "loss", "value": 1.0, "higher_is_better": False, "ci95": None, "n": 10}],
+    )  # fmt: skip
+    write_record(record, results / "runs" / task / backbone / f"{record['run_key']}.json")
+
+
+def populate(results):
+    for seed, value in enumerate([0.70, 0.74, 0.78]):
+        write(results, "linear", "ecamp", seed, value)
+    for seed, value in enumerate([0.60, 0.62]):
+        write(results, "linear", "random-init", seed, value)
+    write(results, "finetune", "ecamp", 0, 0.99)
+    write(results, "linear", "ecamp", 0, 0.80, fraction=0.1)
+
+
+def test_pivot_mean_std_n_and_protocol_separation(tmp_path):
+    populate(tmp_path)
+    result = pivot(tidy_rows(scan(tmp_path)))
+    assert [t.protocol for t in result.tables] == ["finetune", "linear"]
+    linear = result.tables[1]
+    assert [c.label for c in linear.columns] == ["rsna-cls 1% auc ↑", "rsna-cls 10% auc ↑"]
+    cell = linear.cells[("ecamp", 0)]
+    assert cell.n == 3 and abs(cell.mean - 0.74) < 1e-12
+    assert abs(cell.std - statistics.stdev([0.70, 0.74, 0.78])) < 1e-12
+    assert cell.best and not cell.short
+    random = linear.cells[("random-init", 0)]
+    assert random.n == 2 and random.short and not random.best
+    assert result.tables[0].cells[("ecamp", 0)].mean == 0.99  # finetune never averaged with linear
+
+
+def test_markdown_and_csv(tmp_path):
+    populate(tmp_path)
+    rows = tidy_rows(scan(tmp_path))
+    md = to_markdown(pivot(rows))
+    assert "### linear v1" in md and "### finetune v1" in md
+    assert "| ecamp | **0.740 ± 0.040 (n=3)** | **0.800 (n=1)*** |" in md
+    assert "| random-init | 0.610 ± 0.014 (n=2)* | — |" in md
+    parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
+    assert len(parsed) == 2 * 7 and {r["metric"] for r in parsed} == {"auc", "loss"}
+
+
+def test_cli_leaderboard_skips_corrupt_files_and_writes_outputs(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ECAMP_BENCH_RESULTS", str(tmp_path))
+    populate(tmp_path)
+    (tmp_path / "runs" / "rsna-cls" / "ecamp" / "zz-corrupt.json").write_text("{oops")
+    (tmp_path / "runs" / "foreign.json").write_text(json.dumps({"a": 1}))
+    assert main(["leaderboard", "--format", "md"]) == 0
+    out, err = capsys.readouterr()
+    assert "0.740 ± 0.040 (n=3)" in out
+    assert "zz-corrupt.json" in err and "foreign.json" in err
+    assert (tmp_path / "leaderboard.md").read_text() == out
+    assert (tmp_path / "leaderboard.csv").read_text().startswith("protocol,protocol_version,preset,task")
+    assert main(["leaderboard"]) == 0  # rich
+    assert "random-init" in capsys.readouterr().out

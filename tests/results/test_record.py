@@ -1,0 +1,99 @@
+"""Result records: run keys, atomic writes (crash mid-write), schema checks, skip-existing."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ecamp_bench.results import record as rec
+from ecamp_bench.results.store import is_finished, read_record, scan
+
+
+def fake_record(**over) -> dict:
+    base = {
+        "schema_version": 1, "run_key": "0123456789abcdef",
+        "task": {"name": "rsna-cls", "version": 1}, "protocol": {"name": "linear", "version": 1},
+        "fraction": 0.01, "seed": 0,
+        "backbone": {"name": "random-init", "arch": "vit", "weights_ref": None, "weights_sha256": None},
+        "config": {"resolved": {"preset": "default"}, "sha256": "c" * 64},
+        "split": {"manifest": "m.json", "sha256": "s" * 64, "n_train": 1, "n_val": 1, "n_test": 1},
+        "dataset": {"layout": "rsna-pneumonia", "synthetic": True, "n_images": 3},
+        "metrics": [{"name": "auc", "value": 0.7, "higher_is_better": True, "ci95": [0.6, 0.8], "n": 10}],
+        "primary_metric": "auc", "env": {}, "plugins": {},
+        "timing": {"started_at": "2025-01-01T00:00:00Z", "finished_at": "2025-01-01T00:00:01Z", "wall_time_s": 1.0},
+        "status": "ok", "error": None,
+    }  # fmt: skip
+    base.update(over)
+    return base
+
+
+def test_run_key_is_stable_and_sensitive_to_each_part():
+    args = dict(task="t", task_version=1, protocol="linear", protocol_version=1, fraction=0.01, seed=0,
+                backbone="b", weights_sha256=None, config_sha256="c", split_sha256="s")  # fmt: skip
+    key = rec.run_key(**args)
+    assert len(key) == 16 and key == rec.run_key(**args)
+    for name, value in [("seed", 1), ("fraction", 0.1), ("weights_sha256", "w"), ("config_sha256", "d"),
+                        ("split_sha256", "x"), ("protocol_version", 2), ("backbone", "c")]:  # fmt: skip
+        assert rec.run_key(**{**args, name: value}) != key, name
+
+
+def test_record_path_layout(tmp_path):
+    path = rec.record_path(tmp_path, "rsna-cls", "file:my-vit", "abc")
+    assert path == tmp_path / "runs" / "rsna-cls" / "file--my-vit" / "abc.json"
+    assert rec.predictions_path(path).name == "abc.predictions.npz"
+
+
+def test_crash_mid_write_leaves_old_record_intact_and_no_partial_file(tmp_path, monkeypatch):
+    path = tmp_path / "runs" / "t" / "b" / "k.json"
+    rec.write_record(fake_record(), path)
+    before = path.read_text()
+
+    def crash(*_args, **_kwargs):
+        raise OSError("disk full")  # the process dies after the temp file was written, before the rename
+
+    monkeypatch.setattr(rec.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        rec.write_record(fake_record(seed=99), path)
+    assert path.read_text() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["k.json"]
+
+
+def test_crash_during_first_write_leaves_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "new.json"
+    monkeypatch.setattr(rec.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("power cut")))
+    with pytest.raises(OSError):
+        rec.write_record(fake_record(), path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_finished_only_when_ok_and_valid(tmp_path):
+    ok, failed, broken = tmp_path / "ok.json", tmp_path / "failed.json", tmp_path / "broken.json"
+    rec.write_record(fake_record(), ok)
+    rec.write_record(fake_record(status="failed", error="boom"), failed)
+    broken.write_text('{"schema_version": 1, "run_key": ')
+    assert is_finished(ok) and not is_finished(failed) and not is_finished(broken)
+    assert not is_finished(tmp_path / "absent.json")
+    assert read_record(ok)["metrics"][0]["value"] == 0.7
+
+
+def test_scan_reports_corrupt_and_foreign_files(tmp_path):
+    runs = tmp_path / "runs" / "t" / "b"
+    rec.write_record(fake_record(), runs / "good.json")
+    (runs / "corrupt.json").write_text("{not json")
+    (runs / "foreign.json").write_text(json.dumps({"hello": "world"}))
+    (runs / "list.json").write_text("[1, 2]")
+    result = scan(tmp_path)
+    assert [p.name for p, _ in result.records] == ["good.json"]
+    reasons = {s.path.name: s.reason for s in result.skipped}
+    assert set(reasons) == {"corrupt.json", "foreign.json", "list.json"}
+    assert "not valid JSON" in reasons["corrupt.json"] and "missing key 'run_key'" in reasons["foreign.json"]
+
+
+def test_nan_is_rejected_before_anything_is_written(tmp_path):
+    path = tmp_path / "r.json"
+    bad = fake_record(metrics=[{"name": "auc", "value": float("nan")}])
+    with pytest.raises(ValueError):
+        rec.write_record(bad, path)
+    assert not path.exists() and not os.listdir(tmp_path)
