@@ -32,7 +32,11 @@ def _empty_wordpiece(vocab: dict[str, int] | None = None) -> Tokenizer:
 
 
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 30000, min_frequency: int = 2) -> Tokenizer:
-    """Train a WordPiece tokenizer on ``texts`` (report strings) with the reference configuration."""
+    """Train a WordPiece tokenizer on ``texts`` (report strings) with the reference configuration.
+
+    The trainer numbers tokens in an order that varies between processes (hash-map iteration), so the
+    learnt vocabulary is renumbered in sorted order: the same corpus always gives the same token ids.
+    """
     tok = _empty_wordpiece()
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,
@@ -42,8 +46,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int = 30000, min_frequency
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    check_special_ids(tok)
-    return tok
+    return tokenizer_from_vocab(sorted(tok.get_vocab()))
 
 
 def tokenizer_from_vocab(tokens: Sequence[str]) -> Tokenizer:

@@ -113,3 +113,14 @@ def test_batcher_end_to_end_shapes(vocab_tokenizer):
     assert torch.allclose(batch.weights.sum(1), torch.full((2,), 16.0))
     logits = torch.zeros(2, 16, vocab_tokenizer.get_vocab_size())
     assert mlm_loss(logits, batch).item() == pytest.approx(math.log(vocab_tokenizer.get_vocab_size()), rel=1e-5)
+
+
+def test_trained_vocabulary_is_numbered_in_sorted_order():
+    """HF's trainer numbers tokens in a per-process order; ids are renumbered so they depend only on the set."""
+    from ecamp_bench.text.tokenizer import SPECIAL_TOKENS, train_wordpiece
+
+    texts = ["there is a small left pleural effusion . no pneumothorax .", "mild cardiomegaly with edema ."] * 10
+    tok = train_wordpiece(texts, vocab_size=200, min_frequency=1)
+    by_id = [token for token, _ in sorted(tok.get_vocab().items(), key=lambda kv: kv[1])]
+    assert by_id[: len(SPECIAL_TOKENS)] == list(SPECIAL_TOKENS)
+    assert by_id[len(SPECIAL_TOKENS) :] == sorted(by_id[len(SPECIAL_TOKENS) :])
