@@ -16,6 +16,7 @@ from ecamp_bench.cli import leaderboard as leaderboard_cmd
 from ecamp_bench.cli import data as data_cmd
 from ecamp_bench.cli import distill as distill_cmd
 from ecamp_bench.cli import list_cmd
+from ecamp_bench.cli import pretrain as pretrain_cmd
 from ecamp_bench.cli import sweep as sweep_cmd
 from ecamp_bench.cli import compare as compare_cmd
 from ecamp_bench.cli._options import PLUGIN_OPTIONS, NoPluginOpt, PluginOpt, err_console
@@ -43,6 +44,7 @@ app.add_typer(data_cmd.app)
 app.add_typer(distill_cmd.app)
 app.add_typer(eval_cmd.app)
 app.add_typer(leaderboard_cmd.app)
+app.add_typer(pretrain_cmd.app)
 app.add_typer(sweep_cmd.app)
 app.add_typer(compare_cmd.app)
 

@@ -1,0 +1,93 @@
+"""``ecamp-bench pretrain``: ECAMP pre-training from image-report pairs to an exported backbone file."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ecamp_bench.cli._options import SeedOpt, console, err_console
+
+app = typer.Typer()
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger("ecamp_bench")
+    if not root.handlers:
+        root.addHandler(RichHandler(console=err_console(), show_path=False))
+        root.setLevel(logging.INFO)
+
+
+def _print_dry_run(report: dict) -> None:
+    table = Table(title="parameters", title_justify="left")
+    table.add_column("part")
+    table.add_column("count", justify="right")
+    for part, count in report["parameters"].items():
+        table.add_row(part, f"{count:,} ({count / 1e6:.1f}M)")
+    console().print(table)
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in report["losses"].items())
+    console().print(f"one step on 2 images: loss {report['loss']:.4f} ({losses}) in {report['seconds']:.1f} s")
+
+
+@app.command("pretrain")
+def pretrain(
+    preset: Annotated[str, typer.Option("--preset", help="configs/pretrain/<preset>.yaml or a YAML path.")] = "cpu-small",
+    data_root: Annotated[Path | None, typer.Option("--data-root", help="Data root (default: the synthetic default).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default: results/pretrain/<preset>-<hash>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run folder's latest checkpoint.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Build the model, count parameters, run one step.")] = False,
+    overrides: Annotated[list[str], typer.Option("--set", help="Override a config key: a.b=value (repeatable).")] = [],  # noqa: B006
+    device: Annotated[str | None, typer.Option("--device", help="cpu | cuda | auto (default: the preset's).")] = None,
+    seed: SeedOpt | None = None,
+) -> None:
+    """Pre-train ECAMP (MIM + context-guided SR + entity-aware MLM) and export the image encoder."""
+    from ecamp_bench.config import config_sha256, to_dict
+    from ecamp_bench.paths import results_dir
+    from ecamp_bench.pretrain.config import load_pretrain_config
+    from ecamp_bench.pretrain.distributed import resolve_device, shutdown_distributed
+
+    extra = [*overrides, *([f"run.device={device}"] if device else []), *([f"run.seed={seed}"] if seed is not None else [])]
+    cfg = load_pretrain_config(preset, extra)
+    if data_root is not None:
+        cfg.data.root = data_root
+    _configure_logging()
+    if dry_run:
+        from ecamp_bench.pretrain.dry_run import dry_run as run_dry
+
+        _print_dry_run(run_dry(cfg, resolve_device("cpu" if device is None else cfg.run.device)))
+        return
+    from ecamp_bench.pretrain.loop import run_pretraining
+
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    run_dir = out or results_dir() / "pretrain" / f"{cfg.name}-{config_sha256(to_dict(cfg))[:8]}"
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), TextColumn("{task.fields[status]}"), console=err_console(), disable=not main_process) as progress:
+        task = progress.add_task("pretrain", total=None, status="preparing")
+
+        def on_step(info) -> None:
+            losses = " ".join(f"{k} {v:.3f}" for k, v in info.losses.items())
+            progress.update(task, total=info.total_steps, completed=info.step,
+                            status=f"{losses} | lr {info.lr:.2e} | {info.samples_per_s:.1f} samples/s")
+
+        try:
+            result, _ = run_pretraining(cfg, run_dir, resume=resume, on_step=on_step,
+                                        on_event=lambda msg: progress.console.print(msg))
+        finally:
+            shutdown_distributed()
+    if not main_process:
+        return
+    table = Table(title=f"losses ({result.steps} steps, {result.wall_s:.0f} s)", title_justify="left")
+    for column in ("loss", "first 10%", "last 10%"):
+        table.add_column(column, justify="right" if column != "loss" else "left")
+    for name in result.loss_start:
+        table.add_row(name, f"{result.loss_start[name]:.4f}", f"{result.loss_end[name]:.4f}")
+    console().print(table)
+    console().print(f"run folder: {result.run_dir}")
+    if result.backbone is not None:
+        console().print(f"backbone: {result.backbone}")

@@ -1,0 +1,152 @@
+"""Pre-training pairs, their augmentation, and a resumable distributed sampler.
+
+Every random choice for a sample (crop, flip, random SR window) comes from a generator seeded by
+``(seed, epoch, index)``, and the sampler's order from ``(seed, epoch)``; so the data a step sees depends only
+on the step, which makes a resumed run identical to an uninterrupted one and workers irrelevant.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, DistributedSampler
+
+from ecamp_bench.models.sr_region import SRRegionRule, map_box_through_crop
+
+
+@dataclass(frozen=True)
+class PretrainPair:
+    """One image-report pair: ``key`` names it (the image id), ``context`` is its distilled context or None."""
+
+    key: str
+    image_path: str
+    report: str
+    context: str | None
+    study_id: str = ""
+
+
+def random_resized_crop_params(
+    height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float], rng: np.random.Generator
+) -> tuple[int, int, int, int]:
+    """(top, left, h, w) of a random crop covering ``scale`` of the area with aspect ``ratio`` (torchvision's
+    rule: 10 tries, then a centre crop at the clamped ratio), drawn from ``rng``."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(scale[0], scale[1])
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        w, h = width, int(round(width / ratio[0]))
+    elif in_ratio > ratio[1]:
+        h, w = height, int(round(height * ratio[1]))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def resize(img: torch.Tensor, size: int) -> torch.Tensor:
+    """Bicubic (antialiased) resize of [..., C, H, W] to size×size, clamped back to [0, 1]."""
+    batched = img if img.dim() == 4 else img[None]
+    out = F.interpolate(batched, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
+    out = out.clamp(0.0, 1.0)
+    return out if img.dim() == 4 else out[0]
+
+
+class PretrainDataset(Dataset):
+    """Pairs → augmented high-resolution image, SR box (in its pixels), report and context.
+
+    Indexed by ``(epoch, index)`` (what :class:`ResumableDistributedSampler` yields). ``sr_rule`` can be
+    replaced between epochs (the ``attention`` rule is installed after its first stage).
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[PretrainPair],
+        *,
+        hr_size: int,
+        crop_scale: tuple[float, float],
+        crop_ratio: tuple[float, float],
+        hflip_prob: float,
+        mean: float,
+        std: float,
+        sr_rule: SRRegionRule,
+        seed: int,
+        image_loader: Callable[[str], np.ndarray],
+    ):
+        self.pairs = list(pairs)
+        self.hr_size, self.crop_scale, self.crop_ratio = hr_size, crop_scale, crop_ratio
+        self.hflip_prob, self.mean, self.std = hflip_prob, mean, std
+        self.sr_rule, self.seed, self.image_loader = sr_rule, seed, image_loader
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def _load(self, index: int) -> torch.Tensor:
+        """The source image as [1, H, W] float32 in [0, 1]."""
+        return torch.from_numpy(np.ascontiguousarray(self.image_loader(self.pairs[index].image_path)))[None].float()
+
+    def normalise(self, img: torch.Tensor) -> torch.Tensor:
+        """Grey [1, H, W] in [0, 1] → normalised 3-channel [3, H, W]."""
+        return ((img - self.mean) / self.std).expand(3, -1, -1).contiguous()
+
+    def __getitem__(self, item: tuple[int, int]) -> dict:
+        epoch, index = item
+        rng = np.random.default_rng([self.seed, epoch, index])
+        pair = self.pairs[index]
+        img = self._load(index)  # [1, H, W]
+        height, width = img.shape[-2:]
+        top, left, h, w = random_resized_crop_params(height, width, self.crop_scale, self.crop_ratio, rng)
+        flipped = bool(rng.random() < self.hflip_prob)
+        hr = resize(img[:, top : top + h, left : left + w], self.hr_size)  # [1, S, S]
+        if flipped:
+            hr = hr.flip(-1)
+        box = map_box_through_crop(
+            self.sr_rule.source_box(pair.key, rng), (top, left, h, w), (height, width), self.hr_size, flipped
+        )
+        return {"image_hr": self.normalise(hr), "sr_box": torch.tensor(box), "report": pair.report,
+                "context": pair.context, "key": pair.key}
+
+    def plain_view(self, index: int, size: int) -> torch.Tensor:
+        """The un-augmented whole image resized to ``size`` and normalised, [3, size, size] (SR windows)."""
+        return self.normalise(resize(self._load(index), size))
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack tensors; keep reports, contexts and keys as lists."""
+    return {
+        "image_hr": torch.stack([it["image_hr"] for it in items]),  # [B, 3, S, S]
+        "sr_box": torch.stack([it["sr_box"] for it in items]),  # [B, 4]
+        "report": [it["report"] for it in items],
+        "context": [it["context"] for it in items],
+        "key": [it["key"] for it in items],
+    }
+
+
+class ResumableDistributedSampler(DistributedSampler):
+    """``DistributedSampler`` that yields ``(epoch, index)`` and can start part-way through an epoch."""
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, seed: int):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False)
+        self.start = 0
+
+    def set_position(self, epoch: int, start: int) -> None:
+        """Iterate epoch ``epoch`` from this rank's ``start``-th sample on."""
+        self.set_epoch(epoch)
+        self.start = start
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        indices = list(super().__iter__())[self.start :]
+        return iter([(self.epoch, i) for i in indices])
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start

@@ -1,0 +1,58 @@
+"""Preparing a run folder: config snapshot, pairs and contexts, tokenizer (rank 0 first, then the others)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import yaml
+from tokenizers import Tokenizer
+
+from ecamp_bench.config import to_dict
+from ecamp_bench.errors import ConfigError
+from ecamp_bench.pretrain import checkpointing as ckpt
+from ecamp_bench.pretrain.config import PretrainConfig
+from ecamp_bench.pretrain.data import PretrainPair
+from ecamp_bench.pretrain.distributed import DistInfo, barrier
+from ecamp_bench.pretrain.sources import prepare_tokenizer, read_pairs, resolve_data_root
+
+
+def default_image_loader(path: str) -> np.ndarray:
+    """Any supported image file (PNG/JPEG/DICOM) as float32 [H, W] in [0, 1]."""
+    from ecamp_bench.data.images import load_image
+
+    return load_image(Path(path))
+
+
+def prepare_run(
+    cfg: PretrainConfig, run_dir: Path, info: DistInfo, *, resume: bool, pairs: list[PretrainPair] | None,
+    image_loader: Callable[[str], np.ndarray] | None, on_event: Callable[[str], None] | None = None,
+) -> tuple[list[PretrainPair], Tokenizer, Callable[[str], np.ndarray]]:
+    """Create ``run_dir`` (refusing to overwrite checkpoints unless resuming), read pairs, get the tokenizer.
+
+    Steps that write (context distillation, tokenizer training) run on rank 0 first; the others wait at a
+    barrier and then read what rank 0 wrote.
+    """
+    run_dir = Path(run_dir)
+    if not resume and ckpt.latest_checkpoint(run_dir) is not None:
+        raise ConfigError(f"{run_dir} already holds checkpoints of a run: pass --resume to continue it, "
+                          "or choose another --out folder")
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+    result = None
+    for turn in ("main", "others"):
+        if (turn == "main") == info.is_main:
+            if pairs is None:
+                root = resolve_data_root(cfg.data)
+                if on_event and info.is_main:
+                    on_event(f"reading pairs from {root}")
+                pairs = read_pairs(cfg.data, root)
+            texts = [p.report for p in pairs] + [p.context for p in pairs if p.context]
+            result = (pairs, prepare_tokenizer(cfg.text, texts, run_dir, write=info.is_main))
+        barrier(info)
+    pairs, tokenizer = result
+    if on_event and info.is_main:
+        on_event(f"{len(pairs)} pairs, vocabulary {tokenizer.get_vocab_size()}, run folder {run_dir}")
+    return pairs, tokenizer, image_loader or default_image_loader
