@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export PIP_FIND_LINKS ?= /opt/wheels
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install demo test clean-venv
+.PHONY: install install-mm demo test clean-venv
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 
 install: $(STAMP)
 
+# Optional until the dense tasks land: mmcv 2.1.0 with compiled ops (built once, ~20 min on 2 idle cores,
+# then cached in ~/.cache/ecamp-bench/wheels), mmdet 3.3.0, mmsegmentation 1.2.2. See docs/openmmlab.md.
+install-mm: install
+	scripts/install_openmmlab.sh $(BIN)/python
+
 demo: install
-	$(BIN)/ecamp-bench list
+	$(BIN)/ecamp-bench pretrain --resume
+	$(BIN)/ecamp-bench sweep --tasks rsna-cls,chexpert-cls --seeds 0,1,2 --preset tiny
+	$(BIN)/ecamp-bench leaderboard --format html
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q
