@@ -42,11 +42,16 @@ class FakeEndpoint:
                     action = fake.script.pop(0) if fake.script else fake.failing.get(report, "ok")
                     fake.active += 1
                     fake.max_active = max(fake.max_active, fake.active)
+                # A request stops counting as active *before* its response is written: once the client has
+                # the answer it may send the next request, possibly before this thread runs again.
+                time.sleep(fake.delay)
+                if action == "hang":
+                    time.sleep(1.0)
+                with fake.lock:
+                    fake.active -= 1
+                if action == "hang":
+                    return
                 try:
-                    time.sleep(fake.delay)
-                    if action == "hang":
-                        time.sleep(1.0)
-                        return
                     if isinstance(action, int):
                         self.send_response(action)
                         self.send_header("Retry-After", "0")
@@ -62,9 +67,6 @@ class FakeEndpoint:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-                finally:
-                    with fake.lock:
-                        fake.active -= 1
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
