@@ -262,21 +262,27 @@ def load_catalog(
 
 
 _CACHE: dict[tuple, Catalog] = {}
+_SESSION_OPTIONS: dict[str, tuple[str, ...]] = {"extra": (), "blocked": ()}
 
 
-def get_catalog(*, extra_plugins: Sequence[str] = (), blocked: Iterable[str] = ()) -> Catalog:
-    """The process-wide catalog for these plugin options (loaded once, then reused)."""
-    key = (
-        tuple(extra_plugins),
-        tuple(sorted(blocked)),
-        os.environ.get(AUTOLOAD_OFF_ENV, ""),
-        os.environ.get(EXTRA_PLUGINS_ENV, ""),
-    )
+def set_session_plugin_options(*, extra_plugins: Sequence[str] = (), blocked: Iterable[str] = ()) -> None:
+    """Set the ``--plugin`` / ``--no-plugin`` choices of this process (the CLI does, once per invocation);
+    :func:`get_catalog` called without arguments then honours them, wherever it is called from."""
+    _SESSION_OPTIONS["extra"] = tuple(extra_plugins)
+    _SESSION_OPTIONS["blocked"] = tuple(blocked)
+
+
+def get_catalog(*, extra_plugins: Sequence[str] | None = None, blocked: Iterable[str] | None = None) -> Catalog:
+    """The process-wide catalog for these plugin options (default: the session's), loaded once, then reused."""
+    extra = tuple(_SESSION_OPTIONS["extra"] if extra_plugins is None else extra_plugins)
+    block = tuple(sorted(_SESSION_OPTIONS["blocked"] if blocked is None else blocked))
+    key = (extra, block, os.environ.get(AUTOLOAD_OFF_ENV, ""), os.environ.get(EXTRA_PLUGINS_ENV, ""))
     if key not in _CACHE:
-        _CACHE[key] = load_catalog(extra_plugins=extra_plugins, blocked=blocked)
+        _CACHE[key] = load_catalog(extra_plugins=extra, blocked=block)
     return _CACHE[key]
 
 
 def reset_catalog() -> None:
-    """Forget cached catalogs (after installing a plugin, or between tests)."""
+    """Forget cached catalogs and the session's plugin options (after installing a plugin, or between tests)."""
     _CACHE.clear()
+    set_session_plugin_options()

@@ -19,8 +19,9 @@ from ecamp_bench.cli import list_cmd
 from ecamp_bench.cli import pretrain as pretrain_cmd
 from ecamp_bench.cli import sweep as sweep_cmd
 from ecamp_bench.cli import compare as compare_cmd
-from ecamp_bench.cli._options import PLUGIN_OPTIONS, NoPluginOpt, PluginOpt, err_console
+from ecamp_bench.cli._options import NoPluginOpt, PluginOpt, err_console
 from ecamp_bench.errors import EcampBenchError
+from ecamp_bench.plugins import set_session_plugin_options
 
 app = typer.Typer(
     name="ecamp-bench",
@@ -34,8 +35,7 @@ app = typer.Typer(
 @app.callback()
 def _global_options(plugin: PluginOpt = [], no_plugin: NoPluginOpt = []) -> None:  # noqa: B006 (typer default)
     """ECAMP pre-training and the chest X-ray evaluation harness."""
-    PLUGIN_OPTIONS.extra = list(plugin)
-    PLUGIN_OPTIONS.blocked = list(no_plugin)
+    set_session_plugin_options(extra_plugins=plugin, blocked=no_plugin)
 
 
 # Command modules, one per command (group); each exposes a Typer ``app``.

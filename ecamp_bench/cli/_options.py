@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from ecamp_bench.plugins import Catalog, get_catalog
-
-
-@dataclass
-class PluginOptions:
-    """The global ``--plugin`` / ``--no-plugin`` choices, set by the top-level callback."""
-
-    extra: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
-
-
-PLUGIN_OPTIONS = PluginOptions()
 
 
 def console() -> Console:
@@ -33,8 +21,8 @@ def err_console() -> Console:
 
 
 def catalog() -> Catalog:
-    """The plugin catalog for this invocation's plugin options."""
-    return get_catalog(extra_plugins=PLUGIN_OPTIONS.extra, blocked=PLUGIN_OPTIONS.blocked)
+    """The plugin catalog for this invocation's plugin options (set by the top-level ``--plugin`` callback)."""
+    return get_catalog()
 
 
 PluginOpt = Annotated[

@@ -29,10 +29,10 @@ def resolve_data_root(cfg: DataConfig) -> Path:
 
 def read_pairs(cfg: DataConfig, root: Path) -> list[PretrainPair]:
     """The frontal training pairs with a non-empty report, contexts attached (see :func:`attach_contexts`)."""
-    from ecamp_bench.cli._options import catalog
     from ecamp_bench.data.roots import find_layout_root
+    from ecamp_bench.plugins import get_catalog
 
-    spec = catalog().layout(cfg.layout)
+    spec = get_catalog().layout(cfg.layout)
     table = spec.read(find_layout_root(spec, root))
     views = {v.upper() for v in cfg.views}
     keep = [s for s in table if s.split == cfg.split and (s.view or "").upper() in views and (s.report or "").strip()]
