@@ -29,12 +29,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Predictions:
-    """Test-set outputs: ``ids`` ``[N]``, ``targets`` ``[N, C]`` and ``scores`` ``[N, C]`` (probabilities or logits)."""
+    """Test-set outputs: ``ids`` ``[N]``, ``targets`` ``[N, C]`` and ``scores`` ``[N, C]`` (probabilities or logits).
+
+    ``extras`` holds task-specific arrays (numeric or str, no objects) saved with the predictions, e.g.
+    detection's variable-length box lists as flat arrays plus ``[N + 1]`` offsets.
+    """
 
     ids: tuple[str, ...]
     targets: np.ndarray
     scores: np.ndarray
     label_names: tuple[str, ...] = ()
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ids", tuple(self.ids))

@@ -11,9 +11,17 @@ import numpy as np
 from ecamp_bench.errors import DataError
 from ecamp_bench.evaluation.context import Predictions
 
+EXTRA_PREFIX = "extra__"
+
+
+def _stored(array: np.ndarray) -> np.ndarray:
+    """float32, except compact dtypes (uint8/bool/float16, e.g. segmentation masks ``[N, H, W]``), kept as they are."""
+    array = np.asarray(array)
+    return array if array.dtype in (np.uint8, np.bool_, np.float16) else array.astype(np.float32)
+
 
 def save_predictions(predictions: Predictions, path: Path) -> Path:
-    """Write ``ids``, ``targets``, ``scores`` and ``label_names`` to ``path`` (npz, atomically)."""
+    """Write ``ids``, ``targets``, ``scores``, ``label_names`` and ``extras`` (as ``extra__<name>``) to ``path`` (npz, atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
@@ -22,9 +30,10 @@ def save_predictions(predictions: Predictions, path: Path) -> Path:
         np.savez_compressed(
             tmp,
             ids=np.array(predictions.ids, dtype=str),
-            targets=np.asarray(predictions.targets, dtype=np.float32),
-            scores=np.asarray(predictions.scores, dtype=np.float32),
+            targets=_stored(predictions.targets),
+            scores=_stored(predictions.scores),
             label_names=np.array(predictions.label_names, dtype=str),
+            **{EXTRA_PREFIX + name: np.asarray(value) for name, value in predictions.extras.items()},
         )
         os.replace(tmp, path)
     finally:
@@ -42,6 +51,7 @@ def load_predictions(path: Path) -> Predictions:
                 targets=data["targets"],
                 scores=data["scores"],
                 label_names=tuple(str(n) for n in data["label_names"]),
+                extras={k[len(EXTRA_PREFIX) :]: data[k] for k in data.files if k.startswith(EXTRA_PREFIX)},
             )
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"unreadable predictions file ({exc})", path=path) from None

@@ -1,0 +1,139 @@
+"""Our :class:`~ecamp_bench.models.backbone.Backbone` as an OpenMMLab backbone, registered as ``EcampBenchBackbone``.
+
+Registered once in mmengine's root ``MODELS`` registry, so mmseg's and mmdet's child registries find it
+by name (also inside a Runner's ``default_scope``), see ``docs/openmmlab.md``. Importing this module imports
+mmengine, not mmdet/mmseg. Built from plain data, e.g. in a config::
+
+    backbone=dict(type="EcampBenchBackbone", spec=dataclasses.asdict(backbone_spec), weights="w.safetensors",
+                  frozen=True, out_indices=(0, 1, 2, 3))
+
+**Input contract:** the wrapper normalises itself. It expects ``[B, 3, H, W]`` images in ``[0, 1]`` (so
+the mm data preprocessor uses mean 0 / std 1 on float ``[0, 1]`` inputs) and applies the backbone's
+mean/std (from its spec). Output: the tuple of multi-scale maps at strides ``(4, 8, 16, 32)[i]`` for ``i``
+in ``out_indices``, each ``[B, D, H/s, W/s]``; ``out_channels`` lists their channel counts.
+
+``frozen=True`` freezes the ViT (``requires_grad=False`` and kept in eval mode by :meth:`train`); the
+simple-pyramid resampling layers stay trainable (they are freshly initialised and belong to the decoder side,
+as the module docstring of ``ecamp_bench.models.backbone`` says).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from mmengine.registry import MODELS
+from torch import nn
+
+from ecamp_bench.errors import ConfigError
+from ecamp_bench.models.backbone import STRIDES, Backbone, build_backbone
+from ecamp_bench.specs import BackboneSpec
+
+REGISTERED_NAME = "EcampBenchBackbone"
+
+
+def spec_from_dict(data: Mapping[str, Any] | BackboneSpec) -> BackboneSpec:
+    """A :class:`BackboneSpec` from its ``dataclasses.asdict`` form (lists become tuples); unknown keys are a ConfigError."""
+    if isinstance(data, BackboneSpec):
+        return data
+    names = {f.name for f in dataclasses.fields(BackboneSpec)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"EcampBenchBackbone: unknown backbone spec keys {sorted(unknown)} (valid: {sorted(names)})")
+    values = dict(data)
+    for key in ("mean", "std", "feature_indices"):
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
+    values["model_kwargs"] = dict(values.get("model_kwargs") or {})
+    return BackboneSpec(**values)
+
+
+def spec_to_dict(spec: BackboneSpec) -> dict[str, Any]:
+    """The plain-data form of ``spec`` accepted by :class:`EcampBenchBackbone` (tuples become lists)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items()}
+
+
+class EcampBenchBackbone(nn.Module):
+    """An mm backbone around :class:`Backbone` (see the module docstring).
+
+    Args:
+        spec: a :class:`BackboneSpec` as a dict (or the spec itself).
+        weights: a backbone weight file loaded through :func:`build_backbone` (strict, with the key report),
+            or ``None`` for a random init.
+        frozen: freeze the ViT (no gradient, eval mode) and train only what follows it.
+        out_indices: which of the four maps (strides 4, 8, 16, 32) to return.
+        strict: strict state-dict loading (mismatches raise ``CheckpointError`` naming the keys).
+        feature_indices: override of the tapped blocks (0-based; negative counts from the end, e.g.
+            ``(-1, -1, -1, -1)`` gives every map from the last block).
+        img_size: the input size the model will see; when it differs from ``spec.input_size`` the ViT
+            interpolates its position embedding per forward (timm ``dynamic_img_size``), so the weight file
+            still loads strictly.
+    """
+
+    def __init__(
+        self,
+        spec: Mapping[str, Any] | BackboneSpec,
+        weights: str | None = None,
+        frozen: bool = True,
+        out_indices: Sequence[int] = (0, 1, 2, 3),
+        strict: bool = True,
+        feature_indices: Sequence[int] | None = None,
+        img_size: int | None = None,
+    ):
+        super().__init__()
+        backbone_spec = spec_from_dict(spec)
+        if img_size is not None and int(img_size) != backbone_spec.input_size:
+            backbone_spec = dataclasses.replace(
+                backbone_spec, model_kwargs={**backbone_spec.model_kwargs, "dynamic_img_size": True}
+            )
+        self.out_indices = tuple(int(i) for i in out_indices)
+        if not self.out_indices or any(not 0 <= i < len(STRIDES) for i in self.out_indices):
+            raise ConfigError(f"EcampBenchBackbone: out_indices {self.out_indices} must be within 0..{len(STRIDES) - 1}")
+        self.backbone: Backbone = build_backbone(backbone_spec, Path(weights) if weights else None, strict=strict)
+        if feature_indices is not None:
+            depth = len(self.backbone.vit.blocks)
+            resolved = tuple(int(i) % depth if -depth <= int(i) < depth else depth for i in feature_indices)
+            if len(resolved) != len(STRIDES) or depth in resolved:
+                raise ConfigError(f"EcampBenchBackbone: feature_indices {tuple(feature_indices)} need 4 blocks within ±{depth}")
+            self.backbone.feature_indices = resolved
+        self.frozen = bool(frozen)
+        self.out_channels = [self.backbone.out_channels[i] for i in self.out_indices]
+        self.strides = [STRIDES[i] for i in self.out_indices]
+        if self.frozen:
+            self.backbone.vit.requires_grad_(False)
+            self.backbone.vit.eval()
+
+    def init_weights(self) -> None:
+        """Keep the loaded weights (mmengine calls this on every sub-module that has it)."""
+
+    def train(self, mode: bool = True) -> EcampBenchBackbone:
+        """Set train/eval mode; a frozen ViT always stays in eval mode."""
+        super().train(mode)
+        if self.frozen:
+            self.backbone.vit.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``[B, 3, H, W]`` in ``[0, 1]`` → the selected maps, ``[B, D, H/s, W/s]`` each."""
+        x = self.backbone.normalize(x)
+        taps = [self.backbone.feature_indices[i] for i in self.out_indices]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            maps = self.backbone.vit.forward_intermediates(
+                x, indices=sorted(set(taps)), intermediates_only=True, output_fmt="NCHW"
+            )  # one [B, D, H/p, W/p] per distinct tapped block
+        by_block = dict(zip(sorted(set(taps)), maps))
+        return tuple(self.backbone.pyramid[i](by_block[t]) for i, t in zip(self.out_indices, taps))
+
+
+def register() -> type[EcampBenchBackbone]:
+    """Register :class:`EcampBenchBackbone` in mmengine's root ``MODELS`` (idempotent) and return it."""
+    MODELS.register_module(name=REGISTERED_NAME, module=EcampBenchBackbone, force=True)
+    return EcampBenchBackbone
+
+
+register()
+
+__all__ = ["REGISTERED_NAME", "EcampBenchBackbone", "register", "spec_from_dict", "spec_to_dict"]

@@ -1,0 +1,108 @@
+"""Shared run-time helpers for the OpenMMLab tasks: devices, seeding, trusted checkpoints, and Runners.
+
+- :func:`resolve_device` — a ``torch.device`` from ``"cpu"``/``"cuda"``/``"cuda:1"``, with a clear error when
+  CUDA is asked for but missing.
+- :func:`seed_everything` — Python, numpy and torch seeded through mmengine's ``set_random_seed``.
+- :func:`trusted_runner_checkpoints` / :func:`load_runner_checkpoint` — mmengine 0.10.7 calls ``torch.load``
+  without ``weights_only`` and torch 2.13 defaults to ``weights_only=True``, so checkpoints the Runner writes
+  itself (pickled ``MessageHub`` buffers, numpy scalars) fail to load (``docs/openmmlab.md``). These helpers
+  allow full unpickling **only for files our own Runner wrote**; backbone weights always go through
+  ecamp-bench's strict, ``weights_only`` loader.
+- :func:`build_runner` — an mmengine ``Runner`` from a Python dict (instances allowed for model, loaders,
+  optimiser wrapper and evaluators) in a work dir, with a unique experiment name, quiet logging, no
+  checkpoint files, and a default scope that is set only while the Runner is built and run
+  (:func:`scoped`), so segmentation and detection runs in one process do not leak scopes into each other.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ecamp_bench.errors import ConfigError
+
+_NO_WEIGHTS_ONLY = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``torch.device`` for ``device``; asking for CUDA on a machine without it is a ConfigError."""
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{device}' requested but CUDA is not available in this torch build")
+    return resolved
+
+
+def seed_everything(seed: int, *, deterministic: bool = False) -> None:
+    """Seed Python, numpy and torch (mmengine's ``set_random_seed``), optionally with deterministic kernels."""
+    from mmengine.runner import set_random_seed
+
+    set_random_seed(int(seed), deterministic=deterministic)
+
+
+@contextmanager
+def trusted_runner_checkpoints() -> Iterator[None]:
+    """Inside this block ``torch.load`` unpickles fully (for checkpoints our own Runner wrote, never for downloads)."""
+    previous = os.environ.get(_NO_WEIGHTS_ONLY)
+    os.environ[_NO_WEIGHTS_ONLY] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_NO_WEIGHTS_ONLY, None)
+        else:
+            os.environ[_NO_WEIGHTS_ONLY] = previous
+
+
+def load_runner_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by our own mmengine Runner (trusted; full unpickling)."""
+    return torch.load(Path(path), map_location=map_location, weights_only=False)
+
+
+@contextmanager
+def scoped(scope: str) -> Iterator[None]:
+    """Make ``scope`` (``"mmseg"``, ``"mmdet"``) mmengine's default scope for this block only, with its modules registered."""
+    import importlib
+
+    from mmengine.registry import DefaultScope
+
+    importlib.import_module(f"{scope}.utils").register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope(scope):
+        yield
+
+
+QUIET_HOOKS: dict[str, Any] = {
+    "checkpoint": None,  # we keep the best weights in memory (see ecamp_bench.mm.hooks); no files, no torch.load
+    "logger": {"type": "LoggerHook", "interval": 10**9, "log_metric_by_epoch": False},
+}
+
+
+def build_runner(cfg: dict[str, Any], work_dir: Path, scope: str):
+    """An mmengine ``Runner`` from ``cfg`` (``Runner`` keyword arguments) in ``work_dir`` with ``scope``.
+
+    Defaults added unless ``cfg`` sets them: a unique ``experiment_name``, ``log_level="WARNING"``,
+    :data:`QUIET_HOOKS` (no checkpoint files), and ``default_scope=scope``. Build and run it inside
+    ``with scoped(scope):``.
+    """
+    from mmengine.runner import Runner
+
+    if "work_dir" in cfg:
+        raise ConfigError("build_runner: pass work_dir as an argument, not in cfg")
+    kwargs = dict(cfg)
+    kwargs.setdefault("experiment_name", f"ecamp-bench-{uuid.uuid4().hex[:12]}")
+    kwargs.setdefault("log_level", "WARNING")
+    kwargs["default_hooks"] = {**QUIET_HOOKS, **(kwargs.get("default_hooks") or {})}
+    kwargs.setdefault("default_scope", scope)
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    return Runner(work_dir=str(work_dir), **kwargs)
+
+
+__all__ = [
+    "QUIET_HOOKS", "build_runner", "load_runner_checkpoint", "resolve_device", "scoped", "seed_everything",
+    "trusted_runner_checkpoints",
+]  # fmt: skip

@@ -1,0 +1,106 @@
+"""SIIM samples → mmseg inputs: DICOM via ``load_image``, merged RLE masks, resized, through mmseg transforms.
+
+:class:`SegmentationDataset` yields what mmseg's ``PackSegInputs`` produces — ``{"inputs": uint8 [3, S, S],
+"data_samples": SegDataSample}`` with ``gt_sem_seg`` ``[1, S, S]`` (0 background, 1 pneumothorax) — after
+an optional mmseg ``RandomFlip`` (training). Images are resized to ``S × S`` (SIIM images are square; the
+aspect is not kept for others) with area interpolation, masks with nearest neighbour, so metrics are
+computed at the protocol's resolution. The model's data preprocessor divides by 255 (mean 0, std 255),
+and :class:`~ecamp_bench.mm.backbone.EcampBenchBackbone` applies the backbone's own mean/std.
+Decoded, resized pairs are cached in memory (uint8) when the table is small enough.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ecamp_bench.data.images import load_image
+from ecamp_bench.data.rle import decode_merged
+from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.errors import DataError
+
+CACHE_LIMIT_BYTES = 1 << 30
+
+
+def sample_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
+    """The merged boolean mask ``[H, W]`` of ``sample`` (all its RLE rows OR-ed) on its ``shape`` canvas."""
+    height, width = (sample.height or shape[0]), (sample.width or shape[1])
+    if (height, width) != tuple(shape):
+        raise DataError(f"mask canvas {height}x{width} differs from the image's {shape[0]}x{shape[1]}", path=sample.image_path)
+    try:
+        return decode_merged(sample.mask_rle, height, width)
+    except DataError as exc:
+        raise DataError(exc.args[0], path=sample.image_path, key=sample.image_id) from None
+
+
+def load_pair(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(image uint8 [S, S], mask uint8 [S, S])`` of ``sample`` resized to ``size``."""
+    import mmcv
+
+    image = load_image(sample.image_path)  # [H, W] float in [0, 1]
+    mask = sample_mask(sample, image.shape)
+    image8 = np.round(image * 255.0).astype(np.uint8)
+    image8 = mmcv.imresize(image8, (size, size), interpolation="area")
+    mask8 = mmcv.imresize(mask.astype(np.uint8), (size, size), interpolation="nearest")
+    return image8, mask8
+
+
+class SegmentationDataset(Dataset):
+    """mmseg-packed ``(image, mask)`` pairs of a :class:`SampleTable` at ``size`` px (see the module docstring)."""
+
+    def __init__(self, table: SampleTable, size: int, *, flip_prob: float = 0.0):
+        from mmcv.transforms import Compose
+        from mmseg.datasets.transforms import PackSegInputs, RandomFlip
+
+        self.table, self.size = table, int(size)
+        steps = [RandomFlip(prob=flip_prob, direction="horizontal")] if flip_prob > 0 else []
+        self.pipeline = Compose([*steps, PackSegInputs(meta_keys=("img_path", "ori_shape", "img_shape", "flip", "flip_direction"))])
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = (
+            {} if len(table) * self.size * self.size * 2 <= CACHE_LIMIT_BYTES else None
+        )
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The resized ``(image, mask)`` of row ``index`` (uint8 ``[S, S]`` each)."""
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        pair = load_pair(self.table[index], self.size)
+        if self._cache is not None:
+            self._cache[index] = pair
+        return pair
+
+    def __getitem__(self, index: int) -> dict:
+        image, mask = self.pair(index)
+        sample = self.table[index]
+        results = {
+            "img": np.repeat(image[:, :, None], 3, axis=2),  # [S, S, 3]
+            "gt_seg_map": mask.copy(),
+            "seg_fields": ["gt_seg_map"],
+            "img_path": str(sample.image_path),
+            "ori_shape": (self.size, self.size),
+            "img_shape": (self.size, self.size),
+        }
+        return self.pipeline(results)
+
+    def masks(self) -> np.ndarray:
+        """All ground-truth masks ``[N, S, S]`` uint8, in table order."""
+        return np.stack([self.pair(i)[1] for i in range(len(self))]) if len(self) else np.zeros((0, self.size, self.size), np.uint8)
+
+
+def make_loader(
+    dataset: SegmentationDataset, batch_size: int, *, shuffle: bool, seed: int, num_workers: int = 0
+) -> DataLoader:
+    """A ``DataLoader`` with mmengine's ``pseudo_collate`` (lists of tensors and data samples), seeded shuffling."""
+    from mmengine.dataset import pseudo_collate
+
+    generator = torch.Generator().manual_seed(int(seed))
+    return DataLoader(
+        dataset, batch_size=int(batch_size), shuffle=shuffle, generator=generator, collate_fn=pseudo_collate,
+        num_workers=int(num_workers), persistent_workers=False,
+    )  # fmt: skip
+
+
+__all__ = ["SegmentationDataset", "load_pair", "make_loader", "sample_mask"]

@@ -1,0 +1,63 @@
+"""Protocol ``frozen-seg`` (MGCA/ECAMP lineage): frozen ViT encoder, SETR-style progressive-upsampling decoder.
+
+Published values (PROTOCOLS.md §1.3, §2b): 224 px, AdamW lr 5e-4, wd 0.05, batch 8, up to 50 epochs,
+early stopping with patience 10, loss ``10·Focal(γ=2) + Dice``. Ours differ where the stack differs:
+mmseg's sigmoid focal loss multiplies by ``alpha`` for both classes, so ``alpha=0.5, weight=20`` equals
+MGCA's ``10·Focal``; the Dice term is ``1 − Dice`` (mmseg) rather than MGCA's ``−log Dice``; selection and
+early stopping use val ``dice_dataset`` (MGCA uses val loss; val ``dice_per_image`` would favour
+empty predictions on a mostly negative val set). The decoder is mmseg's ``SETRUPHead``
+(4 × conv 3×3 + ×2 upsampling, one width ``decoder_channels``) on the last block's stride-16 map.
+Training runs in ``ecamp_bench.mm.seg_train`` (mmengine Runner + mmseg).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ecamp_bench.api import ProtocolSpec, hookimpl
+
+
+@dataclass(frozen=True)
+class FrozenSegParams:
+    """Hyper-parameters of frozen-encoder segmentation (defaults = MGCA's SIIM recipe)."""
+
+    image_size: int = 224
+    batch_size: int = 8
+    eval_batch_size: int = 16
+    lr: float = 5e-4
+    weight_decay: float = 0.05
+    epochs: int = 50
+    iters: int = 0
+    val_interval: int = 1
+    patience: int = 10
+    warmup_iters: int = 0
+    poly_power: float = 0.0
+    decoder_channels: int = 256
+    decoder_convs: int = 4
+    focal_weight: float = 20.0
+    focal_alpha: float = 0.5
+    focal_gamma: float = 2.0
+    dice_weight: float = 1.0
+    hflip: bool = False
+    select_metric: str = "dice_dataset"
+
+
+TINY = {"image_size": 64, "batch_size": 4, "eval_batch_size": 8, "epochs": 3, "patience": 2, "decoder_channels": 32,
+        "lr": 2e-3}  # fmt: skip
+
+
+@hookimpl
+def ecamp_bench_protocols() -> list[ProtocolSpec]:
+    """The frozen-encoder segmentation protocol."""
+    return [
+        ProtocolSpec(
+            name="frozen-seg",
+            version=1,
+            kinds=("segmentation",),
+            params=FrozenSegParams,
+            run="ecamp_bench.mm.seg_train:run_frozen",
+            presets={"tiny": TINY},
+            description="frozen ViT + SETR-PUP decoder (mmseg), Focal+Dice, AdamW, early stopping on val Dice",
+            lineage="MGCA (NeurIPS 2022) / ECAMP segmentation",
+        )
+    ]
