@@ -1,0 +1,172 @@
+"""Train and evaluate an mmdet detector on our backbone: the shared body of protocols ``frozen-det`` and ``det``.
+
+The model (head, losses, assigners, NMS) is MMDetection's; the loop is ours because it is short and keeps
+the best weights in memory: epochs over the shuffled train images (AdamW), after each epoch the val
+``map_40_75`` (all val images, :mod:`ecamp_bench.evaluation.det_metrics`), the best epoch's weights kept,
+early stopping after ``patience`` epochs without improvement, and the test set predicted with the best
+weights. A val split without any true box has no mAP; the last epoch's weights are then used.
+
+MGCA's batch size / lr depend on the label fraction (1%: bs 8, lr 2e-4; 10%/100%: bs 16, lr 5e-4). The
+run context carries no fraction, so it is derived from the split sizes: ``len(train) / (len(pool) -
+len(val) - len(test))``; at or below ``small_fraction`` (default 0.05) the ``*_small`` values apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ecamp_bench.errors import ConfigError
+from ecamp_bench.evaluation.context import Predictions, RunContext
+from ecamp_bench.evaluation.det_metrics import IOU_40_75, ImageDetections, mean_ap
+from ecamp_bench.mm.det_data import DetectionSet, boxes_to_original
+
+FROZEN_PREFIX = "backbone.backbone.vit."
+
+
+def label_fraction(ctx: RunContext) -> float:
+    """The run's label fraction, from the split sizes (train / full train pool)."""
+    full = len(ctx.pool) - len(ctx.val) - len(ctx.test)
+    return len(ctx.train) / max(full, 1)
+
+
+def schedule(params: Any, ctx: RunContext) -> tuple[float, int]:
+    """``(lr, batch_size)`` for this run: the small-fraction values at or below ``params.small_fraction``."""
+    if label_fraction(ctx) <= params.small_fraction + 1e-9:
+        return float(params.lr_small), int(params.batch_size_small)
+    return float(params.lr), int(params.batch_size)
+
+
+def evaluation_size(params: Any, ctx: RunContext) -> int:
+    """The input size (``params.image_size``, 0 = the backbone's), which must be a multiple of 32."""
+    size = int(params.image_size or ctx.backbone.input_size)
+    if size % 32:
+        raise ConfigError(f"protocol.image_size must be a multiple of 32 (detector strides up to 32), got {size}")
+    return size
+
+
+def embed_dim(ctx: RunContext) -> int:
+    """The ViT's feature width, from a weightless (meta-device) build of its architecture."""
+    from ecamp_bench.models.backbone import create_vit
+
+    with torch.device("meta"):
+        return int(create_vit(ctx.backbone).num_features)
+
+
+@torch.no_grad()
+def predict(model, data: DetectionSet, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per image ``(boxes [P, 4] at the evaluated size, scores [P])`` after the head's thresholds and NMS."""
+    model.eval()
+    out = []
+    for start in range(0, len(data), batch_size):
+        batch = model.data_preprocessor(data.batch(range(start, min(start + batch_size, len(data)))), False)
+        for result in model.predict(batch["inputs"], batch["data_samples"], rescale=False):
+            inst = result.pred_instances
+            out.append((inst.bboxes.detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
+                        inst.scores.detach().cpu().numpy().astype(np.float64).reshape(-1)))  # fmt: skip
+    return out
+
+
+def val_map(model, data: DetectionSet, batch_size: int) -> float | None:
+    """``map_40_75`` of ``model`` on ``data`` (all images)."""
+    preds = predict(model, data, batch_size)
+    images = [ImageDetections.of(gt, b, s) for gt, (b, s) in zip(data.gt_boxes, preds)]
+    return mean_ap(images, IOU_40_75)
+
+
+def trainable_state(model, frozen: bool) -> dict[str, torch.Tensor]:
+    """A CPU copy of the state that training can change (the frozen ViT is left out)."""
+    state = model.state_dict()
+    keep = [k for k in state if not (frozen and k.startswith(FROZEN_PREFIX))]
+    return {k: state[k].detach().to("cpu", copy=True) for k in keep}
+
+
+def optimizer(model, params: Any, lr: float, frozen: bool) -> torch.optim.Optimizer:
+    """AdamW; a fine-tuned ViT gets ``lr * backbone_lr_scale`` (when the params define it)."""
+    scale = float(getattr(params, "backbone_lr_scale", 1.0))
+    vit = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(FROZEN_PREFIX)]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith(FROZEN_PREFIX)]
+    groups = [{"params": rest, "lr": lr}] + ([{"params": vit, "lr": lr * scale}] if vit and not frozen else [])
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(params.betas), weight_decay=float(params.weight_decay))
+
+
+def train_and_predict(ctx: RunContext, make_config: Callable[[int, int], dict], *, frozen: bool) -> Predictions:
+    """Build the detector of ``make_config(size, embed_dim)``; train on train, select on val, predict test."""
+    from ecamp_bench.mm.det_config import build_detector
+    from ecamp_bench.mm.runtime import seed_everything
+
+    params = ctx.params
+    if int(params.max_epochs) < 1 or int(params.patience) < 1:
+        raise ConfigError(
+            f"protocol.max_epochs and protocol.patience must be >= 1, got {params.max_epochs}, {params.patience}"
+        )
+    size = evaluation_size(params, ctx)
+    lr, batch_size = schedule(params, ctx)
+    splits = {"train": ctx.train, "val": ctx.val, "test": ctx.test}
+    sets = {name: DetectionSet(table, size, ctx.progress, ctx.cache_dir) for name, table in splits.items()}
+    seed_everything(ctx.seed)
+    model = build_detector(make_config(size, embed_dim(ctx))).to(ctx.device)
+    optim = optimizer(model, params, lr, frozen)
+    generator = torch.Generator().manual_seed(ctx.seed)
+    best, best_state, since_best = None, trainable_state(model, frozen), 0
+    ctx.progress.log(f"detector: {size} px, lr {lr:g}, batch {batch_size}, {len(sets['train'])} train images")
+    with ctx.progress.bar("training detector", int(params.max_epochs)) as advance:
+        for epoch in range(int(params.max_epochs)):
+            model.train()
+            order = torch.randperm(len(sets["train"]), generator=generator).tolist()
+            flips = (torch.rand(len(order), generator=generator) < 0.5).tolist() if params.hflip else None
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                flip = flips[start : start + batch_size] if flips else None
+                batch = model.data_preprocessor(sets["train"].batch(chunk, hflip=flip), True)
+                loss, _ = model.parse_losses(model.loss(batch["inputs"], batch["data_samples"]))
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+            score = val_map(model, sets["val"], int(params.eval_batch_size))
+            advance(1)
+            if score is not None and (best is None or score > best):
+                best, best_state, since_best = score, trainable_state(model, frozen), 0
+            elif best is None:  # no val mAP (no true box in val): nothing to select on, keep the latest
+                best_state = trainable_state(model, frozen)
+            else:
+                since_best += 1
+                if since_best >= int(params.patience):
+                    break
+    model.load_state_dict(best_state, strict=not frozen)
+    shown = "undefined" if best is None else f"{best:.4f}"
+    ctx.progress.log(f"detector: best val map_40_75 {shown} after {epoch + 1} epochs")
+    return detection_predictions(sets["test"], predict(model, sets["test"], int(params.eval_batch_size)))
+
+
+def detection_predictions(data: DetectionSet, preds: list[tuple[np.ndarray, np.ndarray]]) -> Predictions:
+    """Pack per-image boxes (converted to stored-image pixels) into :class:`Predictions` (flat arrays + offsets).
+
+    ``targets [N, 1]`` = the image has a true box, ``scores [N, 1]`` = its highest box score (0 without any);
+    ``extras``: ``pred_boxes [P, 4]``, ``pred_scores [P]``, ``pred_offsets [N + 1]``, ``gt_boxes [G, 4]``,
+    ``gt_offsets [N + 1]`` (x1, y1, x2, y2 in pixels of the stored images).
+    """
+    table = data.table
+    boxes = [boxes_to_original(b, s, data.size) for (b, _), s in zip(preds, table)]
+    scores = [sc for _, sc in preds]
+    gts = [np.asarray(s.boxes, dtype=np.float64).reshape(-1, 4) for s in table]
+    extras = {
+        "pred_boxes": np.concatenate(boxes or [np.zeros((0, 4))]).astype(np.float32),
+        "pred_scores": np.concatenate(scores or [np.zeros(0)]).astype(np.float32),
+        "pred_offsets": np.concatenate([[0], np.cumsum([len(s) for s in scores])]).astype(np.int64),
+        "gt_boxes": np.concatenate(gts or [np.zeros((0, 4))]).astype(np.float32),
+        "gt_offsets": np.concatenate([[0], np.cumsum([len(g) for g in gts])]).astype(np.int64),
+    }
+    return Predictions(
+        ids=tuple(table.ids),
+        targets=np.array([[float(len(g) > 0)] for g in gts], dtype=np.float32).reshape(-1, 1),
+        scores=np.array([[float(sc.max()) if len(sc) else 0.0] for sc in scores], dtype=np.float32).reshape(-1, 1),
+        label_names=("Pneumonia",),
+        extras=extras,
+    )
+
+
+__all__ = ["detection_predictions", "label_fraction", "train_and_predict"]

@@ -1,0 +1,73 @@
+"""Protocol ``det``: a modern detector (MMDetection RetinaNet) on a ViTDet-style simple feature pyramid.
+
+Our backbone's four maps (one ViT, taps resampled to strides 4/8/16/32) feed mmdet's ``FPN`` (outputs at
+strides 8-128) and ``RetinaHead`` (focal loss, 9 anchors per location). The encoder is fine-tuned by default
+(``frozen: false``, ViT lr = ``lr * backbone_lr_scale``) or frozen by config. Not a published protocol:
+the values are ours, in ``configs/protocols/det.yaml``, with the same selection rule as ``frozen-det``
+(best val mAP, early stopping) and MGCA's input handling (resized straight to the evaluated size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ecamp_bench.api import ProtocolSpec, hookimpl
+
+
+@dataclass(frozen=True)
+class DetParams:
+    """Hyper-parameters of the RetinaNet protocol."""
+
+    frozen: bool = False
+    lr: float = 1e-4
+    batch_size: int = 16
+    lr_small: float = 1e-4
+    batch_size_small: int = 8
+    small_fraction: float = 0.05
+    backbone_lr_scale: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.05
+    max_epochs: int = 50
+    patience: int = 10
+    image_size: int = 0
+    fpn_channels: int = 256
+    stacked_convs: int = 4
+    anchor_scale: int = 4
+    nms_iou: float = 0.5
+    score_threshold: float = 0.05
+    hflip: bool = True
+    eval_batch_size: int = 32
+
+
+def run(ctx):
+    """Train RetinaNet (encoder frozen or fine-tuned per ``frozen``) and predict the test split."""
+    from ecamp_bench.mm.det_config import retinanet_config
+    from ecamp_bench.mm.det_train import train_and_predict
+
+    p = ctx.params
+
+    def make_config(size: int, embed_dim: int) -> dict:
+        return retinanet_config(ctx.backbone, ctx.weights_path, size=size, embed_dim=embed_dim,
+                                fpn_channels=p.fpn_channels, stacked_convs=p.stacked_convs,
+                                anchor_scale=p.anchor_scale, nms_iou=p.nms_iou,
+                                score_threshold=p.score_threshold, frozen=p.frozen)  # fmt: skip
+
+    return train_and_predict(ctx, make_config, frozen=bool(p.frozen))
+
+
+@hookimpl
+def ecamp_bench_protocols() -> list[ProtocolSpec]:
+    """The RetinaNet detection protocol."""
+    return [
+        ProtocolSpec(
+            name="det",
+            version=1,
+            kinds=("detection",),
+            params=DetParams,
+            run="ecamp_bench_plugins.protocols.det:run",
+            presets={"tiny": {"max_epochs": 4, "patience": 4, "lr": 1e-3, "lr_small": 1e-3, "fpn_channels": 32,
+                              "stacked_convs": 1, "anchor_scale": 2, "image_size": 128}},  # fmt: skip
+            description="MMDetection RetinaNet + FPN on the ViTDet-style simple pyramid, frozen or fine-tuned",
+            lineage="ViTDet-style modern detector (ours)",
+        )
+    ]
