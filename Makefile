@@ -1,5 +1,7 @@
 # Two commands on a fresh machine:  `make demo` (the main job on the synthetic default) and `make test`.
-# Both create the virtual environment .venv and install everything on first use.
+# Both create the virtual environment .venv and install everything on first use, the OpenMMLab stack included:
+# mmcv 2.1.0 is compiled once with its ops (about 20 min on 2 idle cores), then reused from
+# ~/.cache/ecamp-bench/wheels (see docs/openmmlab.md).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,20 +10,16 @@ STAMP  := $(VENV)/.installed
 export PIP_FIND_LINKS ?= /opt/wheels
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install install-mm demo test clean-venv
+.PHONY: install demo test clean-venv
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0 torchvision==0.28.0
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	scripts/install_openmmlab.sh $(BIN)/python
 	touch $@
 
 install: $(STAMP)
-
-# Optional until the dense tasks land: mmcv 2.1.0 with compiled ops (built once, ~20 min on 2 idle cores,
-# then cached in ~/.cache/ecamp-bench/wheels), mmdet 3.3.0, mmsegmentation 1.2.2. See docs/openmmlab.md.
-install-mm: install
-	scripts/install_openmmlab.sh $(BIN)/python
 
 demo: install
 	$(BIN)/ecamp-bench pretrain --resume

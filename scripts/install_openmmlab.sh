@@ -26,8 +26,10 @@ MMCV_VERSION="2.1.0"
 MMDET_VERSION="3.3.0"
 MMSEG_VERSION="1.2.2"
 BUILD_TOOLS=("setuptools==69.5.1" "ninja==1.13.2")
-# Runtime dependencies of mmcv/mmdet/mmseg that the venv does not already have (versions in constraints.txt).
-RUNTIME_DEPS=(pycocotools shapely terminaltables six prettytable wcwidth ftfy)
+MMENGINE_VERSION="0.10.7"
+# Runtime dependencies of mmengine/mmcv/mmdet/mmseg that ecamp-bench itself does not need (versions in
+# constraints.txt). OpenCV is the headless build: mmengine asks for opencv-python, which needs a display stack.
+RUNTIME_DEPS=(addict termcolor yapf opencv-python-headless pycocotools shapely terminaltables six prettytable wcwidth ftfy)
 
 # `import ecamp_bench` first: it makes the CUDA-built torchvision wheel importable next to the CPU torch.
 PROBE="import ecamp_bench, mmcv, mmcv.ops, mmdet, mmseg"
@@ -108,8 +110,8 @@ fi
 
 log "installing runtime dependencies: ${RUNTIME_DEPS[*]}"
 pip_install "${RUNTIME_DEPS[@]}"
-log "installing mmcv $MMCV_VERSION, mmdet $MMDET_VERSION, mmsegmentation $MMSEG_VERSION (--no-deps)"
-pip_install --no-deps "${cached[0]}" "mmdet==$MMDET_VERSION" "mmsegmentation==$MMSEG_VERSION"
+log "installing mmengine $MMENGINE_VERSION, mmcv $MMCV_VERSION, mmdet $MMDET_VERSION, mmsegmentation $MMSEG_VERSION (--no-deps)"
+pip_install --no-deps "mmengine==$MMENGINE_VERSION" "${cached[0]}" "mmdet==$MMDET_VERSION" "mmsegmentation==$MMSEG_VERSION"
 
 patch_mmseg_focal_loss
 
