@@ -109,11 +109,40 @@ def delong_test(targets: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray,
     return PairedTest(metric, float(aucs[0]), float(aucs[1]), difference, ci, p_value, DELONG, int(keep.sum()))
 
 
+def _subset_extras(extras: dict[str, np.ndarray], index: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Resample ``extras`` with the rows ``index``.
+
+    An extra ``<group>_offsets`` (``[n + 1]``) marks ragged per-image data: every ``<group>_*`` array is
+    cut at those offsets, the slices of the chosen rows are concatenated and new offsets written. Other
+    extras with ``n`` rows are indexed directly; anything else is kept as it is.
+    """
+    out: dict[str, np.ndarray] = {}
+    ragged = {key[: -len("_offsets")] for key, value in extras.items() if key.endswith("_offsets") and len(value) == n + 1}
+    for group in ragged:
+        offsets = np.asarray(extras[f"{group}_offsets"])
+        starts, ends = offsets[index], offsets[index + 1]
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)]) if len(index) else np.arange(0)
+        out[f"{group}_offsets"] = np.concatenate([[0], np.cumsum(ends - starts)]).astype(offsets.dtype)
+        for key, value in extras.items():
+            if key.startswith(f"{group}_") and key != f"{group}_offsets":
+                out[key] = np.asarray(value)[rows.astype(np.int64)]
+    for key, value in extras.items():
+        if key not in out:
+            out[key] = np.asarray(value)[index] if len(value) == n else value
+    return out
+
+
 def subset(predictions: Predictions, index: np.ndarray) -> Predictions:
-    """The predictions of the rows ``index`` (repeats allowed, as in a bootstrap resample)."""
+    """The predictions of the rows ``index`` (repeats allowed, as in a bootstrap resample), extras included."""
+    index = np.asarray(index, dtype=np.int64)
     ids = np.asarray(predictions.ids, dtype=object)[index]
-    return Predictions(tuple(ids), np.asarray(predictions.targets)[index], np.asarray(predictions.scores)[index],
-                       predictions.label_names)  # fmt: skip
+    return Predictions(
+        tuple(ids),
+        np.asarray(predictions.targets)[index],
+        np.asarray(predictions.scores)[index],
+        predictions.label_names,
+        extras=_subset_extras(predictions.extras, index, len(predictions.ids)),
+    )
 
 
 def _summarise(metric: str, a: float | None, b: float | None, diffs: np.ndarray, n: int, test: str) -> PairedTest:

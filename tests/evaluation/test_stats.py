@@ -130,3 +130,26 @@ def test_align_reorders_by_id_and_rejects_different_test_sets():
         align_predictions(a, preds(["a", "b"], [1, 0], [0.1, 0.2]))
     with pytest.raises(DataError, match="targets differ on 1 image"):
         align_predictions(a, preds(["a", "b", "c"], [1, 1, 1], [0.1, 0.2, 0.3]))
+
+
+def test_subset_resamples_ragged_detection_extras_per_image():
+    from ecamp_bench.evaluation.context import Predictions
+    from ecamp_bench.evaluation.det_metrics import images_from_predictions
+    from ecamp_bench.evaluation.stats import subset
+
+    # image a: 1 true box, 2 predictions; image b: none, 1 prediction; image c: 2 true boxes, none predicted
+    extras = {
+        "gt_boxes": np.array([[0, 0, 1, 1], [2, 2, 3, 3], [4, 4, 5, 5]], dtype=np.float32),
+        "gt_offsets": np.array([0, 1, 1, 3]),
+        "pred_boxes": np.array([[0, 0, 1, 1], [9, 9, 10, 10], [6, 6, 7, 7]], dtype=np.float32),
+        "pred_scores": np.array([0.9, 0.2, 0.7], dtype=np.float32),
+        "pred_offsets": np.array([0, 2, 3, 3]),
+    }
+    full = Predictions(("a", "b", "c"), np.array([[1.0], [0.0], [1.0]]), np.array([[0.9], [0.7], [0.0]]), extras=extras)
+    picked = subset(full, np.array([2, 0, 2]))
+    assert picked.ids == ("c", "a", "c")
+    original = images_from_predictions(full)
+    resampled = images_from_predictions(picked)
+    for got, want in zip(resampled, [original[2], original[0], original[2]]):
+        assert np.array_equal(got.gt, want.gt) and np.array_equal(got.boxes, want.boxes)
+        assert np.array_equal(got.scores, want.scores)
