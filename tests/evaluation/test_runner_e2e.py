@@ -19,14 +19,6 @@ pytestmark = pytest.mark.slow
 KWARGS = {"depth": 2, "embed_dim": 32, "num_heads": 2}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread (xdist workers share the cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def export_tiny_backbone(name: str = "tiny-vit") -> None:
     torch.manual_seed(0)

@@ -59,16 +59,8 @@ def train_supervised(train_table, targets, steps: int = 300) -> nn.Module:
     return backbone.vit
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: with xdist workers sharing 2 cores, more threads only oversubscribe (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
-
-def test_trained_backbone_beats_random_init(rsna_root, one_thread):
+def test_trained_backbone_beats_random_init(rsna_root):
     catalog = get_catalog()
     plan = prepare_run(RunRequest(task="rsna-cls", fraction=1.0, backbone="random-init", data_root=rsna_root), catalog)
     train = plan["split"].train

@@ -13,23 +13,7 @@ from ecamp_bench.leaderboard.render import to_csv, to_markdown
 from ecamp_bench.results.record import write_record
 from ecamp_bench.results.store import scan, tidy_rows
 
-
-def fake_record(**over) -> dict:
-    base = {
-        "schema_version": 1, "run_key": "0123456789abcdef",
-        "task": {"name": "rsna-cls", "version": 1}, "protocol": {"name": "linear", "version": 1},
-        "fraction": 0.01, "seed": 0,
-        "backbone": {"name": "random-init", "arch": "vit", "weights_ref": None, "weights_sha256": None},
-        "config": {"resolved": {"preset": "default"}, "sha256": "c" * 64},
-        "split": {"manifest": "m.json", "sha256": "s" * 64, "n_train": 1, "n_val": 1, "n_test": 1},
-        "dataset": {"layout": "rsna-pneumonia", "synthetic": True, "n_images": 3},
-        "metrics": [{"name": "auc", "value": 0.7, "higher_is_better": True, "ci95": [0.6, 0.8], "n": 10}],
-        "primary_metric": "auc", "env": {}, "plugins": {},
-        "timing": {"started_at": "2025-01-01T00:00:00Z", "finished_at": "2025-01-01T00:00:01Z", "wall_time_s": 1.0},
-        "status": "ok", "error": None,
-    }  # fmt: skip
-    base.update(over)
-    return base
+from _records import fake_record
 
 
 def write(results, protocol, backbone, seed, value, fraction=0.01, task="rsna-cls", key=None):

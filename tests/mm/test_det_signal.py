@@ -93,16 +93,8 @@ def train_localiser(train_table) -> nn.Module:
     return backbone.vit
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: with xdist workers sharing 2 cores, more threads only oversubscribe."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
-
-def test_localising_backbone_beats_random_init_on_map(rsna_root, one_thread):
+def test_localising_backbone_beats_random_init_on_map(rsna_root):
     catalog = get_catalog()
     plan = prepare_run(RunRequest(task="rsna-det", fraction=1.0, backbone="random-init", data_root=rsna_root), catalog)
     train = plan["split"].train
