@@ -15,3 +15,12 @@ def test_unknown_list_kind_exits_2_with_suggestion(capsys):
 def test_help_exits_0(capsys):
     assert main(["--help"]) == 0
     assert "list" in capsys.readouterr().out
+
+
+def test_module_entry_point_runs_the_cli():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "ecamp_bench.cli", "list", "taks"], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "Did you mean 'tasks'?" in out.stderr
