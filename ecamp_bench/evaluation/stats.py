@@ -52,7 +52,7 @@ class PairedTest:
 
 
 def align_predictions(a: Predictions, b: Predictions, names: tuple[str, str] = ("A", "B")) -> tuple[Predictions, Predictions]:
-    """``b`` reordered to ``a``'s image order; a DataError when the test sets, labels or targets differ."""
+    """``b`` reordered to ``a``'s image order (extras included); a DataError when the test sets, labels or targets differ."""
     for name, pred in zip(names, (a, b)):
         if len(set(pred.ids)) != len(pred.ids):
             raise DataError(f"predictions of {name} list {len(pred.ids) - len(set(pred.ids))} image id(s) twice")
@@ -66,7 +66,7 @@ def align_predictions(a: Predictions, b: Predictions, names: tuple[str, str] = (
         raise DataError(f"label names differ: {names[0]} {list(a.label_names)} vs {names[1]} {list(b.label_names)}")
     position = {image_id: i for i, image_id in enumerate(b.ids)}
     order = np.array([position[i] for i in a.ids], dtype=np.int64)  # [N]
-    aligned = Predictions(a.ids, np.asarray(b.targets)[order], np.asarray(b.scores)[order], tuple(b.label_names))
+    aligned = subset(b, order)
     ta, tb = np.asarray(a.targets, dtype=float), np.asarray(aligned.targets, dtype=float)
     mismatch = ~((ta == tb) | (np.isnan(ta) & np.isnan(tb)))
     if mismatch.any():

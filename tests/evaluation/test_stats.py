@@ -153,3 +153,25 @@ def test_subset_resamples_ragged_detection_extras_per_image():
     for got, want in zip(resampled, [original[2], original[0], original[2]]):
         assert np.array_equal(got.gt, want.gt) and np.array_equal(got.boxes, want.boxes)
         assert np.array_equal(got.scores, want.scores)
+
+
+def test_align_keeps_detection_extras_when_it_reorders():
+    from ecamp_bench.evaluation.context import Predictions
+    from ecamp_bench.evaluation.det_metrics import images_from_predictions
+
+    extras = {
+        "gt_boxes": np.array([[0, 0, 1, 1], [2, 2, 3, 3]], dtype=np.float32),
+        "gt_offsets": np.array([0, 1, 2]),
+        "pred_boxes": np.array([[0, 0, 1, 1]], dtype=np.float32),
+        "pred_scores": np.array([0.9], dtype=np.float32),
+        "pred_offsets": np.array([0, 1, 1]),
+    }
+    a = Predictions(("x", "y"), np.array([[1.0], [1.0]]), np.array([[0.9], [0.0]]), extras=extras)
+    swapped = {
+        "gt_boxes": extras["gt_boxes"][::-1].copy(), "gt_offsets": np.array([0, 1, 2]),
+        "pred_boxes": extras["pred_boxes"], "pred_scores": extras["pred_scores"], "pred_offsets": np.array([0, 0, 1]),
+    }  # fmt: skip
+    b = Predictions(("y", "x"), np.array([[1.0], [1.0]]), np.array([[0.0], [0.9]]), extras=swapped)
+    _, aligned = align_predictions(a, b)
+    for got, want in zip(images_from_predictions(aligned), images_from_predictions(a)):
+        assert np.array_equal(got.gt, want.gt) and np.array_equal(got.boxes, want.boxes)
