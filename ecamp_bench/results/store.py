@@ -44,12 +44,18 @@ def is_finished(path: Path) -> bool:
 
 
 def scan(results_dir: Path) -> ScanResult:
-    """Every ``*.json`` under ``<results_dir>/runs``, split into valid records and skipped files (never raises)."""
+    """Every ``*.json`` under ``<results_dir>/runs``, split into valid records and skipped files (never raises).
+
+    Hidden folders (a running evaluation's ``.work-<key>/`` scratch space, where mmengine logs JSON) and
+    hidden files (atomic-write temporaries) are not looked at.
+    """
     result = ScanResult()
     runs = Path(results_dir) / "runs"
     if not runs.is_dir():
         return result
     for path in sorted(runs.rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(runs).parts):
+            continue
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:

@@ -68,6 +68,9 @@ def test_scan_reports_corrupt_and_foreign_files(tmp_path):
     (runs / "corrupt.json").write_text("{not json")
     (runs / "foreign.json").write_text(json.dumps({"hello": "world"}))
     (runs / "list.json").write_text("[1, 2]")
+    scratch = runs / ".work-0123" / "vis_data"  # a running evaluation's mmengine logs: not looked at
+    scratch.mkdir(parents=True)
+    (scratch / "scalars.json").write_text('{"a": 1}\n{"a": 2}')
     result = scan(tmp_path)
     assert [p.name for p, _ in result.records] == ["good.json"]
     reasons = {s.path.name: s.reason for s in result.skipped}
