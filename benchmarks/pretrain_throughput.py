@@ -19,7 +19,7 @@ import torch
 from ecamp_bench.models.ecamp import parameter_counts
 from ecamp_bench.models.sr_region import FULL_BOX
 from ecamp_bench.pretrain.config import load_pretrain_config
-from ecamp_bench.pretrain.distributed import resolve_device
+from ecamp_bench.distributed import resolve_device
 from ecamp_bench.pretrain.loop import amp_dtype, build_model, forward_step
 from ecamp_bench.pretrain.optim import build_optimizer
 from ecamp_bench.text.masking import TextBatcher

@@ -76,18 +76,33 @@ def eval_command(
     device: Annotated[str, typer.Option("--device", help="torch device: cpu, cuda, cuda:1, mps.")] = "cpu",
     num_workers: Annotated[int, typer.Option("--num-workers", help="DataLoader worker processes.")] = 0,
 ) -> None:
-    """Evaluate a backbone on a task at one label fraction; write one result record per seed."""
+    """Evaluate a backbone on a task at one label fraction; write one result record per seed.
+
+    Under ``torchrun --nproc_per_node N -m ecamp_bench.cli eval ...`` the N processes run each seed together
+    (DDP: NCCL on GPU, gloo on CPU; ``--device cuda`` means each process's ``cuda:LOCAL_RANK``) and rank 0
+    writes the record.
+    """
     from ecamp_bench.data.splits import parse_fraction
+    from ecamp_bench.distributed import init_distributed, launched_by_torchrun, shutdown_distributed
+    from ecamp_bench.evaluation.context import NullProgress
     from ecamp_bench.evaluation.runner import RunRequest, run_evaluation
 
     value = parse_fraction(fraction)
     cat = catalog()
-    progress = RichProgress()
-    for s in seed:
-        request = RunRequest(
-            task=task, fraction=value, seed=s, protocol=protocol, backbone=backbone, weights=weights,
-            data_root=data_root, preset=preset, overrides=list(overrides), force=force, device=device,
-            num_workers=num_workers,
-        )  # fmt: skip
-        outcome = run_evaluation(request, cat, progress)
-        console().print(summary_line(outcome), soft_wrap=True)
+    main_process = True
+    if launched_by_torchrun():
+        info, resolved = init_distributed("cuda" if device.startswith("cuda") else "cpu")
+        device, main_process = str(resolved), info.is_main
+    progress = RichProgress() if main_process else NullProgress()
+    try:
+        for s in seed:
+            request = RunRequest(
+                task=task, fraction=value, seed=s, protocol=protocol, backbone=backbone, weights=weights,
+                data_root=data_root, preset=preset, overrides=list(overrides), force=force, device=device,
+                num_workers=num_workers,
+            )  # fmt: skip
+            outcome = run_evaluation(request, cat, progress)
+            if main_process:
+                console().print(summary_line(outcome), soft_wrap=True)
+    finally:
+        shutdown_distributed()

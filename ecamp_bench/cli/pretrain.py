@@ -50,7 +50,7 @@ def pretrain(
     from ecamp_bench.config import config_sha256, to_dict
     from ecamp_bench.paths import results_dir
     from ecamp_bench.pretrain.config import load_pretrain_config
-    from ecamp_bench.pretrain.distributed import resolve_device, shutdown_distributed
+    from ecamp_bench.distributed import resolve_device, shutdown_distributed
 
     extra = [*overrides, *([f"run.device={device}"] if device else []), *([f"run.seed={seed}"] if seed is not None else [])]
     cfg = load_pretrain_config(preset, extra)

@@ -159,6 +159,14 @@ def sweep_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List this shard's cells and their state; run nothing.")] = False,
 ) -> None:
     """Run a grid of evaluations; finished cells are skipped, failures are recorded and summarised (exit 1)."""
+    from ecamp_bench.distributed import launched_by_torchrun
+    from ecamp_bench.errors import ConfigError
+
+    if launched_by_torchrun():
+        raise ConfigError(
+            "sweep does not run under torchrun: launch each cell with `torchrun ... -m ecamp_bench.cli eval` "
+            "(list them with `sweep --dry-run`), or split the grid over independent workers with --shard I/N"
+        )
     from ecamp_bench.sweep.grid import check_backbones, expand_grid, parse_fractions, parse_seeds, resolve_tasks, split_list
     from ecamp_bench.sweep.runner import SweepSettings, plan_cells, run_sweep
     from ecamp_bench.sweep.shard import parse_shard, shard_cells

@@ -23,6 +23,7 @@ from ecamp_bench.specs import BackboneSpec, TaskSpec
 if TYPE_CHECKING:
     import torch
 
+    from ecamp_bench.distributed import DistInfo
     from ecamp_bench.evaluation.metrics import MetricValue
     from ecamp_bench.models.backbone import Backbone
 
@@ -116,6 +117,13 @@ class RunContext:
     cache_dir: Path
     num_workers: int = 0
     progress: ProgressReporter = field(default_factory=NullProgress)
+    dist: DistInfo | None = None
+
+    def __post_init__(self) -> None:
+        if self.dist is None:
+            from ecamp_bench.distributed import DistInfo
+
+            self.dist = DistInfo()
 
     def targets(self, table: SampleTable) -> np.ndarray:
         """The task's target matrix ``[N, C]`` for ``table``."""

@@ -9,6 +9,9 @@ Cache: features of every image of a table are computed once and stored as
 digest of the in-memory random init), the architecture and its kwargs, the preprocessing (name, size,
 mean, std, pooling) and the image set (ordered ids, paths, sizes and mtimes). Changing any of them
 gives a new key, so a cached entry is never stale. Entries are written atomically.
+
+Under DDP each rank extracts its shard of the images and every rank receives all features; rank 0 alone
+reads and writes the cache and hands a cached entry to the other ranks.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 from ecamp_bench.config import canonical_json
 from ecamp_bench.data.images import load_image
 from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.distributed import DistInfo, broadcast_object, gather_rows, shard_indices
 from ecamp_bench.evaluation.context import NullProgress, ProgressReporter
 from ecamp_bench.models.backbone import Backbone
 
@@ -77,13 +81,29 @@ def image_loader(
     shuffle: bool = False,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     seed: int = 0,
+    dist: DistInfo | None = None,
 ) -> DataLoader:
-    """A DataLoader of normalised image batches for ``backbone`` over ``table``."""
+    """A DataLoader of normalised image batches for ``backbone`` over ``table``.
+
+    With ``shuffle`` under DDP each rank draws its own part of every epoch (``DistributedSampler`` seeded
+    with ``seed``; call ``loader.sampler.set_epoch(e)``), and ``batch_size`` is the per-rank batch.
+    """
     dataset = ImageDataset(table.samples, backbone.input_size, backbone.spec.mean, backbone.spec.std, augment)
     generator = torch.Generator().manual_seed(seed)
+    if shuffle and dist is not None and dist.distributed:
+        from torch.utils.data import DistributedSampler
+
+        sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, generator=generator)
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=generator, drop_last=False
     )
+
+
+def shard_of(table: SampleTable, dist: DistInfo) -> tuple[list[int], SampleTable]:
+    """This rank's indices into ``table`` (:func:`~ecamp_bench.distributed.shard_indices`) and the sub-table they form."""
+    mine = shard_indices(len(table), dist)
+    return mine, SampleTable(table.layout, table.root, [table[i] for i in mine])
 
 
 def image_set_digest(table: SampleTable) -> str:
@@ -126,18 +146,21 @@ def extract_features(
     batch_size: int = 64,
     num_workers: int = 0,
     progress: ProgressReporter | None = None,
+    dist: DistInfo | None = None,
 ) -> np.ndarray:
-    """Global features ``[N, D]`` (float32) of every image of ``table`` with the backbone in eval mode."""
+    """Global features ``[N, D]`` (float32) of every image of ``table`` with the backbone in eval mode (sharded under DDP)."""
     progress = progress or NullProgress()
+    dist = dist or DistInfo()
     backbone.eval()
-    out = np.zeros((len(table), backbone.embed_dim), dtype=np.float32)
-    loader = image_loader(table, backbone, batch_size=batch_size, num_workers=num_workers)
-    with progress.bar(f"features {backbone.spec.name}", len(table)) as advance:
+    mine, part = shard_of(table, dist)
+    out = np.zeros((len(mine), backbone.embed_dim), dtype=np.float32)
+    loader = image_loader(part, backbone, batch_size=batch_size, num_workers=num_workers)
+    with progress.bar(f"features {backbone.spec.name}", len(mine)) as advance:
         for images, index in loader:
             feats = backbone.forward_global(images.to(device))  # [B, D]
             out[index.numpy()] = feats.float().cpu().numpy()
             advance(len(index))
-    return out
+    return gather_rows(len(table), mine, out, dist)
 
 
 def cached_features(
@@ -150,21 +173,40 @@ def cached_features(
     batch_size: int = 64,
     num_workers: int = 0,
     progress: ProgressReporter | None = None,
+    dist: DistInfo | None = None,
 ) -> tuple[dict[str, int], np.ndarray, bool]:
     """``(id → row, features [N, D], was_cached)``: loaded from the cache, or extracted and stored."""
+    dist = dist or DistInfo()
     key = feature_cache_key(backbone, weights_id, table)
     path = Path(cache_dir) / "features" / f"{key}.npz"
     ids = table.ids
-    if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                if list(data["ids"]) == ids:
-                    return {i: r for r, i in enumerate(ids)}, data["features"], True
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable entry: recompute and overwrite
+    row_of = {i: r for r, i in enumerate(ids)}
+    cached = broadcast_object(_read_cache_entry(path, ids) if dist.is_main else None, dist)
+    if cached is not None:
+        return row_of, cached, True
     features = extract_features(
-        backbone, table, device=device, batch_size=batch_size, num_workers=num_workers, progress=progress
+        backbone, table, device=device, batch_size=batch_size, num_workers=num_workers, progress=progress, dist=dist
     )
+    if dist.is_main:
+        _write_cache_entry(path, key, ids, features)
+    return row_of, features, False
+
+
+def _read_cache_entry(path: Path, ids: list[str]) -> np.ndarray | None:
+    """The cached features at ``path`` when it holds exactly ``ids``; ``None`` when missing or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if list(data["ids"]) == ids:
+                return data["features"]
+    except (OSError, ValueError, KeyError):
+        pass  # unreadable entry: recompute and overwrite
+    return None
+
+
+def _write_cache_entry(path: Path, key: str, ids: list[str], features: np.ndarray) -> None:
+    """Store ``features`` for ``ids`` at ``path`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".npz")
     os.close(fd)
@@ -174,4 +216,3 @@ def cached_features(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return {i: r for r, i in enumerate(ids)}, features, False

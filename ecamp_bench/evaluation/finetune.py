@@ -5,6 +5,10 @@ crop + horizontal flip); lr = base × linear warmup over ``warmup_steps`` then c
 base lr from :func:`~ecamp_bench.models.backbone.parameter_groups_with_layer_decay`. Every ``eval_every``
 steps (and at the end) the val macro AUC is computed; the best state (val loss breaks ties and stands in
 when val has a single class) scores the test set.
+
+Under DDP the model is wrapped in ``DistributedDataParallel``: ``batch_size`` stays the global batch (each
+of the W ranks takes ``batch_size / W`` images of a ``DistributedSampler``), and val/test predictions are
+sharded over the ranks and gathered, so every rank selects the same state.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecamp_bench.data.samples import SampleTable
+from ecamp_bench.distributed import DistInfo, gather_rows, rank_batch_size, wrap_ddp
 from ecamp_bench.evaluation.context import Predictions, RunContext
-from ecamp_bench.evaluation.features import image_loader
+from ecamp_bench.evaluation.features import image_loader, shard_of
 from ecamp_bench.evaluation.metrics import auc_with_ci
 from ecamp_bench.models.backbone import Backbone, parameter_groups_with_layer_decay
 
@@ -73,6 +79,15 @@ def predict(model: Classifier, loader, device: torch.device) -> np.ndarray:
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, model.head.out_features), dtype=np.float32)
 
 
+def predict_table(model: Classifier, table: SampleTable, *, batch_size: int, device: torch.device,
+                  num_workers: int = 0, dist: DistInfo | None = None) -> np.ndarray:  # fmt: skip
+    """Sigmoid scores ``[N, C]`` for every image of ``table`` in table order (sharded over the ranks under DDP)."""
+    dist = dist or DistInfo()
+    mine, part = shard_of(table, dist)
+    loader = image_loader(part, model.backbone, batch_size=batch_size, num_workers=num_workers)
+    return gather_rows(len(table), mine, predict(model, loader, device), dist)
+
+
 def _val_objective(targets: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     """(val macro AUC or -inf, -val BCE): larger is better, compared lexicographically."""
     auc, _, _ = auc_with_ci(targets, scores, n_bootstrap=0)
@@ -97,41 +112,44 @@ def run(ctx: RunContext) -> Predictions:
         backbone, model.head, lr=params.lr, weight_decay=params.weight_decay, layer_decay=params.layer_decay
     )
     optim = _optimizer(groups, params)
+    trained = wrap_ddp(model, ctx.device, ctx.dist)
     loss_fn = nn.BCEWithLogitsLoss()
     y_train = torch.from_numpy(ctx.targets(ctx.train))  # [N, C]
     y_val = ctx.targets(ctx.val)
     augment = random_resized_crop(params.crop_scale_min, params.hflip)
     train_loader = image_loader(
-        ctx.train, backbone, batch_size=params.batch_size, num_workers=ctx.num_workers, shuffle=True,
-        augment=augment, seed=ctx.seed,
+        ctx.train, backbone, batch_size=rank_batch_size(int(params.batch_size), ctx.dist), num_workers=ctx.num_workers,
+        shuffle=True, augment=augment, seed=ctx.seed, dist=ctx.dist,
     )  # fmt: skip
-    val_loader = image_loader(ctx.val, backbone, batch_size=params.eval_batch_size, num_workers=ctx.num_workers)
-    best, best_state, step = (-math.inf, -math.inf), copy.deepcopy(model.state_dict()), 0
+    evaluate = dict(batch_size=params.eval_batch_size, device=ctx.device, num_workers=ctx.num_workers, dist=ctx.dist)
+    best, best_state, step, epoch = (-math.inf, -math.inf), copy.deepcopy(model.state_dict()), 0, 0
     torch.manual_seed(ctx.seed)
     with ctx.progress.bar("fine-tune (steps)", params.steps) as advance:
         while step < params.steps:
+            if hasattr(train_loader.sampler, "set_epoch"):
+                train_loader.sampler.set_epoch(epoch)
+            epoch += 1
             for images, index in train_loader:
-                model.train()
+                trained.train()
                 factor = warmup_cosine(step, params.warmup_steps, params.steps)
                 for group in optim.param_groups:
                     group["lr"] = group["base_lr"] * factor
                 optim.zero_grad(set_to_none=True)
-                loss = loss_fn(model(images.to(ctx.device)), y_train[index].to(ctx.device))  # logits [B, C]
+                loss = loss_fn(trained(images.to(ctx.device)), y_train[index].to(ctx.device))  # logits [B, C]
                 loss.backward()
                 optim.step()
                 step += 1
                 advance(1)
                 if step % params.eval_every == 0 or step == params.steps:
-                    objective = _val_objective(y_val, predict(model, val_loader, ctx.device))
+                    objective = _val_objective(y_val, predict_table(model, ctx.val, **evaluate))
                     if objective > best:
                         best, best_state = objective, copy.deepcopy(model.state_dict())
                 if step >= params.steps:
                     break
     model.load_state_dict(best_state)
-    test_loader = image_loader(ctx.test, backbone, batch_size=params.eval_batch_size, num_workers=ctx.num_workers)
     return Predictions(
         ids=tuple(ctx.test.ids),
         targets=ctx.targets(ctx.test),
-        scores=predict(model, test_loader, ctx.device).astype(np.float32),
+        scores=predict_table(model, ctx.test, **evaluate).astype(np.float32),
         label_names=tuple(ctx.task.labels),
     )

@@ -3,7 +3,8 @@
 Features of every image of ``ctx.pool`` are extracted once per (weights, preprocessing, image set) and
 cached (:mod:`ecamp_bench.evaluation.features`), so each fraction and seed only trains the head:
 AdamW, BCE-with-logits, mini-batches shuffled with the run seed, early stopping on val loss, and the
-head with the best val loss scores the test set (sigmoid probabilities).
+head with the best val loss scores the test set (sigmoid probabilities). Under DDP the ranks share the
+feature extraction; the head is small and every rank trains the same one (same features, same seed).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def run(ctx: RunContext) -> Predictions:
         batch_size=params.feature_batch_size,
         num_workers=ctx.num_workers,
         progress=ctx.progress,
+        dist=ctx.dist,
     )
     del backbone
 

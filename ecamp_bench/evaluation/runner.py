@@ -5,6 +5,10 @@ them (test/val fixed by ``split.seed``; the label-fraction subset of train drawn
 the backbone, resolve the config (protocol params ← ``configs/protocols/<p>.yaml`` ← preset ← ``--set``),
 compute the run key, skip when an ``ok`` record exists (unless ``force``), run the protocol, score its
 test predictions, and write the predictions and the record atomically.
+
+Under ``torchrun`` every rank runs the same steps: rank 0 prepares first (it may generate the synthetic
+default and write the split manifest), its skip decision holds for all, every rank runs the protocol
+(which shards its work), and only rank 0 scores and writes; its record is then handed to every rank.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 from ecamp_bench import __version__
 from ecamp_bench.config import apply_overrides, config_sha256, from_dict, to_dict
 from ecamp_bench.data.samples import SampleTable
+from ecamp_bench.distributed import broadcast_object, current, main_first
 from ecamp_bench.errors import DataError, EcampBenchError
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext
 from ecamp_bench.evaluation.params import protocol_params
@@ -149,12 +154,14 @@ def prepare_run(request: RunRequest, catalog: Catalog) -> dict:
 
 def run_evaluation(request: RunRequest, catalog: Catalog, progress: ProgressReporter | None = None) -> RunOutcome:
     """Run one evaluation (or skip it when its ``ok`` record exists and ``force`` is off) and return its record."""
-    progress = progress or NullProgress()
-    plan = prepare_run(request, catalog)
-    path: Path = plan["path"]
-    if not request.force and is_finished(path):
-        return RunOutcome(read_record(path) or {}, path, skipped=True)
     import torch
+
+    info = current()
+    progress = progress or NullProgress()
+    plan = main_first(lambda: prepare_run(request, catalog), info)
+    path: Path = plan["path"]
+    if broadcast_object(not request.force and is_finished(path), info):
+        return RunOutcome(read_record(path) or {}, path, skipped=True)
 
     task, protocol, split = plan["task"], plan["protocol"], plan["split"]
     started, t0 = utc_now(), time.perf_counter()
@@ -163,27 +170,31 @@ def run_evaluation(request: RunRequest, catalog: Catalog, progress: ProgressRepo
         weights_path=plan["weights_path"], train=split.train, val=split.val, test=split.test,
         pool=plan["prepared"].table, seed=request.seed, device=torch.device(request.device),
         work_dir=path.parent / f".work-{plan['key']}", cache_dir=cache_dir(), num_workers=request.num_workers,
-        progress=progress,
+        progress=progress, dist=info,
     )  # fmt: skip
     status, error, metrics = "ok", None, []
     try:
         torch.manual_seed(request.seed)
         predictions = import_ref(protocol.run)(ctx)
-        metrics = plan["impl"].score(task, predictions, n_bootstrap=int(plan["config"]["eval"]["n_bootstrap"]), seed=request.seed)
+        if info.is_main:
+            metrics = plan["impl"].score(task, predictions, n_bootstrap=int(plan["config"]["eval"]["n_bootstrap"]), seed=request.seed)
     except Exception as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
-        record = _record(request, catalog, plan, [], started, t0, status, error + "\n" + traceback.format_exc(limit=5))
-        write_record(record, path)
+        if info.is_main:
+            record = _record(request, catalog, plan, [], started, t0, status, error + "\n" + traceback.format_exc(limit=5))
+            write_record(record, path)
         raise
-    predictions_file = predictions_path(path)
-    from ecamp_bench.evaluation.predictions import save_predictions
+    record = None
+    if info.is_main:
+        predictions_file = predictions_path(path)
+        from ecamp_bench.evaluation.predictions import save_predictions
 
-    save_predictions(predictions, predictions_file)
-    record = _record(request, catalog, plan, metrics, started, t0, status, error)
-    record["predictions_file"] = predictions_file.name
-    write_record(record, path)
-    catalog.notify_run_finished(record)
-    return RunOutcome(record, path)
+        save_predictions(predictions, predictions_file)
+        record = _record(request, catalog, plan, metrics, started, t0, status, error)
+        record["predictions_file"] = predictions_file.name
+        write_record(record, path)
+        catalog.notify_run_finished(record)
+    return RunOutcome(broadcast_object(record, info), path)
 
 
 def _provider(catalog: Catalog, kind: str, name: str) -> str:
@@ -220,7 +231,7 @@ def _record(request, catalog, plan, metrics, started, t0, status, error) -> dict
         },  # fmt: skip
         "metrics": [m.to_record() for m in metrics],
         "primary_metric": task.primary_metric.name,
-        "env": environment(request.device),
+        "env": environment(str(request.device), current().world_size),
         "plugins": {
             "task": _provider(catalog, "task", task.name),
             "protocol": _provider(catalog, "protocol", protocol.name),

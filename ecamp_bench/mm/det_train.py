@@ -9,6 +9,10 @@ weights. A val split without any true box has no mAP; the last epoch's weights a
 MGCA's batch size / lr depend on the label fraction (1%: bs 8, lr 2e-4; 10%/100%: bs 16, lr 5e-4). The
 run context carries no fraction, so it is derived from the split sizes: ``len(train) / (len(pool) -
 len(val) - len(test))``; at or below ``small_fraction`` (default 0.05) the ``*_small`` values apply.
+
+Under DDP the detector is wrapped in ``DistributedDataParallel``; every global batch of the shared
+shuffled order is split over the ranks (:func:`~ecamp_bench.distributed.rank_slice`), and val/test
+predictions are sharded and gathered, so every rank takes the same early-stopping decisions.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecamp_bench.distributed import DistInfo, gather_items, rank_slice, shard_indices, wrap_ddp
 from ecamp_bench.errors import ConfigError
 from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.det_metrics import IOU_40_75, ImageDetections, mean_ap
@@ -57,22 +62,27 @@ def embed_dim(ctx: RunContext) -> int:
 
 
 @torch.no_grad()
-def predict(model, data: DetectionSet, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per image ``(boxes [P, 4] at the evaluated size, scores [P])`` after the head's thresholds and NMS."""
+def predict(model, data: DetectionSet, batch_size: int, dist: DistInfo | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per image ``(boxes [P, 4] at the evaluated size, scores [P])`` after the head's thresholds and NMS.
+
+    Under DDP each rank predicts its shard and every rank receives the whole list.
+    """
+    dist = dist or DistInfo()
     model.eval()
+    mine = shard_indices(len(data), dist)
     out = []
-    for start in range(0, len(data), batch_size):
-        batch = model.data_preprocessor(data.batch(range(start, min(start + batch_size, len(data)))), False)
+    for start in range(0, len(mine), batch_size):
+        batch = model.data_preprocessor(data.batch(mine[start : start + batch_size]), False)
         for result in model.predict(batch["inputs"], batch["data_samples"], rescale=False):
             inst = result.pred_instances
             out.append((inst.bboxes.detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
                         inst.scores.detach().cpu().numpy().astype(np.float64).reshape(-1)))  # fmt: skip
-    return out
+    return gather_items(len(data), mine, out, dist)
 
 
-def val_map(model, data: DetectionSet, batch_size: int) -> float | None:
+def val_map(model, data: DetectionSet, batch_size: int, dist: DistInfo | None = None) -> float | None:
     """``map_40_75`` of ``model`` on ``data`` (all images)."""
-    preds = predict(model, data, batch_size)
+    preds = predict(model, data, batch_size, dist)
     images = [ImageDetections.of(gt, b, s) for gt, (b, s) in zip(data.gt_boxes, preds)]
     return mean_ap(images, IOU_40_75)
 
@@ -110,6 +120,7 @@ def train_and_predict(ctx: RunContext, make_config: Callable[[int, int], dict], 
     seed_everything(ctx.seed)
     model = build_detector(make_config(size, embed_dim(ctx))).to(ctx.device)
     optim = optimizer(model, params, lr, frozen)
+    trained = wrap_ddp(model, ctx.device, ctx.dist)
     generator = torch.Generator().manual_seed(ctx.seed)
     best, best_state, since_best = None, trainable_state(model, frozen), 0
     ctx.progress.log(f"detector: {size} px, lr {lr:g}, batch {batch_size}, {len(sets['train'])} train images")
@@ -119,14 +130,14 @@ def train_and_predict(ctx: RunContext, make_config: Callable[[int, int], dict], 
             order = torch.randperm(len(sets["train"]), generator=generator).tolist()
             flips = (torch.rand(len(order), generator=generator) < 0.5).tolist() if params.hflip else None
             for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                flip = flips[start : start + batch_size] if flips else None
-                batch = model.data_preprocessor(sets["train"].batch(chunk, hflip=flip), True)
-                loss, _ = model.parse_losses(model.loss(batch["inputs"], batch["data_samples"]))
+                positions = rank_slice(range(start, min(start + batch_size, len(order))), ctx.dist)
+                flip = [flips[p] for p in positions] if flips else None
+                batch = model.data_preprocessor(sets["train"].batch([order[p] for p in positions], hflip=flip), True)
+                loss, _ = model.parse_losses(trained(batch["inputs"], batch["data_samples"], mode="loss"))
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 optim.step()
-            score = val_map(model, sets["val"], int(params.eval_batch_size))
+            score = val_map(model, sets["val"], int(params.eval_batch_size), ctx.dist)
             advance(1)
             if score is not None and (best is None or score > best):
                 best, best_state, since_best = score, trainable_state(model, frozen), 0
@@ -139,7 +150,7 @@ def train_and_predict(ctx: RunContext, make_config: Callable[[int, int], dict], 
     model.load_state_dict(best_state, strict=not frozen)
     shown = "undefined" if best is None else f"{best:.4f}"
     ctx.progress.log(f"detector: best val map_40_75 {shown} after {epoch + 1} epochs")
-    return detection_predictions(sets["test"], predict(model, sets["test"], int(params.eval_batch_size)))
+    return detection_predictions(sets["test"], predict(model, sets["test"], int(params.eval_batch_size), ctx.dist))
 
 
 def detection_predictions(data: DetectionSet, preds: list[tuple[np.ndarray, np.ndarray]]) -> Predictions:

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from ecamp_bench.data.images import load_image
 from ecamp_bench.data.rle import decode_merged
 from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.distributed import DistInfo
 from ecamp_bench.errors import DataError
 
 CACHE_LIMIT_BYTES = 1 << 30
@@ -91,15 +92,24 @@ class SegmentationDataset(Dataset):
 
 
 def make_loader(
-    dataset: SegmentationDataset, batch_size: int, *, shuffle: bool, seed: int, num_workers: int = 0
+    dataset: Dataset, batch_size: int, *, shuffle: bool, seed: int, num_workers: int = 0, dist: DistInfo | None = None
 ) -> DataLoader:
-    """A ``DataLoader`` with mmengine's ``pseudo_collate`` (lists of tensors and data samples), seeded shuffling."""
+    """A ``DataLoader`` with mmengine's ``pseudo_collate`` (lists of tensors and data samples), seeded shuffling.
+
+    Under DDP (``dist`` with several ranks) a ``DistributedSampler`` gives each rank its share (strided, so
+    mmengine's evaluator puts gathered results back in dataset order) and ``batch_size`` is per rank.
+    """
     from mmengine.dataset import pseudo_collate
 
     generator = torch.Generator().manual_seed(int(seed))
+    sampler = None
+    if dist is not None and dist.distributed:
+        from torch.utils.data import DistributedSampler
+
+        sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=shuffle, seed=int(seed))
     return DataLoader(
-        dataset, batch_size=int(batch_size), shuffle=shuffle, generator=generator, collate_fn=pseudo_collate,
-        num_workers=int(num_workers), persistent_workers=False,
+        dataset, batch_size=int(batch_size), shuffle=shuffle if sampler is None else None, sampler=sampler,
+        generator=generator, collate_fn=pseudo_collate, num_workers=int(num_workers), persistent_workers=False,
     )  # fmt: skip
 
 

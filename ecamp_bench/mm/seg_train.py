@@ -14,6 +14,10 @@
 
 Test predictions are per-image masks at the protocol resolution: ``targets`` and ``scores`` are uint8
 ``[N, S, S]`` (scores = the predicted mask, thresholded at 0.5).
+
+Under DDP the Runner runs with ``launcher="pytorch"`` in the process group the CLI opened (mmengine's
+``MMDistributedDataParallel``; ``batch_size`` is the global batch, split over the ranks), validation
+results are gathered by mmengine's evaluator, and the test split is predicted in shards and gathered.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.hooks import EarlyStoppingHook, Hook
 from mmengine.optim import OptimWrapper
 
+from ecamp_bench.distributed import gather_rows, rank_batch_size, shard_indices
 from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.seg_metrics import DiceCounts, dice_values
 from ecamp_bench.mm.runtime import build_runner, scoped, seed_everything
@@ -68,11 +73,14 @@ class KeepBestStateHook(Hook):
         """Record the score; copy the weights when it is the best so far."""
         if not metrics or self.monitor not in metrics:
             return
+        from mmengine.model import is_model_wrapper
+
         score = float(metrics[self.monitor])
         self.history.append(score)
         if self.best_score is None or score > self.best_score:
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
             self.best_score = score
-            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in runner.model.state_dict().items()}
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def _optimizer(model: torch.nn.Module, params: Any, mode: str) -> OptimWrapper:
@@ -107,14 +115,26 @@ def build_segmentor(params: Any, ctx: RunContext, mode: str) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def predict_masks(model: torch.nn.Module, loader) -> np.ndarray:
-    """Predicted masks ``[N, S, S]`` uint8 of every batch of ``loader`` (model in eval mode)."""
+def predict_masks(model: torch.nn.Module, loader, size: int) -> np.ndarray:
+    """Predicted masks ``[N, size, size]`` uint8 of every batch of ``loader`` (model in eval mode)."""
     model.eval()
     masks = []
     for batch in loader:
         for sample in model.test_step(batch):
             masks.append(sample.pred_sem_seg.data.squeeze(0).to("cpu", torch.uint8).numpy())  # [S, S]
-    return np.stack(masks)
+    return np.stack(masks) if masks else np.zeros((0, size, size), dtype=np.uint8)
+
+
+def _distributed_runner_cfg(ctx: RunContext) -> dict[str, Any]:
+    """Runner arguments for DDP: mmengine's wrapper in the process group that is already open (none for one process)."""
+    if not ctx.dist.distributed:
+        return {}
+    device_ids = [ctx.device.index or 0] if ctx.device.type == "cuda" else None
+    wrapper = {
+        "type": "MMDistributedDataParallel", "device_ids": device_ids, "broadcast_buffers": False,
+        "find_unused_parameters": True,  # the backbone's final norm is not used by the decode heads
+    }  # fmt: skip
+    return {"launcher": "pytorch", "cfg": {"model_wrapper_cfg": wrapper}}
 
 
 def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
@@ -122,15 +142,18 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
     from ecamp_bench.mm.seg_config import schedule_cfg
     from ecamp_bench.mm.seg_data import SegmentationDataset, make_loader
 
+    from torch.utils.data import Subset
+
     params = ctx.params
     seed_everything(ctx.seed)
     size = int(params.image_size)
     train = SegmentationDataset(ctx.train, size, flip_prob=0.5 if params.hflip else 0.0)
     val = SegmentationDataset(ctx.val, size)
     test = SegmentationDataset(ctx.test, size)
+    common = {"seed": ctx.seed, "num_workers": ctx.num_workers}
     loaders = {
-        "train_dataloader": make_loader(train, params.batch_size, shuffle=True, seed=ctx.seed, num_workers=ctx.num_workers),
-        "val_dataloader": make_loader(val, params.eval_batch_size, shuffle=False, seed=ctx.seed, num_workers=ctx.num_workers),
+        "train_dataloader": make_loader(train, rank_batch_size(int(params.batch_size), ctx.dist), shuffle=True, dist=ctx.dist, **common),
+        "val_dataloader": make_loader(val, params.eval_batch_size, shuffle=False, dist=ctx.dist, **common),
     }
     model = build_segmentor(params, ctx, mode)
     monitor = str(params.select_metric)
@@ -149,6 +172,7 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
                 "val_evaluator": Evaluator([ValDiceMetric()]),
                 "custom_hooks": [keep_best, stopper],
                 "randomness": dict(seed=int(ctx.seed)),
+                **_distributed_runner_cfg(ctx),
             },
             work_dir, "mmseg",
         )  # fmt: skip
@@ -157,8 +181,9 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
         if keep_best.best_state is not None:
             model.load_state_dict(keep_best.best_state)
         ctx.progress.log(f"{mode}-seg: best val {monitor} {keep_best.best_score} after {len(keep_best.history)} validations")
-        test_loader = make_loader(test, params.eval_batch_size, shuffle=False, seed=ctx.seed, num_workers=ctx.num_workers)
-        scores = predict_masks(model, test_loader)
+        mine = shard_indices(len(test), ctx.dist)
+        test_loader = make_loader(Subset(test, mine), params.eval_batch_size, shuffle=False, **common)
+        scores = gather_rows(len(test), mine, predict_masks(model, test_loader, size), ctx.dist)
     shutil.rmtree(work_dir, ignore_errors=True)
     return Predictions(ids=tuple(ctx.test.ids), targets=test.masks(), scores=scores, label_names=("Pneumothorax",))
 

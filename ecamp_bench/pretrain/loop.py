@@ -30,7 +30,7 @@ from ecamp_bench.models.sr_region import build_sr_rule, region_mask
 from ecamp_bench.pretrain import checkpointing as ckpt
 from ecamp_bench.pretrain.config import PretrainConfig
 from ecamp_bench.pretrain.data import PretrainDataset, PretrainPair, ResumableDistributedSampler, collate
-from ecamp_bench.pretrain.distributed import DistInfo, barrier, derive_seed, init_distributed, seed_everything
+from ecamp_bench.distributed import DistInfo, barrier, derive_seed, init_distributed, seed_everything
 from ecamp_bench.pretrain.export import export_backbone, init_from_checkpoint
 from ecamp_bench.pretrain.optim import build_optimizer, build_scheduler
 from ecamp_bench.pretrain.sr_windows import compute_windows, load_windows, save_windows

@@ -14,7 +14,7 @@ from ecamp_bench.errors import ConfigError
 from ecamp_bench.pretrain import checkpointing as ckpt
 from ecamp_bench.pretrain.config import PretrainConfig
 from ecamp_bench.pretrain.data import PretrainPair
-from ecamp_bench.pretrain.distributed import DistInfo, barrier
+from ecamp_bench.distributed import DistInfo, barrier
 from ecamp_bench.pretrain.sources import prepare_tokenizer, read_pairs, resolve_data_root
 
 

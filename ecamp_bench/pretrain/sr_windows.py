@@ -13,7 +13,7 @@ from ecamp_bench.errors import DataError
 from ecamp_bench.models.ecamp import ECAMP
 from ecamp_bench.models.sr_region import best_window, entity_attention
 from ecamp_bench.pretrain.data import PretrainDataset
-from ecamp_bench.pretrain.distributed import DistInfo, all_gather_objects
+from ecamp_bench.distributed import DistInfo, all_gather_objects
 from ecamp_bench.text.masking import TextBatcher
 
 

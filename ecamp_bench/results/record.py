@@ -131,8 +131,8 @@ def _git(args: list[str]) -> str | None:
     return out.stdout.strip()
 
 
-def environment(device: str) -> dict:
-    """Package versions, CUDA, device and the git commit (``git_dirty`` when tracked files changed)."""
+def environment(device: str, world_size: int = 1) -> dict:
+    """Package versions, CUDA, device, the number of DDP processes and the git commit (``git_dirty`` when tracked files changed)."""
     import torch
 
     status = _git(["status", "--porcelain", "--untracked-files=no"])
@@ -146,6 +146,7 @@ def environment(device: str) -> dict:
         "mmseg": _version("mmsegmentation"),
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "device": device,
+        "world_size": int(world_size),
         "git_commit": _git(["rev-parse", "HEAD"]),
         "git_dirty": bool(status) if status is not None else None,
     }

@@ -6,25 +6,13 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import ecamp_bench  # noqa: F401
+from _backbones import KWARGS, export_tiny_backbone
 from ecamp_bench.cli import main
-from ecamp_bench.models.backbone import build_backbone
-from ecamp_bench.models.checkpoints import BackboneMeta, save_backbone_file
-from ecamp_bench.paths import pretrained_dir, results_dir
-from ecamp_bench.specs import BackboneSpec
+from ecamp_bench.paths import results_dir
 
 pytestmark = pytest.mark.slow
-KWARGS = {"depth": 2, "embed_dim": 32, "num_heads": 2}
-
-
-
-def export_tiny_backbone(name: str = "tiny-vit") -> None:
-    torch.manual_seed(0)
-    vit = build_backbone(BackboneSpec(name="x", arch="vit_tiny_patch16_224", input_size=32, model_kwargs=KWARGS), None).vit
-    meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={**KWARGS, "img_size": 32}, img_size=32, embed_dim=32, depth=2)
-    save_backbone_file(pretrained_dir() / f"{name}.safetensors", vit.state_dict(), meta)
 
 
 def records() -> list[dict]:

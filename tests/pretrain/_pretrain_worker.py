@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _pretrain_tiny import tiny_config, tiny_pairs  # noqa: E402
 
-from ecamp_bench.pretrain.distributed import shutdown_distributed  # noqa: E402
+from ecamp_bench.distributed import shutdown_distributed  # noqa: E402
 from ecamp_bench.pretrain.loop import run_pretraining  # noqa: E402
 
 

@@ -13,26 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from _backbones import export_tiny_backbone
 from ecamp_bench.cli import main
-from ecamp_bench.paths import pretrained_dir, results_dir
+from ecamp_bench.paths import results_dir
 
-KWARGS = {"depth": 2, "embed_dim": 32, "num_heads": 2}
 pytestmark = pytest.mark.slow
-
-
-def export_tiny_backbone() -> Path:
-    """A 2-block, 32-dim ViT at 64 px exported as a backbone file in pretrained/ (random-init then copies its arch)."""
-    import torch
-
-    from ecamp_bench.models.backbone import build_backbone
-    from ecamp_bench.models.checkpoints import BackboneMeta, save_backbone_file
-    from ecamp_bench.specs import BackboneSpec
-
-    torch.manual_seed(123)
-    vit = build_backbone(BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=64, model_kwargs=KWARGS), None).vit
-    meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={**KWARGS, "img_size": 64}, img_size=64, embed_dim=32,
-                        depth=2, origin="sweep test")  # fmt: skip
-    return save_backbone_file(pretrained_dir() / "tiny.safetensors", vit.state_dict(), meta) or pretrained_dir() / "tiny.safetensors"
 
 
 def records() -> dict[Path, dict]:
@@ -40,7 +25,7 @@ def records() -> dict[Path, dict]:
 
 
 def test_killed_sweep_resumes_to_exactly_one_record_per_cell(synthetic_tiny, capsys):
-    weights = export_tiny_backbone()
+    weights = export_tiny_backbone("tiny", size=64, seed=123)
     args = ["sweep", "--tasks", "rsna-cls", "--fractions", "0.1,1", "--seeds", "0,1",
             "--backbones", f"random-init,file:{weights}", "--preset", "tiny", "--data-root", str(synthetic_tiny),
             "--set", "eval.n_bootstrap=20"]  # fmt: skip

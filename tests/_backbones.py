@@ -1,0 +1,25 @@
+"""A tiny ViT exported as a backbone file in pretrained/ (``random-init`` then copies its architecture)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+KWARGS = {"depth": 2, "embed_dim": 32, "num_heads": 2}
+
+
+def export_tiny_backbone(name: str = "tiny-vit", *, size: int = 32, seed: int = 0) -> Path:
+    """A 2-block, 32-dim ViT at ``size`` px, weights drawn with ``seed``, saved as ``pretrained/<name>.safetensors``."""
+    import torch
+
+    from ecamp_bench.models.backbone import build_backbone
+    from ecamp_bench.models.checkpoints import BackboneMeta, save_backbone_file
+    from ecamp_bench.paths import pretrained_dir
+    from ecamp_bench.specs import BackboneSpec
+
+    torch.manual_seed(seed)
+    vit = build_backbone(BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=size, model_kwargs=KWARGS), None).vit
+    meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={**KWARGS, "img_size": size}, img_size=size,
+                        embed_dim=32, depth=2, origin="test")  # fmt: skip
+    path = pretrained_dir() / f"{name}.safetensors"
+    save_backbone_file(path, vit.state_dict(), meta)
+    return path
