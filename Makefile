@@ -23,7 +23,7 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/ecamp-bench pretrain --resume
-	$(BIN)/ecamp-bench sweep --tasks rsna-cls,chexpert-cls --seeds 0,1,2 --preset tiny
+	$(BIN)/ecamp-bench sweep --tasks all --fractions 0.01,0.1,1 --seeds 0,1,2 --preset tiny
 	$(BIN)/ecamp-bench leaderboard --format html
 
 test: install
