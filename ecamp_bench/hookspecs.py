@@ -55,7 +55,10 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
     """Return the evaluation protocols this plugin provides (e.g. ``linear``, ``finetune``, ``frozen-det``).
 
     A protocol trains whatever its recipe trains on the train split, selects on the val split and
-    returns predictions on the test split; the task scores them.
+    returns predictions on the test split; the task scores them. Under ``torchrun`` every rank calls
+    it with ``ctx.dist`` set; it may shard its work with :mod:`ecamp_bench.distributed` (``wrap_ddp``,
+    ``shard_indices``, ``gather_rows``) and must return the same predictions on every rank. A
+    protocol that ignores ``ctx.dist`` still gives a correct result (each rank does all the work).
     """
 
 
