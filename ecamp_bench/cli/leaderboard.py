@@ -42,13 +42,14 @@ def leaderboard_command(
         err_console().print(f"[dim]{note}[/]", soft_wrap=True)
     from ecamp_bench.leaderboard.significance import apply_marks, legend, significance
 
-    marked = apply_marks(table, significance(table, rows, catalog()))
+    marks = significance(table, rows, catalog())
+    marked = apply_marks(table, marks)
     markdown, csv_text = to_markdown(table) + (f"\n{legend()}\n" if marked else ""), to_csv(rows)
     out = console()
     if fmt == "html":
         from ecamp_bench.leaderboard.html import build_report
 
-        html_text, plot_paths = build_report(folder, catalog(), references=reference)
+        html_text, plot_paths = build_report(folder, catalog(), references=reference, scanned=scanned, marks=marks)
         atomic_write_text(folder / "leaderboard.html", html_text)
         err_console().print(f"wrote {folder / 'leaderboard.html'} and {len(plot_paths)} plot(s) in {folder / 'plots'}", soft_wrap=True)
     elif fmt == "rich":

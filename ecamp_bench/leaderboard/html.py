@@ -192,10 +192,15 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
 
 
 def build_report(
-    folder: Path, catalog, *, references: Path | None = None, plots_dir: Path | None = None, n_bootstrap: int = 1000
-) -> tuple[str, list[Path]]:
+    folder: Path, catalog, *, references: Path | None = None, plots_dir: Path | None = None, n_bootstrap: int = 1000,
+    scanned=None, marks: dict | None = None,
+) -> tuple[str, list[Path]]:  # fmt: skip
     """Scan ``folder/runs``, aggregate, test significance, draw the plots (saved under ``plots_dir``), and
-    return ``(html, plot paths)``; ``references`` is an optional reference-row YAML file."""
+    return ``(html, plot paths)``; ``references`` is an optional reference-row YAML file.
+
+    A caller that has already scanned the folder and tested significance on that scan (the CLI, for the
+    markdown written beside the report) passes ``scanned`` and ``marks`` so neither is done twice.
+    """
     from ecamp_bench.leaderboard.aggregate import pivot as make_pivot
     from ecamp_bench.leaderboard.plots import label_efficiency_plots, save_plots
     from ecamp_bench.leaderboard.reference import load_references
@@ -203,7 +208,7 @@ def build_report(
     from ecamp_bench.models.checkpoints import utc_now
     from ecamp_bench.results.store import scan, tidy_rows
 
-    scanned = scan(folder)
+    scanned = scanned if scanned is not None else scan(folder)
     rows = tidy_rows(scanned)
     table = make_pivot(rows)
     notes, synthetic = dataset_notes(scanned.records)
@@ -216,7 +221,7 @@ def build_report(
     plots = label_efficiency_plots(table)
     paths = save_plots(plots, plots_dir if plots_dir is not None else Path(folder) / "plots")
     inputs = ReportInputs(
-        significance=significance(table, rows, catalog, n_bootstrap=n_bootstrap),
+        significance=marks if marks is not None else significance(table, rows, catalog, n_bootstrap=n_bootstrap),
         references=load_references(references) if references is not None else [],
         plots=plots, dataset_notes=notes, synthetic=synthetic, protocol_notes=protocol_notes,
         generated_at=utc_now(), n_records=len(scanned.records),
