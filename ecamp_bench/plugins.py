@@ -126,7 +126,7 @@ class Catalog:
         assert self.manager is not None
         return self.manager.hook.ecamp_bench_resolve_weights(ref=ref)
 
-    def notify_run_finished(self, record: dict) -> None:
+    def notify_run_finished(self, record) -> None:
         """Call every ``ecamp_bench_run_finished`` observer with a finished run's record."""
         assert self.manager is not None
         self.manager.hook.ecamp_bench_run_finished(record=record)

@@ -69,14 +69,38 @@ class LayoutSpec:
         check_name(self.name, "layout")
 
 
+PAIRED_TESTS: tuple[str, ...] = ("auc", "bootstrap")
+
+
 @dataclass(frozen=True, kw_only=True)
 class MetricSpec:
-    """A metric a task reports. ``primary`` marks the one the leaderboard shows."""
+    """A metric a task reports. ``primary`` marks the one the leaderboard shows.
+
+    ``paired_test`` says how two runs are compared on this metric (leaderboard ``†`` marks, ``compare``):
+
+    - ``"auc"``: DeLong's test for a single-label AUC, a paired bootstrap of the macro-AUC difference for
+      several labels (:func:`ecamp_bench.evaluation.stats.compare_auc`), on the saved targets/scores;
+    - ``"bootstrap"``: a paired bootstrap of ``value_fn``, a ``"module:function"`` taking the saved
+      :class:`~ecamp_bench.evaluation.context.Predictions` (truth attached) and returning
+      ``{metric name: value or None}`` without bootstrap; it must live outside the task plugin's heavy code
+      (the leaderboard imports it on a machine without the data);
+    - ``None``: no paired test (the report says "not tested").
+
+    Both are copied into every result record, so the leaderboard never imports a task plugin.
+    """
 
     name: str
     higher_is_better: bool = True
     primary: bool = False
     description: str = ""
+    paired_test: str | None = None
+    value_fn: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.paired_test is not None and self.paired_test not in PAIRED_TESTS:
+            raise ValueError(f"metric {self.name!r}: paired_test {self.paired_test!r} is not one of {PAIRED_TESTS} or None")
+        if self.paired_test == "bootstrap" and not self.value_fn:
+            raise ValueError(f"metric {self.name!r}: paired_test 'bootstrap' needs value_fn ('module:function')")
 
 
 @dataclass(frozen=True, kw_only=True)

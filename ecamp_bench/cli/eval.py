@@ -42,20 +42,16 @@ def summary_line(outcome) -> str:
     from ecamp_bench.leaderboard.aggregate import format_fraction
 
     rec = outcome.record
-    primary = next((m for m in rec.get("metrics", []) if m["name"] == rec.get("primary_metric")), None)
-    if primary is None or primary.get("value") is None:
-        score = f"{rec.get('primary_metric', 'metric')} undefined"
+    primary = rec.primary
+    if primary is None or primary.value is None:
+        score = f"{rec.primary_metric} undefined"
     else:
-        ci = primary.get("ci95")
-        ci_text = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-        score = f"{primary['name']} {primary['value']:.3f}{ci_text} (n={primary.get('n')})"
-    head = (
-        f"{rec['task']['name']} {format_fraction(rec['fraction'])} {rec['protocol']['name']} "
-        f"{rec['backbone']['name']} seed {rec['seed']}"
-    )
+        ci_text = f" [{primary.ci95[0]:.3f}, {primary.ci95[1]:.3f}]" if primary.ci95 else ""
+        score = f"{primary.name} {primary.value:.3f}{ci_text} (n={primary.n})"
+    head = f"{rec.task.name} {format_fraction(rec.fraction)} {rec.protocol.name} {rec.backbone.name} seed {rec.seed}"
     if outcome.skipped:
         return f"{head}: skipped, already done ({score}) → {outcome.path} (use --force to rerun)"
-    return f"{head}: {score} in {rec['timing']['wall_time_s']:.1f} s → {outcome.path}"
+    return f"{head}: {score} in {rec.timing.wall_time_s or 0.0:.1f} s → {outcome.path}"
 
 
 @app.command("eval")

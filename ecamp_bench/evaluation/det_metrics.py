@@ -215,8 +215,9 @@ def _safe_nanmean(draws: np.ndarray) -> np.ndarray:
 def images_from_predictions(predictions) -> list[ImageDetections]:
     """One :class:`ImageDetections` per image from detection ``Predictions``' flat arrays.
 
-    The layout is written by ``ecamp_bench.mm.det_train.detection_predictions``: ``extras`` ``pred_boxes``,
-    ``pred_scores``, ``pred_offsets``, ``gt_boxes``, ``gt_offsets`` (offsets ``[N + 1]``).
+    The layout: ``extras`` ``pred_boxes``, ``pred_scores``, ``pred_offsets`` (written by the protocol,
+    ``ecamp_bench.mm.det_train.detection_predictions``) and ``gt_boxes``, ``gt_offsets`` (attached by the
+    task through :func:`pack_boxes`); offsets ``[N + 1]``.
     """
     ex = predictions.extras
     missing = {"pred_boxes", "pred_scores", "pred_offsets", "gt_boxes", "gt_offsets"} - set(ex)
@@ -232,7 +233,23 @@ def images_from_predictions(predictions) -> list[ImageDetections]:
     ]
 
 
+def pack_boxes(per_image: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged per-image boxes (``N × [G_i, 4]``) → ``(boxes [G, 4] float32, offsets [N + 1] int64)``."""
+    arrays = [np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in per_image]
+    boxes = np.concatenate(arrays or [np.zeros((0, 4))]).astype(np.float32).reshape(-1, 4)
+    offsets = np.concatenate([[0], np.cumsum([len(b) for b in arrays])]).astype(np.int64)
+    return boxes, offsets
+
+
+def metric_values(predictions) -> dict[str, float | None]:
+    """``{name: value}`` of the detection metrics of saved predictions (truth attached), no bootstrap.
+
+    The ``value_fn`` of detection ``MetricSpec``s: the leaderboard's paired bootstrap calls it on resamples.
+    """
+    return {m.name: m.value for m in detection_metrics(images_from_predictions(predictions), n_bootstrap=0)}
+
+
 __all__ = [
     "IOU_40_75", "ImageDetections", "box_iou", "detection_metrics", "images_from_predictions", "kaggle_per_image",
-    "match_detections", "mean_ap", "mgca_subset",
+    "match_detections", "mean_ap", "metric_values", "mgca_subset", "pack_boxes",
 ]  # fmt: skip

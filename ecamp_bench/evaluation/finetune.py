@@ -149,7 +149,7 @@ def run(ctx: RunContext) -> Predictions:
     model.load_state_dict(best_state)
     return Predictions(
         ids=tuple(ctx.test.ids),
-        targets=ctx.targets(ctx.test),
+        targets=None,  # the task attaches its ground truth
         scores=predict_table(model, ctx.test, **evaluate).astype(np.float32),
-        label_names=tuple(ctx.task.labels),
+        label_names=ctx.labels,
     )

@@ -3,8 +3,11 @@
 Steps: read the task's layout from the data root, let the task implementation prepare its samples, split
 them (test/val fixed by ``split.seed``; the label-fraction subset of train drawn with the run seed), resolve
 the backbone, resolve the config (protocol params ← ``configs/protocols/<p>.yaml`` ← preset ← ``--set``),
-compute the run key, skip when an ``ok`` record exists (unless ``force``), run the protocol, score its
-test predictions, and write the predictions and the record atomically.
+compute the run key — all of which :func:`prepare_run` returns as one typed :class:`RunPlan` — then
+:func:`run_plan` skips when an ``ok`` record exists (unless ``force``), runs the protocol, lets the task
+attach its ground truth to the test predictions and score them, and writes the predictions and the typed
+:class:`~ecamp_bench.results.record.ResultRecord` atomically. A sweep prepares each cell once (sharing one
+:class:`TableCache`, so a layout is read once per sweep) and runs the same plan.
 
 Under ``torchrun`` every rank runs the same steps: rank 0 prepares first (it may generate the synthetic
 default and write the split manifest), its skip decision holds for all, every rank runs the protocol
@@ -25,7 +28,7 @@ from ecamp_bench.config import apply_overrides, config_sha256, from_dict, to_dic
 from ecamp_bench.data.samples import SampleTable
 from ecamp_bench.distributed import broadcast_object, current, main_first
 from ecamp_bench.errors import DataError, EcampBenchError
-from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext
+from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
 from ecamp_bench.evaluation.params import protocol_params
 from ecamp_bench.evaluation.splitting import SplitResult, split_for_run
 from ecamp_bench.models.backbone import import_ref
@@ -34,10 +37,11 @@ from ecamp_bench.models.checkpoints import utc_now, weights_sha256
 from ecamp_bench.paths import cache_dir, results_dir
 from ecamp_bench.plugins import Catalog
 from ecamp_bench.results.record import (
-    SCHEMA_VERSION, environment, predictions_path, record_path, run_key, write_record,
+    SCHEMA_VERSION, BackboneRef, ConfigRef, MetricRecord, NameVersion, ResultRecord, SplitRef, Timing, environment,
+    predictions_path, record_path, run_key, try_read_record, write_record,
 )  # fmt: skip
-from ecamp_bench.results.store import is_finished, read_record
-from ecamp_bench.specs import BackboneSpec
+from ecamp_bench.results.store import is_finished
+from ecamp_bench.specs import BackboneSpec, LayoutSpec, ProtocolSpec, TaskSpec
 
 BACKBONE_CONFIG_FIELDS = ("arch", "input_size", "mean", "std", "global_pool", "model_kwargs", "feature_indices", "adapt_state_dict")
 
@@ -60,13 +64,70 @@ class RunRequest:
     num_workers: int = 0
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything about one run except its training: built once by :func:`prepare_run`, run by :func:`run_plan`.
+
+    ``config`` is the resolved configuration (its sha256 is ``config_sha256``); ``key`` the run key and
+    ``path`` the record file it names; ``prepared`` the task's samples, ``split`` the run's train/val/test.
+    """
+
+    request: RunRequest
+    task: TaskSpec
+    protocol: ProtocolSpec
+    impl: object
+    backbone: BackboneSpec
+    weights_path: Path | None
+    weights_sha256: str | None
+    params: object
+    config: dict
+    config_sha256: str
+    layout: LayoutSpec
+    layout_root: Path
+    synthetic: bool
+    prepared: PreparedTask
+    split: SplitResult
+    key: str
+    path: Path
+
+    @property
+    def predictions_path(self) -> Path:
+        """Where the run's test predictions go (next to the record)."""
+        return predictions_path(self.path)
+
+
 @dataclass
 class RunOutcome:
     """The record of a run, where it lives, and whether it was skipped because it already existed."""
 
-    record: dict
+    record: ResultRecord
     path: Path
     skipped: bool = False
+
+
+class TableCache:
+    """Memoises layout reads and task preparation within one process (a sweep), so each is done once.
+
+    Keys: ``(layout name, resolved root)`` for the layout's table, plus the task's name, version and
+    options for the prepared task. Reading a layout can be slow (DICOM headers), so a sweep of many cells
+    on one dataset reads it once.
+    """
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple, object] = {}
+        self._prepared: dict[tuple, PreparedTask] = {}
+
+    def prepared(self, layout: LayoutSpec, root: Path, task: TaskSpec, impl) -> PreparedTask:
+        """The prepared task of ``task`` on ``layout`` at ``root`` (read and prepared on first use)."""
+        from ecamp_bench.config import canonical_json
+
+        table_key = (layout.name, str(Path(root).resolve()))
+        if table_key not in self._tables:
+            self._tables[table_key] = layout.read(root)
+        key = (*table_key, task.name, task.version, task.implementation, canonical_json(task.options))
+        if key not in self._prepared:
+            self._prepared[key] = impl.prepare(task, self._tables[table_key])
+        return self._prepared[key]
 
 
 def _default_data_root() -> tuple[Path, bool]:
@@ -102,8 +163,11 @@ def _positives(impl, task, table: SampleTable) -> dict[str, int]:
     return {label: int((targets[:, c] == 1).sum()) for c, label in enumerate(task.labels)}
 
 
-def prepare_run(request: RunRequest, catalog: Catalog) -> dict:
-    """Everything but the training: specs, data, split, resolved config and run key (for ``eval`` and dry runs)."""
+def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None = None) -> RunPlan:
+    """Everything but the training: specs, data, split, resolved config and run key (for ``eval``, sweeps, dry runs).
+
+    ``tables`` shares layout reads between plans (a sweep passes one cache for all its cells).
+    """
     task = catalog.task(request.task)
     protocol = catalog.protocol(request.protocol or task.protocols[0])
     if task.kind not in protocol.kinds:
@@ -134,64 +198,71 @@ def prepare_run(request: RunRequest, catalog: Catalog) -> dict:
     layout = catalog.layout(task.layout)
     layout_root = find_layout_root(layout, data_root)
     impl = import_ref(task.implementation)
-    prepared: PreparedTask = impl.prepare(task, layout.read(layout_root))
+    prepared = (tables or TableCache()).prepared(layout, layout_root, task, impl)
     if not len(prepared.table):
         raise DataError(f"task '{task.name}': no usable samples", path=layout_root)
     split: SplitResult = split_for_run(prepared, impl, task, request.fraction, request.seed, config["split"])
     w_sha = weights_sha256(weights_path) if weights_path is not None else None
+    c_sha = config_sha256(config)
     key = run_key(
         task=task.name, task_version=task.version, protocol=protocol.name, protocol_version=protocol.version,
         fraction=request.fraction, seed=request.seed, backbone=spec.name, weights_sha256=w_sha,
-        config_sha256=config_sha256(config), split_sha256=split.sha256,
+        config_sha256=c_sha, split_sha256=split.sha256,
     )  # fmt: skip
-    return {
-        "task": task, "protocol": protocol, "impl": impl, "prepared": prepared, "spec": spec,
-        "weights_path": weights_path, "weights_sha256": w_sha, "params": params, "config": config,
-        "split": split, "key": key, "layout": layout, "layout_root": layout_root, "synthetic": synthetic,
-        "path": record_path(results_dir(), task.name, spec.name, key),
-    }  # fmt: skip
+    return RunPlan(
+        request=request, task=task, protocol=protocol, impl=impl, backbone=spec, weights_path=weights_path,
+        weights_sha256=w_sha, params=params, config=config, config_sha256=c_sha, layout=layout,
+        layout_root=layout_root, synthetic=synthetic, prepared=prepared, split=split, key=key,
+        path=record_path(results_dir(), task.name, spec.name, key),
+    )  # fmt: skip
 
 
 def run_evaluation(request: RunRequest, catalog: Catalog, progress: ProgressReporter | None = None) -> RunOutcome:
-    """Run one evaluation (or skip it when its ``ok`` record exists and ``force`` is off) and return its record."""
+    """Prepare and run one evaluation (or skip it when its ``ok`` record exists and ``force`` is off)."""
+    plan = main_first(lambda: prepare_run(request, catalog), current())
+    return run_plan(plan, catalog, progress)
+
+
+def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None = None) -> RunOutcome:
+    """Run a prepared plan (or skip it when its ``ok`` record exists and ``force`` is off) and return its record."""
     import torch
 
     info = current()
     progress = progress or NullProgress()
-    plan = main_first(lambda: prepare_run(request, catalog), info)
-    path: Path = plan["path"]
+    request, path = plan.request, plan.path
     if broadcast_object(not request.force and is_finished(path), info):
-        return RunOutcome(read_record(path) or {}, path, skipped=True)
-
-    task, protocol, split = plan["task"], plan["protocol"], plan["split"]
+        existing = try_read_record(path)
+        if existing is not None:
+            return RunOutcome(existing, path, skipped=True)
+    task, split = plan.task, plan.split
     started, t0 = utc_now(), time.perf_counter()
     ctx = RunContext(
-        task=task, task_impl=plan["impl"], params=plan["params"], backbone=plan["spec"],
-        weights_path=plan["weights_path"], train=split.train, val=split.val, test=split.test,
-        pool=plan["prepared"].table, seed=request.seed, device=torch.device(request.device),
-        work_dir=path.parent / f".work-{plan['key']}", cache_dir=cache_dir(), num_workers=request.num_workers,
-        progress=progress, dist=info,
+        task=task, task_impl=plan.impl, params=plan.params, backbone=plan.backbone,
+        weights_path=plan.weights_path, train=split.train, val=split.val, test=split.test,
+        pool=plan.prepared.table, seed=request.seed, fraction=float(request.fraction),
+        device=torch.device(request.device), work_dir=path.parent / f".work-{plan.key}", cache_dir=cache_dir(),
+        num_workers=request.num_workers, progress=progress, dist=info,
     )  # fmt: skip
-    status, error, metrics = "ok", None, []
     try:
         torch.manual_seed(request.seed)
-        predictions = import_ref(protocol.run)(ctx)
+        predictions = import_ref(plan.protocol.run)(ctx)
+        metrics = []
         if info.is_main:
-            metrics = plan["impl"].score(task, predictions, n_bootstrap=int(plan["config"]["eval"]["n_bootstrap"]), seed=request.seed)
+            predictions = attach_truth(plan.impl, task, split.test, predictions)
+            n_bootstrap = int(plan.config["eval"]["n_bootstrap"])
+            metrics = plan.impl.score(task, predictions, n_bootstrap=n_bootstrap, seed=request.seed)
     except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {exc}"
         if info.is_main:
-            record = _record(request, catalog, plan, [], started, t0, status, error + "\n" + traceback.format_exc(limit=5))
-            write_record(record, path)
+            failed = build_record(plan, catalog, [], started, t0, "failed", error + "\n" + traceback.format_exc(limit=5))
+            write_record(failed, path)
         raise
     record = None
     if info.is_main:
-        predictions_file = predictions_path(path)
         from ecamp_bench.evaluation.predictions import save_predictions
 
-        save_predictions(predictions, predictions_file)
-        record = _record(request, catalog, plan, metrics, started, t0, status, error)
-        record["predictions_file"] = predictions_file.name
+        save_predictions(predictions, plan.predictions_path)
+        record = build_record(plan, catalog, metrics, started, t0, "ok", None, plan.predictions_path.name)
         write_record(record, path)
         catalog.notify_run_finished(record)
     return RunOutcome(broadcast_object(record, info), path)
@@ -204,43 +275,66 @@ def _provider(catalog: Catalog, kind: str, name: str) -> str:
         return f"ecamp-bench=={__version__}"
 
 
-def _record(request, catalog, plan, metrics, started, t0, status, error) -> dict:
-    task, protocol, spec, split = plan["task"], plan["protocol"], plan["spec"], plan["split"]
-    impl = plan["impl"]
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_key": plan["key"],
-        "task": {"name": task.name, "version": task.version},
-        "protocol": {"name": protocol.name, "version": protocol.version},
-        "fraction": float(request.fraction),
-        "seed": int(request.seed),
-        "backbone": {
-            "name": spec.name, "arch": spec.arch,
-            "weights_ref": str(plan["weights_path"]) if plan["weights_path"] is not None else None,
-            "weights_sha256": plan["weights_sha256"],
-        },  # fmt: skip
-        "config": {"resolved": plan["config"], "sha256": config_sha256(plan["config"])},
-        "split": {
-            "manifest": str(split.manifest_path), "sha256": split.sha256,
-            "n_train": len(split.train), "n_val": len(split.val), "n_test": len(split.test),
-        },  # fmt: skip
-        "dataset": {
-            "layout": task.layout, "root": str(plan["layout_root"]), "synthetic": bool(plan["synthetic"]),
-            "n_images": len(plan["prepared"].table),
-            "positives": {name: _positives(impl, task, t) for name, t in (("train", split.train), ("val", split.val), ("test", split.test))},
-        },  # fmt: skip
-        "metrics": [m.to_record() for m in metrics],
-        "primary_metric": task.primary_metric.name,
-        "env": environment(str(request.device), current().world_size),
-        "plugins": {
+def metric_records(task: TaskSpec, metrics) -> tuple[MetricRecord, ...]:
+    """The scored metrics with their ``MetricSpec``'s paired test and value function (``auc/<label>`` → ``auc``'s)."""
+    specs = {m.name: m for m in task.metrics}
+    out = []
+    for m in metrics:
+        spec = specs.get(m.name) or specs.get(m.name.split("/", 1)[0])
+        out.append(MetricRecord(
+            name=m.name, value=None if m.value is None else float(m.value), higher_is_better=bool(m.higher_is_better),
+            ci95=tuple(float(x) for x in m.ci95) if m.ci95 is not None else None, n=int(m.n),
+            paired_test=spec.paired_test if spec is not None else None, value_fn=spec.value_fn if spec is not None else None,
+        ))  # fmt: skip
+    return tuple(out)
+
+
+def build_record(plan: RunPlan, catalog: Catalog, metrics, started: str, t0: float, status: str, error: str | None,
+                 predictions_file: str | None = None) -> ResultRecord:  # fmt: skip
+    """The typed record of ``plan`` with ``metrics`` (``MetricValue`` list) and the run's status."""
+    task, protocol, spec, split, request = plan.task, plan.protocol, plan.backbone, plan.split, plan.request
+    return ResultRecord(
+        run_key=plan.key,
+        task=NameVersion(task.name, task.version),
+        protocol=NameVersion(protocol.name, protocol.version),
+        fraction=float(request.fraction),
+        seed=int(request.seed),
+        backbone=BackboneRef(spec.name, spec.arch, str(plan.weights_path) if plan.weights_path is not None else None,
+                             plan.weights_sha256),  # fmt: skip
+        config=ConfigRef(plan.config, plan.config_sha256),
+        split=SplitRef(str(split.manifest_path), split.sha256, len(split.train), len(split.val), len(split.test)),
+        dataset=dataset_section(plan),
+        metrics=metric_records(task, metrics),
+        primary_metric=task.primary_metric.name,
+        env=environment(str(request.device), current().world_size),
+        plugins={
             "task": _provider(catalog, "task", task.name),
             "protocol": _provider(catalog, "protocol", protocol.name),
             "backbone": _provider(catalog, "backbone", spec.name),
         },
-        "timing": {"started_at": started, "finished_at": utc_now(), "wall_time_s": round(time.perf_counter() - t0, 3)},
-        "status": status,
-        "error": error,
-    }
+        timing=Timing(started, utc_now(), round(time.perf_counter() - t0, 3)),
+        status=status,
+        error=error,
+        predictions_file=predictions_file,
+        schema_version=SCHEMA_VERSION,
+    )
 
 
-__all__ = ["RunOutcome", "RunRequest", "prepare_run", "run_evaluation"]
+def dataset_section(plan: RunPlan) -> dict:
+    """The record's ``dataset``: layout, root, synthetic marker (copied, so the report needs no data), sizes, positives."""
+    from ecamp_bench.data.synth import read_marker
+
+    split, impl, task = plan.split, plan.impl, plan.task
+    marker = None
+    for folder in (Path(plan.layout_root), *list(Path(plan.layout_root).parents)[:3]):
+        marker = read_marker(folder)
+        if marker is not None:
+            break
+    return {
+        "layout": task.layout, "root": str(plan.layout_root), "synthetic": bool(plan.synthetic) or marker is not None,
+        "synthetic_marker": marker, "n_images": len(plan.prepared.table),
+        "positives": {name: _positives(impl, task, t) for name, t in (("train", split.train), ("val", split.val), ("test", split.test))},
+    }  # fmt: skip
+
+
+__all__ = ["RunOutcome", "RunPlan", "RunRequest", "TableCache", "build_record", "prepare_run", "run_evaluation", "run_plan"]

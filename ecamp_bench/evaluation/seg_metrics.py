@@ -111,4 +111,12 @@ def segmentation_metrics(
     return metrics
 
 
-__all__ = ["METRIC_NAMES", "DiceCounts", "binarize", "dice_counts", "dice_values", "segmentation_metrics"]
+def metric_values(predictions) -> dict[str, float | None]:
+    """``{name: value}`` of the three Dice figures of saved predictions (masks ``[N, S, S]``), no bootstrap.
+
+    The ``value_fn`` of segmentation ``MetricSpec``s: the leaderboard's paired bootstrap calls it on resamples.
+    """
+    return {m.name: m.value for m in segmentation_metrics(predictions.targets, predictions.scores, n_bootstrap=0)}
+
+
+__all__ = ["METRIC_NAMES", "DiceCounts", "binarize", "dice_counts", "dice_values", "metric_values", "segmentation_metrics"]

@@ -9,7 +9,6 @@ label-efficiency plots of that protocol.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -19,6 +18,7 @@ from ecamp_bench.leaderboard.plots import Plot
 from ecamp_bench.leaderboard.reference import REPORTED, ReferenceRow, rows_for_table
 from ecamp_bench.leaderboard.render import MISSING, cell_text
 from ecamp_bench.leaderboard.significance import MARK, Significance, legend
+from ecamp_bench.results.record import ResultRecord
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1d232b;padding:0 1rem}
@@ -48,38 +48,29 @@ class ReportInputs:
     n_records: int = 0
 
 
-def _synthetic_marker(root: str | None) -> dict | None:
-    """The ``SYNTHETIC.json`` marker of a generated tree at ``root`` or up to three folders above it."""
-    if not root:
-        return None
-    folder = Path(root)
-    for candidate in (folder, *list(folder.parents)[:3]):
-        try:
-            return json.loads((candidate / "SYNTHETIC.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-    return None
+def dataset_notes(records: list[tuple[Path, ResultRecord]]) -> tuple[dict[tuple[str, int, str], list[str]], dict[tuple[str, int, str], bool]]:
+    """Per table key ``(protocol, version, preset)``: one note per distinct dataset, and whether any is synthetic.
 
-
-def dataset_notes(records: list[tuple[Path, dict]]) -> tuple[dict[tuple[str, int, str], list[str]], dict[tuple[str, int, str], bool]]:
-    """Per table key ``(protocol, version, preset)``: one note per distinct dataset, and whether any is synthetic."""
+    Everything comes from the records (the synthetic generator's marker is copied into ``dataset`` at run
+    time), so the report renders from a results folder with no dataset next to it.
+    """
     notes: dict[tuple[str, int, str], list[str]] = {}
     synthetic: dict[tuple[str, int, str], bool] = {}
     for _, rec in records:
-        if rec.get("status") != "ok":
+        if not rec.ok:
             continue
-        key = (rec["protocol"]["name"], int(rec["protocol"]["version"]), str(rec["config"]["resolved"].get("preset", "default")))
-        dataset, split = rec.get("dataset") or {}, rec.get("split") or {}
-        marker = _synthetic_marker(dataset.get("root"))
-        is_synthetic = bool(dataset.get("synthetic")) or marker is not None
-        if marker is not None:
+        key = (rec.protocol.name, rec.protocol.version, rec.preset)
+        dataset = rec.dataset
+        marker = dataset.get("synthetic_marker")
+        is_synthetic = bool(dataset.get("synthetic")) or bool(marker)
+        if isinstance(marker, dict):
             kind = (f"SYNTHETIC (generator v{marker.get('generator_version', '?')}, preset {marker.get('preset', '?')}, "
                     f"seed {marker.get('seed', '?')})")  # fmt: skip
         else:
             kind = "synthetic" if is_synthetic else "real data"
         version = Path(dataset["root"]).name if dataset.get("root") else "?"
-        text = (f"{rec['task']['name']} v{rec['task']['version']}: layout {dataset.get('layout', '?')} ({version}), {kind}; "
-                f"{dataset.get('n_images', '?')} images, test set {split.get('n_test', '?')}")  # fmt: skip
+        text = (f"{rec.task.name} v{rec.task.version}: layout {dataset.get('layout', '?')} ({version}), {kind}; "
+                f"{dataset.get('n_images', '?')} images, test set {rec.split.n_test}")  # fmt: skip
         if text not in notes.setdefault(key, []):
             notes[key].append(text)
         synthetic[key] = synthetic.get(key, False) or is_synthetic

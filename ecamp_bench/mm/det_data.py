@@ -1,15 +1,15 @@
-"""RSNA samples → images and mmdet ``DetDataSample``s at the evaluated resolution.
+"""Detection samples → images and mmdet ``DetDataSample``s at the evaluated resolution.
 
 Preprocessing (MGCA's, PROTOCOLS.md §1.4): the DICOM is loaded with :func:`~ecamp_bench.data.images.load_image`
 (``[H, W]`` in ``[0, 1]``) and resized **straight** to ``size × size`` (bilinear, antialiased; the aspect ratio
 is not kept), gray repeated to 3 channels, left in ``[0, 1]`` (``EcampBenchBackbone`` normalises itself).
-Boxes: the RSNA CSV's ``x, y, width, height`` are ``(x1, y1, x2, y2)`` in stored-image pixels in a
-:class:`~ecamp_bench.data.samples.Sample`; :func:`boxes_at_size` maps them to pixels of the resized image
+Boxes: the task's ground truth (``boxes_of``, i.e. ``RunContext.boxes``) is ``(x1, y1, x2, y2)`` in
+stored-image pixels; :func:`boxes_at_size` maps them to pixels of the resized image
 (x scaled by ``size / W``, y by ``size / H``), returning new arrays (the sample is never mutated — MGCA's
 dataset divided its stored boxes in place). Negatives get an empty ``[0, 4]`` box array.
 
 Images are decoded once per table and kept as ``uint8`` ``[N, size, size]`` (one byte per pixel, so the
-full RSNA set at 224 px fits in 1.3 GB). With a ``cache_dir`` the array is also stored as
+a 27k-image set at 224 px fits in 1.3 GB). With a ``cache_dir`` the array is also stored as
 ``<cache_dir>/det-images/<key>.npy``, the key being the sha256 of the preprocessing name, the size and the
 image set (ordered ids, paths, file sizes and mtimes), so every fraction and seed reuses the decoded
 val/test images and a changed file gives a new key. Entries are written atomically.
@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,28 +35,36 @@ from ecamp_bench.evaluation.features import to_tensor
 
 
 def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
-    """RSNA ``[N, 4]`` ``(x, y, width, height)`` → ``(x1, y1, x2, y2)`` (a new array)."""
+    """``[N, 4]`` ``(x, y, width, height)`` → ``(x1, y1, x2, y2)`` (a new array)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
 
 
 def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
-    """``[N, 4]`` ``(x1, y1, x2, y2)`` → RSNA ``(x, y, width, height)`` (a new array)."""
+    """``[N, 4]`` ``(x1, y1, x2, y2)`` → ``(x, y, width, height)`` (a new array)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
 
 
 def image_shape(sample: Sample) -> tuple[int, int]:
-    """``(height, width)`` of the stored image, from the sample (the RSNA adapter reads it from the DICOM header)."""
+    """``(height, width)`` of the stored image, from the sample (layout adapters read it from the file header)."""
     if not sample.width or not sample.height:
         raise DataError("detection needs the stored image size (width/height) of every sample", path=sample.image_path)
     return int(sample.height), int(sample.width)
 
 
-def boxes_at_size(sample: Sample, size: int) -> np.ndarray:
-    """The sample's boxes ``[G, 4]`` (x1, y1, x2, y2) in pixels of the ``size × size`` resized image."""
+BoxesOf = Callable[[Sample], np.ndarray]  # sample → [G, 4] (x1, y1, x2, y2) stored pixels; RunContext.boxes
+
+
+def sample_boxes(sample: Sample) -> np.ndarray:
+    """The sample's own ``boxes`` field as ``[G, 4]`` (the default ``boxes_of`` for tools and tests)."""
+    return np.asarray(sample.boxes, dtype=np.float64).reshape(-1, 4)
+
+
+def boxes_at_size(sample: Sample, size: int, boxes: np.ndarray | None = None) -> np.ndarray:
+    """``boxes`` (default: the sample's) ``[G, 4]`` (x1, y1, x2, y2) in pixels of the ``size × size`` resized image."""
     height, width = image_shape(sample)
-    boxes = np.asarray(sample.boxes, dtype=np.float64).reshape(-1, 4)
+    boxes = np.asarray(sample_boxes(sample) if boxes is None else boxes, dtype=np.float64).reshape(-1, 4)
     scale = np.array([size / width, size / height, size / width, size / height])
     return boxes * scale[None, :]
 
@@ -118,12 +126,13 @@ class DetectionSet:
     """A table ready for mmdet: cached ``uint8`` images ``[N, S, S]`` and ground-truth boxes at ``size``."""
 
     def __init__(
-        self, table: SampleTable, size: int, progress: ProgressReporter | None = None, cache_dir: Path | None = None
-    ):
+        self, table: SampleTable, size: int, progress: ProgressReporter | None = None, cache_dir: Path | None = None,
+        boxes_of: BoxesOf = sample_boxes,
+    ):  # fmt: skip
         self.table = table
         self.size = int(size)
         self.images = load_images(table, self.size, progress, cache_dir)  # [N, S, S] uint8
-        self.gt_boxes = [boxes_at_size(s, self.size) for s in table]  # N × [G, 4]
+        self.gt_boxes = [boxes_at_size(s, self.size, boxes_of(s)) for s in table]  # N × [G, 4]
 
     def __len__(self) -> int:
         return len(self.table)
@@ -155,6 +164,6 @@ class DetectionSet:
 
 
 __all__ = [
-    "DetectionSet", "boxes_at_size", "boxes_to_original", "image_set_key", "image_shape", "load_images", "xywh_to_xyxy",
+    "BoxesOf", "DetectionSet", "boxes_at_size", "sample_boxes", "boxes_to_original", "image_set_key", "image_shape", "load_images", "xywh_to_xyxy",
     "xyxy_to_xywh",
 ]  # fmt: skip

@@ -6,9 +6,9 @@ the best weights in memory: epochs over the shuffled train images (AdamW), after
 early stopping after ``patience`` epochs without improvement, and the test set predicted with the best
 weights. A val split without any true box has no mAP; the last epoch's weights are then used.
 
-MGCA's batch size / lr depend on the label fraction (1%: bs 8, lr 2e-4; 10%/100%: bs 16, lr 5e-4). The
-run context carries no fraction, so it is derived from the split sizes: ``len(train) / (len(pool) -
-len(val) - len(test))``; at or below ``small_fraction`` (default 0.05) the ``*_small`` values apply.
+MGCA's batch size / lr depend on the label fraction (1%: bs 8, lr 2e-4; 10%/100%: bs 16, lr 5e-4): at or
+below ``small_fraction`` (default 0.05) of ``ctx.fraction`` the ``*_small`` values apply. Ground-truth
+boxes come from the task (``ctx.boxes``); the test predictions carry no truth (the task attaches it).
 
 Under DDP the detector is wrapped in ``DistributedDataParallel``; every global batch of the shared
 shuffled order is split over the ranks (:func:`~ecamp_bench.distributed.rank_slice`), and val/test
@@ -33,9 +33,8 @@ FROZEN_PREFIX = "backbone.backbone.vit."
 
 
 def label_fraction(ctx: RunContext) -> float:
-    """The run's label fraction, from the split sizes (train / full train pool)."""
-    full = len(ctx.pool) - len(ctx.val) - len(ctx.test)
-    return len(ctx.train) / max(full, 1)
+    """The run's requested label fraction (``ctx.fraction``)."""
+    return float(ctx.fraction)
 
 
 def schedule(params: Any, ctx: RunContext) -> tuple[float, int]:
@@ -116,7 +115,7 @@ def train_and_predict(ctx: RunContext, make_config: Callable[[int, int], dict], 
     size = evaluation_size(params, ctx)
     lr, batch_size = schedule(params, ctx)
     splits = {"train": ctx.train, "val": ctx.val, "test": ctx.test}
-    sets = {name: DetectionSet(table, size, ctx.progress, ctx.cache_dir) for name, table in splits.items()}
+    sets = {name: DetectionSet(table, size, ctx.progress, ctx.cache_dir, boxes_of=ctx.boxes) for name, table in splits.items()}
     seed_everything(ctx.seed)
     model = build_detector(make_config(size, embed_dim(ctx))).to(ctx.device)
     optim = optimizer(model, params, lr, frozen)
@@ -150,32 +149,34 @@ def train_and_predict(ctx: RunContext, make_config: Callable[[int, int], dict], 
     model.load_state_dict(best_state, strict=not frozen)
     shown = "undefined" if best is None else f"{best:.4f}"
     ctx.progress.log(f"detector: best val map_40_75 {shown} after {epoch + 1} epochs")
-    return detection_predictions(sets["test"], predict(model, sets["test"], int(params.eval_batch_size), ctx.dist))
+    preds = predict(model, sets["test"], int(params.eval_batch_size), ctx.dist)
+    return detection_predictions(sets["test"], preds, ctx.labels)
 
 
-def detection_predictions(data: DetectionSet, preds: list[tuple[np.ndarray, np.ndarray]]) -> Predictions:
+def detection_predictions(
+    data: DetectionSet, preds: list[tuple[np.ndarray, np.ndarray]], label_names: tuple[str, ...] = ()
+) -> Predictions:
     """Pack per-image boxes (converted to stored-image pixels) into :class:`Predictions` (flat arrays + offsets).
 
-    ``targets [N, 1]`` = the image has a true box, ``scores [N, 1]`` = its highest box score (0 without any);
-    ``extras``: ``pred_boxes [P, 4]``, ``pred_scores [P]``, ``pred_offsets [N + 1]``, ``gt_boxes [G, 4]``,
-    ``gt_offsets [N + 1]`` (x1, y1, x2, y2 in pixels of the stored images).
+    ``targets`` is ``None`` (the task attaches its truth), ``scores [N, 1]`` = each image's highest box score
+    (0 without any); ``extras``: ``pred_boxes [P, 4]``, ``pred_scores [P]``, ``pred_offsets [N + 1]``
+    (x1, y1, x2, y2 in pixels of the stored images).
     """
+    from ecamp_bench.evaluation.det_metrics import pack_boxes
+
     table = data.table
-    boxes = [boxes_to_original(b, s, data.size) for (b, _), s in zip(preds, table)]
+    pred_boxes, pred_offsets = pack_boxes([boxes_to_original(b, s, data.size) for (b, _), s in zip(preds, table)])
     scores = [sc for _, sc in preds]
-    gts = [np.asarray(s.boxes, dtype=np.float64).reshape(-1, 4) for s in table]
     extras = {
-        "pred_boxes": np.concatenate(boxes or [np.zeros((0, 4))]).astype(np.float32),
+        "pred_boxes": pred_boxes,
         "pred_scores": np.concatenate(scores or [np.zeros(0)]).astype(np.float32),
-        "pred_offsets": np.concatenate([[0], np.cumsum([len(s) for s in scores])]).astype(np.int64),
-        "gt_boxes": np.concatenate(gts or [np.zeros((0, 4))]).astype(np.float32),
-        "gt_offsets": np.concatenate([[0], np.cumsum([len(g) for g in gts])]).astype(np.int64),
+        "pred_offsets": pred_offsets,
     }
     return Predictions(
         ids=tuple(table.ids),
-        targets=np.array([[float(len(g) > 0)] for g in gts], dtype=np.float32).reshape(-1, 1),
+        targets=None,
         scores=np.array([[float(sc.max()) if len(sc) else 0.0] for sc in scores], dtype=np.float32).reshape(-1, 1),
-        label_names=("Pneumonia",),
+        label_names=tuple(label_names),
         extras=extras,
     )
 

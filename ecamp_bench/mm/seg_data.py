@@ -1,10 +1,11 @@
-"""SIIM samples → mmseg inputs: DICOM via ``load_image``, merged RLE masks, resized, through mmseg transforms.
+"""Segmentation samples → mmseg inputs: images via ``load_image``, the task's masks, resized, through mmseg transforms.
 
 :class:`SegmentationDataset` yields what mmseg's ``PackSegInputs`` produces — ``{"inputs": uint8 [3, S, S],
-"data_samples": SegDataSample}`` with ``gt_sem_seg`` ``[1, S, S]`` (0 background, 1 pneumothorax) — after
-an optional mmseg ``RandomFlip`` (training). Images are resized to ``S × S`` (SIIM images are square; the
-aspect is not kept for others) with area interpolation, masks with nearest neighbour, so metrics are
-computed at the protocol's resolution. The model's data preprocessor divides by 255 (mean 0, std 255),
+"data_samples": SegDataSample}`` with ``gt_sem_seg`` ``[1, S, S]`` (0 background, 1 foreground) — after
+an optional mmseg ``RandomFlip`` (training). The mask of a sample comes from the task (``mask_of``, i.e.
+``RunContext.mask``), never from the sample's own fields. Images are resized to ``S × S`` (the aspect is
+not kept) with area interpolation, masks with :func:`ecamp_bench.data.masks.resize_mask` (nearest
+neighbour, the rule the task scores with), so metrics are computed at the protocol's resolution. The model's data preprocessor divides by 255 (mean 0, std 255),
 and :class:`~ecamp_bench.mm.backbone.EcampBenchBackbone` applies the backbone's own mean/std.
 Decoded, resized pairs are cached in memory (uint8) when the table is small enough.
 """
@@ -15,46 +16,36 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from collections.abc import Callable
+
 from ecamp_bench.data.images import load_image
-from ecamp_bench.data.rle import decode_merged
+from ecamp_bench.data.masks import resize_mask
 from ecamp_bench.data.samples import Sample, SampleTable
 from ecamp_bench.distributed import DistInfo
-from ecamp_bench.errors import DataError
 
 CACHE_LIMIT_BYTES = 1 << 30
+MaskOf = Callable[[Sample, tuple[int, int]], np.ndarray]  # (sample, (H, W)) → bool [H, W]; RunContext.mask
 
 
-def sample_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
-    """The merged boolean mask ``[H, W]`` of ``sample`` (all its RLE rows OR-ed) on its ``shape`` canvas."""
-    height, width = (sample.height or shape[0]), (sample.width or shape[1])
-    if (height, width) != tuple(shape):
-        raise DataError(f"mask canvas {height}x{width} differs from the image's {shape[0]}x{shape[1]}", path=sample.image_path)
-    try:
-        return decode_merged(sample.mask_rle, height, width)
-    except DataError as exc:
-        raise DataError(exc.args[0], path=sample.image_path, key=sample.image_id) from None
-
-
-def load_pair(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(image uint8 [S, S], mask uint8 [S, S])`` of ``sample`` resized to ``size``."""
+def load_pair(sample: Sample, size: int, mask_of: MaskOf) -> tuple[np.ndarray, np.ndarray]:
+    """``(image uint8 [S, S], mask uint8 [S, S])`` of ``sample`` resized to ``size``; ``mask_of`` gives the truth."""
     import mmcv
 
     image = load_image(sample.image_path)  # [H, W] float in [0, 1]
-    mask = sample_mask(sample, image.shape)
+    mask = mask_of(sample, image.shape)  # [H, W] bool
     image8 = np.round(image * 255.0).astype(np.uint8)
     image8 = mmcv.imresize(image8, (size, size), interpolation="area")
-    mask8 = mmcv.imresize(mask.astype(np.uint8), (size, size), interpolation="nearest")
-    return image8, mask8
+    return image8, resize_mask(mask, size)
 
 
 class SegmentationDataset(Dataset):
     """mmseg-packed ``(image, mask)`` pairs of a :class:`SampleTable` at ``size`` px (see the module docstring)."""
 
-    def __init__(self, table: SampleTable, size: int, *, flip_prob: float = 0.0):
+    def __init__(self, table: SampleTable, size: int, *, mask_of: MaskOf, flip_prob: float = 0.0):
         from mmcv.transforms import Compose
         from mmseg.datasets.transforms import PackSegInputs, RandomFlip
 
-        self.table, self.size = table, int(size)
+        self.table, self.size, self.mask_of = table, int(size), mask_of
         steps = [RandomFlip(prob=flip_prob, direction="horizontal")] if flip_prob > 0 else []
         self.pipeline = Compose([*steps, PackSegInputs(meta_keys=("img_path", "ori_shape", "img_shape", "flip", "flip_direction"))])
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = (
@@ -68,7 +59,7 @@ class SegmentationDataset(Dataset):
         """The resized ``(image, mask)`` of row ``index`` (uint8 ``[S, S]`` each)."""
         if self._cache is not None and index in self._cache:
             return self._cache[index]
-        pair = load_pair(self.table[index], self.size)
+        pair = load_pair(self.table[index], self.size, self.mask_of)
         if self._cache is not None:
             self._cache[index] = pair
         return pair
@@ -113,4 +104,4 @@ def make_loader(
     )  # fmt: skip
 
 
-__all__ = ["SegmentationDataset", "load_pair", "make_loader", "sample_mask"]
+__all__ = ["MaskOf", "SegmentationDataset", "load_pair", "make_loader"]

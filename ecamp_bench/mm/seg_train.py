@@ -12,8 +12,8 @@
   (:func:`~ecamp_bench.models.backbone.parameter_groups_with_layer_decay`), ``frozen`` trains only what
   has ``requires_grad``.
 
-Test predictions are per-image masks at the protocol resolution: ``targets`` and ``scores`` are uint8
-``[N, S, S]`` (scores = the predicted mask, thresholded at 0.5).
+Test predictions are per-image masks at the protocol resolution: ``scores`` are uint8 ``[N, S, S]`` (the
+predicted mask, thresholded at 0.5); the task attaches its ground-truth masks at that resolution.
 
 Under DDP the Runner runs with ``launcher="pytorch"`` in the process group the CLI opened (mmengine's
 ``MMDistributedDataParallel``; ``batch_size`` is the global batch, split over the ranks), validation
@@ -147,9 +147,9 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
     params = ctx.params
     seed_everything(ctx.seed)
     size = int(params.image_size)
-    train = SegmentationDataset(ctx.train, size, flip_prob=0.5 if params.hflip else 0.0)
-    val = SegmentationDataset(ctx.val, size)
-    test = SegmentationDataset(ctx.test, size)
+    train = SegmentationDataset(ctx.train, size, mask_of=ctx.mask, flip_prob=0.5 if params.hflip else 0.0)
+    val = SegmentationDataset(ctx.val, size, mask_of=ctx.mask)
+    test = SegmentationDataset(ctx.test, size, mask_of=ctx.mask)
     common = {"seed": ctx.seed, "num_workers": ctx.num_workers}
     loaders = {
         "train_dataloader": make_loader(train, rank_batch_size(int(params.batch_size), ctx.dist), shuffle=True, dist=ctx.dist, **common),
@@ -185,7 +185,7 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
         test_loader = make_loader(Subset(test, mine), params.eval_batch_size, shuffle=False, **common)
         scores = gather_rows(len(test), mine, predict_masks(model, test_loader, size), ctx.dist)
     shutil.rmtree(work_dir, ignore_errors=True)
-    return Predictions(ids=tuple(ctx.test.ids), targets=test.masks(), scores=scores, label_names=("Pneumothorax",))
+    return Predictions(ids=tuple(ctx.test.ids), targets=None, scores=scores, label_names=ctx.labels)
 
 
 def run_frozen(ctx: RunContext) -> Predictions:

@@ -1,13 +1,20 @@
-"""The result record: one JSON file per run, its run key, its location, and atomic writing.
+"""The result record: one JSON file per run, typed, with one reader and one writer.
 
-Schema (``schema_version: 1``; see ``ARCHITECTURE.md``)::
+Schema (``schema_version: 2``; ARCHITECTURE.md "Result record")::
 
     run_key, schema_version, task {name, version}, protocol {name, version}, fraction, seed,
     backbone {name, arch, weights_ref, weights_sha256}, config {resolved, sha256},
-    split {manifest, sha256, n_train, n_val, n_test}, dataset {layout, root, synthetic, n_images, positives},
-    metrics [{name, value, higher_is_better, ci95, n}], primary_metric,
+    split {manifest, sha256, n_train, n_val, n_test}, dataset {layout, root, synthetic, n_images, positives, ...},
+    metrics [{name, value, higher_is_better, ci95, n, paired_test, value_fn}], primary_metric,
     env {ecamp_bench, python, torch, timm, mmengine, mmdet, mmseg, cuda, device, git_commit, git_dirty},
-    plugins {task, protocol, backbone}, timing {started_at, finished_at, wall_time_s}, status, error
+    plugins {task, protocol, backbone}, timing {started_at, finished_at, wall_time_s}, status, error,
+    predictions_file
+
+Schema 2 adds, per metric, ``paired_test`` (how two runs are compared on it, from
+:attr:`~ecamp_bench.specs.MetricSpec.paired_test`) and ``value_fn`` (the ``"module:function"`` that computes
+it from saved predictions), so the leaderboard needs no task plugin; and ``predictions_file`` as a typed
+field. A schema-1 file is read by :func:`record_from_json` through :func:`upgrade_v1` (documented there);
+any other version is a :class:`RecordError` naming the file and the version.
 
 The run key is ``sha256(canonical JSON of task+version, protocol+version, fraction, seed, backbone name,
 weights sha256, config sha256, split sha256)[:16]`` and is also the file name:
@@ -16,23 +23,283 @@ weights sha256, config sha256, split sha256)[:16]`` and is also the file name:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata as md
 import json
-import os
 import platform
 import subprocess
-import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ecamp_bench.atomic import atomic_write_text
 from ecamp_bench.config import canonical_json
+from ecamp_bench.errors import EcampBenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 REQUIRED_KEYS = (
     "run_key", "schema_version", "task", "protocol", "fraction", "seed", "backbone", "config", "split",
     "dataset", "metrics", "primary_metric", "env", "plugins", "timing", "status", "error",
 )  # fmt: skip
+
+
+class RecordError(EcampBenchError):
+    """A file that is not a readable result record of a known schema (the message names the file and key)."""
+
+
+@dataclass(frozen=True)
+class NameVersion:
+    """A task or protocol as a record names it."""
+
+    name: str
+    version: int
+
+
+@dataclass(frozen=True)
+class BackboneRef:
+    """The backbone of a run: its name, timm architecture, where the weights came from and their sha256."""
+
+    name: str
+    arch: str
+    weights_ref: str | None = None
+    weights_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigRef:
+    """The resolved configuration of a run and its canonical sha256."""
+
+    resolved: dict
+    sha256: str
+
+    @property
+    def preset(self) -> str:
+        """The protocol preset the run used (``default`` when absent)."""
+        return str(self.resolved.get("preset", "default"))
+
+
+@dataclass(frozen=True)
+class SplitRef:
+    """The split manifest of a run, its sha256 and the sizes of its parts."""
+
+    manifest: str
+    sha256: str
+    n_train: int
+    n_val: int
+    n_test: int
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    """One metric of a run: value (``None`` = undefined), 95% CI, test size, and how to compare two runs on it.
+
+    ``paired_test`` is ``"auc"`` (DeLong for one label, paired bootstrap of the macro AUC for several) or
+    ``"bootstrap"`` (paired bootstrap of ``value_fn``); ``None`` = no paired test is defined.
+    """
+
+    name: str
+    value: float | None
+    higher_is_better: bool = True
+    ci95: tuple[float, float] | None = None
+    n: int = 0
+    paired_test: str | None = None
+    value_fn: str | None = None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a run started and finished (ISO-8601 UTC) and how long it took."""
+
+    started_at: str | None
+    finished_at: str | None
+    wall_time_s: float | None
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One run's result record (see the module docstring for the JSON form)."""
+
+    run_key: str
+    task: NameVersion
+    protocol: NameVersion
+    fraction: float
+    seed: int
+    backbone: BackboneRef
+    config: ConfigRef
+    split: SplitRef
+    dataset: dict
+    metrics: tuple[MetricRecord, ...]
+    primary_metric: str
+    env: dict
+    plugins: dict
+    timing: Timing
+    status: str
+    error: str | None
+    predictions_file: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run finished (``status == "ok"``)."""
+        return self.status == "ok"
+
+    @property
+    def primary(self) -> MetricRecord | None:
+        """The primary metric's entry (``None`` for a failed run with no metrics)."""
+        return next((m for m in self.metrics if m.name == self.primary_metric), None)
+
+    @property
+    def primary_value(self) -> float | None:
+        """The primary metric's value (``None`` when undefined or missing)."""
+        return self.primary.value if self.primary is not None else None
+
+    @property
+    def preset(self) -> str:
+        """The protocol preset of the run."""
+        return self.config.preset
+
+    def to_json(self) -> dict:
+        """The JSON-able dict written to disk (keys in schema order)."""
+        out = dataclasses.asdict(self)
+        order = ("schema_version", "run_key", *(f.name for f in dataclasses.fields(self) if f.name not in ("schema_version", "run_key")))
+        out["metrics"] = [{**m, "ci95": list(m["ci95"]) if m["ci95"] is not None else None} for m in out["metrics"]]
+        return {k: out[k] for k in order}
+
+    def replace(self, **changes: Any) -> ResultRecord:
+        """A copy with ``changes``."""
+        return dataclasses.replace(self, **changes)
+
+
+def upgrade_v1(obj: Mapping) -> dict:
+    """A schema-1 record as schema 2: the same fields; metrics gain ``paired_test``/``value_fn``.
+
+    Schema 1 did not store how a metric is compared. The rule the leaderboard used then is applied once
+    here: a metric named ``auc`` or ``auc/<label>`` is compared with the AUC tests, and every other metric
+    gets ``None`` (no paired test: the report says "not tested" instead of importing the task plugin).
+    """
+    out = dict(obj)
+    metrics = []
+    for m in obj.get("metrics", []):
+        m = dict(m)
+        if m.get("name") == "auc" or str(m.get("name", "")).startswith("auc/"):
+            m.setdefault("paired_test", "auc")
+        metrics.append(m)
+    out["metrics"] = metrics
+    out["schema_version"] = SCHEMA_VERSION
+    return out
+
+
+def _need(obj: Mapping, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in obj:
+        raise RecordError(f"{where}: missing key '{key}'")
+    value = obj[key]
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise RecordError(f"{where}: key '{key}' should be {names}, got {type(value).__name__}")
+    return value
+
+
+def record_from_json(obj: Any, source: str | Path = "<record>") -> ResultRecord:
+    """Build a :class:`ResultRecord` from parsed JSON; a :class:`RecordError` names ``source`` and the bad key."""
+    where = str(source)
+    if not isinstance(obj, Mapping):
+        raise RecordError(f"{where}: top level is {type(obj).__name__}, not an object")
+    missing = [k for k in REQUIRED_KEYS if k not in obj]
+    if missing:
+        raise RecordError(f"{where}: not a result record: " + "; ".join(f"missing key '{k}'" for k in missing[:3]))
+    version = obj.get("schema_version")
+    if version not in READABLE_SCHEMAS:
+        raise RecordError(
+            f"{where}: schema_version is {version!r}; this ecamp-bench reads {list(READABLE_SCHEMAS)} "
+            "(a newer ecamp-bench wrote it, or it is not a record)"
+        )
+    if version == 1:
+        obj = upgrade_v1(obj)
+    try:
+        task, protocol = _need(obj, "task", Mapping, where), _need(obj, "protocol", Mapping, where)
+        backbone, config = _need(obj, "backbone", Mapping, where), _need(obj, "config", Mapping, where)
+        split, timing = _need(obj, "split", Mapping, where), _need(obj, "timing", Mapping, where)
+        metrics = []
+        for i, m in enumerate(_need(obj, "metrics", list, where)):
+            if not isinstance(m, Mapping) or "name" not in m:
+                raise RecordError(f"{where}: metrics[{i}] is not an object with a 'name'")
+            ci = m.get("ci95")
+            metrics.append(MetricRecord(
+                name=str(m["name"]), value=None if m.get("value") is None else float(m["value"]),
+                higher_is_better=bool(m.get("higher_is_better", True)),
+                ci95=(float(ci[0]), float(ci[1])) if ci else None, n=int(m.get("n") or 0),
+                paired_test=m.get("paired_test"), value_fn=m.get("value_fn"),
+            ))  # fmt: skip
+        return ResultRecord(
+            run_key=str(obj["run_key"]),
+            task=NameVersion(str(task["name"]), int(task["version"])),
+            protocol=NameVersion(str(protocol["name"]), int(protocol["version"])),
+            fraction=float(obj["fraction"]),
+            seed=int(obj["seed"]),
+            backbone=BackboneRef(str(backbone["name"]), str(backbone.get("arch", "")), backbone.get("weights_ref"),
+                                 backbone.get("weights_sha256")),  # fmt: skip
+            config=ConfigRef(dict(config.get("resolved") or {}), str(config.get("sha256", ""))),
+            split=SplitRef(str(split.get("manifest", "")), str(split.get("sha256", "")), int(split.get("n_train", 0)),
+                           int(split.get("n_val", 0)), int(split.get("n_test", 0))),  # fmt: skip
+            dataset=dict(_need(obj, "dataset", Mapping, where)),
+            metrics=tuple(metrics),
+            primary_metric=str(obj["primary_metric"]),
+            env=dict(obj.get("env") or {}),
+            plugins=dict(obj.get("plugins") or {}),
+            timing=Timing(timing.get("started_at"), timing.get("finished_at"),
+                          None if timing.get("wall_time_s") is None else float(timing["wall_time_s"])),  # fmt: skip
+            status=str(obj["status"]),
+            error=obj.get("error"),
+            predictions_file=obj.get("predictions_file"),
+        )
+    except RecordError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise RecordError(f"{where}: malformed record field ({type(exc).__name__}: {exc})") from None
+
+
+def read_record(path: Path) -> ResultRecord:
+    """The record at ``path``; a :class:`RecordError` naming the file when it is unreadable or not a record."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{path}: unreadable ({exc})") from None
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise RecordError(f"{path}: not valid JSON ({exc})") from None
+    return record_from_json(obj, path)
+
+
+def try_read_record(path: Path) -> ResultRecord | None:
+    """The record at ``path``, or ``None`` when there is none or it does not parse (a sweep then reruns it)."""
+    try:
+        return read_record(path)
+    except RecordError:
+        return None
+
+
+def write_record(record: ResultRecord | Mapping, path: Path) -> Path:
+    """Write a result record as indented JSON, atomically (NaN is not allowed in records).
+
+    A plain mapping is validated through :func:`record_from_json` first, so nothing unreadable is written.
+    """
+    if not isinstance(record, ResultRecord):
+        record = record_from_json(record, path)
+    return atomic_write_text(path, json.dumps(record.to_json(), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def schema_problems(obj: Any) -> list[str]:
+    """Why ``obj`` is not a readable result record (empty list when it is)."""
+    try:
+        record_from_json(obj, "record")
+    except RecordError as exc:
+        return [str(exc).removeprefix("record: ")]
+    return []
 
 
 def run_key(
@@ -75,43 +342,6 @@ def record_path(results_dir: Path, task: str, backbone: str, key: str) -> Path:
 def predictions_path(record_file: Path) -> Path:
     """The predictions file next to a record: ``<run_key>.predictions.npz``."""
     return Path(record_file).with_suffix(".predictions.npz")
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``.
-
-    A crash before the replace leaves the previous file untouched and no partial file under ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def write_record(record: dict, path: Path) -> Path:
-    """Write a result record as indented JSON, atomically (NaN is not allowed in records)."""
-    return atomic_write_text(path, json.dumps(record, indent=2, sort_keys=False, allow_nan=False) + "\n")
-
-
-def schema_problems(obj: Any) -> list[str]:
-    """Why ``obj`` is not a result record of this schema (empty list when it is)."""
-    if not isinstance(obj, dict):
-        return [f"top level is {type(obj).__name__}, not an object"]
-    problems = [f"missing key '{k}'" for k in REQUIRED_KEYS if k not in obj]
-    if obj.get("schema_version") != SCHEMA_VERSION:
-        problems.append(f"schema_version is {obj.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-    if not isinstance(obj.get("metrics", []), list):
-        problems.append("'metrics' is not a list")
-    return problems
 
 
 def _version(dist: str) -> str | None:

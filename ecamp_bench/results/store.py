@@ -1,12 +1,14 @@
-"""Reading result records back: scan ``results/runs/``, report bad files, skip finished runs, tidy rows."""
+"""Reading result records back: scan ``results/runs/``, report bad files, skip finished runs, tidy rows.
+
+Every record goes through the one reader, :func:`ecamp_bench.results.record.read_record`.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ecamp_bench.results.record import schema_problems
+from ecamp_bench.results.record import RecordError, ResultRecord, read_record, try_read_record
 
 
 @dataclass(frozen=True)
@@ -24,23 +26,14 @@ class SkippedFile:
 class ScanResult:
     """Records found (with their files) and the files that were skipped."""
 
-    records: list[tuple[Path, dict]] = field(default_factory=list)
+    records: list[tuple[Path, ResultRecord]] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
 
 
-def read_record(path: Path) -> dict | None:
-    """The record at ``path`` if it parses and matches the schema, else ``None``."""
-    try:
-        obj = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return obj if not schema_problems(obj) else None
-
-
 def is_finished(path: Path) -> bool:
-    """Whether ``path`` holds a valid record with ``status == "ok"`` (a sweep may skip that run)."""
-    record = read_record(path)
-    return record is not None and record.get("status") == "ok"
+    """Whether ``path`` holds a readable record with ``status == "ok"`` (a sweep may skip that run)."""
+    record = try_read_record(path)
+    return record is not None and record.ok
 
 
 def scan(results_dir: Path) -> ScanResult:
@@ -57,25 +50,16 @@ def scan(results_dir: Path) -> ScanResult:
         if any(part.startswith(".") for part in path.relative_to(runs).parts):
             continue
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            result.skipped.append(SkippedFile(path, f"unreadable ({exc})"))
-            continue
-        except ValueError as exc:
-            result.skipped.append(SkippedFile(path, f"not valid JSON ({exc})"))
-            continue
-        problems = schema_problems(obj)
-        if problems:
-            result.skipped.append(SkippedFile(path, "not a result record: " + "; ".join(problems[:3])))
-            continue
-        result.records.append((path, obj))
+            result.records.append((path, read_record(path)))
+        except RecordError as exc:
+            result.skipped.append(SkippedFile(path, str(exc).removeprefix(f"{path}: ")))
     return result
 
 
 TIDY_COLUMNS = (
     "protocol", "protocol_version", "preset", "task", "task_version", "fraction", "backbone", "seed", "metric",
     "value", "ci95_lo", "ci95_hi", "higher_is_better", "primary", "n_test", "status", "finished_at", "run_key",
-    "weights_sha256", "file",
+    "arch", "weights_sha256", "config_sha256", "split_sha256", "paired_test", "value_fn", "file",
 )  # fmt: skip
 
 
@@ -83,39 +67,24 @@ def tidy_rows(scan_result: ScanResult, *, only_ok: bool = True) -> list[dict]:
     """One row per (record × metric) with the columns of :data:`TIDY_COLUMNS` (the lossless long form)."""
     rows = []
     for path, rec in scan_result.records:
-        if only_ok and rec.get("status") != "ok":
+        if only_ok and not rec.ok:
             continue
-        try:
-            base = {
-                "protocol": rec["protocol"]["name"],
-                "protocol_version": int(rec["protocol"]["version"]),
-                "task": rec["task"]["name"],
-                "task_version": int(rec["task"]["version"]),
-                "fraction": float(rec["fraction"]),
-                "backbone": rec["backbone"]["name"],
-                "seed": int(rec["seed"]),
-                "preset": str((rec.get("config") or {}).get("resolved", {}).get("preset", "default")),
-                "finished_at": (rec.get("timing") or {}).get("finished_at"),
-                "status": rec["status"],
-                "run_key": rec["run_key"],
-                "weights_sha256": rec["backbone"].get("weights_sha256"),
-                "file": str(path),
-            }
-            mine = []
-            for metric in rec["metrics"]:
-                ci = metric.get("ci95") or [None, None]
-                value = metric.get("value")
-                mine.append({
-                    **base,
-                    "metric": metric["name"],
-                    "value": float(value) if value is not None else None,
-                    "ci95_lo": ci[0],
-                    "ci95_hi": ci[1],
-                    "higher_is_better": bool(metric.get("higher_is_better", True)),
-                    "primary": metric["name"] == rec["primary_metric"],
-                    "n_test": metric.get("n"),
-                })
-            rows.extend(mine)
-        except (KeyError, TypeError, ValueError) as exc:
-            scan_result.skipped.append(SkippedFile(path, f"malformed record field ({type(exc).__name__}: {exc})"))
+        base = {
+            "protocol": rec.protocol.name, "protocol_version": rec.protocol.version, "preset": rec.preset,
+            "task": rec.task.name, "task_version": rec.task.version, "fraction": rec.fraction,
+            "backbone": rec.backbone.name, "seed": rec.seed, "finished_at": rec.timing.finished_at,
+            "status": rec.status, "run_key": rec.run_key, "arch": rec.backbone.arch,
+            "weights_sha256": rec.backbone.weights_sha256, "config_sha256": rec.config.sha256,
+            "split_sha256": rec.split.sha256, "file": str(path),
+        }  # fmt: skip
+        for metric in rec.metrics:
+            ci = metric.ci95 or (None, None)
+            rows.append({
+                **base, "metric": metric.name, "value": metric.value, "ci95_lo": ci[0], "ci95_hi": ci[1],
+                "higher_is_better": metric.higher_is_better, "primary": metric.name == rec.primary_metric,
+                "n_test": metric.n, "paired_test": metric.paired_test, "value_fn": metric.value_fn,
+            })  # fmt: skip
     return rows
+
+
+__all__ = ["ScanResult", "SkippedFile", "TIDY_COLUMNS", "is_finished", "read_record", "scan", "tidy_rows", "try_read_record"]

@@ -1,5 +1,9 @@
 """Run a sweep: plan every cell (skip those with an ``ok`` record), run the rest one by one, never stop early.
 
+Each cell is prepared once (:func:`~ecamp_bench.evaluation.runner.prepare_run` → a typed ``RunPlan``, all
+cells sharing one :class:`~ecamp_bench.evaluation.runner.TableCache`, so each dataset is read once) and
+that same plan is run (:func:`~ecamp_bench.evaluation.runner.run_plan`).
+
 Resuming is free: every record is written atomically by the evaluation runner, so after Ctrl-C, a kill or a
 node failure, running the same sweep again skips the finished cells (a record that parses with
 ``status == "ok"``) and re-runs the failed and missing ones. A failing cell is recorded as failed (by the
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ecamp_bench.evaluation.context import NullProgress, ProgressReporter
-from ecamp_bench.evaluation.runner import RunRequest, prepare_run, run_evaluation
+from ecamp_bench.evaluation.runner import RunPlan, RunRequest, TableCache, prepare_run, run_plan
 from ecamp_bench.plugins import Catalog
 from ecamp_bench.sweep.grid import Cell
 
@@ -33,7 +37,7 @@ class CellState(str, Enum):
 
 @dataclass
 class CellResult:
-    """The state of one cell, its record path (once known), its error, and how long it took here."""
+    """The state of one cell, its plan and record path (once prepared), its error, and how long it took here."""
 
     cell: Cell
     state: CellState = CellState.PENDING
@@ -41,6 +45,7 @@ class CellResult:
     error: str | None = None
     wall_s: float | None = None
     value: float | None = None
+    plan: RunPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -114,43 +119,46 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _primary_value(record: dict) -> float | None:
-    for metric in record.get("metrics", []):
-        if metric.get("name") == record.get("primary_metric"):
-            return metric.get("value")
-    return None
+def plan_cells(
+    cells: Sequence[Cell], settings: SweepSettings, catalog: Catalog, tables: TableCache | None = None
+) -> list[CellResult]:
+    """A :class:`CellResult` per cell with its plan: ``done`` when its ``ok`` record exists, ``failed`` when it
+    cannot be prepared. ``tables`` (default: a new cache) shares layout reads between the cells."""
+    from ecamp_bench.results.record import try_read_record
 
-
-def plan_cells(cells: Sequence[Cell], settings: SweepSettings, catalog: Catalog) -> list[CellResult]:
-    """A :class:`CellResult` per cell: ``done`` when its ``ok`` record exists, ``failed`` when it cannot be prepared."""
-    from ecamp_bench.results.store import is_finished, read_record
-
+    tables = tables if tables is not None else TableCache()
     results = []
     for cell in cells:
         result = CellResult(cell)
         try:
-            result.path = prepare_run(settings.request(cell), catalog)["path"]
+            result.plan = prepare_run(settings.request(cell), catalog, tables)
         except Exception as exc:  # a bad cell must not stop the sweep; it is reported at the end
             result.state, result.error = CellState.FAILED, _error_text(exc)
         else:
-            if is_finished(result.path):
-                result.state = CellState.DONE
-                result.value = _primary_value(read_record(result.path) or {})
+            result.path = result.plan.path
+            record = try_read_record(result.path)
+            if record is not None and record.ok:
+                result.state, result.value, result.plan = CellState.DONE, record.primary_value, None
         results.append(result)
     return results
 
 
 def run_cell(result: CellResult, settings: SweepSettings, catalog: Catalog, progress: ProgressReporter) -> None:
-    """Run one planned cell in place (``ok``, ``done`` if finished meanwhile by another worker, or ``failed``)."""
+    """Run one planned cell in place (``ok``, ``done`` if finished meanwhile by another worker, or ``failed``).
+
+    The cell's plan from :func:`plan_cells` is run as it is (prepared once); a cell without a plan is prepared here.
+    """
     t0 = time.perf_counter()
     try:
-        outcome = run_evaluation(settings.request(result.cell), catalog, progress)
+        plan = result.plan if result.plan is not None else prepare_run(settings.request(result.cell), catalog)
+        outcome = run_plan(plan, catalog, progress)
     except Exception as exc:  # recorded as failed by the evaluation runner; the sweep goes on
         result.state, result.error = CellState.FAILED, _error_text(exc)
     else:
         result.path = outcome.path
         result.state = CellState.DONE if outcome.skipped else CellState.OK
-        result.value = _primary_value(outcome.record)
+        result.value = outcome.record.primary_value
+    result.plan = None  # release the split tables
     result.wall_s = time.perf_counter() - t0
 
 

@@ -16,10 +16,12 @@ from ecamp_bench.specs import MetricSpec, TaskSpec
 
 def auc_metric_specs(labels: tuple[str, ...]) -> tuple[MetricSpec, ...]:
     """``auc`` (primary, macro) and, for multi-label tasks, ``auc/<label>``."""
-    primary = MetricSpec(name="auc", higher_is_better=True, primary=True, description="ROC AUC, macro over labels")
+    primary = MetricSpec(name="auc", higher_is_better=True, primary=True, description="ROC AUC, macro over labels",
+                         paired_test="auc")  # fmt: skip
     if len(labels) == 1:
         return (primary,)
-    return (primary, *(MetricSpec(name=f"auc/{label}", description=f"ROC AUC of {label}") for label in labels))
+    per_label = (MetricSpec(name=f"auc/{label}", description=f"ROC AUC of {label}", paired_test="auc") for label in labels)
+    return (primary, *per_label)
 
 
 class ClassificationTask:

@@ -13,15 +13,17 @@ import numpy as np
 from ecamp_bench.api import MetricSpec, TaskSpec, hookimpl
 
 LABELS = ("Pneumonia",)
+_PAIRED = {"paired_test": "bootstrap", "value_fn": "ecamp_bench.evaluation.det_metrics:metric_values"}
 METRICS = (
     MetricSpec(name="map_40_75", primary=True,
-               description="COCO-style AP averaged over IoU 0.40:0.05:0.75 over all test images"),
+               description="COCO-style AP averaged over IoU 0.40:0.05:0.75 over all test images", **_PAIRED),
     MetricSpec(name="map_40_75_mgca",
-               description="map_40_75 on images with a true box and a prediction only (MGCA's optimistic subset)"),
-    MetricSpec(name="map_50", description="COCO-style AP at IoU 0.5 over all test images"),
+               description="map_40_75 on images with a true box and a prediction only (MGCA's optimistic subset)",
+               **_PAIRED),
+    MetricSpec(name="map_50", description="COCO-style AP at IoU 0.5 over all test images", **_PAIRED),
     MetricSpec(name="kaggle_rsna",
                description="RSNA challenge score: mean over IoU 0.40-0.75 of TP/(TP+FP+FN) per image; "
-                           "images with no box and no prediction excluded"),
+                           "images with no box and no prediction excluded", **_PAIRED),
 )  # fmt: skip
 
 
@@ -42,6 +44,17 @@ class RsnaDetection:
     def targets(self, spec: TaskSpec, table) -> np.ndarray:
         """``[N, 1]``: 1 when the image has at least one true box."""
         return np.array([[float(len(s.boxes) > 0)] for s in table], dtype=np.float32).reshape(-1, 1)
+
+    def boxes(self, spec: TaskSpec, sample) -> np.ndarray:
+        """The sample's pneumonia boxes ``[G, 4]`` (x1, y1, x2, y2) in stored-image pixels."""
+        return np.asarray(sample.boxes, dtype=np.float64).reshape(-1, 4)
+
+    def truth(self, spec: TaskSpec, table, predictions):
+        """``targets [N, 1]`` (has a box) and the ``gt_boxes``/``gt_offsets`` extras of the test images."""
+        from ecamp_bench.evaluation.det_metrics import pack_boxes
+
+        gt_boxes, gt_offsets = pack_boxes([self.boxes(spec, s) for s in table])
+        return predictions.with_truth(self.targets(spec, table), gt_boxes=gt_boxes, gt_offsets=gt_offsets)
 
     def score(self, spec: TaskSpec, predictions, *, n_bootstrap: int, seed: int):
         """The four detection metrics with bootstrap 95% CIs."""

@@ -105,7 +105,7 @@ def test_task_option_override_reaches_the_task_and_the_run_key(synthetic_tiny):
         RunRequest(task="chexpert-cls", fraction=1.0, data_root=synthetic_tiny,
                    overrides=["task.options.uncertainty_policy=ignore"]), get_catalog()
     )  # fmt: skip
-    assert ignore["task"].options["uncertainty_policy"] == "ignore" and ignore["key"] != published["key"]
+    assert ignore.task.options["uncertainty_policy"] == "ignore" and ignore.key != published.key
     from ecamp_bench.errors import ConfigError
 
     with pytest.raises(ConfigError, match="Foo"):  # the option reaches the task's prepare()

@@ -63,9 +63,9 @@ def train_supervised(train_table, targets, steps: int = 300) -> nn.Module:
 def test_trained_backbone_beats_random_init(rsna_root):
     catalog = get_catalog()
     plan = prepare_run(RunRequest(task="rsna-cls", fraction=1.0, backbone="random-init", data_root=rsna_root), catalog)
-    train = plan["split"].train
-    assert not set(train.ids) & set(plan["split"].test.ids)
-    vit = train_supervised(train, plan["impl"].targets(plan["task"], train))
+    train = plan.split.train
+    assert not set(train.ids) & set(plan.split.test.ids)
+    vit = train_supervised(train, plan.impl.targets(plan.task, train))
     meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={**KWARGS, "img_size": SIZE}, img_size=SIZE,
                         patch_size=8, embed_dim=64, depth=3, origin="signal test (supervised)")  # fmt: skip
     save_backbone_file(pretrained_dir() / "signal.safetensors", vit.state_dict(), meta)
@@ -77,8 +77,8 @@ def test_trained_backbone_beats_random_init(rsna_root):
             request = RunRequest(task="rsna-cls", fraction=0.1, seed=seed, backbone=backbone, data_root=rsna_root,
                                  preset="tiny", overrides=["eval.n_bootstrap=200"])  # fmt: skip
             outcome = run_evaluation(request, catalog)
-            assert outcome.record["status"] == "ok" and outcome.record["backbone"]["arch"] == "vit_tiny_patch16_224"
-            values.append(outcome.record["metrics"][0]["value"])
+            assert outcome.record.ok and outcome.record.backbone.arch == "vit_tiny_patch16_224"
+            values.append(outcome.record.metrics[0].value)
         aucs[backbone.split(":")[0]] = sum(values) / len(values)
     assert aucs["file"] > aucs["random-init"] + 0.1, aucs
     assert aucs["file"] > 0.7, aucs

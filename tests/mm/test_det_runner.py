@@ -44,7 +44,7 @@ def test_rsna_det_runs_end_to_end(rsna_root, protocol, extra):
                          preset="tiny", overrides=[*BACKBONE, "protocol.image_size=64", "protocol.max_epochs=1",
                                                    "eval.n_bootstrap=20", *extra])  # fmt: skip
     outcome = run_evaluation(request, get_catalog())
-    record = outcome.record
+    record = outcome.record.to_json()
     assert record["status"] == "ok" and record["protocol"]["name"] == protocol
     names = [m["name"] for m in record["metrics"]]
     assert names == ["map_40_75", "map_40_75_mgca", "map_50", "kaggle_rsna"] and record["primary_metric"] == "map_40_75"

@@ -97,8 +97,8 @@ def train_localiser(train_table) -> nn.Module:
 def test_localising_backbone_beats_random_init_on_map(rsna_root):
     catalog = get_catalog()
     plan = prepare_run(RunRequest(task="rsna-det", fraction=1.0, backbone="random-init", data_root=rsna_root), catalog)
-    train = plan["split"].train
-    assert not set(train.ids) & (set(plan["split"].test.ids) | set(plan["split"].val.ids))
+    train = plan.split.train
+    assert not set(train.ids) & (set(plan.split.test.ids) | set(plan.split.val.ids))
     vit = train_localiser(train)
     meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={**KWARGS, "img_size": SIZE}, img_size=SIZE,
                         patch_size=PATCH, embed_dim=64, depth=3, origin="det signal test")  # fmt: skip

@@ -104,7 +104,7 @@ def test_frozen_seg_keeps_encoder_frozen_and_trains_the_head(tmp_path, siim_root
     request = RunRequest(task="siim-seg", fraction=0.5, backbone=f"file:{path}", data_root=siim_root, preset="tiny",
                          overrides=["eval.n_bootstrap=50", "protocol.epochs=2"])  # fmt: skip
     outcome = run_evaluation(request, get_catalog())
-    record = outcome.record
+    record = outcome.record.to_json()
     assert record["status"] == "ok"
     names = [m["name"] for m in record["metrics"]]
     assert names == ["dice_per_image", "dice_dataset", "dice_positive"]

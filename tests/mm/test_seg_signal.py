@@ -38,7 +38,11 @@ def train_pixel_supervised(train_table, steps: int = 300) -> nn.Module:
 
     torch.manual_seed(0)
     backbone = build_backbone(BackboneSpec(name="sig", arch=ARCH, input_size=SIZE, model_kwargs=KWARGS), None)
-    pairs = [load_pair(s, SIZE) for s in train_table]
+    from ecamp_bench.plugins import get_catalog
+    from ecamp_bench_plugins.tasks.siim_seg import IMPLEMENTATION
+
+    task = get_catalog().task("siim-seg")
+    pairs = [load_pair(s, SIZE, lambda sample, shape: IMPLEMENTATION.mask(task, sample, shape)) for s in train_table]
     images = torch.stack([torch.as_tensor(i, dtype=torch.float32) / 255 for i, _ in pairs])[:, None].repeat(1, 3, 1, 1)
     masks = torch.stack([torch.as_tensor(m, dtype=torch.float32) for _, m in pairs])[:, None]  # [N, 1, S, S]
     head = nn.Sequential(nn.Conv2d(64, 64, 1), nn.PixelShuffle(8))  # tokens [B, 64, S/8, S/8] -> [B, 1, S, S]
@@ -72,8 +76,8 @@ def test_trained_backbone_beats_random_init_on_dice_dataset(tmp_path):
         siim.write(root / LAYOUTS["siim-acr"][0], 400, 0, size=SIZE, workers=1)
         catalog = get_catalog()
         plan = prepare_run(RunRequest(task="siim-seg", fraction=1.0, backbone="random-init", data_root=root), catalog)
-        train = plan["split"].train
-        assert not set(train.ids) & set(plan["split"].test.ids)
+        train = plan.split.train
+        assert not set(train.ids) & set(plan.split.test.ids)
         vit = train_pixel_supervised(train)
         meta = BackboneMeta(arch=ARCH, model_kwargs={**KWARGS, "img_size": SIZE}, img_size=SIZE, patch_size=8,
                             embed_dim=64, depth=3, origin="seg signal test (supervised)")  # fmt: skip

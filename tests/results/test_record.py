@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from ecamp_bench import atomic
 from ecamp_bench.results import record as rec
 from ecamp_bench.results.store import is_finished, read_record, scan
 
@@ -37,7 +38,7 @@ def test_crash_mid_write_leaves_old_record_intact_and_no_partial_file(tmp_path, 
     def crash(*_args, **_kwargs):
         raise OSError("disk full")  # the process dies after the temp file was written, before the rename
 
-    monkeypatch.setattr(rec.os, "replace", crash)
+    monkeypatch.setattr(atomic.os, "replace", crash)
     with pytest.raises(OSError, match="disk full"):
         rec.write_record(fake_record(seed=99), path)
     assert path.read_text() == before
@@ -46,7 +47,7 @@ def test_crash_mid_write_leaves_old_record_intact_and_no_partial_file(tmp_path, 
 
 def test_crash_during_first_write_leaves_nothing(tmp_path, monkeypatch):
     path = tmp_path / "new.json"
-    monkeypatch.setattr(rec.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("power cut")))
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("power cut")))
     with pytest.raises(OSError):
         rec.write_record(fake_record(), path)
     assert list(tmp_path.iterdir()) == []
@@ -59,7 +60,7 @@ def test_finished_only_when_ok_and_valid(tmp_path):
     broken.write_text('{"schema_version": 1, "run_key": ')
     assert is_finished(ok) and not is_finished(failed) and not is_finished(broken)
     assert not is_finished(tmp_path / "absent.json")
-    assert read_record(ok)["metrics"][0]["value"] == 0.7
+    assert read_record(ok).metrics[0].value == 0.7
 
 
 def test_scan_reports_corrupt_and_foreign_files(tmp_path):
@@ -84,3 +85,34 @@ def test_nan_is_rejected_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError):
         rec.write_record(bad, path)
     assert not path.exists() and not os.listdir(tmp_path)
+
+
+def test_typed_record_round_trips_through_the_one_writer_and_reader(tmp_path):
+    path = tmp_path / "r.json"
+    rec.write_record(fake_record(), path)
+    first = read_record(path)
+    assert isinstance(first, rec.ResultRecord) and first.schema_version == rec.SCHEMA_VERSION
+    assert first.task == rec.NameVersion("rsna-cls", 1) and first.metrics[0].ci95 == (0.6, 0.8)
+    rec.write_record(first, tmp_path / "again.json")
+    assert read_record(tmp_path / "again.json") == first
+    assert json.loads((tmp_path / "again.json").read_text()) == first.to_json()
+
+
+def test_schema_1_record_is_read_and_upgraded():
+    old = fake_record(metrics=[{"name": "auc", "value": 0.7, "higher_is_better": True, "ci95": None, "n": 3},
+                               {"name": "dice_dataset", "value": 0.5, "higher_is_better": True, "ci95": None, "n": 3}])
+    record = rec.record_from_json(old, "old.json")
+    assert old["schema_version"] == 1 and record.schema_version == 2
+    assert [m.paired_test for m in record.metrics] == ["auc", None]  # schema 1 stored no test: only AUC's is implied
+
+
+def test_unknown_schema_or_bad_field_fails_naming_the_file_and_key(tmp_path):
+    path = tmp_path / "future.json"
+    path.write_text(json.dumps(fake_record(schema_version=7)))
+    with pytest.raises(rec.RecordError, match=r"future\.json: schema_version is 7; this ecamp-bench reads \[1, 2\]"):
+        read_record(path)
+    with pytest.raises(rec.RecordError, match=r"x\.json: key 'backbone' should be Mapping"):
+        rec.record_from_json(fake_record(backbone="vit"), "x.json")
+    with pytest.raises(rec.RecordError):  # nothing unreadable is ever written
+        rec.write_record(fake_record(seed="zero"), tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()

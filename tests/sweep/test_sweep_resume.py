@@ -56,26 +56,32 @@ def test_killed_sweep_resumes_to_exactly_one_record_per_cell(synthetic_tiny, cap
 
 
 def test_failed_cell_is_reported_and_sweep_continues(monkeypatch, capsys):
+    from types import SimpleNamespace
+
     from ecamp_bench.evaluation.runner import RunOutcome
     from ecamp_bench.sweep import runner
 
-    ran = []
+    ran, prepared = [], []
 
-    def fake_prepare(request, catalog):
-        return {"path": results_dir() / f"{request.backbone}-{request.fraction}-{request.seed}.json"}
+    def fake_prepare(request, catalog, tables=None):
+        prepared.append((request.fraction, request.seed))
+        path = results_dir() / f"{request.backbone}-{request.fraction}-{request.seed}.json"
+        return SimpleNamespace(request=request, path=path)
 
-    def fake_run(request, catalog, progress=None):
+    def fake_run(plan, catalog, progress=None):
+        request = plan.request
         ran.append((request.fraction, request.seed))
         if request.fraction == 0.1 and request.seed == 1:
             raise RuntimeError("boom on purpose")
-        return RunOutcome({"metrics": [{"name": "auc", "value": 0.5}], "primary_metric": "auc"}, fake_prepare(request, catalog)["path"])
+        return RunOutcome(SimpleNamespace(primary_value=0.5), plan.path)
 
     monkeypatch.setattr(runner, "prepare_run", fake_prepare)
-    monkeypatch.setattr(runner, "run_evaluation", fake_run)
+    monkeypatch.setattr(runner, "run_plan", fake_run)
     rc = main(["sweep", "--tasks", "rsna-cls", "--fractions", "0.1,1", "--seeds", "0,1", "--backbones", "random-init"])
     out = capsys.readouterr().out
     assert rc == 1
     assert sorted(ran) == [(0.1, 0), (0.1, 1), (1.0, 0), (1.0, 1)]  # the cell after the failure still ran
+    assert sorted(prepared) == sorted(ran)  # each cell prepared exactly once, and that plan is the one run
     assert "3 run, 0 already done, 1 failed" in out
     assert "rsna-cls linear random-init 10% seed 1: RuntimeError: boom on purpose" in out
 
