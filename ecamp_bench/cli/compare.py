@@ -2,7 +2,7 @@
 
 The runs' saved test predictions are matched by image id (an error names the counts when the test sets
 differ). AUC: DeLong's test per label; the macro AUC of a multi-label task by a paired bootstrap of the
-macro-AUC difference. Other metrics: paired bootstrap of the task's primary metric.
+macro-AUC difference. Other metrics: the test the records store for them (``MetricSpec.paired_test``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ecamp_bench.cli._options import catalog, console, err_console
+from ecamp_bench.cli._options import console, err_console
 from ecamp_bench.errors import EcampBenchError
 
 app = typer.Typer()
@@ -37,6 +37,11 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
     if not runs:
         raise EcampBenchError(f"no ok run of backbone '{name}' on {task} at fraction {fraction:g}"
                               + (f" with protocol '{protocol}'" if protocol else "") + " in the results folder")  # fmt: skip
+    identities = {(r.get("weights_sha256"), r.get("setup_sha256"), r.get("preset")) for r in runs.values()}
+    if len(identities) > 1:
+        shown = "; ".join(f"weights {str(w)[:8]}, config {str(c)[:8]}, preset {p}" for w, c, p in sorted(identities, key=str))
+        raise EcampBenchError(f"backbone '{name}' names {len(identities)} different runs on {task} ({shown}): "
+                              "they are not the same run, so they cannot be paired; keep one set in the results folder")  # fmt: skip
     return runs
 
 
@@ -77,11 +82,11 @@ def compare_command(
     missing = [s for s in seeds if s not in shared]
     if missing or not seeds:
         raise EcampBenchError(f"seeds {missing or '(none)'} are not run for both: {a} has {sorted(runs_a)}, {b} has {sorted(runs_b)}")
-    cat = catalog()
     out = console()
     for s in seeds:
         row_a, row_b = runs_a[s], runs_b[s]
-        tests = paired_tests(cat, task, load_run_predictions(Path(row_a["file"])), load_run_predictions(Path(row_b["file"])),
+        tests = paired_tests(load_run_predictions(Path(row_a["file"])), load_run_predictions(Path(row_b["file"])),
+                             metric=row_a["metric"], paired_test=row_a.get("paired_test"), value_fn=row_a.get("value_fn"),
                              n_bootstrap=n_bootstrap, seed=s, names=(a, b))  # fmt: skip
         table = Table(title=f"{task} {format_fraction(value)} {row_a['protocol']} seed {s}: A = {a}, B = {b} (n = {tests[0].n} test images)",
                       title_justify="left")  # fmt: skip

@@ -42,7 +42,7 @@ def leaderboard_command(
         err_console().print(f"[dim]{note}[/]", soft_wrap=True)
     from ecamp_bench.leaderboard.significance import apply_marks, legend, significance
 
-    marks = significance(table, rows, catalog())
+    marks = significance(table, rows)
     marked = apply_marks(table, marks)
     markdown, csv_text = to_markdown(table) + (f"\n{legend()}\n" if marked else ""), to_csv(rows)
     out = console()

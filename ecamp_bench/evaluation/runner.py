@@ -302,7 +302,8 @@ def build_record(plan: RunPlan, catalog: Catalog, metrics, started: str, t0: flo
         backbone=BackboneRef(spec.name, spec.arch, str(plan.weights_path) if plan.weights_path is not None else None,
                              plan.weights_sha256),  # fmt: skip
         config=ConfigRef(plan.config, plan.config_sha256),
-        split=SplitRef(str(split.manifest_path), split.sha256, len(split.train), len(split.val), len(split.test)),
+        split=SplitRef(str(split.manifest_path), split.sha256, len(split.train), len(split.val), len(split.test),
+                       split.base_sha256),  # fmt: skip
         dataset=dataset_section(plan),
         metrics=metric_records(task, metrics),
         primary_metric=task.primary_metric.name,

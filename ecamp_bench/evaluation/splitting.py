@@ -24,13 +24,19 @@ from ecamp_bench.results.record import safe_dirname
 
 @dataclass(frozen=True)
 class SplitResult:
-    """The train (fraction), val and test tables of a run, with the manifest's path and sha256."""
+    """The train (fraction), val and test tables of a run, with the manifest's path and sha256.
+
+    ``base_sha256`` identifies the seed-independent part (which images are train/val/test, split params
+    without the fraction seed): every seed and fraction of one dataset and split config shares it, so the
+    leaderboard groups runs by it (``sha256`` also covers the seed's fraction order).
+    """
 
     train: SampleTable
     val: SampleTable
     test: SampleTable
     sha256: str
     manifest_path: Path
+    base_sha256: str | None = None
 
 
 def split_for_run(prepared: PreparedTask, impl, task, fraction: float, seed: int, cfg: dict) -> SplitResult:
@@ -42,6 +48,7 @@ def split_for_run(prepared: PreparedTask, impl, task, fraction: float, seed: int
         val_frac=float(cfg["val_frac"]), test_frac=float(cfg["test_frac"]), seed=int(cfg["seed"]),
         fixed_test_ids=prepared.fixed_test_ids, label_names=prepared.stratify,
     )  # fmt: skip
+    base_sha256 = split.sha256
     train_rows = table.select(split.train)
     train_labels = train_rows.label_matrix(prepared.stratify) if prepared.stratify else np.zeros((len(train_rows), 0))
     order, min_groups = fraction_order(split.train_groups, train_labels, seed)
@@ -56,4 +63,4 @@ def split_for_run(prepared: PreparedTask, impl, task, fraction: float, seed: int
             )
     manifest = results_dir() / "splits" / safe_dirname(task.name) / f"{split.sha256[:16]}.json"
     sha = split.sha256 if manifest.is_file() else write_manifest(split, manifest)
-    return SplitResult(table.select(train_ids), table.select(split.val), table.select(split.test), sha, manifest)
+    return SplitResult(table.select(train_ids), table.select(split.val), table.select(split.test), sha, manifest, base_sha256)

@@ -1,9 +1,19 @@
-"""Records → tidy rows → pivot: one table per protocol (and preset), rows = backbones, columns = task × fraction.
+"""Records → tidy rows → pivot: one table per protocol (and preset), rows = run identities, columns = task × fraction.
 
 A cell holds the primary metric's mean ± sample std over seeds and the number of seeds ``n``. Protocols
-(and presets of a protocol) are never mixed in one table. When several records share a cell and a seed
-(e.g. re-runs with another ``--set``), the most recent one counts and the others are listed in ``notes``.
-A cell with fewer seeds than the most seeds in its table is ``short`` (flagged by the renderers).
+(and presets of a protocol) are never mixed in one table.
+
+**Rows are run identities, not names** (:func:`assign_rows`): a row groups the records of one backbone
+name with one weights sha256 and one setup (the resolved config without its task section: protocol
+params, preset, backbone config, split and eval settings). If one row would mix, in one column, runs on
+different task configs or splits (another ``task.options`` or another dataset), it is split by those too.
+A name with several identities becomes several rows labelled ``name [weights 1a2b3c4d, config 5e6f7a8b]``
+(the short hashes of the parts that differ), so runs that are not the same run are never averaged.
+``random-init`` rows always name the architecture that was built: ``random-init(vit_small_patch16_224 224px)``.
+
+Only when several records share a row, a cell and a seed (a rerun of the same identity) does the most
+recent one count; the others are listed in ``notes``. A cell with fewer seeds than the most seeds in its
+table is ``short`` (flagged by the renderers).
 """
 
 from __future__ import annotations
@@ -51,8 +61,8 @@ class LeaderboardTable:
     protocol_version: int
     preset: str
     columns: list[Column]
-    backbones: list[str]
-    cells: dict[tuple[str, int], Cell]  # (backbone, column index) → cell
+    backbones: list[str]  # row labels: one per run identity (aggregate.assign_rows)
+    cells: dict[tuple[str, int], Cell]  # (row label, column index) → cell
     expected_n: int
 
     @property
@@ -101,24 +111,83 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return mean, math.sqrt(var)
 
 
-def pivot(rows: list[dict]) -> Pivot:
-    """Aggregate tidy rows (see :func:`ecamp_bench.results.store.tidy_rows`) into per-protocol tables."""
-    result = Pivot()
+RANDOM_INIT = "random-init"
+
+
+def _table_key(row: dict) -> tuple:
+    return (row["protocol"], row["protocol_version"], row.get("preset", "default"))
+
+
+def _short(sha: str | None) -> str:
+    return sha[:8] if sha else "none"
+
+
+def assign_rows(rows: list[dict]) -> list[dict]:
+    """Copies of tidy ``rows`` with a ``row`` label naming their run identity (see the module docstring)."""
+    rows = [dict(r) for r in rows]
+    base = {id(r): (r["backbone"], r.get("weights_sha256"), r.get("setup_sha256")) for r in rows}
+    variants: dict[tuple, set] = {}
+    for r in rows:
+        column = (r["task"], r["task_version"], r["fraction"], r["metric"])
+        variants.setdefault((_table_key(r), base[id(r)], column), set()).add((r.get("task_config_sha256"), r.get("split_base_sha256")))
+    mixed = {(table, ident) for (table, ident, _), found in variants.items() if len(found) > 1}
+
+    def identity(r: dict) -> tuple:
+        extra = (r.get("task_config_sha256"), r.get("split_base_sha256")) if (_table_key(r), base[id(r)]) in mixed else None
+        return (*base[id(r)], extra)
+
+    by_name: dict[tuple, set] = {}
+    for r in rows:
+        by_name.setdefault((_table_key(r), r["backbone"]), set()).add(identity(r))
+    for r in rows:
+        r["row"] = row_label(r, identity(r), by_name[(_table_key(r), r["backbone"])])
+    return rows
+
+
+def row_label(row: dict, identity: tuple, siblings: set) -> str:
+    """``name`` (``random-init(<arch>)`` for random init), plus the short hashes that tell ``identity`` apart
+    from the other identities of the same name in its table."""
+    name = row["backbone"]
+    label = f"{RANDOM_INIT}({row.get('arch_tag') or row.get('arch') or '?'})" if name == RANDOM_INIT else name
+    if len(siblings) < 2:
+        return label
+    parts = []
+    for index, what in ((1, "weights"), (2, "config")):
+        if len({s[index] for s in siblings}) > 1:
+            parts.append(f"{what} {_short(identity[index])}")
+    if len({s[3] for s in siblings}) > 1:
+        task_sha, split_sha = identity[3] or (None, None)
+        parts.append(f"task config {_short(task_sha)} split {_short(split_sha)}")
+    return f"{label} [{', '.join(parts)}]"
+
+
+def latest_per_seed(rows: list[dict]) -> tuple[dict[tuple, dict], list[str]]:
+    """``(table key, column, row label, seed) → newest primary row`` and notes on superseded reruns.
+
+    ``rows`` must carry ``row`` labels (:func:`assign_rows`).
+    """
     latest: dict[tuple, dict] = {}
+    notes: list[str] = []
     for row in rows:
         if not row.get("primary"):
             continue
-        key = (row["protocol"], row["protocol_version"], row.get("preset", "default"), row["task"],
-               row["task_version"], row["fraction"], row["metric"], row["backbone"], row["seed"])  # fmt: skip
+        key = (*_table_key(row), row["task"], row["task_version"], row["fraction"], row["metric"], row["row"], row["seed"])
         previous = latest.get(key)
         if previous is not None:
             older, newer = sorted((previous, row), key=lambda r: r.get("finished_at") or "")
-            result.notes.append(f"{older['file']} superseded by {newer['file']} (same cell and seed)")
+            notes.append(f"{older['file']} superseded by {newer['file']} (same run identity, cell and seed)")
             row = newer
         latest[key] = row
+    return latest, notes
+
+
+def pivot(rows: list[dict]) -> Pivot:
+    """Aggregate tidy rows (see :func:`ecamp_bench.results.store.tidy_rows`) into per-protocol tables."""
+    result = Pivot()
+    latest, result.notes = latest_per_seed(assign_rows(rows))
     groups: dict[tuple, list[dict]] = {}
     for row in latest.values():
-        groups.setdefault((row["protocol"], row["protocol_version"], row.get("preset", "default")), []).append(row)
+        groups.setdefault(_table_key(row), []).append(row)
     for (protocol, version, preset), members in sorted(groups.items()):
         result.tables.append(_table(protocol, version, preset, members))
     return result
@@ -130,11 +199,11 @@ def _table(protocol: str, version: int, preset: str, rows: list[dict]) -> Leader
         key=lambda c: (c.task, c.task_version, c.fraction, c.metric),
     )
     index = {c: i for i, c in enumerate(columns)}
-    backbones = sorted({r["backbone"] for r in rows})
+    backbones = sorted({r["row"] for r in rows})
     values: dict[tuple[str, int], list[tuple[int, float | None]]] = {}
     for r in rows:
         col = index[Column(r["task"], r["task_version"], r["fraction"], r["metric"], r["higher_is_better"])]
-        values.setdefault((r["backbone"], col), []).append((r["seed"], r["value"]))
+        values.setdefault((r["row"], col), []).append((r["seed"], r["value"]))
     cells = {}
     for key, seeded in values.items():
         mean, std = _mean_std([v for _, v in seeded])

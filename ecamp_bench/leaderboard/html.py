@@ -183,11 +183,14 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
 
 
 def build_report(
-    folder: Path, catalog, *, references: Path | None = None, plots_dir: Path | None = None, n_bootstrap: int = 1000,
+    folder: Path, catalog=None, *, references: Path | None = None, plots_dir: Path | None = None, n_bootstrap: int = 1000,
     scanned=None, marks: dict | None = None,
 ) -> tuple[str, list[Path]]:  # fmt: skip
     """Scan ``folder/runs``, aggregate, test significance, draw the plots (saved under ``plots_dir``), and
     return ``(html, plot paths)``; ``references`` is an optional reference-row YAML file.
+
+    Everything comes from the results folder (records and saved predictions): no dataset is opened and no
+    task implementation imported. ``catalog`` (optional) only supplies the protocols' descriptions.
 
     A caller that has already scanned the folder and tested significance on that scan (the CLI, for the
     markdown written beside the report) passes ``scanned`` and ``marks`` so neither is done twice.
@@ -206,13 +209,13 @@ def build_report(
     protocol_notes = {}
     for name in {t.protocol for t in table.tables}:
         try:
-            protocol_notes[name] = catalog.protocol(name).description
+            protocol_notes[name] = catalog.protocol(name).description if catalog is not None else ""
         except Exception:  # a protocol from a plugin that is not installed: no description, the table still renders
             protocol_notes[name] = ""
     plots = label_efficiency_plots(table)
     paths = save_plots(plots, plots_dir if plots_dir is not None else Path(folder) / "plots")
     inputs = ReportInputs(
-        significance=marks if marks is not None else significance(table, rows, catalog, n_bootstrap=n_bootstrap),
+        significance=marks if marks is not None else significance(table, rows, n_bootstrap=n_bootstrap),
         references=load_references(references) if references is not None else [],
         plots=plots, dataset_notes=notes, synthetic=synthetic, protocol_notes=protocol_notes,
         generated_at=utc_now(), n_records=len(scanned.records),

@@ -1,10 +1,12 @@
 """Is the best cell of a leaderboard column significantly better than the runner-up?
 
-For every column the best and second-best backbones (by mean over seeds) are compared on each seed they
+For every column the best and second-best rows (by mean over seeds) are compared on each seed they
 share, with a paired test on that seed's saved test predictions (the test set is the same for every seed
-and backbone): DeLong's test for a single-label AUC, a paired bootstrap of the macro AUC difference for a
-multi-label AUC, and a paired bootstrap of the task's own primary metric otherwise. The best cell is
-marked significant when every shared seed gives p < alpha in its favour (a conservative rule).
+and backbone). The test is the one the record stores for the metric (from ``MetricSpec.paired_test``):
+``auc`` = DeLong's test for a single-label AUC and a paired bootstrap of the macro AUC difference for a
+multi-label AUC; ``bootstrap`` = a paired bootstrap of the record's ``value_fn`` (a core function, never
+a task plugin). The best cell is marked significant when every shared seed gives p < alpha in its favour
+(a conservative rule). Nothing here imports a plugin or opens a dataset: a results folder suffices.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from pathlib import Path
 from ecamp_bench.errors import DataError, EcampBenchError
 from ecamp_bench.evaluation.context import Predictions
 from ecamp_bench.evaluation.stats import PairedTest, align_predictions, compare_auc, paired_bootstrap
-from ecamp_bench.leaderboard.aggregate import LeaderboardTable, Pivot
-from ecamp_bench.plugins import Catalog
+from ecamp_bench.leaderboard.aggregate import LeaderboardTable, Pivot, assign_rows, latest_per_seed
 
 ALPHA = 0.05
 MARK = "†"
@@ -60,52 +61,41 @@ def load_run_predictions(record_file: Path) -> Predictions:
     return load_predictions(path)
 
 
-def metric_function(catalog: Catalog, task_name: str, metric: str) -> Callable[[Predictions], float | None]:
-    """``predictions → value of metric`` through the task implementation's own ``score`` (no bootstrap)."""
+def metric_function(value_fn: str, metric: str) -> Callable[[Predictions], float | None]:
+    """``predictions → value of metric`` through the record's ``value_fn`` (``"module:function"`` → ``{name: value}``)."""
     from ecamp_bench.models.backbone import import_ref
 
-    task = catalog.task(task_name)
-    impl = import_ref(task.implementation)
+    fn = import_ref(value_fn)
 
     def compute(predictions: Predictions) -> float | None:
-        for value in impl.score(task, predictions, n_bootstrap=0, seed=0):
-            if value.name == metric:
-                return value.value
-        raise EcampBenchError(f"task '{task_name}' reports no metric '{metric}'")
+        values = fn(predictions)
+        if metric not in values:
+            raise EcampBenchError(f"{value_fn} reports no metric '{metric}' (it gives {sorted(values)})")
+        return values[metric]
 
     return compute
 
 
 def paired_tests(
-    catalog: Catalog, task_name: str, a: Predictions, b: Predictions, *, n_bootstrap: int = 1000, seed: int = 0,
-    names: tuple[str, str] = ("A", "B"),
+    a: Predictions, b: Predictions, *, metric: str, paired_test: str | None, value_fn: str | None = None,
+    n_bootstrap: int = 1000, seed: int = 0, names: tuple[str, str] = ("A", "B"),
 ) -> list[PairedTest]:  # fmt: skip
-    """Paired tests of A vs B on the task's primary metric first (plus per-label AUCs for AUC tasks)."""
+    """Paired tests of A vs B on ``metric`` first (plus per-label AUCs for ``paired_test="auc"``).
+
+    ``paired_test``/``value_fn`` come from the record's metric entry (``MetricSpec``); ``None`` raises an
+    :class:`EcampBenchError` saying that the metric defines no paired test.
+    """
     a, b = align_predictions(a, b, names)
-    primary = catalog.task(task_name).primary_metric.name
-    if primary == "auc":
-        return compare_auc(a, b, n_bootstrap=n_bootstrap, seed=seed, metric=primary)
-    fn = metric_function(catalog, task_name, primary)
-    return [paired_bootstrap(fn, a, b, metric=primary, n_bootstrap=n_bootstrap, seed=seed)]
-
-
-def _latest_files(rows: list[dict]) -> dict[tuple, dict]:
-    """(protocol, version, preset, task, task version, fraction, metric, backbone, seed) → newest primary row."""
-    latest: dict[tuple, dict] = {}
-    for row in rows:
-        if not row.get("primary"):
-            continue
-        key = (row["protocol"], row["protocol_version"], row.get("preset", "default"), row["task"], row["task_version"],
-               row["fraction"], row["metric"], row["backbone"], row["seed"])  # fmt: skip
-        if key not in latest or (row.get("finished_at") or "") >= (latest[key].get("finished_at") or ""):
-            latest[key] = row
-    return latest
+    if paired_test == "auc":
+        return compare_auc(a, b, n_bootstrap=n_bootstrap, seed=seed, metric=metric)
+    if paired_test == "bootstrap" and value_fn:
+        return [paired_bootstrap(metric_function(value_fn, metric), a, b, metric=metric, n_bootstrap=n_bootstrap, seed=seed)]
+    raise EcampBenchError(f"metric '{metric}' defines no paired test (paired_test={paired_test!r}, value_fn={value_fn!r})")
 
 
 def column_significance(
-    table: LeaderboardTable, col: int, latest: dict[tuple, dict], catalog: Catalog, *, alpha: float = ALPHA,
-    n_bootstrap: int = 1000,
-) -> Significance | None:  # fmt: skip
+    table: LeaderboardTable, col: int, latest: dict[tuple, dict], *, alpha: float = ALPHA, n_bootstrap: int = 1000,
+) -> Significance | None:
     """Best vs runner-up in column ``col`` of ``table`` (``None`` when the column has fewer than two backbones)."""
     column = table.columns[col]
     scored = [(cell.mean, b) for (b, i), cell in table.cells.items() if i == col and cell.mean is not None]
@@ -125,9 +115,12 @@ def column_significance(
     sign = 1.0 if column.higher_is_better else -1.0
     try:
         for seed in seeds:
-            a = load_run_predictions(Path(latest[(*base, best, seed)]["file"]))
-            b = load_run_predictions(Path(latest[(*base, runner_up, seed)]["file"]))
-            result.tests[seed] = paired_tests(catalog, column.task, a, b, n_bootstrap=n_bootstrap, seed=seed, names=(best, runner_up))[0]
+            row_a, row_b = latest[(*base, best, seed)], latest[(*base, runner_up, seed)]
+            a, b = load_run_predictions(Path(row_a["file"])), load_run_predictions(Path(row_b["file"]))
+            result.tests[seed] = paired_tests(
+                a, b, metric=column.metric, paired_test=row_a.get("paired_test"), value_fn=row_a.get("value_fn"),
+                n_bootstrap=n_bootstrap, seed=seed, names=(best, runner_up),
+            )[0]  # fmt: skip
     except (EcampBenchError, KeyError) as exc:
         result.reason = f"not tested: {exc}"
         return result
@@ -147,13 +140,13 @@ def apply_marks(pivot: Pivot, marks: dict[tuple[int, int], Significance]) -> boo
     return marked
 
 
-def significance(pivot: Pivot, rows: list[dict], catalog: Catalog, *, alpha: float = ALPHA, n_bootstrap: int = 1000) -> dict[tuple[int, int], Significance]:
-    """``(table index, column index) → Significance`` for every column with at least two backbones."""
-    latest = _latest_files(rows)
+def significance(pivot: Pivot, rows: list[dict], *, alpha: float = ALPHA, n_bootstrap: int = 1000) -> dict[tuple[int, int], Significance]:
+    """``(table index, column index) → Significance`` for every column with at least two rows (tidy ``rows``)."""
+    latest, _ = latest_per_seed(assign_rows(rows))
     out = {}
     for t, table in enumerate(pivot.tables):
         for col in range(len(table.columns)):
-            result = column_significance(table, col, latest, catalog, alpha=alpha, n_bootstrap=n_bootstrap)
+            result = column_significance(table, col, latest, alpha=alpha, n_bootstrap=n_bootstrap)
             if result is not None:
                 out[(t, col)] = result
     return out

@@ -4,7 +4,7 @@ Schema (``schema_version: 2``; ARCHITECTURE.md "Result record")::
 
     run_key, schema_version, task {name, version}, protocol {name, version}, fraction, seed,
     backbone {name, arch, weights_ref, weights_sha256}, config {resolved, sha256},
-    split {manifest, sha256, n_train, n_val, n_test}, dataset {layout, root, synthetic, n_images, positives, ...},
+    split {manifest, sha256, n_train, n_val, n_test, base_sha256}, dataset {layout, root, synthetic, n_images, positives, ...},
     metrics [{name, value, higher_is_better, ci95, n, paired_test, value_fn}], primary_metric,
     env {ecamp_bench, python, torch, timm, mmengine, mmdet, mmseg, cuda, device, git_commit, git_dirty},
     plugins {task, protocol, backbone}, timing {started_at, finished_at, wall_time_s}, status, error,
@@ -12,8 +12,9 @@ Schema (``schema_version: 2``; ARCHITECTURE.md "Result record")::
 
 Schema 2 adds, per metric, ``paired_test`` (how two runs are compared on it, from
 :attr:`~ecamp_bench.specs.MetricSpec.paired_test`) and ``value_fn`` (the ``"module:function"`` that computes
-it from saved predictions), so the leaderboard needs no task plugin; and ``predictions_file`` as a typed
-field. A schema-1 file is read by :func:`record_from_json` through :func:`upgrade_v1` (documented there);
+it from saved predictions), so the leaderboard needs no task plugin; ``split.base_sha256`` (the
+seed-independent split, for grouping runs by identity); ``dataset.synthetic_marker`` (the synthetic
+generator's marker, so the report needs no data folder); and ``predictions_file`` as a typed field. A schema-1 file is read by :func:`record_from_json` through :func:`upgrade_v1` (documented there);
 any other version is a :class:`RecordError` naming the file and the version.
 
 The run key is ``sha256(canonical JSON of task+version, protocol+version, fraction, seed, backbone name,
@@ -83,13 +84,14 @@ class ConfigRef:
 
 @dataclass(frozen=True)
 class SplitRef:
-    """The split manifest of a run, its sha256 and the sizes of its parts."""
+    """The split manifest of a run, its sha256, the sizes of its parts, and the seed-independent split's sha256."""
 
     manifest: str
     sha256: str
     n_train: int
     n_val: int
     n_test: int
+    base_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,7 @@ def record_from_json(obj: Any, source: str | Path = "<record>") -> ResultRecord:
                                  backbone.get("weights_sha256")),  # fmt: skip
             config=ConfigRef(dict(config.get("resolved") or {}), str(config.get("sha256", ""))),
             split=SplitRef(str(split.get("manifest", "")), str(split.get("sha256", "")), int(split.get("n_train", 0)),
-                           int(split.get("n_val", 0)), int(split.get("n_test", 0))),  # fmt: skip
+                           int(split.get("n_val", 0)), int(split.get("n_test", 0)), split.get("base_sha256")),  # fmt: skip
             dataset=dict(_need(obj, "dataset", Mapping, where)),
             metrics=tuple(metrics),
             primary_metric=str(obj["primary_metric"]),

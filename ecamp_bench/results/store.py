@@ -59,8 +59,40 @@ def scan(results_dir: Path) -> ScanResult:
 TIDY_COLUMNS = (
     "protocol", "protocol_version", "preset", "task", "task_version", "fraction", "backbone", "seed", "metric",
     "value", "ci95_lo", "ci95_hi", "higher_is_better", "primary", "n_test", "status", "finished_at", "run_key",
-    "arch", "weights_sha256", "config_sha256", "split_sha256", "paired_test", "value_fn", "file",
+    "arch", "arch_tag", "weights_sha256", "config_sha256", "setup_sha256", "task_config_sha256", "split_sha256",
+    "split_base_sha256", "paired_test", "value_fn", "file",
 )  # fmt: skip
+
+
+def arch_tag(rec: ResultRecord) -> str:
+    """The architecture a run actually built, from its resolved backbone config, e.g.
+    ``vit_tiny_patch16_224 depth=3 embed_dim=64 num_heads=2 patch_size=8 64px`` (the record's ``arch`` when absent)."""
+    section = rec.config.resolved.get("backbone") or {}
+    arch = section.get("arch") or rec.backbone.arch
+    kwargs = section.get("model_kwargs") or {}
+    parts = [str(arch), *(f"{k}={kwargs[k]}" for k in sorted(kwargs))]
+    if section.get("input_size"):
+        parts.append(f"{section['input_size']}px")
+    return " ".join(parts)
+
+
+def identity_hashes(rec: ResultRecord) -> dict[str, str | None]:
+    """The parts of a run's identity that the leaderboard groups by (besides name, weights and versions).
+
+    ``setup_sha256``: the resolved config without its ``task`` section (protocol params, preset, backbone
+    config, split and eval settings), the same for every task of one setup; ``task_config_sha256``: the
+    ``task`` section (name, version, options); ``split_base_sha256``: the seed-independent split
+    (``None`` in schema-1 records). Records of one row share all three per task.
+    """
+    from ecamp_bench.config import config_sha256
+
+    resolved = rec.config.resolved
+    return {
+        "setup_sha256": config_sha256({k: v for k, v in resolved.items() if k != "task"}),
+        "task_config_sha256": config_sha256(resolved.get("task")),
+        "split_base_sha256": rec.split.base_sha256,
+    }
+
 
 
 def tidy_rows(scan_result: ScanResult, *, only_ok: bool = True) -> list[dict]:
@@ -75,7 +107,7 @@ def tidy_rows(scan_result: ScanResult, *, only_ok: bool = True) -> list[dict]:
             "backbone": rec.backbone.name, "seed": rec.seed, "finished_at": rec.timing.finished_at,
             "status": rec.status, "run_key": rec.run_key, "arch": rec.backbone.arch,
             "weights_sha256": rec.backbone.weights_sha256, "config_sha256": rec.config.sha256,
-            "split_sha256": rec.split.sha256, "file": str(path),
+            "split_sha256": rec.split.sha256, "arch_tag": arch_tag(rec), "file": str(path), **identity_hashes(rec),
         }  # fmt: skip
         for metric in rec.metrics:
             ci = metric.ci95 or (None, None)
@@ -87,4 +119,4 @@ def tidy_rows(scan_result: ScanResult, *, only_ok: bool = True) -> list[dict]:
     return rows
 
 
-__all__ = ["ScanResult", "SkippedFile", "TIDY_COLUMNS", "is_finished", "read_record", "scan", "tidy_rows", "try_read_record"]
+__all__ = ["ScanResult", "SkippedFile", "TIDY_COLUMNS", "arch_tag", "identity_hashes", "is_finished", "read_record", "scan", "tidy_rows", "try_read_record"]

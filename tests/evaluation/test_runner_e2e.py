@@ -56,7 +56,8 @@ def test_eval_writes_record_and_predictions_then_skips_and_forces(synthetic_tiny
     capsys.readouterr()
     assert main(["leaderboard", "--format", "md"]) == 0
     board = capsys.readouterr().out
-    assert "### linear v1 (preset tiny)" in board and "| file:tiny-vit |" in board and "| random-init |" in board
+    assert "### linear v1 (preset tiny)" in board and "| file:tiny-vit |" in board
+    assert "| random-init(vit_tiny_patch16_224 depth=2 embed_dim=32 " in board  # the architecture it built, by name
 
 
 def test_chexpert_uses_the_official_valid_set_as_test(synthetic_tiny):

@@ -45,7 +45,7 @@ def test_pivot_mean_std_n_and_protocol_separation(tmp_path):
     assert cell.n == 3 and abs(cell.mean - 0.74) < 1e-12
     assert abs(cell.std - statistics.stdev([0.70, 0.74, 0.78])) < 1e-12
     assert cell.best and not cell.short
-    random = linear.cells[("random-init", 0)]
+    random = linear.cells[("random-init(vit)", 0)]
     assert random.n == 2 and random.short and not random.best
     assert result.tables[0].cells[("ecamp", 0)].mean == 0.99  # finetune never averaged with linear
 
@@ -56,7 +56,7 @@ def test_markdown_and_csv(tmp_path):
     md = to_markdown(pivot(rows))
     assert "### linear v1" in md and "### finetune v1" in md
     assert "| ecamp | **0.740 ± 0.040 (n=3)** | **0.800 (n=1)*** |" in md
-    assert "| random-init | 0.610 ± 0.014 (n=2)* | — |" in md
+    assert "| random-init(vit) | 0.610 ± 0.014 (n=2)* | — |" in md
     parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
     assert len(parsed) == 2 * 7 and {r["metric"] for r in parsed} == {"auc", "loss"}
 

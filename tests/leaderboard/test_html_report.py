@@ -76,12 +76,12 @@ def test_significance_marks_clear_winner_only(tmp_path):
     populate(tmp_path)
     rows = tidy_rows(scan(tmp_path))
     result = pivot(rows)
-    marks = significance(result, rows, get_catalog(), n_bootstrap=200)
+    marks = significance(result, rows, n_bootstrap=200)
     finetune, linear = result.tables
     assert (finetune.protocol, linear.protocol) == ("finetune", "linear")
     for col in range(3):
         win = marks[(1, col)]
-        assert (win.best, win.runner_up, win.significant) == ("file:good", "random-init", True)
+        assert (win.best, win.runner_up, win.significant) == ("file:good", "random-init(vit)", True)
         assert sorted(win.tests) == [0, 1, 2] and all(t.test == "DeLong" and t.p_value < 1e-6 for t in win.tests.values())
         twin = marks[(0, col)]
         assert twin.significant is False and (twin.reason == "tied means" or twin.max_p == 1.0)

@@ -1,0 +1,120 @@
+"""The leaderboard groups runs by what was actually run, and renders from a results folder alone."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import numpy as np
+
+from ecamp_bench.evaluation.context import Predictions
+from ecamp_bench.evaluation.predictions import save_predictions
+from ecamp_bench.leaderboard.aggregate import pivot
+from ecamp_bench.leaderboard.html import build_report
+from ecamp_bench.leaderboard.render import to_markdown
+from ecamp_bench.results.record import predictions_path, write_record
+from ecamp_bench.results.store import scan, tidy_rows
+
+from _records import fake_record
+
+
+def _write(results, key: str, *, backbone: str = "file:vit", weights: str | None = "a" * 64, value: float = 0.7,
+           seed: int = 0, resolved: dict | None = None, arch: str = "vit") -> None:  # fmt: skip
+    record = fake_record(
+        run_key=key, seed=seed,
+        backbone={"name": backbone, "arch": arch, "weights_ref": None, "weights_sha256": weights},
+        config={"resolved": resolved or {"preset": "default"}, "sha256": "c" * 64},
+        metrics=[{"name": "auc", "value": value, "higher_is_better": True, "ci95": None, "n": 10}],
+    )  # fmt: skip
+    write_record(record, results / "runs" / "rsna-cls" / backbone.replace(":", "--") / f"{key}.json")
+
+
+def _table(results):
+    (table,) = pivot(tidy_rows(scan(results))).tables
+    return table
+
+
+def test_one_name_with_two_weights_is_two_labelled_rows(tmp_path):
+    _write(tmp_path, "k1", weights="a" * 64, value=0.6)
+    _write(tmp_path, "k2", weights="b" * 64, value=0.9)
+    table = _table(tmp_path)
+    assert table.backbones == ["file:vit [weights aaaaaaaa]", "file:vit [weights bbbbbbbb]"]
+    assert [table.cells[(b, 0)].mean for b in table.backbones] == [0.6, 0.9]  # never averaged to 0.75
+    assert all(table.cells[(b, 0)].n == 1 for b in table.backbones)
+
+
+def test_same_identity_seeds_average_and_a_rerun_supersedes(tmp_path):
+    _write(tmp_path, "s0", seed=0, value=0.6)
+    _write(tmp_path, "s1", seed=1, value=0.8)
+    table = _table(tmp_path)
+    assert table.backbones == ["file:vit"] and table.cells[("file:vit", 0)].n == 2
+    assert abs(table.cells[("file:vit", 0)].mean - 0.7) < 1e-12
+
+
+def test_random_init_names_its_architecture_and_splits_by_config(tmp_path):
+    small = {"preset": "default", "backbone": {"arch": "vit_tiny_patch16_224", "input_size": 64, "model_kwargs": {"depth": 2}}}
+    large = {"preset": "default", "backbone": {"arch": "vit_tiny_patch16_224", "input_size": 96, "model_kwargs": {"depth": 2}}}
+    _write(tmp_path, "r1", backbone="random-init", weights=None, resolved=small, value=0.55)
+    _write(tmp_path, "r2", backbone="random-init", weights=None, resolved=large, value=0.65)
+    labels = _table(tmp_path).backbones
+    assert len(labels) == 2
+    assert labels[0].startswith("random-init(vit_tiny_patch16_224 depth=2 64px) [config ")
+    assert labels[1].startswith("random-init(vit_tiny_patch16_224 depth=2 96px) [config ")
+
+
+def _add_seg_run(results, backbone: str, seed: int, quality: float) -> None:
+    """A segmentation run with a bootstrap-tested metric (value_fn in the record) and saved masks."""
+    rng = np.random.default_rng(seed)
+    truth = (np.random.default_rng(3).random((40, 8, 8)) < 0.3).astype(np.uint8)
+    flip = rng.random(truth.shape) > quality
+    masks = np.where(flip, 1 - truth, truth).astype(np.uint8)
+    from ecamp_bench.evaluation.seg_metrics import metric_values
+
+    preds = Predictions(tuple(f"i{i}" for i in range(40)), truth, masks, ("Foreground",))
+    value = metric_values(preds)["dice_per_image"]
+    key = f"seg{backbone.replace(':', '')}{seed}"
+    record = fake_record(
+        run_key=key, seed=seed, schema_version=2, task={"name": "toy-seg", "version": 1},
+        protocol={"name": "frozen-seg", "version": 1}, primary_metric="dice_per_image",
+        backbone={"name": backbone, "arch": "vit", "weights_ref": None, "weights_sha256": backbone * 8},
+        dataset={"layout": "toy", "root": str(results / "no-such-data"), "synthetic": True, "n_images": 40,
+                 "synthetic_marker": {"generator_version": 3, "preset": "tiny", "seed": 0}},
+        metrics=[{"name": "dice_per_image", "value": value, "higher_is_better": True, "ci95": None, "n": 40,
+                  "paired_test": "bootstrap", "value_fn": "ecamp_bench.evaluation.seg_metrics:metric_values"}],
+    )  # fmt: skip
+    path = results / "runs" / "toy-seg" / backbone.replace(":", "--") / f"{key}.json"
+    write_record(record, path)
+    save_predictions(preds, predictions_path(path))
+
+
+def test_report_renders_from_a_copied_results_folder_without_data_or_task_plugins(tmp_path, monkeypatch):
+    original = tmp_path / "original"
+    for seed in (0, 1):
+        _add_seg_run(original, "good", seed, 0.97)
+        _add_seg_run(original, "poor", seed, 0.6)
+    copied = tmp_path / "elsewhere" / "results"
+    shutil.copytree(original, copied)
+    shutil.rmtree(original)
+    for name in [m for m in sys.modules if m.startswith("ecamp_bench_plugins")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "ecamp_bench_plugins", None)  # any plugin import now fails
+    html, _ = build_report(copied, None, n_bootstrap=100)
+    assert "toy-seg" in html and "SYNTHETIC (generator v3, preset tiny, seed 0)" in html
+    assert html.count("†</td>") == 1  # the paired bootstrap ran from the records' value_fn and saved masks
+    assert "| good |" in to_markdown(pivot(tidy_rows(scan(copied))))
+
+
+def test_compare_uses_the_records_paired_test_and_refuses_mixed_identities(tmp_path, capsys):
+    from ecamp_bench.cli import main
+
+    for seed in (0, 1):
+        _add_seg_run(tmp_path, "good", seed, 0.97)
+        _add_seg_run(tmp_path, "poor", seed, 0.6)
+    assert main(["compare", "good", "poor", "--task", "toy-seg", "--fraction", "1%", "--results", str(tmp_path),
+                 "--n-bootstrap", "50"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "frozen-seg seed 1: A = good, B = poor (n = 40 test images)" in out and "paired" in out
+    _write(tmp_path, "x1", weights="a" * 64)
+    _write(tmp_path, "x2", weights="b" * 64, seed=1)
+    assert main(["compare", "file:vit", "file:vit", "--task", "rsna-cls", "--fraction", "1%", "--results", str(tmp_path)]) != 0
+    assert "names 2 different runs" in capsys.readouterr().err
