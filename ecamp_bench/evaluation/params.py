@@ -1,41 +1,50 @@
-"""Protocol hyper-parameters: dataclass defaults ← ``configs/protocols/<name>.yaml`` ``params`` ← a preset.
+"""Protocol hyper-parameters, from ONE source: the protocol plugin.
 
-The YAML file holds the published values under ``params`` and named presets (``tiny``) under
-``presets``; presets in the file win over the ones a plugin registers in ``ProtocolSpec.presets``.
-``default`` is the published configuration. ``--set protocol.<key>=v`` is applied later by the runner.
+The params dataclass's defaults are the published values (``default``); ``ProtocolSpec.presets`` maps a
+preset name (``tiny``) to overrides of those defaults. Nothing else holds protocol values (the former
+``configs/protocols/*.yaml`` copies disagreed with the plugins and are gone). For a one-off variant,
+``--preset path/to/file.yaml`` applies that file's mapping of overrides instead of a named preset, and
+``--set protocol.<key>=v`` is applied later by the runner.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from ecamp_bench.config import from_dict, load_yaml_config, resolve_preset, to_dict
+from ecamp_bench.config import from_dict, load_yaml_config, to_dict
 from ecamp_bench.errors import ConfigError, UnknownNameError
 from ecamp_bench.specs import ProtocolSpec
 
 DEFAULT_PRESET = "default"
 
 
-def protocol_file(spec: ProtocolSpec) -> dict:
-    """The protocol's YAML (``{"params": {...}, "presets": {...}}``), or ``{}`` when it has none."""
-    try:
-        path = resolve_preset("protocols", spec.name)
-    except UnknownNameError:
+def preset_names(spec: ProtocolSpec) -> list[str]:
+    """``default`` and the protocol's named presets."""
+    return [DEFAULT_PRESET, *sorted(spec.presets)]
+
+
+def preset_overrides(spec: ProtocolSpec, preset: str) -> dict[str, Any]:
+    """The overrides of ``preset``: ``{}`` for ``default``, a named preset, or the mapping in a ``.yaml`` file."""
+    if preset == DEFAULT_PRESET:
         return {}
-    data = load_yaml_config(path)
-    unknown = set(data) - {"params", "presets"}
-    if unknown:
-        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)} (valid: params, presets)")
-    return data
+    if preset in spec.presets:
+        return dict(spec.presets[preset] or {})
+    path = Path(preset).expanduser()
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return load_yaml_config(path)
+    raise UnknownNameError(f"preset of protocol '{spec.name}'", preset, preset_names(spec))
 
 
 def protocol_params(spec: ProtocolSpec, preset: str = DEFAULT_PRESET) -> Any:
     """The protocol's params dataclass for ``preset`` (``default`` = the published values)."""
-    data = protocol_file(spec)
-    presets: dict[str, dict] = {**spec.presets, **(data.get("presets") or {})}
-    values = to_dict(from_dict(spec.params, data.get("params") or {}, prefix="params"))
-    if preset != DEFAULT_PRESET:
-        if preset not in presets:
-            raise UnknownNameError(f"preset of protocol '{spec.name}'", preset, [DEFAULT_PRESET, *presets])
-        values.update(presets[preset] or {})
+    values = to_dict(spec.params())
+    overrides = preset_overrides(spec, preset)
+    unknown = sorted(set(overrides) - set(values))
+    if unknown:
+        raise ConfigError(str(UnknownNameError(f"parameter of protocol '{spec.name}' in preset '{preset}'", unknown[0], list(values))))
+    values.update(overrides)
     return from_dict(spec.params, values, prefix=f"presets.{preset}" if preset != DEFAULT_PRESET else "params")
+
+
+__all__ = ["DEFAULT_PRESET", "preset_names", "preset_overrides", "protocol_params"]

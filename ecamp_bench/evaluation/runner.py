@@ -2,7 +2,7 @@
 
 Steps: read the task's layout from the data root, let the task implementation prepare its samples, split
 them (test/val fixed by ``split.seed``; the label-fraction subset of train drawn with the run seed), resolve
-the backbone, resolve the config (protocol params ← ``configs/protocols/<p>.yaml`` ← preset ← ``--set``),
+the backbone, resolve the config (protocol params: the plugin's defaults ← preset ← ``--set``),
 compute the run key — all of which :func:`prepare_run` returns as one typed :class:`RunPlan` — then
 :func:`run_plan` skips when an ``ok`` record exists (unless ``force``), runs the protocol, lets the task
 attach its ground truth to the test predictions and score them, and writes the predictions and the typed

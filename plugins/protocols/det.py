@@ -3,7 +3,7 @@
 Our backbone's four maps (one ViT, taps resampled to strides 4/8/16/32) feed mmdet's ``FPN`` (outputs at
 strides 8-128) and ``RetinaHead`` (focal loss, 9 anchors per location). The encoder is fine-tuned by default
 (``frozen: false``, ViT lr = ``lr * backbone_lr_scale``) or frozen by config. Not a published protocol:
-the values are ours, in ``configs/protocols/det.yaml``, with the same selection rule as ``frozen-det``
+the values are ours (this module is their one source), with the same selection rule as ``frozen-det``
 (best val mAP, early stopping) and MGCA's input handling (resized straight to the evaluated size).
 """
 
@@ -24,15 +24,15 @@ class DetParams:
     lr_small: float = 1e-4
     batch_size_small: int = 8
     small_fraction: float = 0.05
-    backbone_lr_scale: float = 0.1
+    backbone_lr_scale: float = 0.1  # ViT lr = lr * backbone_lr_scale when fine-tuned
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.05
     max_epochs: int = 50
-    patience: int = 10
-    image_size: int = 0
+    patience: int = 10  # early stopping on val map_40_75
+    image_size: int = 0  # 0 = the backbone's input size
     fpn_channels: int = 256
     stacked_convs: int = 4
-    anchor_scale: int = 4
+    anchor_scale: int = 4  # RetinaNet octave_base_scale: anchors 4x the stride (and 2^(1/3), 2^(2/3))
     nms_iou: float = 0.5
     score_threshold: float = 0.05
     hflip: bool = True

@@ -6,6 +6,7 @@ batch 8 (2 × 4 GPUs), validation every 50 iterations with the best val ``medDic
 ``dice_per_image``) tested, Focal (weight 2) + foreground Dice (weight 1), random flip. The auxiliary
 FCN head (weight 0.4, mmseg's UperNet default) sees the stride-16 map. ``patience`` (early stopping in
 validations) is ours; MRM trains the full schedule (set ``patience`` ≥ iters / val_interval for that).
+This module is the one source of these values (defaults = published, ``presets`` = named overrides).
 """
 
 from __future__ import annotations
@@ -20,26 +21,26 @@ class FinetuneSegParams:
     """Hyper-parameters of UperNet fine-tuning (defaults = MRM's SIIM 10% recipe)."""
 
     image_size: int = 512
-    batch_size: int = 8
+    batch_size: int = 8  # 2 images/GPU x 4 GPUs
     eval_batch_size: int = 8
     lr: float = 2e-5
     weight_decay: float = 0.05
     layer_decay: float = 0.65
-    epochs: int = 0
-    iters: int = 5000
-    val_interval: int = 50
-    patience: int = 100
-    warmup_iters: int = 100
+    epochs: int = 0  # iteration-based
+    iters: int = 5000  # MRM 10%; the 100% file is 160k
+    val_interval: int = 50  # MRM 10% (500 at 100%)
+    patience: int = 100  # ours; >= iters / val_interval = the full schedule, as MRM
+    warmup_iters: int = 100  # MRM 10% (1,500 at 100%)
     poly_power: float = 1.0
     decoder_channels: int = 512
     aux_channels: int = 256
     aux_weight: float = 0.4
-    focal_weight: float = 2.0
+    focal_weight: float = 2.0  # x alpha 0.5 (mmseg sigmoid focal)
     focal_alpha: float = 0.5
     focal_gamma: float = 2.0
-    dice_weight: float = 1.0
+    dice_weight: float = 1.0  # foreground only
     hflip: bool = True
-    select_metric: str = "dice_per_image"
+    select_metric: str = "dice_per_image"  # MRM: best val medDice
 
 
 TINY = {"image_size": 64, "batch_size": 4, "eval_batch_size": 8, "iters": 24, "val_interval": 8, "patience": 3,

@@ -4,8 +4,9 @@ Published values (MGCA ``mgca_detector.py`` / ECAMP ``ViTDetector``, PROTOCOLS.m
 scales of the frozen encoder, YOLOv3's 416-px anchors scaled to the 224-px input, 1 class, objectness
 threshold 0.5, NMS IoU 0.5; AdamW, 1%: lr 2e-4 and batch 8, 10%/100%: lr 5e-4 and batch 16; weight decay
 1e-6, at most 50 epochs, early stopping on val mAP with patience 10; no augmentation. The neck widths
-(mmdet's YOLOv3 defaults 512/256/128) and ``score_threshold`` (mmdet's 0.05) are ours. Presets live in
-``configs/protocols/frozen-det.yaml`` (``tiny`` for CPU smoke runs).
+(mmdet's YOLOv3 defaults 512/256/128) and ``score_threshold`` (mmdet's 0.05) are ours. This module is the
+one source of these values (defaults = published, ``presets`` = named overrides; ``tiny`` for CPU smoke runs).
+The 1% recipe (``lr_small``/``batch_size_small``) applies when the run's label fraction <= ``small_fraction``.
 """
 
 from __future__ import annotations
@@ -19,21 +20,21 @@ from ecamp_bench.api import ProtocolSpec, hookimpl
 class FrozenDetParams:
     """Hyper-parameters of the frozen-encoder YOLOv3 protocol (defaults = MGCA's published values)."""
 
-    lr: float = 5e-4
+    lr: float = 5e-4  # 10% and 100%
     batch_size: int = 16
-    lr_small: float = 2e-4
+    lr_small: float = 2e-4  # 1%
     batch_size_small: int = 8
     small_fraction: float = 0.05
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 1e-6
     max_epochs: int = 50
-    patience: int = 10
-    image_size: int = 0
-    neck_channels: tuple[int, int, int] = (512, 256, 128)
-    confidence: float = 0.5
+    patience: int = 10  # early stopping on val map_40_75
+    image_size: int = 0  # 0 = the backbone's input size (224 for the paper's ViT-B/16)
+    neck_channels: tuple[int, int, int] = (512, 256, 128)  # mmdet's YOLOv3 neck widths (ours)
+    confidence: float = 0.5  # objectness threshold
     nms_iou: float = 0.5
-    score_threshold: float = 0.05
-    hflip: bool = False
+    score_threshold: float = 0.05  # mmdet's default class-score floor (ours)
+    hflip: bool = False  # MGCA: no augmentation
     eval_batch_size: int = 32
 
 

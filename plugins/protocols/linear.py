@@ -2,7 +2,8 @@
 
 Published values (MGCA ``ssl_finetuner.py``, PROTOCOLS.md §1.2): AdamW lr 5e-4, betas (0.9, 0.999),
 weight decay 1e-6, batch size 48, at most 50 epochs, early stopping on val loss with patience 10, the best
-val-loss head is tested. Presets live in ``configs/protocols/linear.yaml`` (``tiny`` for CPU smoke runs).
+val-loss head is tested. This module is the one source of these values: the dataclass defaults are the
+published values, ``ProtocolSpec.presets`` the named presets (``tiny`` for CPU smoke runs).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class LinearParams:
     feature_batch_size: int = 64
 
 
+# Small synthetic sets: a few dozen training images give too few AdamW steps at 5e-4.
+TINY = {"lr": 1e-2, "batch_size": 16, "max_epochs": 100, "patience": 10}
+
+
 @hookimpl
 def ecamp_bench_protocols() -> list[ProtocolSpec]:
     """The linear-probe protocol."""
@@ -35,7 +40,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             kinds=("classification",),
             params=LinearParams,
             run="ecamp_bench.evaluation.linear_probe:run",
-            presets={"tiny": {"lr": 1e-2, "batch_size": 16, "max_epochs": 100, "patience": 10}},
+            presets={"tiny": TINY},
             description="frozen encoder + linear head on cached features (MGCA); best val loss -> test",
             lineage="MGCA (NeurIPS 2022) linear classification",
         )
