@@ -229,6 +229,76 @@ def _collect(pm: pluggy.PluginManager, providers_by_plugin: dict[str, Provider],
         catalog.specs[kind] = dict(sorted(catalog.specs[kind].items()))
 
 
+_DEFINED: dict[str, set[str] | None] = {}
+
+
+def _top_level_names(module: str) -> set[str] | None:
+    """Names a module defines at top level, read from its source without importing it (``None`` = cannot tell:
+    no source file, a star import or a module ``__getattr__``). Raises ``ModuleNotFoundError`` when absent."""
+    if module in _DEFINED:
+        return _DEFINED[module]
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)  # imports the parent packages only (cheap), never the module
+    if spec is None:
+        raise ModuleNotFoundError(f"No module named '{module}'")
+    names: set[str] | None = None
+    if spec.origin and spec.origin.endswith(".py") and os.path.isfile(spec.origin):
+        with open(spec.origin, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read(), spec.origin)
+        names = set()
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                if any(a.name == "*" for a in node.names):
+                    names = None
+                    break
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        if names is not None and "__getattr__" in names:
+            names = None
+    _DEFINED[module] = names
+    return names
+
+
+def check_reference(ref: str) -> str | None:
+    """Why the ``"module:attr"`` reference ``ref`` cannot resolve (``None`` when it can), without importing
+    the module itself: the module must exist and define ``attr`` at top level. Keeps ``list`` torch-free."""
+    module, sep, attr = ref.partition(":")
+    if not module or (sep and not attr):
+        return f"'{ref}' is not of the form 'package.module:attr'"
+    try:
+        names = _top_level_names(module)
+    except (ImportError, ValueError, SyntaxError) as exc:
+        return f"cannot find module '{module}' of '{ref}' ({exc})"
+    head = attr.split(".")[0]
+    if head and names is not None and head not in names:
+        import difflib
+
+        close = difflib.get_close_matches(head, sorted(names), n=1)
+        hint = f" Did you mean '{module}:{close[0]}'?" if close else ""
+        return f"'{ref}': module '{module}' defines no '{head}'.{hint}"
+    return None
+
+
+def spec_references(kind: str, spec: Any) -> list[tuple[str, str]]:
+    """``(field, "module:attr")`` pairs a spec points to (implementation, run, adapt_state_dict, metric value_fn)."""
+    refs: list[tuple[str, str | None]] = []
+    if kind == "task":
+        refs.append(("implementation", spec.implementation))
+        refs.extend((f"metrics[{m.name}].value_fn", m.value_fn) for m in spec.metrics)
+    elif kind == "protocol":
+        refs.append(("run", spec.run))
+    elif kind == "backbone":
+        refs.append(("adapt_state_dict", spec.adapt_state_dict))
+    return [(name, ref) for name, ref in refs if ref]
+
+
 def _validate_references(catalog: Catalog) -> None:
     for task in catalog.specs["task"].values():
         where = catalog.providers["task"][task.name]
@@ -245,6 +315,13 @@ def _validate_references(catalog: Catalog) -> None:
                     f"task '{task.name}' from {where} lists protocol '{proto_name}', "
                     f"which supports {list(proto.kinds)}, not '{task.kind}'"
                 )
+    for kind in ("task", "protocol", "backbone"):  # every "module:attr" resolves (checked without importing it)
+        for spec in catalog.specs[kind].values():
+            for field_name, ref in spec_references(kind, spec):
+                problem = check_reference(ref)
+                if problem is not None:
+                    where = catalog.providers[kind][spec.name]
+                    raise PluginError(f"{kind} '{spec.name}' from {where}: {field_name} {problem}")
 
 
 def load_catalog(

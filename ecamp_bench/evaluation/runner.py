@@ -223,6 +223,20 @@ def run_evaluation(request: RunRequest, catalog: Catalog, progress: ProgressRepo
     return run_plan(plan, catalog, progress)
 
 
+def make_context(plan: RunPlan, progress: ProgressReporter | None = None, info=None) -> RunContext:
+    """The :class:`RunContext` a protocol receives for ``plan`` (``info``: this process's DDP rank info)."""
+    import torch
+
+    split, request = plan.split, plan.request
+    return RunContext(
+        task=plan.task, task_impl=plan.impl, params=plan.params, backbone=plan.backbone,
+        weights_path=plan.weights_path, train=split.train, val=split.val, test=split.test,
+        pool=plan.prepared.table, seed=request.seed, fraction=float(request.fraction),
+        device=torch.device(request.device), work_dir=plan.path.parent / f".work-{plan.key}", cache_dir=cache_dir(),
+        num_workers=request.num_workers, progress=progress or NullProgress(), dist=info if info is not None else current(),
+    )  # fmt: skip
+
+
 def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None = None) -> RunOutcome:
     """Run a prepared plan (or skip it when its ``ok`` record exists and ``force`` is off) and return its record."""
     import torch
@@ -236,13 +250,7 @@ def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None 
             return RunOutcome(existing, path, skipped=True)
     task, split = plan.task, plan.split
     started, t0 = utc_now(), time.perf_counter()
-    ctx = RunContext(
-        task=task, task_impl=plan.impl, params=plan.params, backbone=plan.backbone,
-        weights_path=plan.weights_path, train=split.train, val=split.val, test=split.test,
-        pool=plan.prepared.table, seed=request.seed, fraction=float(request.fraction),
-        device=torch.device(request.device), work_dir=path.parent / f".work-{plan.key}", cache_dir=cache_dir(),
-        num_workers=request.num_workers, progress=progress, dist=info,
-    )  # fmt: skip
+    ctx = make_context(plan, progress, info)
     try:
         torch.manual_seed(request.seed)
         predictions = import_ref(plan.protocol.run)(ctx)
@@ -338,4 +346,7 @@ def dataset_section(plan: RunPlan) -> dict:
     }  # fmt: skip
 
 
-__all__ = ["RunOutcome", "RunPlan", "RunRequest", "TableCache", "build_record", "prepare_run", "run_evaluation", "run_plan"]
+__all__ = [
+    "RunOutcome", "RunPlan", "RunRequest", "TableCache", "build_record", "make_context", "prepare_run", "run_evaluation",
+    "run_plan",
+]  # fmt: skip
