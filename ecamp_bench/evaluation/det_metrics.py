@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecamp_bench.evaluation.metrics import MetricValue, bootstrap_indices
+from ecamp_bench.evaluation.metrics import MetricValue, bootstrap_indices, percentile_ci
 
 IOU_40_75 = tuple(round(0.40 + 0.05 * k, 2) for k in range(8))  # 0.40, 0.45, ..., 0.75
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
@@ -79,7 +79,7 @@ def match_detections(image: ImageDetections, thresholds: Sequence[float]) -> np.
     for p in np.argsort(-image.scores, kind="stable"):  # greedy by score; P is small per image
         candidates = np.where(taken, -1.0, iou[p][None, :])  # [T, G]
         best = candidates.argmax(axis=1)  # [T]
-        ok = candidates[np.arange(len(thresholds)), best] >= thresholds - 1e-12
+        ok = candidates[np.arange(len(thresholds)), best] >= thresholds  # COCO: a tie (IoU == t) matches
         tp[p] = ok
         taken[np.arange(len(thresholds))[ok], best[ok]] = True
     return tp
@@ -157,11 +157,7 @@ def kaggle_per_image(images: Sequence[ImageDetections], thresholds: Sequence[flo
 
 
 def _ci(samples: np.ndarray) -> tuple[float, float] | None:
-    samples = samples[~np.isnan(samples)]
-    if len(samples) < 2:
-        return None
-    lo, hi = np.percentile(samples, [2.5, 97.5])
-    return float(lo), float(hi)
+    return percentile_ci(samples)
 
 
 def _bootstrap_map(images, thresholds, idx: np.ndarray) -> np.ndarray:

@@ -17,6 +17,23 @@ from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
 
+CI_LEVEL = 0.95  # every reported interval: a two-sided 95% CI (bootstrap percentiles 2.5 / 97.5, DeLong z 1.96)
+
+
+def percentile_ci(samples: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float] | None:
+    """The percentile interval ``(q_lo, q_hi)`` at ``level`` of the finite ``samples`` (``None`` with fewer than 2).
+
+    ``level = 0.95`` → numpy's (linear-interpolation) 2.5th and 97.5th percentiles.
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    samples = samples[np.isfinite(samples)]
+    if samples.size < 2:
+        return None
+    tail = 100.0 * (1.0 - level) / 2.0
+    lo, hi = np.percentile(samples, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
 @dataclass(frozen=True)
 class MetricValue:
     """One reported metric: value (``None`` when undefined on this test set), 95% CI, and test-set size."""
@@ -84,10 +101,7 @@ def auc_with_ci(
         idx = bootstrap_indices(len(y), n_bootstrap, seed)  # [B, N]
         aucs = rank_auc(y[idx].transpose(0, 2, 1), s[idx].transpose(0, 2, 1))  # [B, C]
         valid = ~np.isnan(aucs).any(axis=1)
-        if valid.sum() >= 2:
-            macro_samples = aucs[valid].mean(axis=1)
-            lo, hi = np.percentile(macro_samples, [2.5, 97.5])
-            ci = (float(lo), float(hi))
+        ci = percentile_ci(aucs[valid].mean(axis=1))
     return macro, per_label, ci
 
 

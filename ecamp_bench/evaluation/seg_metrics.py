@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecamp_bench.evaluation.metrics import MetricValue, bootstrap_indices
+from ecamp_bench.evaluation.metrics import MetricValue, bootstrap_indices, percentile_ci
 
 METRIC_NAMES = ("dice_per_image", "dice_dataset", "dice_positive")
 
@@ -102,10 +102,7 @@ def segmentation_metrics(
         ci = None
         resampled = samples.get(name)
         if resampled is not None and point[name] is not None and not np.isnan(point[name]):
-            valid = resampled[~np.isnan(resampled)]
-            if valid.size >= 2:
-                lo, hi = np.percentile(valid, [2.5, 97.5])
-                ci = (float(lo), float(hi))
+            ci = percentile_ci(resampled)
         n_used = int((counts.truth > 0).sum()) if name == "dice_positive" else n
         metrics.append(MetricValue(name, _value(point[name]), True, ci, n_used))
     return metrics

@@ -27,7 +27,7 @@ from scipy.stats import norm, rankdata
 
 from ecamp_bench.errors import DataError
 from ecamp_bench.evaluation.context import Predictions
-from ecamp_bench.evaluation.metrics import bootstrap_indices, rank_auc
+from ecamp_bench.evaluation.metrics import CI_LEVEL, bootstrap_indices, percentile_ci, rank_auc
 
 DELONG = "DeLong"
 BOOTSTRAP = "paired bootstrap"
@@ -105,7 +105,8 @@ def delong_test(targets: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray,
     else:
         se = variance**0.5
         p_value = float(2.0 * norm.sf(abs(difference) / se))
-        ci = (difference - 1.959963984540054 * se, difference + 1.959963984540054 * se)
+        z = float(norm.ppf(0.5 + CI_LEVEL / 2.0))  # 1.959963984540054 for the 95% interval
+        ci = (difference - z * se, difference + z * se)
     return PairedTest(metric, float(aucs[0]), float(aucs[1]), difference, ci, p_value, DELONG, int(keep.sum()))
 
 
@@ -149,10 +150,9 @@ def _summarise(metric: str, a: float | None, b: float | None, diffs: np.ndarray,
     diffs = diffs[np.isfinite(diffs)]
     if a is None or b is None or len(diffs) < 2:
         return PairedTest(metric, a, b, None if a is None or b is None else a - b, None, None, test, n)
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
     tail = min(int((diffs <= 0).sum()), int((diffs >= 0).sum()))
     p_value = min(1.0, 2.0 * (tail + 1) / (len(diffs) + 1))
-    return PairedTest(metric, a, b, a - b, (float(lo), float(hi)), p_value, test, n)
+    return PairedTest(metric, a, b, a - b, percentile_ci(diffs), p_value, test, n)
 
 
 def paired_bootstrap(
