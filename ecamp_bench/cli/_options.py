@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,3 +31,16 @@ PluginOpt = Annotated[
 ]
 NoPluginOpt = Annotated[list[str], typer.Option("--no-plugin", help="Block the plugin with this entry-point name.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (everything derived from it is deterministic).")]
+
+# Options shared by `eval` and `sweep` (one definition each, so their names and help never drift apart).
+ProtocolOpt = Annotated[str | None, typer.Option("--protocol", help="Protocol (default: each task's first).")]
+DataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Dataset root (default: the synthetic default).")]
+PresetOpt = Annotated[
+    str,
+    typer.Option("--preset", help="Protocol preset: default (published values), tiny, or a YAML file of param overrides."),
+]
+OverridesOpt = Annotated[
+    list[str], typer.Option("--set", help="Override a config key for every run, e.g. protocol.lr=1e-3; repeatable.")
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="torch device: cpu, cuda, cuda:1, mps.")]
+NumWorkersOpt = Annotated[int, typer.Option("--num-workers", help="DataLoader worker processes.")]

@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-from ecamp_bench.cli._options import catalog, console, err_console
+from ecamp_bench.cli._options import (
+    DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, catalog, console, err_console,
+)  # fmt: skip
 
 app = typer.Typer()
 
@@ -58,19 +60,19 @@ def summary_line(outcome) -> str:
 def eval_command(
     task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `ecamp-bench list tasks`).")],
     fraction: Annotated[str, typer.Option("--fraction", "-f", help="Label fraction: 0.01, 1% or 1 (=100%).")] = "1",
-    protocol: Annotated[str | None, typer.Option("--protocol", help="Protocol (default: the task's first).")] = None,
+    protocol: ProtocolOpt = None,
     backbone: Annotated[
         str | None,
         typer.Option("--backbone", "-b", help="random-init, file:PATH, timm:ARCH or a registered name (default: newest in pretrained/)."),
     ] = None,
     weights: Annotated[Path | None, typer.Option("--weights", help="Local weight file (timm:ARCH, or to replace a backbone's).")] = None,
     seed: Annotated[list[int], typer.Option("--seed", "-s", help="Seed; repeat for several runs.")] = [0],  # noqa: B006
-    data_root: Annotated[Path | None, typer.Option("--data-root", help="Dataset root (default: the synthetic default).")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="Protocol preset: default (published values) or tiny.")] = "default",
-    overrides: Annotated[list[str], typer.Option("--set", help="Override a config key, e.g. protocol.lr=1e-3; repeatable.")] = [],  # noqa: B006
+    data_root: DataRootOpt = None,
+    preset: PresetOpt = "default",
+    overrides: OverridesOpt = [],  # noqa: B006
     force: Annotated[bool, typer.Option("--force", help="Rerun even if an ok record exists.")] = False,
-    device: Annotated[str, typer.Option("--device", help="torch device: cpu, cuda, cuda:1, mps.")] = "cpu",
-    num_workers: Annotated[int, typer.Option("--num-workers", help="DataLoader worker processes.")] = 0,
+    device: DeviceOpt = "cpu",
+    num_workers: NumWorkersOpt = 0,
 ) -> None:
     """Evaluate a backbone on a task at one label fraction; write one result record per seed.
 

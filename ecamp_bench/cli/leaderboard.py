@@ -27,7 +27,7 @@ def leaderboard_command(
     from ecamp_bench.leaderboard.aggregate import pivot
     from ecamp_bench.leaderboard.render import to_csv, to_json, to_markdown, to_rich
     from ecamp_bench.paths import results_dir
-    from ecamp_bench.results.record import atomic_write_text
+    from ecamp_bench.atomic import atomic_write_text
     from ecamp_bench.results.store import scan, tidy_rows
 
     if fmt not in FORMATS:

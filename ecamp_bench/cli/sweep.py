@@ -10,13 +10,14 @@ import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from ecamp_bench.cli._options import catalog, console, err_console
+from ecamp_bench.cli._options import (
+    DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, catalog, console, err_console,
+)  # fmt: skip
 
 app = typer.Typer()
 
@@ -149,13 +150,13 @@ def sweep_command(
         str | None,
         typer.Option("--backbones", help="Comma list (random-init, file:PATH, names). Default: random-init + newest in pretrained/."),
     ] = None,
-    protocol: Annotated[str | None, typer.Option("--protocol", help="Protocol for every task (default: each task's own).")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="Protocol preset: default (published values) or tiny.")] = "default",
+    protocol: ProtocolOpt = None,
+    preset: PresetOpt = "default",
     shard: Annotated[str | None, typer.Option("--shard", help="Run only shard I/N of the grid (0-based I), e.g. for SLURM arrays.")] = None,
-    data_root: Annotated[Path | None, typer.Option("--data-root", help="Dataset root (default: the synthetic default).")] = None,
-    overrides: Annotated[list[str], typer.Option("--set", help="Override a config key for every run; repeatable.")] = [],  # noqa: B006
-    device: Annotated[str, typer.Option("--device", help="torch device: cpu, cuda, cuda:1, mps.")] = "cpu",
-    num_workers: Annotated[int, typer.Option("--num-workers", help="DataLoader worker processes.")] = 0,
+    data_root: DataRootOpt = None,
+    overrides: OverridesOpt = [],  # noqa: B006
+    device: DeviceOpt = "cpu",
+    num_workers: NumWorkersOpt = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List this shard's cells and their state; run nothing.")] = False,
 ) -> None:
     """Run a grid of evaluations; finished cells are skipped, failures are recorded and summarised (exit 1)."""

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -274,18 +272,6 @@ def fraction_subset(split: Split, fraction: float | str) -> list[str]:
     return [i for i, g in zip(split.train, split.train_groups) if g in chosen]
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_manifest(split: Split, path: Path, *, created_by: str | None = None) -> str:
     """Write ``split`` as a manifest JSON at ``path`` (atomically) and return its sha256.
 
@@ -297,7 +283,9 @@ def write_manifest(split: Split, path: Path, *, created_by: str | None = None) -
     content = split.content()
     digest = config_sha256(content)
     document = {**content, "created_by": created_by or f"ecamp-bench {__version__}", "sha256": digest}
-    _atomic_write_text(Path(path), json.dumps(document, indent=1, sort_keys=True) + "\n")
+    from ecamp_bench.atomic import atomic_write_text
+
+    atomic_write_text(Path(path), json.dumps(document, indent=1, sort_keys=True) + "\n")
     return digest
 
 

@@ -17,8 +17,6 @@ reads and writes the cache and hands a cached entry to the other ranks.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -207,12 +205,7 @@ def _read_cache_entry(path: Path, ids: list[str]) -> np.ndarray | None:
 
 def _write_cache_entry(path: Path, key: str, ids: list[str], features: np.ndarray) -> None:
     """Store ``features`` for ``ids`` at ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".npz")
-    os.close(fd)
-    try:
+    from ecamp_bench.atomic import atomic_path
+
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, ids=np.array(ids, dtype=str), features=features)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ecamp_bench.atomic import atomic_path
 from ecamp_bench.errors import DataError
 from ecamp_bench.evaluation.context import Predictions
 
@@ -23,10 +22,7 @@ def _stored(array: np.ndarray) -> np.ndarray:
 def save_predictions(predictions: Predictions, path: Path) -> Path:
     """Write ``ids``, ``targets``, ``scores``, ``label_names`` and ``extras`` (as ``extra__<name>``) to ``path`` (npz, atomically)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(
             tmp,
             ids=np.array(predictions.ids, dtype=str),
@@ -35,10 +31,6 @@ def save_predictions(predictions: Predictions, path: Path) -> Path:
             label_names=np.array(predictions.label_names, dtype=str),
             **{EXTRA_PREFIX + name: np.asarray(value) for name, value in predictions.extras.items()},
         )
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

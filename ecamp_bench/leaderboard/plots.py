@@ -76,16 +76,8 @@ def label_efficiency_plots(pivot: Pivot) -> list[Plot]:
 
 def save_plots(plots: list[Plot], folder: Path) -> list[Path]:
     """Write each plot as ``folder/<filename>`` (atomically); returns the paths."""
-    import os
-    import tempfile
+    from ecamp_bench.atomic import atomic_write_bytes
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for plot in plots:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{plot.filename}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(plot.png)
-        os.replace(tmp, folder / plot.filename)
-        paths.append(folder / plot.filename)
-    return paths
+    return [atomic_write_bytes(folder / plot.filename, plot.png) for plot in plots]

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -100,15 +98,10 @@ def load_images(
             return cached
     images = _decode(table, size, progress or NullProgress())
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, images, allow_pickle=False)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        from ecamp_bench.atomic import atomic_path
+
+        with atomic_path(path, suffix=".npy") as tmp:
+            np.save(tmp, images, allow_pickle=False)
     return images
 
 

@@ -7,10 +7,8 @@ numpy and torch. Files are ``ckpt-<step:08d>.pt`` in ``<run>/checkpoints``; olde
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -65,17 +63,10 @@ def restore_rng_states(states: dict) -> None:
 def save_checkpoint(run_dir: Path, step: int, state: dict, keep: int = 2) -> Path:
     """Write ``state`` (plus ``step`` and RNG states) atomically and prune to the newest ``keep`` files."""
     path = checkpoint_path(run_dir, step)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({**state, "step": step, "rng": rng_states()}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ecamp_bench.atomic import atomic_path
+
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save({**state, "step": step, "rng": rng_states()}, tmp)
     for _, old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path

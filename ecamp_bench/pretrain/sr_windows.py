@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -51,12 +49,9 @@ def compute_windows(
 
 def save_windows(path: Path, windows: dict[str, tuple[int, int]]) -> None:
     """Write ``{key: [i, j]}`` as JSON atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({k: list(v) for k, v in sorted(windows.items())}, handle)
-    os.replace(tmp, path)
+    from ecamp_bench.atomic import atomic_write_text
+
+    atomic_write_text(Path(path), json.dumps({k: list(v) for k, v in sorted(windows.items())}))
 
 
 def load_windows(path: Path, grid: int, window: int) -> dict[str, tuple[int, int]]:

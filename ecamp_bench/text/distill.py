@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -122,16 +121,9 @@ class ContextStore:
         n_lines = sum(1 for line in self.path.read_bytes().split(b"\n") if line.strip()) if self.path.exists() else 0
         if n_lines == len(records):
             return
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.writelines(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records.values())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from ecamp_bench.atomic import atomic_write_text
+
+        atomic_write_text(self.path, "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records.values()))
 
 
 @dataclass

@@ -17,7 +17,6 @@ import logging
 import os
 import random
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -101,12 +100,9 @@ class LLMBackend:
             return None
 
     def _store(self, report: str, context: str) -> None:
-        path = self._cache_path(report)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"model": self.settings.model, "context": context}, fh, ensure_ascii=False)
-        os.replace(tmp, path)
+        from ecamp_bench.atomic import atomic_write_text
+
+        atomic_write_text(self._cache_path(report), json.dumps({"model": self.settings.model, "context": context}, ensure_ascii=False))
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text

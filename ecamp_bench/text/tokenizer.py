@@ -9,7 +9,6 @@ text "[CLS] " is prepended literally by the batcher, no [SEP]) and the special i
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -75,17 +74,9 @@ def check_special_ids(tok: Tokenizer, path: object | None = None) -> None:
 
 def save_tokenizer(tok: Tokenizer, path: str | os.PathLike[str]) -> Path:
     """Write ``tok`` as ``tokenizer.json`` at ``path`` atomically (temp file + rename); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(tok.to_str(pretty=True))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from ecamp_bench.atomic import atomic_write_text
+
+    return atomic_write_text(Path(path), tok.to_str(pretty=True))
 
 
 def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:

@@ -1,6 +1,6 @@
 """File writers shared by the synthetic layouts: JPEG, DICOM, CSV (optionally gzip) and text, all deterministic.
 
-Index files (CSV) are written to a temporary name and moved into place with ``os.replace``, so a tree whose
+Index files (CSV) are written atomically (``ecamp_bench.atomic``), so a tree whose
 index exists is complete. Gzip headers carry no time stamp or file name, so equal seeds give equal bytes.
 """
 
@@ -9,19 +9,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+from ecamp_bench.atomic import atomic_write_bytes
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], gzipped: bool = False) -> None:
