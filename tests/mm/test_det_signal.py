@@ -109,7 +109,7 @@ def test_localising_backbone_beats_random_init_on_map(rsna_root):
         for seed in SEEDS:
             request = RunRequest(task="rsna-det", fraction=0.1, seed=seed, backbone=backbone, data_root=rsna_root,
                                  preset="tiny", overrides=OVERRIDES)  # fmt: skip
-            record = run_evaluation(request, catalog).record
+            record = run_evaluation(request, catalog).record.to_json()
             assert record["status"] == "ok" and record["backbone"]["arch"] == "vit_tiny_patch16_224"
             metrics = {m["name"]: m["value"] for m in record["metrics"]}
             assert set(metrics) == {"map_40_75", "map_40_75_mgca", "map_50", "kaggle_rsna"}

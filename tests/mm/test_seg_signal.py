@@ -87,7 +87,7 @@ def test_trained_backbone_beats_random_init_on_dice_dataset(tmp_path):
             request = RunRequest(task="siim-seg", fraction=0.1, backbone=backbone, data_root=root, preset="tiny",
                                  overrides=["eval.n_bootstrap=100", "protocol.epochs=25", "protocol.patience=25",
                                            "protocol.lr=5e-3", "protocol.focal_weight=0.0"])  # fmt: skip
-            record = run_evaluation(request, catalog).record
+            record = run_evaluation(request, catalog).record.to_json()
             assert record["status"] == "ok" and record["backbone"]["arch"] == ARCH
             dice[backbone.split(":")[0]] = {m["name"]: m["value"] for m in record["metrics"]}
     finally:
