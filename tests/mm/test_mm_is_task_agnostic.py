@@ -20,3 +20,18 @@ def test_no_mm_file_names_a_dataset_or_label():
 
 def test_the_check_would_catch_a_label():
     assert NAMES.search('label_names=("Pneumonia",)') and NAMES.search("decode SIIM RLE masks")
+
+
+def test_the_tasks_mask_resize_is_mmcvs_nearest():
+    """Training masks (mm) and scoring masks (task) share ``resize_mask``; it must equal mmcv's nearest resize,
+    which the segmentation protocols used before the truth moved to the task (so Dice values are unchanged)."""
+    import numpy as np
+    import pytest
+
+    mmcv = pytest.importorskip("mmcv")
+    from ecamp_bench.data.masks import resize_mask
+
+    rng = np.random.default_rng(0)
+    for h, w, size in [(1024, 1024, 224), (97, 131, 64), (64, 64, 512)]:
+        mask = rng.random((h, w)) < 0.3
+        np.testing.assert_array_equal(resize_mask(mask, size), mmcv.imresize(mask.astype(np.uint8), (size, size), interpolation="nearest"))
