@@ -151,7 +151,7 @@ def extract_features(
     dist = dist or DistInfo()
     backbone.eval()
     mine, part = shard_of(table, dist)
-    out = np.zeros((len(mine), backbone.embed_dim), dtype=np.float32)
+    out = np.zeros((len(mine), backbone.num_features), dtype=np.float32)
     loader = image_loader(part, backbone, batch_size=batch_size, num_workers=num_workers)
     with progress.bar(f"features {backbone.spec.name}", len(mine)) as advance:
         for images, index in loader:

@@ -34,7 +34,7 @@ class Classifier(nn.Module):
     def __init__(self, backbone: Backbone, n_classes: int, head_init_std: float):
         super().__init__()
         self.backbone = backbone
-        self.head = nn.Linear(backbone.embed_dim, n_classes)
+        self.head = nn.Linear(backbone.num_features, n_classes)
         nn.init.trunc_normal_(self.head.weight, std=head_init_std)
         nn.init.zeros_(self.head.bias)
 

@@ -24,7 +24,7 @@ from ecamp_bench.models.checkpoints import weights_sha256
 def weights_identity(ctx: RunContext, backbone: Backbone) -> str:
     """The weights part of the feature-cache key: file sha256 (+ adapter), or the digest of a random init."""
     if ctx.weights_path is None:
-        return "init:" + state_digest(backbone.vit)
+        return "init:" + state_digest(backbone.encoder)
     return f"file:{weights_sha256(ctx.weights_path)}:{ctx.backbone.adapt_state_dict or ''}"
 
 

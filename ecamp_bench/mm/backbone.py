@@ -10,11 +10,14 @@ mmengine, not mmdet/mmseg. Built from plain data, e.g. in a config::
 **Input contract:** the wrapper normalises itself. It expects ``[B, 3, H, W]`` images in ``[0, 1]`` (so
 the mm data preprocessor uses mean 0 / std 1 on float ``[0, 1]`` inputs) and applies the backbone's
 mean/std (from its spec). Output: the tuple of multi-scale maps at strides ``(4, 8, 16, 32)[i]`` for ``i``
-in ``out_indices``, each ``[B, D, H/s, W/s]``; ``out_channels`` lists their channel counts.
+in ``out_indices``, each ``[B, C_i, H/s, W/s]``; ``out_channels`` lists their channel counts, which the MM
+configs take from the backbone (:func:`~ecamp_bench.models.backbone.describe_backbone`): ``[D] * 4`` for a
+ViT, the stage widths for a CNN (ResNet-50: 256, 512, 1024, 2048).
 
-``frozen=True`` freezes the ViT (``requires_grad=False`` and kept in eval mode by :meth:`train`); the
-simple-pyramid resampling layers stay trainable (they are freshly initialised and belong to the decoder side,
-as the module docstring of ``ecamp_bench.models.backbone`` says).
+``frozen=True`` freezes the encoder (``requires_grad=False`` and kept in eval mode by :meth:`train`, so a
+ResNet's BatchNorm statistics stay those of the checkpoint); a ViT's simple-pyramid resampling layers stay
+trainable (they are freshly initialised and belong to the decoder side, as the module docstring of
+``ecamp_bench.models.backbone`` says). A CNN whose stages sit at the four strides has no such layers.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from mmengine.registry import MODELS
 from torch import nn
 
 from ecamp_bench.errors import ConfigError
-from ecamp_bench.models.backbone import STRIDES, Backbone, build_backbone
+from ecamp_bench.models.backbone import STRIDES, Backbone, build_backbone, with_taps
 from ecamp_bench.specs import BackboneSpec
 
 REGISTERED_NAME = "EcampBenchBackbone"
@@ -57,20 +60,21 @@ def spec_to_dict(spec: BackboneSpec) -> dict[str, Any]:
 
 
 class EcampBenchBackbone(nn.Module):
-    """An mm backbone around :class:`Backbone` (see the module docstring).
+    """An mm backbone around :class:`Backbone` (see the module docstring), for a ViT or a CNN.
 
     Args:
         spec: a :class:`BackboneSpec` as a dict (or the spec itself).
         weights: a backbone weight file loaded through :func:`build_backbone` (strict, with the key report),
             or ``None`` for a random init.
-        frozen: freeze the ViT (no gradient, eval mode) and train only what follows it.
+        frozen: freeze the encoder (no gradient, eval mode, BatchNorm statistics kept) and train only what
+            follows it.
         out_indices: which of the four maps (strides 4, 8, 16, 32) to return.
         strict: strict state-dict loading (mismatches raise ``CheckpointError`` naming the keys).
-        feature_indices: override of the tapped blocks (0-based; negative counts from the end, e.g.
-            ``(-1, -1, -1, -1)`` gives every map from the last block).
-        img_size: the input size the model will see; when it differs from ``spec.input_size`` the ViT
-            interpolates its position embedding per forward (timm ``dynamic_img_size``), so the weight file
-            still loads strictly.
+        feature_indices: override of the tapped ``feature_info`` entries (0-based; negative counts from the end,
+            e.g. ``(-1, -1, -1, -1)`` gives every map from a ViT's last block).
+        img_size: the input size the model will see; a ViT built for another ``spec.input_size`` interpolates
+            its position embedding per forward (timm ``dynamic_img_size``), so the weight file still loads
+            strictly. CNNs take any size.
     """
 
     def __init__(
@@ -84,48 +88,36 @@ class EcampBenchBackbone(nn.Module):
         img_size: int | None = None,
     ):
         super().__init__()
-        backbone_spec = spec_from_dict(spec)
-        if img_size is not None and int(img_size) != backbone_spec.input_size:
-            backbone_spec = dataclasses.replace(
-                backbone_spec, model_kwargs={**backbone_spec.model_kwargs, "dynamic_img_size": True}
-            )
+        backbone_spec = with_taps(spec_from_dict(spec), feature_indices)
         self.out_indices = tuple(int(i) for i in out_indices)
         if not self.out_indices or any(not 0 <= i < len(STRIDES) for i in self.out_indices):
             raise ConfigError(f"EcampBenchBackbone: out_indices {self.out_indices} must be within 0..{len(STRIDES) - 1}")
-        self.backbone: Backbone = build_backbone(backbone_spec, Path(weights) if weights else None, strict=strict)
-        if feature_indices is not None:
-            depth = len(self.backbone.vit.blocks)
-            resolved = tuple(int(i) % depth if -depth <= int(i) < depth else depth for i in feature_indices)
-            if len(resolved) != len(STRIDES) or depth in resolved:
-                raise ConfigError(f"EcampBenchBackbone: feature_indices {tuple(feature_indices)} need 4 blocks within ±{depth}")
-            self.backbone.feature_indices = resolved
+        self.backbone: Backbone = build_backbone(
+            backbone_spec, Path(weights) if weights else None, strict=strict, img_size=img_size
+        )
         self.frozen = bool(frozen)
         self.out_channels = [self.backbone.out_channels[i] for i in self.out_indices]
         self.strides = [STRIDES[i] for i in self.out_indices]
         if self.frozen:
-            self.backbone.vit.requires_grad_(False)
-            self.backbone.vit.eval()
+            self.backbone.encoder.requires_grad_(False)
+            self.backbone.encoder.eval()
 
     def init_weights(self) -> None:
         """Keep the loaded weights (mmengine calls this on every sub-module that has it)."""
 
     def train(self, mode: bool = True) -> EcampBenchBackbone:
-        """Set train/eval mode; a frozen ViT always stays in eval mode."""
+        """Set train/eval mode; a frozen encoder always stays in eval mode."""
         super().train(mode)
         if self.frozen:
-            self.backbone.vit.eval()
+            self.backbone.encoder.eval()
         return self
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """``[B, 3, H, W]`` in ``[0, 1]`` → the selected maps, ``[B, D, H/s, W/s]`` each."""
+        """``[B, 3, H, W]`` in ``[0, 1]`` → the selected maps, ``[B, out_channels[i], H/s, W/s]`` each."""
         x = self.backbone.normalize(x)
-        taps = [self.backbone.feature_indices[i] for i in self.out_indices]
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            maps = self.backbone.vit.forward_intermediates(
-                x, indices=sorted(set(taps)), intermediates_only=True, output_fmt="NCHW"
-            )  # one [B, D, H/p, W/p] per distinct tapped block
-        by_block = dict(zip(sorted(set(taps)), maps))
-        return tuple(self.backbone.pyramid[i](by_block[t]) for i, t in zip(self.out_indices, taps))
+            maps = self.backbone.tap_maps(x, self.out_indices)
+        return tuple(self.backbone.resample(self.out_indices, maps))
 
 
 def register() -> type[EcampBenchBackbone]:

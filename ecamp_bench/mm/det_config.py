@@ -2,12 +2,12 @@
 
 - :func:`yolov3_config` (protocol ``frozen-det``, MGCA/ECAMP lineage, PROTOCOLS.md §1.4): mmdet's own
   YOLOv3 model config (``yolo/yolov3_d53_8xb8-320-273e_coco.py`` shipped in the wheel) with our backbone
-  giving three scales (strides 8/16/32, ``out_indices=(1, 2, 3)``), ``YOLOV3Neck`` + ``YOLOV3Head`` with one
+  giving three scales (strides 8/16/32, ``out_indices=(1, 2, 3)``; a ResNet-50's C3-C5, as in MGCA), ``YOLOV3Neck`` + ``YOLOV3Head`` with one
   class, YOLOv3's 416-px COCO anchors scaled by ``size / 416`` (224 px in MGCA), objectness threshold
   ``confidence`` (0.5) and NMS IoU ``nms_iou`` (0.5).
 - :func:`retinanet_config` (protocol ``det``): mmdet's RetinaNet (``FPN`` + ``RetinaHead``, focal loss) on
-  the four maps of our simple feature pyramid (ViTDet-style: one ViT map resampled to strides 4-32, FPN
-  outputs at strides 8/16/32 plus two extra levels 64/128), anchors from ``anchor_scale`` × stride.
+  the four maps of our feature pyramid (a ViT: ViTDet-style simple pyramid from its block taps; a CNN: its
+  stages C2-C5), FPN outputs at strides 8/16/32 plus two extra levels 64/128, anchors from ``anchor_scale`` × stride.
 
 Inputs are ``[0, 1]`` float images; the data preprocessor only stacks/pads them (mean 0, std 1) because
 the backbone applies its own normalisation.
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ecamp_bench.mm.backbone import REGISTERED_NAME, spec_to_dict
+from ecamp_bench.models.backbone import describe_backbone
 from ecamp_bench.specs import BackboneSpec
 
 YOLOV3_ANCHORS_416 = (
@@ -62,19 +63,23 @@ def yolov3_config(
     weights: str | Path | None,
     *,
     size: int,
-    embed_dim: int,
     neck_channels: tuple[int, int, int] = (512, 256, 128),
     confidence: float = 0.5,
     nms_iou: float = 0.5,
     score_threshold: float = 0.05,
     frozen: bool = True,
 ) -> dict:
-    """mmdet YOLOv3 (1 class) on three scales (strides 8/16/32) of our backbone, anchors scaled to ``size``."""
+    """mmdet YOLOv3 (1 class) on three scales (strides 8/16/32) of our backbone, anchors scaled to ``size``.
+
+    The neck's ``in_channels`` are the backbone's stride-32, -16 and -8 widths (deepest first, mmdet's order):
+    ``[D] * 3`` for a ViT, ``[2048, 1024, 512]`` for a ResNet-50 (C5, C4, C3: MGCA's detector).
+    """
+    channels = describe_backbone(spec).out_channels
     model = packaged_model_config(YOLOV3_CONFIG)
     model["data_preprocessor"] = _data_preprocessor()
     model["backbone"] = _backbone(spec, weights, frozen, (1, 2, 3), size)
     neck = [int(c) for c in neck_channels]  # deepest first, like mmdet's [512, 256, 128]
-    model["neck"].update(in_channels=[embed_dim] * 3, out_channels=neck)
+    model["neck"].update(in_channels=[channels[3], channels[2], channels[1]], out_channels=neck)
     model["bbox_head"].update(num_classes=1, in_channels=neck, out_channels=[2 * c for c in neck])
     model["bbox_head"]["anchor_generator"]["base_sizes"] = scaled_yolov3_anchors(size)
     model["test_cfg"].update(conf_thr=float(confidence), score_thr=float(score_threshold),
@@ -87,7 +92,6 @@ def retinanet_config(
     weights: str | Path | None,
     *,
     size: int,
-    embed_dim: int,
     fpn_channels: int = 256,
     stacked_convs: int = 4,
     anchor_scale: int = 4,
@@ -95,11 +99,12 @@ def retinanet_config(
     score_threshold: float = 0.05,
     frozen: bool = False,
 ) -> dict:
-    """mmdet RetinaNet (1 class) with an FPN on our four pyramid maps (ViTDet-style simple pyramid)."""
+    """mmdet RetinaNet (1 class) with an FPN on our four pyramid maps (strides 4-32, the backbone's widths)."""
+    channels = describe_backbone(spec).out_channels
     model = packaged_model_config(RETINANET_CONFIG)
     model["data_preprocessor"] = _data_preprocessor()
     model["backbone"] = _backbone(spec, weights, frozen, (0, 1, 2, 3), size)
-    model["neck"].update(in_channels=[embed_dim] * 4, out_channels=int(fpn_channels))
+    model["neck"].update(in_channels=list(channels), out_channels=int(fpn_channels))
     head = model["bbox_head"]
     head.update(num_classes=1, in_channels=int(fpn_channels), feat_channels=int(fpn_channels),
                 stacked_convs=int(stacked_convs))  # fmt: skip

@@ -29,7 +29,7 @@ from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.det_metrics import IOU_40_75, ImageDetections, mean_ap
 from ecamp_bench.mm.det_data import DetectionSet, boxes_to_original
 
-FROZEN_PREFIX = "backbone.backbone.vit."
+FROZEN_PREFIX = "backbone.backbone.encoder."
 
 
 def label_fraction(ctx: RunContext) -> float:
@@ -50,14 +50,6 @@ def evaluation_size(params: Any, ctx: RunContext) -> int:
     if size % 32:
         raise ConfigError(f"protocol.image_size must be a multiple of 32 (detector strides up to 32), got {size}")
     return size
-
-
-def embed_dim(ctx: RunContext) -> int:
-    """The ViT's feature width, from a weightless (meta-device) build of its architecture."""
-    from ecamp_bench.models.backbone import create_vit
-
-    with torch.device("meta"):
-        return int(create_vit(ctx.backbone).num_features)
 
 
 @torch.no_grad()
@@ -87,14 +79,14 @@ def val_map(model, data: DetectionSet, batch_size: int, dist: DistInfo | None = 
 
 
 def trainable_state(model, frozen: bool) -> dict[str, torch.Tensor]:
-    """A CPU copy of the state that training can change (the frozen ViT is left out)."""
+    """A CPU copy of the state that training can change (the frozen encoder is left out)."""
     state = model.state_dict()
     keep = [k for k in state if not (frozen and k.startswith(FROZEN_PREFIX))]
     return {k: state[k].detach().to("cpu", copy=True) for k in keep}
 
 
 def optimizer(model, params: Any, lr: float, frozen: bool) -> torch.optim.Optimizer:
-    """AdamW; a fine-tuned ViT gets ``lr * backbone_lr_scale`` (when the params define it)."""
+    """AdamW; a fine-tuned encoder gets ``lr * backbone_lr_scale`` (when the params define it)."""
     scale = float(getattr(params, "backbone_lr_scale", 1.0))
     vit = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(FROZEN_PREFIX)]
     rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith(FROZEN_PREFIX)]
@@ -102,8 +94,8 @@ def optimizer(model, params: Any, lr: float, frozen: bool) -> torch.optim.Optimi
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(params.betas), weight_decay=float(params.weight_decay))
 
 
-def train_and_predict(ctx: RunContext, make_config: Callable[[int, int], dict], *, frozen: bool) -> Predictions:
-    """Build the detector of ``make_config(size, embed_dim)``; train on train, select on val, predict test."""
+def train_and_predict(ctx: RunContext, make_config: Callable[[int], dict], *, frozen: bool) -> Predictions:
+    """Build the detector of ``make_config(size)``; train on train, select on val, predict test."""
     from ecamp_bench.mm.det_config import build_detector
     from ecamp_bench.mm.runtime import seed_everything
 
@@ -117,7 +109,7 @@ def train_and_predict(ctx: RunContext, make_config: Callable[[int, int], dict], 
     splits = {"train": ctx.train, "val": ctx.val, "test": ctx.test}
     sets = {name: DetectionSet(table, size, ctx.progress, ctx.cache_dir, boxes_of=ctx.boxes) for name, table in splits.items()}
     seed_everything(ctx.seed)
-    model = build_detector(make_config(size, embed_dim(ctx))).to(ctx.device)
+    model = build_detector(make_config(size)).to(ctx.device)
     optim = optimizer(model, params, lr, frozen)
     trained = wrap_ddp(model, ctx.device, ctx.dist)
     generator = torch.Generator().manual_seed(ctx.seed)

@@ -4,10 +4,14 @@ Two segmentors, both mmseg ``EncoderDecoder`` on :class:`~ecamp_bench.mm.backbon
 one-channel sigmoid output (``num_classes=2, out_channels=1, threshold=0.5``) and mmseg's sigmoid
 ``FocalLoss`` + our foreground ``ForegroundDiceLoss`` (see ``seg_losses``):
 
-- ``frozen`` (MGCA/ECAMP lineage): frozen ViT; mmseg's ``SETRUPHead`` (progressive upsampling,
-  ``num_convs`` × (conv 3×3 → ×2 upsample)) on the last block's stride-16 map.
-- ``finetune`` (MRM lineage): trainable ViT; ``UPerHead`` on the four pyramid maps (strides 4/8/16/32)
+- ``frozen`` (MGCA/ECAMP lineage): frozen encoder; mmseg's ``SETRUPHead`` (progressive upsampling,
+  ``num_convs`` × (conv 3×3 → ×2 upsample), then resized to the input) on the encoder's last map: a ViT's
+  last block at stride 16, a CNN's last stage (ResNet-50 ``layer4``, stride 32).
+- ``finetune`` (MRM lineage): trainable encoder; ``UPerHead`` on the four pyramid maps (strides 4/8/16/32)
   plus an auxiliary ``FCNHead`` on the stride-16 map.
+
+Every head's ``in_channels`` comes from the backbone (:func:`~ecamp_bench.models.backbone.describe_backbone`):
+``D`` at every level for a ViT, the stage widths for a CNN.
 
 The data preprocessor divides uint8 images by 255 (mean 0, std 255); the backbone wrapper normalises.
 """
@@ -20,16 +24,6 @@ from ecamp_bench.errors import ConfigError
 from ecamp_bench.specs import BackboneSpec
 
 Mode = Literal["frozen", "finetune"]
-
-
-def embed_dim(spec: BackboneSpec) -> int:
-    """The ViT width of ``spec`` (built on the meta device: no memory, no weights)."""
-    import torch
-
-    from ecamp_bench.models.backbone import create_vit
-
-    with torch.device("meta"):
-        return int(create_vit(spec).num_features)
 
 
 def _losses(params: Any) -> list[dict]:
@@ -45,13 +39,21 @@ def segmentor_cfg(params: Any, *, spec: BackboneSpec, weights: str | None, mode:
     """The mmseg model config of a protocol (``mode``) for ``spec`` with ``weights`` (``None``: random init)."""
     from ecamp_bench.mm.backbone import spec_to_dict
 
+    from ecamp_bench.models.backbone import describe_backbone
+
     size = int(params.image_size)
-    dim = embed_dim(spec)
+    layout = describe_backbone(spec)
+    channels = list(layout.out_channels)
     norm = dict(type="BN", requires_grad=True)
     binary = dict(num_classes=2, out_channels=1, threshold=0.5, align_corners=False)
     backbone = dict(type="EcampBenchBackbone", spec=spec_to_dict(spec), weights=weights, img_size=size, strict=True)
     if mode == "frozen":
-        backbone.update(frozen=True, out_indices=(2,), feature_indices=(-1, -1, -1, -1))
+        if layout.family == "vit":  # the last block, at the patch stride
+            backbone.update(frozen=True, out_indices=(2,), feature_indices=(-1, -1, -1, -1))
+            dim = channels[2]
+        else:  # the last stage
+            backbone.update(frozen=True, out_indices=(3,))
+            dim = channels[3]
         decode_head = dict(
             type="SETRUPHead", in_channels=dim, channels=int(params.decoder_channels), in_index=0,
             num_convs=int(params.decoder_convs), up_scale=2, kernel_size=3, norm_cfg=norm,
@@ -61,14 +63,14 @@ def segmentor_cfg(params: Any, *, spec: BackboneSpec, weights: str | None, mode:
     elif mode == "finetune":
         backbone.update(frozen=False, out_indices=(0, 1, 2, 3))
         decode_head = dict(
-            type="UPerHead", in_channels=[dim] * 4, in_index=[0, 1, 2, 3], pool_scales=(1, 2, 3, 6),
+            type="UPerHead", in_channels=channels, in_index=[0, 1, 2, 3], pool_scales=(1, 2, 3, 6),
             channels=int(params.decoder_channels), dropout_ratio=0.1, norm_cfg=norm, loss_decode=_losses(params), **binary,
         )  # fmt: skip
         aux_losses = _losses(params)
         for loss in aux_losses:
             loss["loss_weight"] *= float(params.aux_weight)
         auxiliary_head = dict(
-            type="FCNHead", in_channels=dim, in_index=2, channels=int(params.aux_channels), num_convs=1,
+            type="FCNHead", in_channels=channels[2], in_index=2, channels=int(params.aux_channels), num_convs=1,
             concat_input=False, dropout_ratio=0.1, norm_cfg=norm, loss_decode=aux_losses, **binary,
         )  # fmt: skip
     else:
@@ -110,4 +112,4 @@ def schedule_cfg(params: Any) -> dict:
     return {"train_cfg": train_cfg, "val_cfg": dict(), "param_scheduler": schedulers or None}
 
 
-__all__ = ["embed_dim", "schedule_cfg", "segmentor_cfg"]
+__all__ = ["schedule_cfg", "segmentor_cfg"]

@@ -8,7 +8,7 @@
   negative fraction), so ``frozen-seg`` selects on ``dice_dataset`` by default.
 - Selection: :class:`KeepBestStateHook` keeps the best validated weights **in memory** (no checkpoint files,
   so nothing goes through mmengine's ``torch.load``); they are restored before predicting the test split.
-- Optimiser: AdamW built here (``OptimWrapper``); ``finetune`` uses layer-wise lr decay on the ViT blocks
+- Optimiser: AdamW built here (``OptimWrapper``); ``finetune`` uses layer-wise lr decay on the encoder blocks
   (:func:`~ecamp_bench.models.backbone.parameter_groups_with_layer_decay`), ``frozen`` trains only what
   has ``requires_grad``.
 
@@ -84,14 +84,14 @@ class KeepBestStateHook(Hook):
 
 
 def _optimizer(model: torch.nn.Module, params: Any, mode: str) -> OptimWrapper:
-    """AdamW over the trainable parameters; layer-wise lr decay over the ViT in ``finetune`` mode."""
+    """AdamW over the trainable parameters; layer-wise lr decay over the encoder in ``finetune`` mode."""
     lr, wd = float(params.lr), float(params.weight_decay)
     if mode == "finetune" and float(params.layer_decay) != 1.0:
         from ecamp_bench.models.backbone import parameter_groups_with_layer_decay
 
         backbone = model.backbone.backbone
-        vit_ids = {id(p) for p in backbone.vit.parameters()}
-        rest = [p for p in model.parameters() if id(p) not in vit_ids and p.requires_grad]
+        encoder_ids = {id(p) for p in backbone.encoder.parameters()}
+        rest = [p for p in model.parameters() if id(p) not in encoder_ids and p.requires_grad]
         head = type("_Params", (), {"parameters": lambda self: iter(rest)})()
         groups = parameter_groups_with_layer_decay(backbone, head, lr=lr, weight_decay=wd, layer_decay=float(params.layer_decay))
     else:

@@ -6,8 +6,9 @@ Accepted forms:
   telling the user to run ``ecamp-bench pretrain`` or pass ``--backbone`` when there is none.
 - ``file:PATH`` (or a bare path to a ``.safetensors`` file): a backbone weight file; the spec (arch,
   kwargs, image size, mean/std) comes from its metadata. Its name is ``file:<file stem>``.
-- ``timm:ARCH`` with ``--weights PATH``: any timm ViT, weights from a local timm-named file (the
-  classifier head is dropped and ``pos_embed`` resampled); ImageNet mean/std from timm's pretrained config.
+- ``timm:ARCH`` with ``--weights PATH``: any timm architecture (ViT or CNN), weights from a local timm- (or
+  torchvision-) named file (the classifier is dropped, a ViT's ``pos_embed`` resampled); mean/std and input
+  size from timm's pretrained config.
 - ``random-init``: random weights, seeded by the run seed, **with the architecture of the newest file
   in ``pretrained/``** (arch, kwargs, image size, mean/std) so that "pretrained vs random" rows compare
   the same network; with an empty ``pretrained/`` the registered spec's own architecture is used.
@@ -28,7 +29,7 @@ from ecamp_bench.plugins import Catalog
 from ecamp_bench.specs import BackboneSpec
 
 RANDOM_INIT = "random-init"
-TIMM_ADAPTER = "ecamp_bench.models.backbone:adapt_timm_state_dict"
+TIMM_ADAPTER = "ecamp_bench.models.importers:adapt_timm"
 
 
 def kebab(text: str) -> str:

@@ -211,3 +211,19 @@ def adapt_benchx_vit(state: Mapping[str, torch.Tensor], vit: nn.Module) -> State
     state = mmseg_vit_to_timm(strip_ddp_prefix(state))
     kept, dropped = drop_prefixes(state, CLASSIFIER)
     return finish(kept, vit, "benchx", dropped)
+
+
+def adapt_timm(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> State:
+    """A plain timm (or torchvision, same names) checkpoint of any architecture → the backbone's timm model.
+
+    Drops the classifier the model was built without (timm's ``pretrained_cfg["classifier"]``: ``head`` for a
+    ViT, ``fc`` for a ResNet; ``head.*`` and ``fc.*`` otherwise) and, for ViTs, resamples ``pos_embed`` to the
+    model's grid and converts a 1-channel patch embedding.
+    """
+    state = strip_ddp_prefix(state_dict)
+    classifier = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or ("head", "fc")
+    names = (classifier,) if isinstance(classifier, str) else tuple(classifier)
+    model_keys = model.state_dict()
+    heads = tuple(f"{n}." for n in names if not any(k.startswith(f"{n}.") for k in model_keys))
+    kept, dropped = drop_prefixes(state, heads)
+    return finish(kept, model, "timm", dropped)

@@ -49,8 +49,10 @@ Renamed back: ``patch_embed.projection`` → ``patch_embed.proj``; ``layers.N.ln
 top-level ``ln1`` → ``norm``. Normalisation and pooling of the source method.
 Not provided: BenchX's REFERS (converted from a different ViT implementation whose extra keys and
 training normalisation we cannot state), PTUnifier (CLIP-style ViT: ``ln_pre``, bias-free patch
-embedding, QuickGELU, visual ``proj``: not a plain timm ViT-B/16), MedCLIP-ViT (a Swin transformer) and the
-ResNet-50 models (ConVIRT, GLoRIA, MGCA-R50, MedCLIP-R50, MedKLIP, M-FLAG): our ``Backbone`` is a timm ViT.
+embedding, QuickGELU, visual ``proj``: not a plain timm ViT-B/16), MedCLIP-ViT (a Swin transformer) and
+MedCLIP-R50 (a HuggingFace-wrapped ResNet). The ResNet-50 models (ConVIRT, GLoRIA, MGCA-R50, MedKLIP, M-FLAG,
+BioViL) are in ``ecamp_bench_plugins.backbones.resnet50``, the ImageNet initialisations in
+``ecamp_bench_plugins.backbones.imagenet``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Backbone ``random-init``: a ViT with random weights (seeded by the run seed), the "no pre-training" row.
+"""Backbones ``random-init`` and ``random-r50``: random weights (seeded by the run seed), the "no pre-training" rows.
+
+``random-r50`` is a ResNet-50 (ImageNet mean/std, 224 px), the random row of the MGCA lineage's tables.
 
 Its architecture follows the newest backbone file in ``pretrained/`` when there is one (see
 ``ecamp_bench.models.backbone_refs``), so it is compared against the same network; the spec below (a
@@ -15,8 +17,18 @@ from ecamp_bench.api import BackboneSpec, hookimpl
 
 @hookimpl
 def ecamp_bench_backbones() -> list[BackboneSpec]:
-    """The random-initialisation baseline."""
+    """The random-initialisation baselines (same architecture as the pretrained file; ResNet-50)."""
     return [
+        BackboneSpec(
+            name="random-r50",
+            arch="resnet50",
+            weights=None,
+            mean=(0.485, 0.456, 0.406),
+            std=(0.229, 0.224, 0.225),
+            input_size=224,
+            global_pool="avg",
+            description="random initialisation of a ResNet-50 (the 'Random init (R50)' row of MGCA's tables)",
+        ),
         BackboneSpec(
             name="random-init",
             arch="vit_small_patch16_224",

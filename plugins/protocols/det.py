@@ -46,8 +46,8 @@ def run(ctx):
 
     p = ctx.params
 
-    def make_config(size: int, embed_dim: int) -> dict:
-        return retinanet_config(ctx.backbone, ctx.weights_path, size=size, embed_dim=embed_dim,
+    def make_config(size: int) -> dict:
+        return retinanet_config(ctx.backbone, ctx.weights_path, size=size,
                                 fpn_channels=p.fpn_channels, stacked_convs=p.stacked_convs,
                                 anchor_scale=p.anchor_scale, nms_iou=p.nms_iou,
                                 score_threshold=p.score_threshold, frozen=p.frozen)  # fmt: skip

@@ -45,8 +45,8 @@ def run(ctx):
 
     p = ctx.params
 
-    def make_config(size: int, embed_dim: int) -> dict:
-        return yolov3_config(ctx.backbone, ctx.weights_path, size=size, embed_dim=embed_dim,
+    def make_config(size: int) -> dict:
+        return yolov3_config(ctx.backbone, ctx.weights_path, size=size,
                              neck_channels=tuple(p.neck_channels), confidence=p.confidence, nms_iou=p.nms_iou,
                              score_threshold=p.score_threshold, frozen=True)  # fmt: skip
 

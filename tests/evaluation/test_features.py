@@ -34,7 +34,7 @@ def write_images(folder: Path, n: int = 5) -> SampleTable:
 
 def weights_file(path: Path, seed: int) -> Path:
     torch.manual_seed(seed)
-    vit = build_backbone(SPEC, None).vit
+    vit = build_backbone(SPEC, None).encoder
     meta = BackboneMeta(arch=SPEC.arch, model_kwargs={**SPEC.model_kwargs, "img_size": 32}, img_size=32)
     return save_backbone_file(path, vit.state_dict(), meta)
 

@@ -45,7 +45,7 @@ def train_supervised(train_table, targets, steps: int = 300) -> nn.Module:
     data = ImageDataset(train_table.samples, SIZE, spec.mean, spec.std)
     images = torch.stack([data[i][0] for i in range(len(data))])  # [N, 3, S, S], decoded once
     y = torch.as_tensor(targets, dtype=torch.float32)  # [N, 1]
-    head = nn.Linear(backbone.embed_dim, 1)
+    head = nn.Linear(backbone.num_features, 1)
     optim = torch.optim.AdamW([*backbone.parameters(), *head.parameters()], lr=1e-3, weight_decay=0.01)
     generator = torch.Generator().manual_seed(0)
     backbone.train()
@@ -56,7 +56,7 @@ def train_supervised(train_table, targets, steps: int = 300) -> nn.Module:
         optim.zero_grad()
         loss.backward()
         optim.step()
-    return backbone.vit
+    return backbone.encoder
 
 
 

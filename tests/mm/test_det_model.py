@@ -31,7 +31,7 @@ def test_anchors_are_yolov3_416_anchors_scaled_to_the_input():
     assert at_224[0][0] == pytest.approx((116 * 224 / 416, 90 * 224 / 416))  # 62.46 x 48.46
     assert at_224[2][0] == pytest.approx((10 * 224 / 416, 13 * 224 / 416))
     assert scaled_yolov3_anchors(416) == [[tuple(map(float, a)) for a in level] for level in YOLOV3_ANCHORS_416]
-    cfg = yolov3_config(SPEC, None, size=SIZE, embed_dim=32, neck_channels=(32, 16, 8))
+    cfg = yolov3_config(SPEC, None, size=SIZE, neck_channels=(32, 16, 8))
     base = np.array(cfg["bbox_head"]["anchor_generator"]["base_sizes"])  # [3 scales, 3 anchors, (w, h)]
     np.testing.assert_allclose(base, np.array(YOLOV3_ANCHORS_416) * SIZE / 416)
     assert cfg["bbox_head"]["featmap_strides"] == [32, 16, 8] and cfg["backbone"]["out_indices"] == (1, 2, 3)
@@ -59,9 +59,9 @@ def batch(n=2):
 def test_detector_builds_on_our_backbone_and_runs_loss_and_predict(kind):
     torch.manual_seed(0)
     if kind == "yolov3":
-        cfg = yolov3_config(SPEC, None, size=SIZE, embed_dim=32, neck_channels=(32, 16, 8))
+        cfg = yolov3_config(SPEC, None, size=SIZE, neck_channels=(32, 16, 8))
     else:
-        cfg = retinanet_config(SPEC, None, size=SIZE, embed_dim=32, fpn_channels=16, stacked_convs=1, anchor_scale=2)
+        cfg = retinanet_config(SPEC, None, size=SIZE, fpn_channels=16, stacked_convs=1, anchor_scale=2)
     model = build_detector(cfg)
     assert type(model.backbone).__name__ == "EcampBenchBackbone"
     model.train()
@@ -87,7 +87,7 @@ def test_frozen_encoder_is_unchanged_by_training_and_the_head_changes():
     torch.manual_seed(0)
     spec16 = BackboneSpec(name="tiny16", arch="vit_tiny_patch16_224", input_size=SIZE,
                           model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2})  # stride 8 = a trained upsampler
-    model = build_detector(yolov3_config(spec16, None, size=SIZE, embed_dim=32, neck_channels=(32, 16, 8), frozen=True))
+    model = build_detector(yolov3_config(spec16, None, size=SIZE, neck_channels=(32, 16, 8), frozen=True))
     before = {k: v.clone() for k, v in model.state_dict().items()}
 
     class P:
@@ -95,7 +95,7 @@ def test_frozen_encoder_is_unchanged_by_training_and_the_head_changes():
 
     optim = optimizer(model, P, 1e-2, frozen=True)
     model.train()
-    assert not model.backbone.backbone.vit.training  # frozen ViT stays in eval mode
+    assert not model.backbone.backbone.encoder.training  # frozen ViT stays in eval mode
     for _ in range(3):
         data = model.data_preprocessor(batch(), True)
         loss, _ = model.parse_losses(model.loss(data["inputs"], data["data_samples"]))

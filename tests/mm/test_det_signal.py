@@ -76,21 +76,21 @@ def train_localiser(train_table) -> nn.Module:
     data = DetectionSet(train_table, SIZE)
     images = torch.from_numpy(data.images).float().div(255.0)[:, None].expand(-1, 3, -1, -1)  # [N, 3, S, S]
     target = token_occupancy(data)  # [N, g, g]
-    head = nn.Conv2d(backbone.embed_dim, 1, 1)
+    head = nn.Conv2d(backbone.num_features, 1, 1)
     optim = torch.optim.AdamW([*backbone.parameters(), *head.parameters()], lr=1e-3, weight_decay=0.01)
     generator = torch.Generator().manual_seed(0)
     backbone.train()
-    last = len(backbone.vit.blocks) - 1
+    last = len(backbone.encoder.blocks) - 1
     for _ in range(PRETRAIN_STEPS):
         batch = torch.randint(0, len(images), (32,), generator=generator)
-        tokens = backbone.vit.forward_intermediates(
+        tokens = backbone.encoder.forward_intermediates(
             backbone.normalize(images[batch]), indices=[last], intermediates_only=True, output_fmt="NCHW"
         )[0]  # [B, D, g, g]
         loss = nn.functional.binary_cross_entropy_with_logits(head(tokens)[:, 0], target[batch])
         optim.zero_grad()
         loss.backward()
         optim.step()
-    return backbone.vit
+    return backbone.encoder
 
 
 

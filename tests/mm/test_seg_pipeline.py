@@ -31,10 +31,10 @@ def tiny_spec(**kwargs) -> BackboneSpec:
 
 def write_weights(path, seed: int = 0, **kwargs):
     """A weight file of a tiny ViT (random weights with a fixed seed); returns (path, its state dict)."""
-    from ecamp_bench.models.backbone import create_vit
+    from ecamp_bench.models.backbone import create_encoder
 
     torch.manual_seed(seed)
-    vit = create_vit(tiny_spec(**kwargs))
+    vit = create_encoder(tiny_spec(**kwargs))
     model_kwargs = {**KWARGS, **kwargs}
     meta = BackboneMeta(arch=ARCH, model_kwargs={**model_kwargs, "img_size": SIZE}, img_size=SIZE, patch_size=8,
                         embed_dim=model_kwargs["embed_dim"], depth=model_kwargs["depth"], origin="test")  # fmt: skip
@@ -70,7 +70,7 @@ def test_registered_backbone_builds_in_mmseg_config_and_loads_weights(tmp_path, 
     assert cfg["backbone"]["type"] == "EcampBenchBackbone"
     with scoped("mmseg"):
         model = MODELS.build(ConfigDict(cfg))
-    vit = model.backbone.backbone.vit
+    vit = model.backbone.backbone.encoder
     assert all(torch.equal(vit.state_dict()[k], v) for k, v in state.items())
     batch = model.data_preprocessor({"inputs": [torch.randint(0, 256, (3, SIZE, SIZE), dtype=torch.uint8)] * 2,
                                      "data_samples": None}, training=False)  # fmt: skip
@@ -111,7 +111,7 @@ def test_frozen_seg_keeps_encoder_frozen_and_trains_the_head(tmp_path, siim_root
     assert record["primary_metric"] == "dice_per_image"
 
     model = built["model"]
-    vit = model.backbone.backbone.vit
+    vit = model.backbone.backbone.encoder
     assert not vit.training  # frozen ViT kept in eval mode through training
     assert all(not p.requires_grad and p.grad is None for p in vit.parameters())
     assert all(torch.equal(vit.state_dict()[k], v) for k, v in state.items())

@@ -50,7 +50,7 @@ def train_pixel_supervised(train_table, steps: int = 300) -> nn.Module:
     generator = torch.Generator().manual_seed(0)
     for _ in range(steps):
         batch = torch.randint(0, len(images), (32,), generator=generator)
-        tokens = backbone.vit.forward_intermediates(backbone.normalize(images[batch]), indices=[2],
+        tokens = backbone.encoder.forward_intermediates(backbone.normalize(images[batch]), indices=[2],
                                                     intermediates_only=True, output_fmt="NCHW")[0]  # fmt: skip
         prob, truth = head(tokens).sigmoid(), masks[batch]  # [B, 1, S, S] each
         dice = 1 - (2 * (prob * truth).sum() + 1) / (prob.sum() + truth.sum() + 1)
@@ -58,7 +58,7 @@ def train_pixel_supervised(train_table, steps: int = 300) -> nn.Module:
         optim.zero_grad()
         loss.backward()
         optim.step()
-    return backbone.vit
+    return backbone.encoder
 
 
 def test_trained_backbone_beats_random_init_on_dice_dataset(tmp_path):

@@ -7,8 +7,9 @@ import torch
 
 import ecamp_bench  # noqa: F401
 from ecamp_bench.models.backbone import (
-    adapt_timm_state_dict, build_backbone, feature_block_indices, parameter_groups_with_layer_decay,
+    build_backbone, feature_block_indices, parameter_groups_with_layer_decay,
 )  # fmt: skip
+from ecamp_bench.models.importers import adapt_timm
 from ecamp_bench.specs import BackboneSpec
 
 
@@ -30,7 +31,7 @@ def test_global_and_multiscale_shapes():
 def test_stride_16_map_is_the_tapped_block_output():
     backbone = build_backbone(spec(), None).eval()
     x = torch.rand(1, 3, 64, 64)
-    tokens = backbone.vit.forward_intermediates(x, indices=[2], intermediates_only=True)[0]
+    tokens = backbone.encoder.forward_intermediates(x, indices=[2], intermediates_only=True)[0]
     assert torch.allclose(backbone.forward_multiscale(x)[2], tokens)
 
 
@@ -45,7 +46,7 @@ def test_token_vs_avg_pooling_differ():
     torch.manual_seed(0)
     avg = build_backbone(spec(global_pool="avg"), None).eval()
     tok = build_backbone(spec(global_pool="token"), None).eval()
-    tok.vit.load_state_dict(avg.vit.state_dict(), strict=False)
+    tok.encoder.load_state_dict(avg.encoder.state_dict(), strict=False)
     x = torch.rand(1, 3, 64, 64)
     assert not torch.allclose(avg.forward_global(x), tok.forward_global(x))
 
@@ -55,9 +56,9 @@ def test_timm_adapter_drops_head_and_resamples_pos_embed():
 
     source = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=3, img_size=32, depth=4, embed_dim=24, num_heads=2)
     target = build_backbone(spec(), None)
-    adapted = adapt_timm_state_dict(source.state_dict(), target.vit)
+    adapted = adapt_timm(source.state_dict(), target.encoder)
     assert "head.weight" not in adapted
-    assert adapted["pos_embed"].shape == target.vit.pos_embed.shape == (1, 17, 24)
+    assert adapted["pos_embed"].shape == target.encoder.pos_embed.shape == (1, 17, 24)
 
 
 def test_layer_decay_scales_lr_by_depth():
@@ -66,8 +67,8 @@ def test_layer_decay_scales_lr_by_depth():
     groups = parameter_groups_with_layer_decay(backbone, head, lr=1.0, weight_decay=0.05, layer_decay=0.5)
     lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
     assert lr_of[id(head.weight)] == 1.0
-    assert lr_of[id(backbone.vit.blocks[3].attn.qkv.weight)] == pytest.approx(0.5)
-    assert lr_of[id(backbone.vit.blocks[0].attn.qkv.weight)] == pytest.approx(0.5**4)
-    assert lr_of[id(backbone.vit.patch_embed.proj.weight)] == pytest.approx(0.5**5)
+    assert lr_of[id(backbone.encoder.blocks[3].attn.qkv.weight)] == pytest.approx(0.5)
+    assert lr_of[id(backbone.encoder.blocks[0].attn.qkv.weight)] == pytest.approx(0.5**4)
+    assert lr_of[id(backbone.encoder.patch_embed.proj.weight)] == pytest.approx(0.5**5)
     wd_of = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
     assert wd_of[id(head.bias)] == 0.0 and wd_of[id(head.weight)] == 0.05

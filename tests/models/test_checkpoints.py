@@ -59,7 +59,7 @@ def test_strict_loading_names_missing_unexpected_and_wrong_shape_keys(tmp_path):
     assert "unexpected keys: decoder.extra" in message
     assert "wrong-shape keys: cls_token (file (1, 1, 7), model (1, 1, 24))" in message
     loose = build_backbone(spec, path, strict=False)  # non-strict: loads what matches
-    assert torch.equal(loose.vit.state_dict()["blocks.0.attn.qkv.weight"], state["blocks.0.attn.qkv.weight"])
+    assert torch.equal(loose.encoder.state_dict()["blocks.0.attn.qkv.weight"], state["blocks.0.attn.qkv.weight"])
 
 
 class _Exploit:

@@ -196,7 +196,7 @@ def test_release_layout_loads_strictly_with_source_features(name, tmp_path):
     path = write_release(name, tmp_path / name.replace(":", "_"), source)
     backbone = build_backbone(spec, path, strict=True).eval()
     for key, value in source.state_dict().items():
-        assert torch.equal(backbone.vit.state_dict()[key], value), key
+        assert torch.equal(backbone.encoder.state_dict()[key], value), key
     x = torch.randn(3, 3, SMALL_SIZE, SMALL_SIZE)
     with torch.no_grad():
         got = backbone.forward_global(x)  # [3, D]
@@ -235,8 +235,8 @@ def test_ecamp_official_at_true_vit_b16_shapes(tmp_path, caplog):
     assert len(lines) == 1, lines
     for group in ("bert_encoder.* (5)", "bert_mlp.* (2)", "decoder_blocks.* (48)", "mask_token", "super_res.* (4)"):
         assert group in lines[0]
-    assert backbone.embed_dim == 768 and len(backbone.vit.blocks) == 12
-    loaded = backbone.vit.state_dict()
+    assert backbone.num_features == 768 and len(backbone.encoder.blocks) == 12
+    loaded = backbone.encoder.state_dict()
     assert loaded.keys() == source.state_dict().keys()
     assert all(torch.equal(loaded[k], v) for k, v in source.state_dict().items())
     torch.testing.assert_close(backbone.normalize(torch.full((1, 3, 2, 2), 0.4722 + 0.3028)), torch.ones(1, 3, 2, 2))
@@ -278,7 +278,7 @@ def test_pos_embed_resampled_to_a_larger_grid(tmp_path):
     pos = source.state_dict()["pos_embed"]  # [1, 1 + 4, D]
     grid = pos[:, 1:].reshape(1, 2, 2, -1).permute(0, 3, 1, 2)  # [1, D, 2, 2]
     expected = F.interpolate(grid, size=(3, 3), mode="bicubic", align_corners=False, antialias=True).flatten(2).transpose(1, 2)
-    got = backbone.vit.pos_embed.detach()  # [1, 1 + 9, D]
+    got = backbone.encoder.pos_embed.detach()  # [1, 1 + 9, D]
     assert got.shape == (1, 10, SMALL["embed_dim"])
     torch.testing.assert_close(got[:, :1], pos[:, :1])
     torch.testing.assert_close(got[:, 1:], expected, rtol=1e-5, atol=1e-5)
@@ -288,7 +288,7 @@ def test_one_channel_patch_embedding_matches_on_replicated_grayscale(tmp_path):
     gray_source = make_vit("avg", SMALL_SIZE, SMALL, in_chans=1)
     path = write_release("mrm", tmp_path, gray_source)
     backbone = build_backbone(spec_for("mrm"), path).eval()
-    assert backbone.vit.patch_embed.proj.weight.shape[1] == 3
+    assert backbone.encoder.patch_embed.proj.weight.shape[1] == 3
     gray = torch.randn(2, 1, SMALL_SIZE, SMALL_SIZE)
     with torch.no_grad():
         torch.testing.assert_close(

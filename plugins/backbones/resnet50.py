@@ -1,0 +1,119 @@
+"""ResNet-50 image encoders of the published chest X-ray methods, imported from their **released files** (never
+downloaded). Put the file in ``pretrained/`` under the name below (``ecamp-bench list backbones`` shows the
+expected path and whether it is present) or pass ``--weights PATH``.
+
+Every importer maps the file onto timm's ``resnet50`` (torchvision parameter names: ``conv1``, ``bn1``,
+``layer1``-``layer4`` with ``downsample.0/1``; 3/4/6/3 bottlenecks; no ``fc``) and loads it strictly; the
+key mapping lives in :mod:`ecamp_bench.models.resnet_importers`. The multi-scale maps are the stages
+C2-C5 (``layer1``-``layer4``, strides 4-32, 256/512/1024/2048 channels), so ``frozen-det`` with these
+backbones is MGCA's detector (YOLOv3 on a frozen ResNet-50's C3-C5, ``mgca/models/backbones/detector_backbone.py``).
+Normalisation: the one each method trained with (grayscale replicated to 3 channels). Input size: the
+pre-training crop. Sources were read at the commits of the public repositories named below.
+
+Expected layouts (what the file holds → what is kept):
+
+``mgca-r50`` — ``MGCA-resnet50.ckpt`` (HKU-MedAI/MGCA ``mgca/models/mgca/mgca_module.py``, a PyTorch Lightning
+checkpoint ``{"state_dict", "epoch", "global_step", "hyper_parameters", "optimizer_states", ...}``). The image
+encoder (``mgca/models/backbones/encoder.py::ImageEncoder`` → ``cnn_backbones.resnet_50``: torchvision
+``resnet50`` with ``fc`` replaced by a parameter-free ``Identity``) is under ``img_encoder_q.model.`` —
+the prefix MGCA's own ``mgca_detector.py`` strips. Dropped: ``img_encoder_q.global_embed.head.*`` and
+``local_embed.head.*`` (projection heads), ``text_encoder_q.*``, ``patch_local_atten_layer.*``,
+``word_local_atten_layer.*``, ``prototype_layer.*``. Mean/std 0.5 (``mgca/datasets/transforms.py``); 224 px.
+
+``gloria`` — ``GLoRIA.ckpt`` (marshuang80/gloria, the CheXpert-pretrained ``chexpert_resnet50.ckpt``; Lightning
+checkpoint, key ``state_dict``; ``gloria/builder.py::build_gloria_from_ckpt``). ``PretrainModel.gloria`` →
+``GLoRIA.img_encoder`` (``gloria/models/vision_model.py::ImageEncoder``) → ``.model`` = torchvision
+``resnet50`` with a parameter-free ``Identity`` ``fc`` (``gloria/models/cnn_backbones.py``): prefix
+``gloria.img_encoder.model.``. Dropped: ``gloria.img_encoder.global_embedder.*`` (Linear 2048→768),
+``local_embedder.weight`` (1×1 conv 1024→768), ``gloria.text_encoder.*``. Mean/std 0.5 (``transforms.norm:
+half`` in ``configs/chexpert_pretrain_config.yaml``, ``build_transformation``); 224 px crop.
+
+``convirt`` — ``ConVIRT.pth``: ConVIRT's authors released no weights; the file the field uses is BenchX's
+re-training (yangzhou12/BenchX ``unifier/models/vilmedic/ConVIRT.py``, loaded by
+``unifier/models/vlm_src/ConVIRT/builder.py`` from key ``model``). ``ConVIRT.visual`` is a ViLMedic
+``VisualEncoder`` whose ``.model`` is ``nn.Sequential(OrderedDict(resnet50.named_children()))`` up to
+``avgpool`` (``unifier/blocks/vision/visual_encoder.py``), so the names stay torchvision's: prefix
+``visual.model.``. Dropped: ``linguistic.*`` (BERT), ``vis_proj.*``, ``lin_proj.*``. Mean/std: ImageNet
+(BenchX's CXR transforms; not stated in the file — an assumption); 224 px.
+
+``medklip`` — ``MedKLIP.pth`` (MediaBrain-SJTU/MedKLIP ``PreTrain_MedKLIP/train_MedKLIP.py``: ``torch.save``
+of ``{"model": state_dict, "optimizer", "lr_scheduler", "config", "epoch"}`` from a DDP model, so every key
+starts with ``module.``). ``models/model_MedKLIP.py``: ``res_features = nn.Sequential(*list(resnet50.children())[:-3])``
+— the ResNet-50 **up to ``layer3``** (no ``layer4``): indices ``0`` conv1, ``1`` bn1, ``4``-``6`` layer1-3
+(2 relu and 3 maxpool hold no parameters), renamed as BenchX's ``convert_medklip`` does. The backbone is
+timm's ``resnet50`` built with ``features_only=True, out_indices=(1, 2, 3)`` (the same truncation, names
+unchanged): global feature = the average of ``layer3`` (1024-d, MedKLIP's patch features), stride-32 map =
+``layer3`` max-pooled. Dropped: ``res_l1.*``, ``res_l2.*`` (patch projection), ``disease_embedding_layer.*``,
+``cl_fc.*``, ``decoder.*``, ``classifier.*``. Mean/std: ImageNet (``PreTrain_MedKLIP/dataset/dataset.py``); 224 px.
+
+``m-flag`` — ``M-FLAG.pth`` (cheliu-computation/M-FLAG-MICCAI2023 ``utils/utils_trainer.py``): either the
+final ``<name>_total.pth`` (``model.module.state_dict()`` of ``ResNet_CXRBert``, ``utils/utils_builder.py``:
+``encoder`` = torchvision ``resnet50`` with ``fc = nn.Identity()``; prefix ``encoder.``; dropped ``proj_v.*``,
+``proj_t.*``, ``lm_model.*``), the file BenchX uses, or ``<name>_encoder.pth`` (the bare encoder, names
+already torchvision's). Mean/std 0.5 (``utils/utils_dataset.py``); 224 px.
+
+``biovil`` — ``biovil_image_resnet50_proj_size_128.pt`` (microsoft/hi-ml ``hi-ml-multimodal``,
+``health_multimodal/image/model/model.py::ImageModel``, loaded with ``load_state_dict`` as a plain state dict):
+``ImageModel.encoder`` (``ImageEncoder``) → ``.encoder`` = ``ResNetHIML``, a torchvision ``ResNet`` subclass
+that keeps the unused ImageNet ``fc``: prefix ``encoder.encoder.``; dropped ``encoder.encoder.fc.*`` and
+``projector.model.*`` (1×1-conv MLP to 128-d). No mean/std normalisation: pixels in [0, 1]
+(``image/data/transforms.py::create_chest_xray_transform_for_inference``: Resize 512, CenterCrop 480, ToTensor);
+480 px.
+
+``benchx:<name>`` — the files written by BenchX's ``preprocess/model_converters/medvlm2mmseg.py`` (``convert_resnet``:
+the prefixes above stripped, nothing renamed; ``convert_medklip``: ``module.res_features.`` stripped and
+``0/1/4/5/6`` renamed to ``conv1/bn1/layer1-3``), a bare ``torch.save`` of the state dict under the source's
+file name in ``pretrained/benchx/``. BioViL has no BenchX conversion (``res2mmseg.py`` names its prefix
+``encoder.encoder`` only in a comment). Normalisation and size of the source method.
+"""
+
+from __future__ import annotations
+
+from ecamp_bench.api import BackboneSpec, hookimpl
+
+ARCH = "resnet50"
+_ADAPT = "ecamp_bench.models.resnet_importers:"
+HALF, IMAGENET_MEAN, IMAGENET_STD = (0.5,) * 3, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+UP_TO_LAYER3 = {"features_only": True, "out_indices": (1, 2, 3)}
+BENCHX = "BenchX, NeurIPS 2024 D&B, arXiv 2410.21969 (yangzhou12/BenchX)"
+
+#: name → (file, adapter, mean, std, input size, model kwargs, citation, description)
+_MODELS = {
+    "mgca-r50": ("MGCA-resnet50.ckpt", "adapt_mgca_r50", HALF, HALF, 224, {},
+                 "Wang et al., MGCA, NeurIPS 2022 (HKU-MedAI/MGCA)",
+                 "MGCA ResNet-50 Lightning checkpoint (img_encoder_q.model.*)"),
+    "gloria": ("GLoRIA.ckpt", "adapt_gloria", HALF, HALF, 224, {},
+               "Huang et al., GLoRIA, ICCV 2021 (marshuang80/gloria)",
+               "GLoRIA CheXpert-pretrained ResNet-50 Lightning checkpoint (gloria.img_encoder.model.*)"),
+    "convirt": ("ConVIRT.pth", "adapt_convirt", IMAGENET_MEAN, IMAGENET_STD, 224, {},
+                "Zhang et al., ConVIRT, MLHC 2022; weights re-trained by BenchX (yangzhou12/BenchX)",
+                "ConVIRT ResNet-50 (BenchX/ViLMedic, key 'model', visual.model.*)"),
+    "medklip": ("MedKLIP.pth", "adapt_medklip", IMAGENET_MEAN, IMAGENET_STD, 224, UP_TO_LAYER3,
+                "Wu et al., MedKLIP, ICCV 2023 (MediaBrain-SJTU/MedKLIP)",
+                "MedKLIP ResNet-50 up to layer3 (module.res_features.*)"),
+    "m-flag": ("M-FLAG.pth", "adapt_mflag", HALF, HALF, 224, {},
+               "Liu et al., M-FLAG, MICCAI 2023 (cheliu-computation/M-FLAG-MICCAI2023)",
+               "M-FLAG ResNet-50 (encoder.* of the total model, or the bare encoder file)"),
+    "biovil": ("biovil_image_resnet50_proj_size_128.pt", "adapt_biovil", (0.0,) * 3, (1.0,) * 3, 480, {},
+               "Boecking et al., BioViL, ECCV 2022 (microsoft/hi-ml, hi-ml-multimodal)",
+               "BioViL image encoder ResNet-50 (encoder.encoder.*; no mean/std normalisation)"),
+}
+
+
+def _spec(name: str, weights: str, adapt: str, mean, std, size: int, kwargs: dict, citation: str, description: str) -> BackboneSpec:
+    return BackboneSpec(
+        name=name, arch=ARCH, weights=weights, adapt_state_dict=_ADAPT + adapt, mean=tuple(mean), std=tuple(std),
+        input_size=size, global_pool="avg", model_kwargs=dict(kwargs), citation=citation, description=description,
+    )  # fmt: skip
+
+
+@hookimpl
+def ecamp_bench_backbones() -> list[BackboneSpec]:
+    """The six ResNet-50 release files and BenchX's converted copies of the five BenchX evaluates."""
+    specs = [_spec(name, *entry) for name, entry in _MODELS.items()]
+    for name, (file, adapt, mean, std, size, kwargs, citation, _) in _MODELS.items():
+        if name == "biovil":
+            continue
+        specs.append(_spec(f"benchx:{name}", f"benchx/{file}", "adapt_benchx_resnet", mean, std, size, kwargs,
+                           f"{BENCHX}; {citation}", f"BenchX medvlm2mmseg-converted {name} ResNet-50 (bare state dict)"))
+    return specs
