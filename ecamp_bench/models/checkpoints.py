@@ -8,8 +8,13 @@ works strictly. The safetensors header metadata (string → string) carries a :c
 scalars as strings, lists and dicts as JSON, under the keys ``ecamp_bench.<field>`` plus
 ``ecamp_bench.format = "backbone-v1"``.
 
-Foreign ``.pth``/``.pt``/``.bin`` checkpoints are read with ``torch.load(weights_only=True)`` only, so a
-pickle that would execute code is refused (:class:`CheckpointError` naming the file). The sha256 of a weight
+Foreign ``.pth``/``.pt``/``.bin``/``.ckpt`` checkpoints are read with ``torch.load(weights_only=True)`` only, so
+no code from the pickle ever runs. Classes a release pickles *next to* its weights (a Lightning checkpoint's
+``hyper_parameters`` as an OmegaConf ``DictConfig`` or Lightning ``AttributeDict``, numpy scalars in callback
+states) are not importable under ``weights_only``; they are replaced by :class:`InertObject` stand-ins (our own
+class, registered under their names for this one load: nothing of theirs is imported or called), listed in one
+log line. A file whose weights themselves are not plain tensors is refused (:class:`CheckpointError` naming
+the file). The sha256 of a weight
 file is cached by (path, size, mtime), because hashing a ViT-B file on every run costs seconds.
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -36,6 +42,21 @@ _WRAPPER_KEYS = ("state_dict", "model", "module", "encoder", "teacher")
 # Plain-data classes that published checkpoints pickle next to their weights (MAE/MRM/ECAMP's
 # ``misc.save_model`` stores the training ``args`` as an ``argparse.Namespace``); nothing else is allowed.
 SAFE_GLOBALS = [argparse.Namespace]
+
+log = logging.getLogger(__name__)
+
+
+class InertObject:
+    """Stand-in for a foreign class pickled next to the weights: creating or calling it gives an empty
+    ``collections.OrderedDict``, one of the few types ``weights_only`` lets a pickle fill (dict items through
+    ``SETITEMS``, object state through ``BUILD`` into its ``__dict__``). The original class is never imported
+    or called; what the pickle held stays inspectable as plain data.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        from collections import OrderedDict
+
+        return OrderedDict()
 
 
 @dataclass
@@ -146,8 +167,10 @@ def load_backbone_file(path: Path) -> tuple[dict[str, torch.Tensor], BackboneMet
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     """Load a state dict from ``.safetensors`` or (safely) from a pickle-based ``.pth``/``.pt``/``.bin``.
 
-    Pickles go through ``torch.load(weights_only=True)``: anything but tensors, plain containers and
-    :data:`SAFE_GLOBALS` (``argparse.Namespace``) is refused. A checkpoint that wraps its weights (``{"model": {...}}``, ``{"state_dict": {...}}``) is unwrapped.
+    Pickles go through ``torch.load(weights_only=True)``: tensors, plain containers and :data:`SAFE_GLOBALS`
+    (``argparse.Namespace``) load as they are; other pickled classes of a zip checkpoint become
+    :class:`InertObject` stand-ins (see the module docstring); only tensors are kept as weights. A checkpoint that
+    wraps its weights (``{"model": {...}}``, ``{"state_dict": {...}}``, Lightning's checkpoint dict) is unwrapped.
     """
     import torch
 
@@ -163,14 +186,24 @@ def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix not in _PICKLE_SUFFIXES:
         raise CheckpointError(f"{path}: unknown weight file type (use .safetensors or one of {_PICKLE_SUFFIXES})")
     try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
+        stand_ins = [n for n in torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) if n not in _SAFE_NAMES]
+    except Exception:  # a legacy (non-zip) pickle cannot be listed; torch.load below refuses what it must
+        stand_ins = []
+    try:
+        allowed = [*SAFE_GLOBALS, *((InertObject, name) for name in stand_ins)]
+        with torch.serialization.safe_globals(allowed):
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError for unsafe globals, RuntimeError for corrupt files
         raise CheckpointError(
             f"{path}: refused or unreadable checkpoint (only tensors and plain containers are loaded, "
             f"with torch.load(weights_only=True)): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         ) from None
+    if stand_ins:
+        log.info("%s: inert stand-ins for pickled non-weight objects: %s", path.name, ", ".join(stand_ins))
     return _unwrap_state_dict(obj, path)
+
+
+_SAFE_NAMES = {f"{g.__module__}.{g.__qualname__}" for g in SAFE_GLOBALS}
 
 
 def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:

@@ -103,3 +103,12 @@ def test_weights_sha256_is_cached_by_size_and_mtime(tmp_path):
     path.write_bytes(b"abcd")
     os.utime(path, ns=(10**18, 10**18))
     assert weights_sha256(path) != first
+
+
+def test_code_pickled_next_to_the_weights_of_a_zip_checkpoint_never_runs(tmp_path):
+    """torch.save files list their globals: foreign ones become inert stand-ins, the weights still load."""
+    target = tmp_path / "pwned.txt"
+    path = tmp_path / "lightning.ckpt"
+    torch.save({"state_dict": {"a": torch.ones(2)}, "hyper_parameters": {"x": _Exploit(target)}}, path)
+    assert torch.equal(load_state_dict_file(path)["a"], torch.ones(2))
+    assert not target.exists()
