@@ -1,4 +1,8 @@
-"""``ecamp-bench list [tasks|backbones|protocols|layouts]``: what the installed plugins provide."""
+"""``ecamp-bench list [tasks|backbones|protocols|layouts]``: what the installed plugins provide.
+
+Backbones are grouped by architecture family (one table per timm family: ``vit``, ``resnet``, ...), each row
+with the weight file it expects and whether that file is present.
+"""
 
 from __future__ import annotations
 
@@ -36,8 +40,8 @@ def _weights_status(spec) -> str:
     return f"{path} ({state})"
 
 
-def _table(cat: Catalog, kind: str, names: list[str]) -> Table:
-    table = Table(title=f"{kind}s", title_justify="left")
+def _table(cat: Catalog, kind: str, names: list[str], title: str | None = None) -> Table:
+    table = Table(title=title or f"{kind}s", title_justify="left")
     table.add_column("name", style="bold")
     table.add_column("version", justify="right")
     table.add_column("provider")
@@ -48,6 +52,16 @@ def _table(cat: Catalog, kind: str, names: list[str]) -> Table:
         cells = (name, version, str(cat.provider(kind, name)), _describe(kind, spec))
         table.add_row(*(escape(cell) for cell in cells))
     return table
+
+
+def _by_family(cat: Catalog) -> dict[str, list[str]]:
+    """Backbone names grouped by the timm family of their architecture, families in alphabetical order."""
+    from ecamp_bench.models.backbone_refs import arch_family
+
+    groups: dict[str, list[str]] = {}
+    for name in cat.names("backbone"):
+        groups.setdefault(arch_family(cat.get("backbone", name).arch), []).append(name)
+    return dict(sorted(groups.items()))
 
 
 @app.command("list")
@@ -76,7 +90,12 @@ def list_command(
             plugins.add_row(escape(p.plugin), escape(f"{p.dist}-{p.version}" if p.dist else "(module)"), escape(p.path or ""))
         out.print(plugins)
     for plural, kind in kinds.items():
-        if what in ("all", plural):
+        if what not in ("all", plural):
+            continue
+        if kind == "backbone":
+            for family, names in _by_family(cat).items():
+                out.print(_table(cat, kind, names, title=f"backbones: {family} family"))
+        else:
             out.print(_table(cat, kind, cat.names(kind)))
     for failure in cat.failures:
         who = escape(f"plugin '{failure.plugin}' ({failure.provider.dist or 'module'})")

@@ -37,6 +37,13 @@ def kebab(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
 
 
+def arch_family(arch: str) -> str:
+    """The timm family of an architecture name, from the name alone (no import): ``vit_base_patch16_224`` → ``vit``,
+    ``resnet50`` → ``resnet``, ``convnext_tiny`` → ``convnext``."""
+    match = re.match(r"[a-z]+", arch.lower())
+    return match.group(0) if match else arch
+
+
 def newest_pretrained(folder: Path | None = None) -> Path | None:
     """The most recently modified ``*.safetensors`` file in ``pretrained/`` (or ``folder``), if any."""
     folder = Path(folder) if folder is not None else pretrained_dir()

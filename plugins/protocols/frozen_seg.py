@@ -61,7 +61,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             params=FrozenSegParams,
             run="ecamp_bench.mm.seg_train:run_frozen",
             presets={"tiny": TINY},
-            description="frozen ViT + SETR-PUP decoder (mmseg), Focal+Dice, AdamW, early stopping on val Dice",
+            description="frozen encoder + SETR-PUP decoder (mmseg), Focal+Dice, AdamW, early stopping on val Dice",
             lineage="MGCA (NeurIPS 2022) / ECAMP segmentation",
         )
     ]
