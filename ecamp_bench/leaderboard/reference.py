@@ -28,11 +28,13 @@ class ReferenceRow:
     values: dict[float, float]
     source: str
     note: str = ""
+    backbone: str = ""
 
     @property
     def label(self) -> str:
-        """E.g. ``MGCA (R50)``."""
-        return f"{self.method} ({self.arch})" if self.arch else self.method
+        """E.g. ``MGCA (R50)``, or ``mgca-r50: MGCA (R50)`` when the row names the backbone that re-runs it."""
+        name = f"{self.method} ({self.arch})" if self.arch else self.method
+        return f"{self.backbone}: {name}" if self.backbone else name
 
 
 def load_references(path: Path) -> list[ReferenceRow]:
@@ -67,6 +69,7 @@ def load_references(path: Path) -> list[ReferenceRow]:
             method=str(entry["method"]), arch=str(entry.get("arch", "")), protocol=str(entry["protocol"]),
             task=str(entry["task"]), metric=str(entry["metric"]), values=values,
             source=str(sources.get(source, source)), note=str(entry.get("note", "")),
+            backbone=str(entry.get("backbone", "")),
         ))  # fmt: skip
     return rows
 
@@ -74,7 +77,9 @@ def load_references(path: Path) -> list[ReferenceRow]:
 def rows_for_table(table: LeaderboardTable, references: list[ReferenceRow]) -> list[tuple[str, dict[int, float], list[ReferenceRow]]]:
     """``(label, {column index: value}, source rows)`` for the references that match ``table``'s protocol and columns.
 
-    Rows of one method (label) on several tasks are merged into one table row.
+    Rows of one method (label) on several tasks are merged into one table row. Rows whose ``backbone`` was
+    measured in the table come first, in the table's backbone order, so a re-run and its published number
+    read side by side.
     """
     merged: dict[str, tuple[dict[int, float], list[ReferenceRow]]] = {}
     for ref in references:
@@ -90,4 +95,6 @@ def rows_for_table(table: LeaderboardTable, references: list[ReferenceRow]) -> l
             values[col] = value
             if ref not in sources:
                 sources.append(ref)
-    return [(label, values, sources) for label, (values, sources) in merged.items()]
+    order = {name: i for i, name in enumerate(table.backbones)}
+    rows = [(label, values, sources) for label, (values, sources) in merged.items()]
+    return sorted(rows, key=lambda row: order.get(row[2][0].backbone, len(order)))

@@ -159,3 +159,27 @@ def test_lightning_hyper_parameters_of_a_foreign_class_become_inert(tmp_path, ca
     assert "gloria.img_encoder.model.conv1.weight" in state
     assert "omegaconf_standin" not in sys.modules
     assert any("omegaconf_standin.DictConfig" in r.getMessage() for r in caplog.records)
+
+
+def test_list_backbones_groups_by_family_with_expected_file_and_presence(tmp_path, capsys, monkeypatch):
+    from ecamp_bench.cli import main
+    from ecamp_bench.paths import pretrained_dir
+
+    monkeypatch.setenv("COLUMNS", "400")
+    pretrained = pretrained_dir()
+    pretrained.mkdir(parents=True, exist_ok=True)
+    (pretrained / "MGCA-resnet50.ckpt").write_bytes(b"x")
+    assert main(["list", "backbones"]) == 0
+    out = capsys.readouterr().out
+    resnet, vit = out.index("backbones: resnet family"), out.index("backbones: vit family")
+    rows = {line.split("│")[1].strip(): (i, line) for i, line in enumerate(out.splitlines()) if line.count("│") > 3}
+    lines = out.splitlines()
+    first_vit_line = next(i for i, line in enumerate(lines) if "backbones: vit family" in line)
+    assert resnet < vit
+    assert f"{pretrained / 'MGCA-resnet50.ckpt'} (present)" in rows["mgca-r50"][1]
+    assert f"{pretrained / 'GLoRIA.ckpt'} (missing)" in rows["gloria"][1]
+    assert f"{pretrained / 'benchx' / 'MedKLIP.pth'} (missing)" in rows["benchx:medklip"][1]
+    for name in ("mgca-r50", "gloria", "convirt", "medklip", "m-flag", "biovil", "imagenet-r50", "random-r50"):
+        assert rows[name][0] < first_vit_line, name  # in the resnet table
+    for name in ("mgca-vit", "mrm", "imagenet-vit-b16", "ecamp-official"):
+        assert rows[name][0] > first_vit_line, name
