@@ -1,4 +1,4 @@
-"""Key mapping for released checkpoints of other methods: from their state dicts to timm ViT names.
+"""Key mapping for released ViT checkpoints of other methods (to timm ViT names), shared importer steps, and timm files.
 
 Each ``adapt_*`` function is a ``BackboneSpec.adapt_state_dict`` target, called by
 :func:`ecamp_bench.models.backbone.build_backbone` as ``fn(state_dict, vit) -> state_dict`` after the file
@@ -6,8 +6,8 @@ was read with ``torch.load(weights_only=True)`` and unwrapped (``model`` / ``sta
 result is then loaded **strictly**, so every key that is neither mapped nor deliberately dropped
 surfaces as an "unexpected key" and every encoder key the file lacks as a "missing key".
 
-The expected layout of each file is written down in ``ecamp_bench_plugins.backbones.published``. The
-steps shared by all importers:
+The expected layout of each file is written down in ``ecamp_bench_plugins.backbones.published`` (ResNet-50
+releases: :mod:`ecamp_bench.models.resnet_importers`). The steps shared by the ViT importers:
 
 1. select the image encoder (strip a wrapper prefix such as ``img_encoder_q.model.`` or DDP's ``module.``)
    and drop the keys that only served pre-training (decoder, mask token, SR head, text encoder, heads),
