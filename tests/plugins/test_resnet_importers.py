@@ -11,6 +11,7 @@ narrow bottlenecks, to stay fast; ``test_mgca_r50_at_true_resnet50_shapes`` uses
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -183,3 +184,30 @@ def test_list_backbones_groups_by_family_with_expected_file_and_presence(tmp_pat
         assert rows[name][0] < first_vit_line, name  # in the resnet table
     for name in ("mgca-vit", "mrm", "imagenet-vit-b16", "ecamp-official"):
         assert rows[name][0] > first_vit_line, name
+
+
+def test_imagenet_r50_from_a_timm_safetensors_file_with_its_classifier(tmp_path):
+    from safetensors.torch import save_file
+
+    source = torchvision_resnet(seed=5)
+    path = tmp_path / "resnet50.tv_in1k.safetensors"
+    save_file({k: v.contiguous() for k, v in encoder_state(source, keep_fc=True).items()}, str(path))  # timm hub file: fc kept
+    backbone = build_backbone(spec_for("imagenet-r50"), path, strict=True).eval()
+    assert_same_as_source(backbone, source)
+
+
+def test_imagenet_vit_b16_from_a_timm_file(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    kwargs = {"depth": 2, "embed_dim": 32, "num_heads": 2}
+    torch.manual_seed(0)
+    source = timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=10, img_size=32, **kwargs).eval()
+    path = tmp_path / "vit_base_patch16_224.augreg2_in21k_ft_in1k.safetensors"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
+    spec = replace(spec_for("imagenet-vit-b16", small=False), input_size=32, model_kwargs=kwargs)
+    backbone = build_backbone(spec, path, strict=True).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(backbone.forward_global(x), source.forward_head(source.forward_features(x), pre_logits=True))
+    assert backbone.family == "vit" and spec.global_pool == "token"
