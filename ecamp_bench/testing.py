@@ -132,10 +132,22 @@ def check_task(spec: TaskSpec, folder: Path, catalog=None):
     return metrics
 
 
-def check_protocol(spec: ProtocolSpec, folder: Path, catalog=None, *, task: str | None = None, overrides=()):
-    """Run the protocol (``tiny`` preset, a 2-block random-init ViT at 64 px, 100% fraction) on synthetic data of the first
-    task that lists it (or ``task``): it must return :class:`Predictions` for exactly the test ids, in order,
-    with no ground truth (``targets=None``), finite scores, and a run the task can score."""
+#: The random-init backbone each family is checked with, and the overrides that make it tiny (64 px).
+FAMILY_BACKBONES = {
+    "vit": ("random-init", ["backbone.input_size=64",
+                            "backbone.model_kwargs={depth: 2, embed_dim: 32, num_heads: 2, img_size: 64}"]),
+    "resnet": ("random-r50", ["backbone.input_size=64",  # the ResNet-50 layout, one bottleneck per stage
+                              "backbone.model_kwargs={layers: [1, 1, 1, 1], base_width: 16}"]),
+}  # fmt: skip
+
+
+def check_protocol(
+    spec: ProtocolSpec, folder: Path, catalog=None, *, task: str | None = None, overrides=(), family: str = "vit"
+):
+    """Run the protocol (``tiny`` preset, 100% fraction, a tiny random-init backbone of ``family``: a 2-block ViT or
+    a one-bottleneck-per-stage ResNet-50, at 64 px) on synthetic data of the first task that lists it (or
+    ``task``): it must return :class:`Predictions` for exactly the test ids, in order, with no ground truth
+    (``targets=None``), finite scores, and a run the task can score."""
     import torch
 
     from ecamp_bench.evaluation.context import Predictions, attach_truth
@@ -150,9 +162,10 @@ def check_protocol(spec: ProtocolSpec, folder: Path, catalog=None, *, task: str 
     task_spec = catalog.task(names[0])
     layout = catalog.layout(task_spec.layout)
     data_root = synthetic_root(layout, folder)
-    small = ["backbone.input_size=64", "backbone.model_kwargs={depth: 2, embed_dim: 32, num_heads: 2, img_size: 64}",
-             "eval.n_bootstrap=5", *overrides]  # fmt: skip
-    request = RunRequest(task=task_spec.name, fraction=1.0, protocol=spec.name, backbone="random-init",
+    _require(family in FAMILY_BACKBONES, what, f"unknown backbone family {family!r} (known: {sorted(FAMILY_BACKBONES)})")
+    backbone, tiny = FAMILY_BACKBONES[family]
+    small = [*tiny, "eval.n_bootstrap=5", *overrides]
+    request = RunRequest(task=task_spec.name, fraction=1.0, protocol=spec.name, backbone=backbone,
                          data_root=data_root, preset="tiny", overrides=small)  # fmt: skip
     plan = prepare_run(request, catalog)
     torch.manual_seed(0)
@@ -167,25 +180,25 @@ def check_protocol(spec: ProtocolSpec, folder: Path, catalog=None, *, task: str 
 
 
 def check_backbone(spec: BackboneSpec, catalog=None):
-    """The architecture builds (weightless, on the meta device), ``feature_indices`` are valid blocks,
-    ``mean``/``std`` have one value per input channel, and ``adapt_state_dict`` imports."""
-    import torch
-
-    from ecamp_bench.models.backbone import create_vit, import_ref
+    """The architecture builds (weightless, on the meta device) with a global feature and four multi-scale maps
+    (valid ``feature_indices`` taps of its timm ``feature_info``, a ViT's blocks or a CNN's stages),
+    ``mean``/``std`` have one value per input channel, and ``adapt_state_dict`` imports. Returns its
+    :class:`~ecamp_bench.models.backbone.BackboneLayout`."""
+    from ecamp_bench.models.backbone import describe_backbone, import_ref
 
     what = f"backbone '{spec.name}'"
     _require(len(spec.mean) == len(spec.std) == 3, what, f"mean/std need 3 values, got {spec.mean} / {spec.std}")
     _require(spec.input_size > 0, what, f"input_size must be positive, got {spec.input_size}")
     if spec.adapt_state_dict:
         _require(callable(import_ref(spec.adapt_state_dict)), what, f"adapt_state_dict {spec.adapt_state_dict} is not callable")
-    with torch.device("meta"):
-        model = create_vit(spec)
-    depth = len(getattr(model, "blocks", ()))
-    if spec.feature_indices is not None and depth:
-        bad = [i for i in spec.feature_indices if not -depth <= i < depth]
-        _require(not bad, what, f"feature_indices {bad} are not blocks of a {depth}-block model")
-    _require(int(getattr(model, "num_features", 0)) > 0, what, "the model reports no num_features")
-    return model
+    try:
+        layout = describe_backbone(spec)
+    except EcampBenchError as exc:
+        raise ContractError(f"{what}: {exc}") from exc
+    _require(layout.num_features > 0, what, "the model reports no num_features")
+    _require(len(layout.out_channels) == 4 and min(layout.out_channels) > 0, what,
+             f"multi-scale maps need 4 levels with channels, got {layout.out_channels}")  # fmt: skip
+    return layout
 
 
-__all__ = ["ContractError", "check_backbone", "check_layout", "check_protocol", "check_task", "synthetic_root"]
+__all__ = ["FAMILY_BACKBONES", "ContractError", "check_backbone", "check_layout", "check_protocol", "check_task", "synthetic_root"]

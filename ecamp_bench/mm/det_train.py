@@ -88,9 +88,9 @@ def trainable_state(model, frozen: bool) -> dict[str, torch.Tensor]:
 def optimizer(model, params: Any, lr: float, frozen: bool) -> torch.optim.Optimizer:
     """AdamW; a fine-tuned encoder gets ``lr * backbone_lr_scale`` (when the params define it)."""
     scale = float(getattr(params, "backbone_lr_scale", 1.0))
-    vit = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(FROZEN_PREFIX)]
+    encoder = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(FROZEN_PREFIX)]
     rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith(FROZEN_PREFIX)]
-    groups = [{"params": rest, "lr": lr}] + ([{"params": vit, "lr": lr * scale}] if vit and not frozen else [])
+    groups = [{"params": rest, "lr": lr}] + ([{"params": encoder, "lr": lr * scale}] if encoder and not frozen else [])
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(params.betas), weight_decay=float(params.weight_decay))
 
 

@@ -1,4 +1,4 @@
-"""Protocol ``frozen-seg`` (MGCA/ECAMP lineage): frozen ViT encoder, SETR-style progressive-upsampling decoder.
+"""Protocol ``frozen-seg`` (MGCA/ECAMP lineage): frozen encoder (ViT or CNN), SETR-style progressive-upsampling decoder.
 
 Published values (PROTOCOLS.md §1.3, §2b): 224 px, AdamW lr 5e-4, wd 0.05, batch 8, up to 50 epochs,
 early stopping with patience 10, loss ``10·Focal(γ=2) + Dice``. Ours differ where the stack differs:
