@@ -95,6 +95,8 @@ def rows_for_table(table: LeaderboardTable, references: list[ReferenceRow]) -> l
             values[col] = value
             if ref not in sources:
                 sources.append(ref)
-    order = {name: i for i, name in enumerate(table.backbones)}
+    order: dict[str, int] = {}
+    for i, label in enumerate(table.backbones):  # row labels are "name" or "name [weights …, config …]"
+        order.setdefault(label.split(" [", 1)[0], i)
     rows = [(label, values, sources) for label, (values, sources) in merged.items()]
     return sorted(rows, key=lambda row: order.get(row[2][0].backbone, len(order)))
