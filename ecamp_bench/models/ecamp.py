@@ -44,7 +44,9 @@ class ECAMPModelConfig:
     decoder_depth: int = 4
     decoder_num_heads: int = 16
     sr_scale: int = 2  # the SR head outputs sr_scale × img_size (448 for the paper)
-    sr_channels: int = 64  # width of the hidden conv3×3 of the SR head (not stated in the paper)
+    # Width of the SR head's hidden conv3×3. The reference fixes it at 3 (conv 3→3→3, 168 parameters); a
+    # wider head is an option (64 channels cost ~30 % of a ViT-B step on CPU and ~87 MB of activations per image).
+    sr_channels: int = 3
     # The reference ends the SR head with a ReLU, which cannot produce the negative values of a normalised
     # target image. False (default) drops it; True keeps it for `reference` fidelity.
     sr_final_relu: bool = False
@@ -58,6 +60,13 @@ class ECAMPModelConfig:
     text_ffn: int = 1536
     text_max_len: int = 256
     text_dropout: float = 0.1
+    # "sdpa": F.scaled_dot_product_attention in the ViT (timm) and the BERT self-attention; "eager": explicit
+    # softmax(QKᵀ)V as the reference computes it (same function, slower). The fusion layer's cross-attention is
+    # always eager: its probabilities are returned for the SR windows.
+    attention: Literal["sdpa", "eager"] = "sdpa"
+    # "default": timm's ViT init, BERT's normal(0.02), MAE's xavier-uniform decoder. "reference": the reference's
+    # xavier-uniform on every linear layer (encoder, decoder, BERT), zero biases, and a zero [PAD] embedding row.
+    init: Literal["default", "reference"] = "default"
     loss_weights: dict[str, float] = field(default_factory=lambda: {"mim": 1.0, "sr": 1.0, "mlm": 1.0})
 
 
@@ -70,7 +79,7 @@ class ECAMPOutput:
     pred: torch.Tensor  # [N, L, p*p*3] decoder prediction
     mask: torch.Tensor  # [N, L] 0 = visible, 1 = masked
     sr_image: torch.Tensor  # [N, 3, s*H, s*W]
-    mlm_logits: torch.Tensor  # [N, T, V]
+    mlm_logits: torch.Tensor  # [N, T, V], or [K, V] at the K positions of ``mlm_positions`` when given
     cross_attention: torch.Tensor  # [N, heads, T, Lv] text → visible patches
 
 
@@ -143,9 +152,45 @@ class ECAMP(nn.Module):
         # super-resolution and text specifics
         self.sr_head = SRHead(cfg.sr_scale, cfg.sr_channels, cfg.sr_final_relu)
         text_config = bert_config(cfg.vocab_size, cfg.text_hidden, cfg.text_layers, cfg.text_heads, cfg.text_ffn,
-                                  cfg.text_max_len, cfg.text_dropout)
+                                  cfg.text_max_len, cfg.text_dropout, attn_implementation=cfg.attention)
         self.text = MultimodalBert(text_config, image_dim=cfg.embed_dim)
         self._init_decoder()
+        if cfg.init == "reference":
+            self._init_reference()
+        self.set_attention(cfg.attention)
+
+    def set_attention(self, implementation: Literal["sdpa", "eager"]) -> None:
+        """Switch the ViT/decoder blocks (timm's ``fused_attn``) and the BERT self-attention between
+        ``F.scaled_dot_product_attention`` and explicit attention; the parameters are unchanged."""
+        if implementation not in ("sdpa", "eager"):
+            raise ValueError(f"attention must be 'sdpa' or 'eager', got {implementation!r}")
+        self.cfg.attention = implementation
+        for module in self.modules():
+            if hasattr(module, "fused_attn"):
+                module.fused_attn = implementation == "sdpa"
+        self.text.config._attn_implementation = implementation
+
+    def _init_reference(self) -> None:
+        """The reference's initialisation (MAE's ``initialize_weights`` applied to the whole model): patch
+        embedding xavier-uniform as a linear layer, every ``nn.Linear`` xavier-uniform with zero bias, every
+        LayerNorm 1/0, CLS and mask token normal(0.02); the text embeddings keep BERT's normal(0.02) with the
+        [PAD] row zero. Fixed sin-cos position embeddings are untouched."""
+        weight = self.encoder.patch_embed.proj.weight
+        with torch.no_grad():
+            nn.init.xavier_uniform_(weight.view(weight.shape[0], -1))
+        nn.init.normal_(self.encoder.cls_token, std=0.02)
+        nn.init.normal_(self.mask_token, std=0.02)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        embedding = self.text.embeddings.word_embeddings
+        with torch.no_grad():
+            embedding.weight[embedding.padding_idx].zero_()
 
     def _init_decoder(self) -> None:
         """MAE initialisation of the decoder side: xavier-uniform linears, normal(0.02) mask token."""
@@ -231,10 +276,14 @@ class ECAMP(nn.Module):
         return self.sr_head(self.unpatchify(pred))
 
     def forward_text(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, latent: torch.Tensor
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, latent: torch.Tensor,
+        mlm_positions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Multimodal BERT over the visible patch tokens latent[:, 1:] → (logits [N, T, V], attn [N, h, T, Lv])."""
-        return self.text(input_ids, attention_mask, latent[:, 1:, :])
+        """Multimodal BERT over the visible patch tokens latent[:, 1:] → (logits, attn [N, h, T, Lv]).
+
+        logits: [N, T, V], or [K, V] at the K True positions of ``mlm_positions [N, T]`` (row-major order).
+        """
+        return self.text(input_ids, attention_mask, latent[:, 1:, :], mlm_positions)
 
     # ------------------------------------------------------------------------------
     # losses
@@ -270,6 +319,7 @@ class ECAMP(nn.Module):
         attention_mask: torch.Tensor,
         mlm_loss_fn,
         loss_weights: Mapping[str, float] | None = None,
+        mlm_positions: torch.Tensor | None = None,
     ) -> ECAMPOutput:
         """One pre-training pass.
 
@@ -278,11 +328,13 @@ class ECAMP(nn.Module):
         loss of this batch (``ecamp_bench.text.masking.mlm_loss`` bound to the text batch).
         ``loss_weights`` overrides ``cfg.loss_weights`` (e.g. ``sr = 0`` in the first stage of the
         ``attention`` SR rule); every loss is still computed so that all parameters take part (DDP).
+        ``mlm_positions [N, T]`` (bool): compute vocabulary logits only there (the positions that carry loss);
+        ``mlm_loss_fn`` then receives ``[K, V]``.
         """
         latent, mask, ids_restore = self.forward_encoder(imgs, self.cfg.mask_ratio)
         pred = self.forward_decoder(latent, ids_restore)
         sr_image = self.forward_sr(pred)
-        logits, attn = self.forward_text(input_ids, attention_mask, latent)
+        logits, attn = self.forward_text(input_ids, attention_mask, latent, mlm_positions)
         losses = {
             "mim": self.forward_loss_mim(imgs, pred, mask),
             "sr": self.forward_loss_sr(imgs_hr, sr_image, sr_region),

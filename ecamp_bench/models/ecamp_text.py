@@ -55,12 +55,16 @@ def bert_config(
     )
 
 
-def key_padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+def key_padding_mask(attention_mask: torch.Tensor, additive: bool = False) -> torch.Tensor:
     """``[B, T]`` 1 = token / 0 = padding  →  boolean ``[B, 1, 1, T]`` (True = may be attended to).
 
-    A boolean mask is dtype-free, so it works unchanged under bf16/fp16 autocast with SDPA attention.
+    A boolean mask is dtype-free, so it works unchanged under bf16/fp16 autocast with SDPA attention. With
+    ``additive`` (eager attention adds the mask to the scores): float32 0 / -inf-like (float32 min) instead.
     """
-    return attention_mask[:, None, None, :].bool()
+    keep = attention_mask[:, None, None, :].bool()
+    if not additive:
+        return keep
+    return torch.where(keep, 0.0, torch.finfo(torch.float32).min).to(torch.float32)
 
 
 class ContextFusionLayer(nn.Module):
@@ -131,14 +135,19 @@ class MultimodalBert(nn.Module):
             nn.init.zeros_(module.bias)
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, image_tokens: torch.Tensor
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, image_tokens: torch.Tensor,
+        positions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """input_ids, attention_mask: [B, T]; image_tokens: [B, Lv, D].
+        """input_ids, attention_mask: [B, T]; image_tokens: [B, Lv, D]; positions: optional bool [B, T].
 
-        Returns MLM logits [B, T, V] and the fusion layer's cross-attention [B, heads, T, Lv].
+        Returns MLM logits [B, T, V] (or [K, V] at the K True ``positions``, row-major: the vocabulary
+        projection, the largest matmul of the text tower, is then only computed where the loss needs it)
+        and the fusion layer's cross-attention [B, heads, T, Lv].
         """
         hidden = self.embeddings(input_ids=input_ids)  # [B, T, H]
-        mask = key_padding_mask(attention_mask)  # [B, 1, 1, T]
+        mask = key_padding_mask(attention_mask, additive=self.config._attn_implementation == "eager")  # [B, 1, 1, T]
         hidden, attn = self.fusion(hidden, mask, image_tokens)
         hidden = self.encoder(hidden, attention_mask=mask).last_hidden_state  # [B, T, H]
+        if positions is not None:
+            hidden = hidden[positions]  # [K, H]
         return self.mlm_head(hidden), attn

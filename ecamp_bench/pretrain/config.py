@@ -74,6 +74,7 @@ class OptimConfig:
     accum_steps: int = 8
     clip_grad: float | None = None
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 on CUDA, off on CPU
+    adamw: Literal["auto", "fused", "foreach", "for-loop"] = "auto"  # auto: fused (see pretrain/optim.py)
 
 
 @dataclass
@@ -86,6 +87,7 @@ class RunConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     max_steps: int | None = None  # stop early after this many optimizer steps (smoke tests, benchmarks)
+    compile: bool = False  # torch.compile the model's forward (opt-in: minutes of compilation first)
     init_checkpoint: Path | None = None  # local MAE/timm ViT weights (.pth/.safetensors) for the encoder/decoder
     export: bool = True
 

@@ -99,8 +99,10 @@ class PretrainDataset(Dataset):
         """Grey [1, H, W] in [0, 1] → normalised 3-channel [3, H, W]."""
         return ((img - self.mean) / self.std).expand(3, -1, -1).contiguous()
 
-    def __getitem__(self, item: tuple[int, int]) -> dict:
-        epoch, index = item
+    def __getitem__(self, item: tuple[int, int] | tuple[int, int, int]) -> dict:
+        """``(epoch, index)`` or ``(epoch, index, position)`` (the sample's place in this rank's epoch)."""
+        epoch, index = item[0], item[1]
+        position = item[2] if len(item) > 2 else -1
         rng = np.random.default_rng([self.seed, epoch, index])
         pair = self.pairs[index]
         img = self._load(index)  # [1, H, W]
@@ -114,7 +116,7 @@ class PretrainDataset(Dataset):
             self.sr_rule.source_box(pair.key, rng), (top, left, h, w), (height, width), self.hr_size, flipped
         )
         return {"image_hr": self.normalise(hr), "sr_box": torch.tensor(box), "report": pair.report,
-                "context": pair.context, "key": pair.key}
+                "context": pair.context, "key": pair.key, "epoch": epoch, "position": position}
 
     def plain_view(self, index: int, size: int) -> torch.Tensor:
         """The un-augmented whole image resized to ``size`` and normalised, [3, size, size] (SR windows)."""
@@ -132,8 +134,46 @@ def collate(items: list[dict]) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class StepSeeds:
+    """The seed of a micro-batch's text masking from where its first sample sits in the epoch:
+    ``derive_seed(seed, rank, step, micro)`` with the step and micro-step that will consume it."""
+
+    seed: int
+    rank: int
+    batch_size: int
+    accum_steps: int
+    steps_per_epoch: int
+
+    def __call__(self, epoch: int, position: int) -> tuple[int, int, int]:
+        """(seed, step, micro) of the micro-batch starting at ``position`` of epoch ``epoch``."""
+        from ecamp_bench.distributed import derive_seed
+
+        batch_in_epoch = position // self.batch_size
+        step = epoch * self.steps_per_epoch + batch_in_epoch // self.accum_steps
+        micro = batch_in_epoch % self.accum_steps
+        return derive_seed(self.seed, self.rank, step, micro), step, micro
+
+
+class TextCollate:
+    """Collate function that also inserts contexts, tokenises and masks the batch's text (in the DataLoader
+    worker, so the training process never stalls on it). The masking generator is seeded by
+    :class:`StepSeeds`, so the result does not depend on the number of workers."""
+
+    def __init__(self, batcher, seeds: StepSeeds):
+        self.batcher, self.seeds = batcher, seeds
+
+    def __call__(self, items: list[dict]) -> dict:
+        out = collate(items)
+        seed, step, micro = self.seeds(items[0]["epoch"], items[0]["position"])
+        out["text"] = self.batcher(out["report"], out["context"], torch.Generator().manual_seed(seed))
+        out["text_step"] = (step, micro)
+        return out
+
+
 class ResumableDistributedSampler(DistributedSampler):
-    """``DistributedSampler`` that yields ``(epoch, index)`` and can start part-way through an epoch."""
+    """``DistributedSampler`` that yields ``(epoch, index, position)`` and can start part-way through an epoch
+    (``position``: the sample's place in this rank's epoch, counted from the epoch's start)."""
 
     def __init__(self, dataset: Dataset, num_replicas: int, rank: int, seed: int):
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False)
@@ -144,9 +184,9 @@ class ResumableDistributedSampler(DistributedSampler):
         self.set_epoch(epoch)
         self.start = start
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
         indices = list(super().__iter__())[self.start :]
-        return iter([(self.epoch, i) for i in indices])
+        return iter([(self.epoch, i, self.start + k) for k, i in enumerate(indices)])
 
     def __len__(self) -> int:
         return self.num_samples - self.start

@@ -29,7 +29,7 @@ from ecamp_bench.models.ecamp import ECAMP, parameter_counts
 from ecamp_bench.models.sr_region import build_sr_rule, region_mask
 from ecamp_bench.pretrain import checkpointing as ckpt
 from ecamp_bench.pretrain.config import PretrainConfig
-from ecamp_bench.pretrain.data import PretrainDataset, PretrainPair, ResumableDistributedSampler, collate
+from ecamp_bench.pretrain.data import PretrainDataset, PretrainPair, ResumableDistributedSampler, StepSeeds, TextCollate
 from ecamp_bench.distributed import DistInfo, barrier, derive_seed, init_distributed, seed_everything
 from ecamp_bench.pretrain.export import export_backbone, init_from_checkpoint
 from ecamp_bench.pretrain.optim import build_optimizer, build_scheduler
@@ -81,14 +81,22 @@ def build_model(cfg: PretrainConfig, vocab_size: int) -> ECAMP:
 
 
 def forward_step(model, imgs_hr: torch.Tensor, boxes: torch.Tensor, text: TextBatch, img_size: int,
-                 loss_weights: dict[str, float] | None, dtype: torch.dtype | None):
-    """One forward pass on a batch already on the device: encoder input = hi-res image resized down."""
+                 loss_weights: dict[str, float] | None, dtype: torch.dtype | None, *, sparse_logits: bool = True,
+                 loss_layout: str = "flat"):
+    """One forward pass on a batch already on the device: encoder input = hi-res image resized down.
+
+    With ``sparse_logits`` and a loss on the masked positions only, the vocabulary logits are computed only
+    there (same loss). ``loss_layout``: see :func:`~ecamp_bench.text.loss.mlm_loss` (benchmarks only).
+    """
     device = imgs_hr.device
     imgs = F.interpolate(imgs_hr, size=(img_size, img_size), mode="bicubic", align_corners=False, antialias=True)
     region = region_mask(boxes, imgs_hr.shape[-1])  # [B, 1, S, S]
+    positions = None
+    if sparse_logits and not bool(text.loss_mask.all()):
+        positions = text.loss_mask.bool()
     with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        return model(imgs, imgs_hr, region, text.input_ids, text.attention_mask, lambda lg: mlm_loss(lg, text),
-                     loss_weights)
+        return model(imgs, imgs_hr, region, text.input_ids, text.attention_mask,
+                     lambda lg: mlm_loss(lg, text, layout=loss_layout), loss_weights, mlm_positions=positions)
 
 
 class Trainer:
@@ -122,6 +130,8 @@ class Trainer:
         self.step = 0
         self.ddp = (DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
                     if info.distributed else self.model)
+        if cfg.run.compile:  # opt-in: compiles on the first steps (and again for new text widths)
+            self.ddp = torch.compile(self.ddp)
 
     # ------------------------------------------------------------------------------
     # state
@@ -182,6 +192,8 @@ class Trainer:
         bs = self.cfg.optim.batch_size
         self.sampler.set_position(epoch, step_in_epoch * self.cfg.optim.accum_steps * bs)
         workers = self.cfg.data.num_workers
+        seeds = StepSeeds(self.cfg.run.seed, self.info.rank, bs, self.cfg.optim.accum_steps, self.steps_per_epoch)
+        collate = TextCollate(self.batcher, seeds)  # text masking runs in the workers
         return DataLoader(self.dataset, batch_size=bs, sampler=self.sampler, num_workers=workers, collate_fn=collate,
                           drop_last=True, pin_memory=self.device.type == "cuda", persistent_workers=False)
 
@@ -191,9 +203,11 @@ class Trainer:
         totals = torch.zeros(len(LOSS_NAMES))
         for micro in range(accum):
             batch = next(batches)
+            if batch["text_step"] != (self.step, micro):
+                raise RuntimeError(f"data order broken: step {self.step}.{micro} got the batch of {batch['text_step']}")
             seed = derive_seed(cfg.run.seed, self.info.rank, self.step, micro)
             torch.manual_seed(seed)  # MAE masking noise and dropout
-            text = self.batcher(batch["report"], batch["context"], torch.Generator().manual_seed(seed)).to(self.device)
+            text = batch["text"].to(self.device)  # masked with the same seed in the DataLoader worker
             imgs_hr = batch["image_hr"].to(self.device, non_blocking=True)
             sync = micro == accum - 1 or not self.info.distributed
             with nullcontext() if sync else self.ddp.no_sync():

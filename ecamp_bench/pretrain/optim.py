@@ -20,9 +20,23 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def adamw_implementation(setting: str, model: nn.Module) -> dict[str, bool]:
+    """``torch.optim.AdamW`` keyword arguments for ``optim.adamw``: ``fused`` (one kernel over all
+    parameters, CPU and CUDA), ``foreach`` (multi-tensor ops), ``for-loop`` (one parameter at a time, what
+    the reference gets on CPU); ``auto`` = fused where every parameter is a float tensor on CPU/CUDA, else
+    foreach. The three compute the same update up to float rounding."""
+    if setting == "auto":
+        params = [p for p in model.parameters() if p.requires_grad]
+        fusable = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+        setting = "fused" if fusable else "foreach"
+    return {"fused": {"fused": True, "foreach": False}, "foreach": {"foreach": True, "fused": False},
+            "for-loop": {"foreach": False, "fused": False}}[setting]
+
+
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
-    """AdamW with the config's absolute lr, betas and weight decay."""
-    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas))
+    """AdamW with the config's absolute lr, betas, weight decay and implementation (``optim.adamw``)."""
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas),
+                             **adamw_implementation(cfg.adamw, model))
 
 
 def lr_at(epoch: float, cfg: OptimConfig) -> float:

@@ -34,10 +34,11 @@ def compute_windows(
         chunk = indices[start : start + batch_size]
         imgs = torch.stack([dataset.plain_view(i, model.cfg.img_size) for i in chunk]).to(device)  # [B, 3, H, W]
         ids, attention = batcher.encode(["[CLS] " + dataset.pairs[i].report for i in chunk])
-        text = batcher.mask(ids, attention, generator)
+        text = batcher.mask(ids, attention, generator)  # may drop trailing padding columns
+        attention = text.attention_mask.to(device)
         with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            attn = model.cross_attention_map(imgs, text.target_ids.to(device), attention.to(device))
-        attn_map = entity_attention(attn, text.entity_mask.to(device), attention.to(device))  # [B, g, g]
+            attn = model.cross_attention_map(imgs, text.target_ids.to(device), attention)
+        attn_map = entity_attention(attn, text.entity_mask.to(device), attention)  # [B, g, g]
         corners = best_window(attn_map, window).cpu().tolist()  # [B, 2]
         mine.update({dataset.pairs[i].key: (int(c[0]), int(c[1])) for i, c in zip(chunk, corners)})
     model.train(was_training)

@@ -36,12 +36,21 @@ BOILERPLATE_PHRASES: tuple[str, ...] = ("there is no evidence of", "there is no"
 class MaskingConfig:
     """Text-side settings; defaults are the ``paper`` preset.
 
-    ``mode="reference"`` reproduces the reference code as it runs: context positions get the ordinary
-    ``other_mask_prob`` (they are only up-weighted in the loss); entity tokens are single vocabulary tokens
-    masked in a second pass with ``entity_mask_prob``, so a ``##`` piece after an entity is never masked;
-    "copd", "aerate" and "hyperinflate" never match. ``boilerplate_phrases`` are matched in order, a later
-    phrase only where it does not overlap an earlier one. ``mlm_targets="masked"`` restricts the loss to the
-    masked positions.
+    ``mode="reference"`` reproduces the reference code as it runs (docs/ecamp_method_notes.md lists every
+    difference): context positions get the ordinary ``other_mask_prob`` (they are only up-weighted in the
+    loss); entity tokens are single vocabulary tokens masked in a second pass with ``entity_mask_prob``, so a
+    ``##`` piece after an entity is never masked; "copd", "aerate" and "hyperinflate" never match; the two
+    positions before an entity count as context even when they are entities themselves, and the one two back
+    counts when the one before is "." (only the "." itself is skipped); the last position of a full-length
+    text is never masked nor an entity; boiler-plate phrases are matched on raw token ids (not whole words)
+    starting before position L − 4; the context is inserted at the end of the report twice as often as at
+    any other boundary. ``boilerplate_phrases`` are matched in order, a later phrase only where it does not
+    overlap an earlier one. ``mlm_targets="masked"`` restricts the loss to the masked positions.
+
+    ``padding="auto"`` pads each batch only to its longest text (rounded up to a multiple of 8) when the
+    objective allows it (``mlm_targets="masked"``: padding carries no loss); with ``mlm_targets="all"``, or
+    ``padding="max_length"``, every batch is ``max_length`` wide. Weights always use L = ``max_length``, so
+    the trimmed batch is the fixed-width one minus trailing padding columns.
     """
 
     mode: str = "paper"
@@ -54,6 +63,7 @@ class MaskingConfig:
     boilerplate_weight: float = 0.05
     boilerplate_phrases: tuple[str, ...] = BOILERPLATE_PHRASES
     mlm_targets: str = "all"
+    padding: str = "auto"
     lexicon: tuple[str, ...] = field(default=ENTITY_LEXICON)
 
     def __post_init__(self) -> None:
@@ -61,6 +71,8 @@ class MaskingConfig:
             raise ConfigError(f"masking.mode must be 'paper' or 'reference', got {self.mode!r}")
         if self.mlm_targets not in ("all", "masked"):
             raise ConfigError(f"masking.mlm_targets must be 'all' or 'masked', got {self.mlm_targets!r}")
+        if self.padding not in ("auto", "max_length"):
+            raise ConfigError(f"masking.padding must be 'auto' or 'max_length', got {self.padding!r}")
         if self.max_length < 2 or self.context_window < 0:
             raise ConfigError("masking.max_length must be >= 2 and masking.context_window >= 0")
         for f in fields(self):
@@ -74,13 +86,14 @@ class MaskingConfig:
 
 @dataclass
 class TextBatch:
-    """MLM tensors for one batch, all ``[B, L]`` (L = ``max_length``)."""
+    """MLM tensors for one batch, all ``[B, L]`` (L = ``max_length``, or the padded longest text: see
+    ``MaskingConfig.padding``)."""
 
     input_ids: torch.Tensor  # long, masked positions replaced by [MASK]
     target_ids: torch.Tensor  # long, the original ids
     attention_mask: torch.Tensor  # long, 1 on tokens, 0 on padding
     masked: torch.Tensor  # bool
-    weights: torch.Tensor  # float, per-token loss weights (each row sums to L)
+    weights: torch.Tensor  # float, per-token loss weights (each row sums to max_length before trimming)
     loss_mask: torch.Tensor  # float, 1 where the loss counts (all positions, or masked ones only)
     entity_mask: torch.Tensor  # bool, every piece of an entity word
     context_mask: torch.Tensor  # bool, the context positions before entities
@@ -207,7 +220,8 @@ class TextBatcher:
         """Build the MLM batch for ``reports`` (with ``contexts[i]`` or None) using ``generator``."""
         if len(reports) != len(contexts):
             raise ValueError(f"{len(reports)} reports but {len(contexts)} contexts")
-        texts = insert_contexts(reports, contexts, self.config.context_prob, generator)
+        boundaries = "reference" if self.config.mode == "reference" else "uniform"
+        texts = insert_contexts(reports, contexts, self.config.context_prob, generator, boundaries=boundaries)
         ids, attention = self.encode(["[CLS] " + t for t in texts])
         return self.mask(ids, attention, generator, texts=tuple(texts))
 
@@ -217,9 +231,13 @@ class TextBatcher:
         """Mask and weight already tokenised ``ids [B, L]`` (the part of ``__call__`` after tokenisation)."""
         cfg = self.config
         maskable = (ids != PAD_ID) & (ids != CLS_ID) & (ids != SEP_ID) & (ids != MASK_ID)  # [B, L]
+        if cfg.mode == "reference":  # the reference visits positions 1..L-2 only
+            maskable[:, -1] = False
         word_start = ~self.continuation[ids]  # [B, L]
         entity = self._entity_mask(ids, word_start) & maskable
-        context = self._context_mask(ids, entity, word_start) & maskable & ~entity
+        context = self._context_mask(ids, entity, word_start) & maskable
+        if cfg.mode == "paper":
+            context &= ~entity
         has_entity = entity.any(dim=1, keepdim=True)  # [B, 1]
 
         positions = torch.arange(ids.shape[1]).expand_as(ids)  # [B, L]
@@ -239,6 +257,10 @@ class TextBatcher:
 
         weights = self._weights(ids, attention.bool(), context, word_start)
         loss_mask = masked.float() if cfg.mlm_targets == "masked" else torch.ones_like(weights)
+        width = self.padded_width(attention)
+        if width < ids.shape[1]:  # trailing columns are padding in every row: no loss, no attention
+            ids, attention, masked, weights, loss_mask, entity, context = (
+                t[:, :width].contiguous() for t in (ids, attention, masked, weights, loss_mask, entity, context))
         return TextBatch(
             input_ids=torch.where(masked, MASK_ID, ids),
             target_ids=ids,
@@ -251,6 +273,15 @@ class TextBatcher:
             texts=texts,
         )
 
+    def padded_width(self, attention: torch.Tensor) -> int:
+        """Columns to keep: ``max_length``, or the longest text rounded up to a multiple of 8 (``padding="auto"``
+        with ``mlm_targets="masked"``, where padding positions carry no loss). attention: [B, L]."""
+        length = attention.shape[1]
+        if self.config.padding != "auto" or self.config.mlm_targets != "masked":
+            return length
+        longest = int(attention.sum(dim=1).max()) if attention.numel() else 0
+        return min(length, max(8, -(-longest // 8) * 8))
+
     def _entity_mask(self, ids: torch.Tensor, word_start: torch.Tensor) -> torch.Tensor:
         """Every piece of an entity word (paper) or every entity vocabulary token (reference). [B, L] bool."""
         entity = torch.zeros_like(ids, dtype=torch.bool)
@@ -261,13 +292,17 @@ class TextBatcher:
         return entity
 
     def _context_mask(self, ids: torch.Tensor, entity: torch.Tensor, word_start: torch.Tensor) -> torch.Tensor:
-        """The ``context_window`` positions before each entity (word), not crossing a "." token. [B, L] bool."""
+        """The ``context_window`` positions before each entity (word). [B, L] bool.
+
+        ``paper``: not crossing a "." token (a "." ends the window). ``reference``: every one of the positions
+        that is not itself a "." (so the token two back counts when the one before is ".").
+        """
         entity_start = entity & word_start if self.config.mode == "paper" else entity
         not_dot = ids != self.dot_id if self.dot_id is not None else torch.ones_like(entity)
         context = torch.zeros_like(entity)
         clear = torch.ones_like(entity)  # [B, L]: positions p..p+j-1 hold no "."
         for j in range(1, self.config.context_window + 1):
-            clear = clear & _shift_left(not_dot, j - 1, fill=True)
+            clear = clear & _shift_left(not_dot, j - 1, fill=True) if self.config.mode == "paper" else not_dot
             context |= _shift_left(entity_start, j) & clear
         return context
 
@@ -287,7 +322,11 @@ class TextBatcher:
         length = ids.shape[1]
         down = torch.zeros_like(valid)
         for m, matcher in self.phrases:
-            starts = matcher.starts(ids)[m] & word_start & _shift_left(word_start, m, fill=True)
+            starts = matcher.starts(ids)[m]
+            if cfg.mode == "paper":  # whole words
+                starts &= word_start & _shift_left(word_start, m, fill=True)
+            else:  # raw ids; the reference's scan stops before position L - 4
+                starts[:, max(length - 4, 0) :] = False
             starts &= ~_window_any(down, m)
             down |= _spread(starts, m)
         down &= valid
