@@ -28,19 +28,31 @@ def is_dicom(path: Path) -> bool:
         return False
 
 
-def load_image(path: Path) -> np.ndarray:
-    """Load a grayscale radiograph as float32 ``[H, W]`` in ``[0, 1]`` (JPEG, PNG or DICOM)."""
+def load_image(path: Path, min_side: int | None = None) -> np.ndarray:
+    """Load a grayscale radiograph as float32 ``[H, W]`` in ``[0, 1]`` (JPEG, PNG or DICOM).
+
+    ``min_side``: the caller needs only that many pixels on the shorter side, so the image may come smaller:
+    from a prepared copy (``ecamp-bench data prepare``, :func:`~ecamp_bench.data.prepared.prepared_path`)
+    when one is registered, and a JPEG is decoded at 1/2, 1/4 or 1/8 scale (Pillow's ``draft``) while its
+    shorter side stays >= ``min_side``. None: the full image, as stored.
+    """
     path = Path(path)
+    if min_side is not None and not is_dicom(path):
+        from ecamp_bench.data.prepared import prepared_path
+
+        path = prepared_path(path, min_side) or path
     if not path.is_file():
         raise DataError("image file not found", path=path)
-    return _load_dicom(path) if is_dicom(path) else _load_raster(path)
+    return _load_dicom(path) if is_dicom(path) else _load_raster(path, min_side)
 
 
-def _load_raster(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+def _load_raster(path: Path, min_side: int | None = None) -> np.ndarray:
+    from PIL import UnidentifiedImageError
+
+    from ecamp_bench.data.prepared import reduced_open
 
     try:
-        with Image.open(path) as image:
+        with reduced_open(path, min_side) as image:
             image.load()
             if image.mode in ("I;16", "I;16B", "I;16L"):
                 array = np.asarray(image, dtype=np.float32) / 65535.0

@@ -30,7 +30,10 @@ class DataConfig:
     hflip_prob: float = 0.5
     mean: float = 0.4721
     std: float = 0.3037
-    num_workers: int = 8
+    num_workers: int = 8  # DataLoader workers: image decoding + augmentation + text masking
+    # Decode only the resolution the crops need (JPEG draft scaling, prepared copies of `ecamp-bench data
+    # prepare`): shorter side >= hr_size / sqrt(crop_scale[0]). False: always the full stored image.
+    reduced_decode: bool = True
     # Entity-centred contexts (``ecamp-bench distill`` output). None = ``<root>/contexts.jsonl``; when that
     # file is missing, contexts are distilled with the offline ``rules`` backend first (fast).
     contexts: Path | None = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +14,27 @@ from tokenizers import Tokenizer
 from ecamp_bench.config import to_dict
 from ecamp_bench.errors import ConfigError
 from ecamp_bench.pretrain import checkpointing as ckpt
-from ecamp_bench.pretrain.config import PretrainConfig
+from ecamp_bench.pretrain.config import DataConfig, PretrainConfig
 from ecamp_bench.pretrain.data import PretrainPair
 from ecamp_bench.distributed import DistInfo, barrier
 from ecamp_bench.pretrain.sources import prepare_tokenizer, read_pairs, resolve_data_root
 
 
-def default_image_loader(path: str) -> np.ndarray:
-    """Any supported image file (PNG/JPEG/DICOM) as float32 [H, W] in [0, 1]."""
+def default_image_loader(path: str, min_side: int | None = None) -> np.ndarray:
+    """Any supported image file (PNG/JPEG/DICOM) as float32 [H, W] in [0, 1]; with ``min_side`` possibly
+    smaller (a prepared copy, or JPEG draft decoding) but with the shorter side >= ``min_side``."""
     from ecamp_bench.data.images import load_image
 
-    return load_image(Path(path))
+    return load_image(Path(path), min_side=min_side)
+
+
+def decode_min_side(cfg: DataConfig) -> int | None:
+    """The shorter side a source image needs so that the smallest random crop (``crop_scale[0]`` of the area)
+    still has about ``hr_size`` pixels across: ``ceil(hr_size / sqrt(crop_scale[0]))`` (1002 for the paper's
+    448 and 0.2); None when ``data.reduced_decode`` is off."""
+    if not cfg.reduced_decode:
+        return None
+    return math.ceil(cfg.hr_size / math.sqrt(max(cfg.crop_scale[0], 1e-6)))
 
 
 def prepare_run(
@@ -55,4 +67,4 @@ def prepare_run(
     pairs, tokenizer = result
     if on_event and info.is_main:
         on_event(f"{len(pairs)} pairs, vocabulary {tokenizer.get_vocab_size()}, run folder {run_dir}")
-    return pairs, tokenizer, image_loader or default_image_loader
+    return pairs, tokenizer, image_loader or partial(default_image_loader, min_side=decode_min_side(cfg.data))
