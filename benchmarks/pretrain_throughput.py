@@ -15,7 +15,7 @@ shared machine hits both alike, and the ratio comes from one run. ``--ablation``
 Inputs: random hi-res images and MIMIC-like template reports with rule-distilled contexts (no data loading:
 this is the model step: forward, backward, AdamW). Warm-up steps are not timed. FLOPs are counted once per
 configuration with ``torch.utils.flop_counter.FlopCounterMode`` (matmuls/convolutions/attention, forward +
-backward). Peak memory: CUDA's max allocated on GPU; on CPU the process's peak resident set size during that
+backward) during its first warm-up step. Peak memory: CUDA's max allocated on GPU; on CPU the process's peak resident set size during that
 configuration's steps (Linux: the high-water mark is reset before each step through /proc/self/clear_refs).
 """
 
@@ -128,7 +128,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch-size", type=int, default=4, help="micro-batch (default 4)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per configuration (the first "
+                        "also counts FLOPs)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"], help="autocast for both (default fp32)")
     parser.add_argument("--ablation", action="store_true", help="also one row per change (cumulative)")
@@ -202,25 +203,27 @@ def main() -> None:
         return time.perf_counter() - started, peak, text.input_ids.shape[1]
 
     flop_counts, peaks, times, widths = {}, {v: 0.0 for v in variants}, {v: [] for v in variants}, {}
-    for v in variants:  # warm-up (and compilation), then one counted step each
-        for _ in range(args.warmup):
-            run(v, 0)
-        counter = FlopCounterMode(display=False)
-        run(v, 0, counter)
-        flop_counts[v] = counter.get_total_flops()
+    for v in variants:  # warm-up (and compilation); the first warm-up step also counts the FLOPs
+        for w in range(max(args.warmup, 1)):
+            counter = FlopCounterMode(display=False) if w == 0 else None
+            run(v, 0, counter)
+            if counter is not None:
+                flop_counts[v] = counter.get_total_flops()
+        print(f"warmed up: {v.name}", file=sys.stderr, flush=True)
     for r in range(1, args.steps + 1):  # interleaved timed rounds: A B A B ...
         for v in variants:
             seconds, peak, width = run(v, r)
+            print(f"round {r}: {v.name}: {seconds:.2f} s", file=sys.stderr, flush=True)
             times[v].append(seconds)
             peaks[v] = max(peaks[v], peak)
             widths.setdefault(v, []).append(width)
 
-    tokens = [len(tokenizer.encode("[CLS] " + t).ids) for t in reports]
+    tokens = [len(tokenizer.encode(f"[CLS] {r} {c}").ids) for r, c in zip(reports, contexts)]
     print(f"preset={args.preset} device={device} batch={batch} threads={torch.get_num_threads()} "
           f"params={parameter_counts(model)['total'] / 1e6:.1f}M vocab={cfg.text.vocab_size} "
           f"autocast={args.amp} timed steps/config={args.steps} (interleaved) warm-up={args.warmup}")
-    print(f"text: template reports + rule contexts, {statistics.mean(tokens):.0f} tokens on average "
-          f"(longest {max(tokens)}), max_length {masking.max_length}")
+    print(f"text: template reports with their rule context (inserted with p {masking.context_prob}): "
+          f"{statistics.mean(tokens):.0f} tokens on average, longest {max(tokens)}; max_length {masking.max_length}")
     print("Timed steps of all configurations are interleaved, so load from other processes on a shared machine "
           "hits them alike; absolute figures are inflated by that load, the ratios are what to compare.")
     header = f"{'configuration':<46} {'images/s':>9} {'s/step':>8} {'GFLOP/step':>11} {'GFLOP/s':>8} {'peak GiB':>9} {'text L':>7} {'vs ref':>7}"
