@@ -165,7 +165,8 @@ def main() -> None:
 
     reports = make_reports(batch * (args.warmup + args.steps + 1), seed=0)
     contexts = RulesBackend().distill(reports)
-    tokenizer = train_wordpiece(make_reports(2000, seed=1) + [" ".join(ENTITY_LEXICON)] * 2, vocab_size=30000)
+    tokenizer = train_wordpiece(make_reports(2000, seed=1) + [" ".join(ENTITY_LEXICON)] * 2,
+                                vocab_size=cfg.text.vocab_size)  # ids must fit the model's vocabulary
     masking = cfg.text.masking
     batchers = {(v.mlm_targets, v.padding): TextBatcher(tokenizer, dataclasses.replace(
         masking, mlm_targets=v.mlm_targets, padding=v.padding)) for v in variants}
