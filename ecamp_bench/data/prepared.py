@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ecamp_bench.atomic import atomic_path, atomic_write_json
 from ecamp_bench.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -81,11 +81,9 @@ def resize_image_file(src: Path, dst: Path, size: int) -> tuple[int, int]:
                 factor = size / min(w, h)
                 image = image.resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.Resampling.BICUBIC)
             dst.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=dst.suffix, dir=dst.parent)
-            os.close(fd)
             is_jpeg = dst.suffix.lower() in (".jpg", ".jpeg")
-            image.save(tmp, format="JPEG" if is_jpeg else "PNG", **({"quality": 95} if is_jpeg else {}))
-            os.replace(tmp, dst)
+            with atomic_path(dst, suffix=dst.suffix) as tmp:
+                image.save(tmp, format="JPEG" if is_jpeg else "PNG", **({"quality": 95} if is_jpeg else {}))
             return image.size
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"cannot resize image ({exc})", path=src) from None
@@ -159,10 +157,7 @@ def _register(root: Path, size: int, out: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     registry = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     registry.setdefault(str(root), {})[str(size)] = str(out)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(registry, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write_json(path, registry, indent=1, sort_keys=True)
 
 
 def _registry() -> dict[str, dict[int, Path]]:
