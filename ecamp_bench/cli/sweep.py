@@ -236,8 +236,8 @@ def _print_status(cells, settings, cat) -> None:
     rows = sweep_status(cells, settings, cat)
     colours = {"done": "green", "failed": "red", "running": "yellow", "queued": "cyan", "pending": "dim"}
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("cell", "state", "job", "detail"):
-        table.add_column(column, overflow="fold")
+    for column in ("cell", "state", "job (id, executor, attempt)", "detail"):
+        table.add_column(column, overflow="fold", no_wrap=column == "cell")
     for row in rows:
         table.add_row(escape(row.cell.label), f"[{colours[row.state]}]{row.state}[/]", row.job or "—", escape(row.detail))
     out = console()

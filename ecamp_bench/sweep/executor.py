@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from ecamp_bench.cluster import ClusterOptions, is_active, make_executor
 from ecamp_bench.plugins import Catalog
 from ecamp_bench.sweep.grid import Cell, short_backbone
-from ecamp_bench.sweep.runner import CellResult, CellState, NullObserver, SweepSettings, SweepSummary, plan_cells
+from ecamp_bench.sweep.runner import (
+    CellResult, CellState, NullObserver, SweepSettings, SweepSummary, _primary_value, plan_cells,
+)  # fmt: skip
 
 JOB_MODES = ("cell", "group")
 
@@ -129,7 +131,6 @@ class ExecutorSweep:
 
     def _finished(self, result: CellResult) -> bool:
         from ecamp_bench.results.store import is_finished, read_record
-        from ecamp_bench.sweep.runner import _primary_value
 
         if not is_finished(result.path):
             return False
@@ -246,12 +247,13 @@ def sweep_status(cells: Sequence[Cell], settings: SweepSettings, catalog: Catalo
             continue
         entries = read_entries(planned.path)
         latest = entries[-1] if entries else None
-        job = f"{latest.job_id} ({latest.executor}, attempt {latest.attempt})" if latest else None
+        job = f"{latest.job_id} {latest.executor} #{latest.attempt}" if latest else None
         job_state = latest.state() if latest else None
         record = read_record(planned.path)
         holder = live_holder(claim_path_for_record(planned.path))
         if record is not None and record.get("status") == "ok":
-            state, detail = "done", str(planned.path)
+            value = _primary_value(record)
+            state, detail = "done", f"{record.get('primary_metric')} {value:.3f}" if isinstance(value, float) else "ok"
         elif holder is not None or job_state == "RUNNING":
             state, detail = "running", holder.describe() if holder else f"job state {job_state}"
         elif job_state is not None and is_active(job_state):
