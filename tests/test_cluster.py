@@ -62,3 +62,10 @@ def test_job_state_of_a_local_job_follows_its_process(tmp_path):
         sleeper.wait()
     assert job_state("local", tmp_path / "%j", str(sleeper.pid)) == "INTERRUPTED"  # gone, and no result file
     assert job_state("local", tmp_path / "%j", "1", host="another-node") == "UNKNOWN"
+
+
+def test_the_example_config_is_valid():
+    from pathlib import Path
+
+    options = cluster_options(Path(__file__).parents[1] / "configs" / "cluster.example.yaml")
+    assert options.executor == "slurm" and options.time_min == 240

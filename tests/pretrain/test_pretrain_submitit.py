@@ -70,3 +70,22 @@ def test_preempted_ddp_job_is_requeued_and_ends_with_the_weights_of_an_uninterru
     a = load_checkpoint(latest_checkpoint(tmp_path / "straight"))["model"]
     b = load_checkpoint(latest_checkpoint(tmp_path / "preempted"))["model"]
     assert a.keys() == b.keys() and [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
+def test_cli_pretrain_through_the_local_executor(synthetic_tiny, tmp_path, capsys):
+    import yaml
+
+    from ecamp_bench.cli import main
+    from ecamp_bench.config import to_dict
+
+    cfg = tiny_config(export=False, max_steps=2)
+    cfg.data.root, cfg.data.contexts = synthetic_tiny, tmp_path / "contexts.jsonl"
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(yaml.safe_dump(to_dict(cfg)))
+    args = ["pretrain", "--preset", str(preset), "--out", str(tmp_path / "run"), "--executor", "local"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"submitted job \d+ \(local, 1 node\(s\)\)", out) and "losses (2 steps" in out
+    assert latest_checkpoint(tmp_path / "run").name == "ckpt-00000002.pt"
+    assert main(args) == 2  # the run folder holds checkpoints: refused before anything is submitted
+    assert "pass --resume to continue it" in capsys.readouterr().err

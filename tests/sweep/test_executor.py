@@ -67,6 +67,8 @@ def test_every_cell_is_its_own_job_and_the_leaderboard_equals_a_plain_sweep(synt
     assert len({j["jobs"][0]["job_id"] for j in jobs.values()}) == 2  # one submitit job per cell
     recs = records()
     assert {r["run_key"] for r in recs.values()} == set(jobs)
+    first, second = sorted(jobs.values(), key=lambda j: j["jobs"][0]["submitted_at"])
+    assert second["jobs"][0]["submitted_at"] >= Path(first["record"]).stat().st_mtime  # after the cache was filled
     assert all(r["env"]["device"] == "cpu" for r in recs.values())  # --device auto on a machine without CUDA
 
     assert main([*args, "--status"]) == 0
@@ -112,3 +114,23 @@ def test_a_sweep_resumed_after_its_driver_was_killed_runs_no_cell_twice(syntheti
     assert len(recs) == 2 and all(r["status"] == "ok" for r in recs.values())
     jobs = ledgers()
     assert sorted(len(j["jobs"]) for j in jobs.values()) == [1, 1]  # the first cell's job was adopted, not resubmitted
+
+
+def test_a_groups_first_cell_runs_before_the_others_unless_whole_groups_are_jobs():
+    from ecamp_bench.sweep.executor import ExecutorSweep
+    from ecamp_bench.sweep.grid import Cell
+    from ecamp_bench.sweep.runner import CellResult, CellState
+
+    group = [CellResult(Cell("rsna-cls", "linear", "random-init", f, 0)) for f in (0.01, 0.1, 1.0)]
+    driver = ExecutorSweep.__new__(ExecutorSweep)
+    driver.jobs = "cell"
+    assert driver._ready(group) == group[:1]  # the first cell fills the feature cache
+    group[0].state = CellState.RUNNING
+    assert driver._ready(group) == []
+    group[0].state = CellState.OK
+    assert driver._ready(group) == group[1:]  # then the others, together
+    driver.jobs = "group"
+    group[0].state = CellState.PENDING
+    assert driver._ready(group) == group  # one job for the whole group
+    group[2].state = CellState.RUNNING
+    assert driver._ready(group) == []
