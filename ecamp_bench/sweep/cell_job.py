@@ -64,7 +64,6 @@ class CellJob(submitit.helpers.Checkpointable):
         from ecamp_bench.evaluation.runner import run_evaluation
         from ecamp_bench.results.store import is_finished
         from ecamp_bench.sweep.claims import claim_path_for_record, try_claim
-        from ecamp_bench.sweep.runner import _primary_value
 
         if is_finished(path):
             print(f"= {cell.label}: already done", flush=True)
@@ -80,7 +79,7 @@ class CellJob(submitit.helpers.Checkpointable):
             except Exception as exc:  # noqa: BLE001 (recorded as failed by the runner; the next cell still runs)
                 print(f"✗ {cell.label}: {type(exc).__name__}: {exc}", flush=True)
                 return CellOutcome(cell, "failed", error=f"{type(exc).__name__}: {exc}")
-        value = _primary_value(outcome.record)
+        value = outcome.record.primary_value
         shown = f"{value:.3f}" if isinstance(value, float) else "—"
         print(f"✓ {cell.label}: {shown} in {time.perf_counter() - t0:.1f} s → {outcome.path}", flush=True)
         return CellOutcome(cell, "done" if outcome.skipped else "ok", value)

@@ -22,7 +22,7 @@ from ecamp_bench.cluster import ClusterOptions, is_active, make_executor
 from ecamp_bench.plugins import Catalog
 from ecamp_bench.sweep.grid import Cell, short_backbone
 from ecamp_bench.sweep.runner import (
-    CellResult, CellState, NullObserver, SweepSettings, SweepSummary, _primary_value, plan_cells,
+    CellResult, CellState, NullObserver, SweepSettings, SweepSummary, plan_cells,
 )  # fmt: skip
 
 JOB_MODES = ("cell", "group")
@@ -75,6 +75,8 @@ class ExecutorSweep:
         self.settings, self.options, self.jobs, self.plugins = settings, options, jobs, plugins
         self.observer = observer or NullObserver()
         self.summary = SweepSummary(plan_cells(cells, settings, catalog))
+        for result in self.summary.results:
+            result.plan = None  # the jobs prepare their own cells; the driver keeps only the record paths
         self.folder = results_dir().resolve() / "jobs" / "submitit"
         self.executor = make_executor(options, self.folder, name="ecamp-sweep")
         self.flights: list[Flight] = []
@@ -130,13 +132,12 @@ class ExecutorSweep:
         self.flights.extend(by_job.values())
 
     def _finished(self, result: CellResult) -> bool:
-        from ecamp_bench.results.store import is_finished, read_record
+        from ecamp_bench.results.record import try_read_record
 
-        if not is_finished(result.path):
+        record = try_read_record(result.path)
+        if record is None or not record.ok:
             return False
-        record = read_record(result.path) or {}
-        result.value = _primary_value(record)
-        result.wall_s = (record.get("timing") or {}).get("wall_time_s")
+        result.value, result.wall_s = record.primary_value, record.timing.wall_time_s
         return True
 
     def _collect(self) -> None:
@@ -165,10 +166,10 @@ class ExecutorSweep:
 
     @staticmethod
     def _record_error(result: CellResult) -> str | None:
-        from ecamp_bench.results.store import read_record
+        from ecamp_bench.results.record import try_read_record
 
-        record = read_record(result.path) or {}
-        error = record.get("error") if record.get("status") == "failed" else None
+        record = try_read_record(result.path)
+        error = record.error if record is not None and not record.ok else None
         return error.splitlines()[0] if error else None
 
     def _ready(self, results: list[CellResult]) -> list[CellResult]:
@@ -236,7 +237,7 @@ class CellStatus:
 
 def sweep_status(cells: Sequence[Cell], settings: SweepSettings, catalog: Catalog) -> list[CellStatus]:
     """Where each cell stands, from its record, its claim and the scheduler's state of its latest job."""
-    from ecamp_bench.results.store import read_record
+    from ecamp_bench.results.record import try_read_record
     from ecamp_bench.sweep.claims import claim_path_for_record, live_holder
     from ecamp_bench.sweep.ledger import read_entries
 
@@ -249,17 +250,18 @@ def sweep_status(cells: Sequence[Cell], settings: SweepSettings, catalog: Catalo
         latest = entries[-1] if entries else None
         job = f"{latest.job_id} {latest.executor} #{latest.attempt}" if latest else None
         job_state = latest.state() if latest else None
-        record = read_record(planned.path)
+        planned.plan = None
+        record = try_read_record(planned.path)
         holder = live_holder(claim_path_for_record(planned.path))
-        if record is not None and record.get("status") == "ok":
-            value = _primary_value(record)
-            state, detail = "done", f"{record.get('primary_metric')} {value:.3f}" if isinstance(value, float) else "ok"
+        if record is not None and record.ok:
+            value = record.primary_value
+            state, detail = "done", f"{record.primary_metric} {value:.3f}" if isinstance(value, float) else "ok"
         elif holder is not None or job_state == "RUNNING":
             state, detail = "running", holder.describe() if holder else f"job state {job_state}"
         elif job_state is not None and is_active(job_state):
             state, detail = "queued", f"job state {job_state}"
         elif record is not None:
-            state, detail = "failed", (record.get("error") or "").splitlines()[0] if record.get("error") else "failed"
+            state, detail = "failed", record.error.splitlines()[0] if record.error else "failed"
         elif latest is not None:
             state, detail = "failed", f"job state {job_state}; log {latest.log}"
         else:

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ecamp_bench.results.record import atomic_write_text
+from ecamp_bench.atomic import atomic_write_text
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ def test_many_processes_writing_at_once_lose_nothing(tmp_path):
     assert [p.wait(timeout=120) for p in procs] == [0] * writers
     found = scan(results)
     assert found.skipped == []
-    keys = [rec["run_key"] for _, rec in found.records]
+    keys = [rec.run_key for _, rec in found.records]
     assert len(keys) == writers * count // 2 + 5  # every own record, plus the 5 shared files
-    own = {(rec["seed"], rec["run_key"]) for _, rec in found.records if not rec["run_key"].startswith("shared")}
+    own = {(rec.seed, rec.run_key) for _, rec in found.records if not rec.run_key.startswith("shared")}
     assert own == {(w, f"{w:04d}{i:012d}") for w in range(writers) for i in range(1, count, 2)}
     assert list(results.rglob(".*")) == []  # no temporary left behind
 
