@@ -68,4 +68,4 @@ def test_the_example_config_is_valid():
     from pathlib import Path
 
     options = cluster_options(Path(__file__).parents[1] / "configs" / "cluster.example.yaml")
-    assert options.executor == "slurm" and options.time_min == 240
+    assert options.partition == "gpu" and options.time_min == 240
