@@ -254,6 +254,8 @@ class Trainer:
                     self.save()
                 elif stop is not None and stop(self.info):
                     self.save()
+                    if writer is not None:
+                        writer.close()
                     raise TrainingStopped(self.step)
         if writer is not None:
             writer.close()

@@ -137,7 +137,7 @@ class ExecutorSweep:
         record = try_read_record(result.path)
         if record is None or not record.ok:
             return False
-        result.value, result.wall_s = record.primary_value, record.timing.wall_time_s
+        result.value, result.wall_s = record.primary_value, record.timing.wall_time_s or 0.0
         return True
 
     def _collect(self) -> None:
