@@ -7,7 +7,8 @@ modification time is the heartbeat. The holder deletes the file when the cell en
 
 A claim is **stale**, and any worker may break it, when its holder is gone:
 
-- on the same host: the holder's pid no longer exists, or is now another process (its start time differs);
+- on the same host: the holder's pid no longer exists (or is a zombie), or is now another process (its start
+  time differs);
 - on any host: the heartbeat is older than ``ttl_s`` (the holder's machine died or lost the file system).
 
 Breaking is serialised by a second ``O_EXCL`` file (``<claim>.break``), so two workers never both break a claim
@@ -47,13 +48,18 @@ def claim_path_for_record(record_file: Path) -> Path:
     return Path(record_file).with_suffix(".claim")
 
 
-def _process_start(pid: int) -> str | None:
-    """The start time of ``pid`` in clock ticks since boot (field 22 of ``/proc/<pid>/stat``), None if unknown."""
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), None if unknown (no /proc)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of ``pid`` in clock ticks since boot (field 22 of ``/proc/<pid>/stat``), None if unknown."""
+    stat = _proc_stat(pid)
+    return stat[19] if stat is not None else None
 
 
 def _job_id() -> str | None:
@@ -88,8 +94,10 @@ class Holder:
                 return False
             except PermissionError:
                 pass  # another user's process: it exists
-            start = _process_start(self.pid)
-            if self.pid_start is not None and start is not None and start != self.pid_start:
+            stat = _proc_stat(self.pid)
+            if stat is not None and stat[0] in ("Z", "X"):
+                return False  # exited, not yet reaped by its parent
+            if self.pid_start is not None and stat is not None and stat[19] != self.pid_start:
                 return False  # the pid was reused by another process
         return True
 
