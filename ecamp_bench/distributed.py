@@ -52,6 +52,14 @@ def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
+def device_name(preference: str) -> str:
+    """The device string a run records and uses: ``auto`` → ``cuda`` when CUDA is available, else ``cpu``;
+    any other value (``cpu``, ``cuda``, ``cuda:1``, ``mps``) as given."""
+    if preference == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return preference
+
+
 def init_distributed(device_preference: str) -> tuple[DistInfo, torch.device]:
     """Join the process group when launched by ``torchrun`` (WORLD_SIZE > 1); otherwise a single process."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -349,6 +349,11 @@ def set_session_plugin_options(*, extra_plugins: Sequence[str] = (), blocked: It
     _SESSION_OPTIONS["blocked"] = tuple(blocked)
 
 
+def session_plugin_options() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(extra plugins, blocked plugins)`` of this session, to hand to a job that rebuilds the catalog."""
+    return tuple(_SESSION_OPTIONS["extra"]), tuple(_SESSION_OPTIONS["blocked"])
+
+
 def get_catalog(*, extra_plugins: Sequence[str] | None = None, blocked: Iterable[str] | None = None) -> Catalog:
     """The process-wide catalog for these plugin options (default: the session's), loaded once, then reused."""
     extra = tuple(_SESSION_OPTIONS["extra"] if extra_plugins is None else extra_plugins)

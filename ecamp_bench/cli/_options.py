@@ -42,5 +42,7 @@ PresetOpt = Annotated[
 OverridesOpt = Annotated[
     list[str], typer.Option("--set", help="Override a config key for every run, e.g. protocol.lr=1e-3; repeatable.")
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", help="torch device: cpu, cuda, cuda:1, mps.")]
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="torch device: auto (CUDA when available, else CPU), cpu, cuda, cuda:1, mps.")
+]
 NumWorkersOpt = Annotated[int, typer.Option("--num-workers", help="DataLoader worker processes.")]

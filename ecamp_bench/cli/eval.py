@@ -71,7 +71,7 @@ def eval_command(
     preset: PresetOpt = "default",
     overrides: OverridesOpt = [],  # noqa: B006
     force: Annotated[bool, typer.Option("--force", help="Rerun even if an ok record exists.")] = False,
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     num_workers: NumWorkersOpt = 0,
 ) -> None:
     """Evaluate a backbone on a task at one label fraction; write one result record per seed.
@@ -81,7 +81,7 @@ def eval_command(
     writes the record.
     """
     from ecamp_bench.data.splits import parse_fraction
-    from ecamp_bench.distributed import init_distributed, launched_by_torchrun, shutdown_distributed
+    from ecamp_bench.distributed import device_name, init_distributed, launched_by_torchrun, shutdown_distributed
     from ecamp_bench.evaluation.context import NullProgress
     from ecamp_bench.evaluation.runner import RunRequest, run_evaluation
 
@@ -89,8 +89,9 @@ def eval_command(
     cat = catalog()
     main_process = True
     if launched_by_torchrun():
-        info, resolved = init_distributed("cuda" if device.startswith("cuda") else "cpu")
+        info, resolved = init_distributed("cuda" if device_name(device).startswith("cuda") else "cpu")
         device, main_process = str(resolved), info.is_main
+    device = device_name(device)
     progress = RichProgress() if main_process else NullProgress()
     try:
         for s in seed:

@@ -12,6 +12,9 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ecamp_bench.cli._cluster import (
+    ClusterConfigOpt, CpusOpt, ExecutorOpt, GpusOpt, MemOpt, PartitionOpt, RetriesOpt, TimeOpt, cluster_from_cli,
+)  # fmt: skip
 from ecamp_bench.cli._options import SeedOpt, console, err_console
 
 app = typer.Typer()
@@ -45,6 +48,17 @@ def pretrain(
     overrides: Annotated[list[str], typer.Option("--set", help="Override a config key: a.b=value (repeatable).")] = [],  # noqa: B006
     device: Annotated[str | None, typer.Option("--device", help="cpu | cuda | auto (default: the preset's).")] = None,
     seed: SeedOpt | None = None,
+    executor: ExecutorOpt = None,
+    cluster_config: ClusterConfigOpt = None,
+    nodes: Annotated[int, typer.Option("--nodes", help="Nodes of the job (--executor slurm).")] = 1,
+    gpus_per_node: GpusOpt = None,
+    tasks_per_node: Annotated[int | None, typer.Option("--tasks-per-node", help="DDP processes per node (default: one per GPU, else 1).")] = None,
+    partition: PartitionOpt = None,
+    time_min: TimeOpt = None,
+    cpus_per_task: CpusOpt = None,
+    mem_gb: MemOpt = None,
+    retries: RetriesOpt = None,
+    wait: Annotated[bool | None, typer.Option("--wait/--no-wait", help="Wait for the job (default: wait for local, not for slurm).")] = None,
 ) -> None:
     """Pre-train ECAMP (MIM + context-guided SR + entity-aware MLM) and export the image encoder."""
     from ecamp_bench.config import config_sha256, to_dict
@@ -66,6 +80,12 @@ def pretrain(
 
     main_process = int(os.environ.get("RANK", "0")) == 0
     run_dir = out or results_dir() / "pretrain" / f"{cfg.name}-{config_sha256(to_dict(cfg))[:8]}"
+    if executor is not None:
+        options = cluster_from_cli(executor, cluster_config, partition=partition, time_min=time_min,
+                                   gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem_gb=mem_gb,
+                                   retries=retries)  # fmt: skip
+        _submit(cfg, run_dir, options, nodes, tasks_per_node, resume, executor == "local" if wait is None else wait)
+        return
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), TextColumn("{task.fields[status]}"), console=err_console(), disable=not main_process) as progress:
         task = progress.add_task("pretrain", total=None, status="preparing")
@@ -80,8 +100,23 @@ def pretrain(
                                         on_event=lambda msg: progress.console.print(msg))
         finally:
             shutdown_distributed()
-    if not main_process:
+    if main_process:
+        _print_result(result)
+
+
+def _submit(cfg, run_dir: Path, options, nodes: int, tasks_per_node: int | None, resume: bool, wait: bool) -> None:
+    from ecamp_bench.pretrain.slurm import submit_pretraining, wait_for
+
+    submit, job = submit_pretraining(cfg, run_dir, options, nodes=nodes, tasks_per_node=tasks_per_node, resume=resume)
+    out = console()
+    out.print(f"submitted job {job.job_id} ({options.executor}, {nodes} node(s)); log: {job.paths.stdout}", soft_wrap=True)
+    if not wait:
+        out.print(f"follow: tail -f {job.paths.stdout}; run folder: {run_dir}", soft_wrap=True)
         return
+    _print_result(wait_for(job, submit, options.retries, on_event=out.print))
+
+
+def _print_result(result) -> None:
     table = Table(title=f"losses ({result.steps} steps, {result.wall_s:.0f} s)", title_justify="left")
     for column in ("loss", "first 10%", "last 10%"):
         table.add_column(column, justify="right" if column != "loss" else "left")

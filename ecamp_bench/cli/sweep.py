@@ -15,6 +15,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from ecamp_bench.cli._cluster import (
+    ClusterConfigOpt, CpusOpt, ExecutorOpt, GpusOpt, MemOpt, PartitionOpt, RetriesOpt, TimeOpt, cluster_from_cli,
+)  # fmt: skip
 from ecamp_bench.cli._options import (
     DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, catalog, console, err_console,
 )  # fmt: skip
@@ -155,9 +158,21 @@ def sweep_command(
     shard: Annotated[str | None, typer.Option("--shard", help="Run only shard I/N of the grid (0-based I), e.g. for SLURM arrays.")] = None,
     data_root: DataRootOpt = None,
     overrides: OverridesOpt = [],  # noqa: B006
-    device: DeviceOpt = "cpu",
+    device: DeviceOpt = "auto",
     num_workers: NumWorkersOpt = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List this shard's cells and their state; run nothing.")] = False,
+    status: Annotated[bool, typer.Option("--status", help="Show each cell's state from its record, claim and job; run nothing.")] = False,
+    executor: ExecutorOpt = None,
+    cluster_config: ClusterConfigOpt = None,
+    partition: PartitionOpt = None,
+    time_min: TimeOpt = None,
+    gpus_per_node: GpusOpt = None,
+    cpus_per_task: CpusOpt = None,
+    mem_gb: MemOpt = None,
+    retries: RetriesOpt = None,
+    max_running: Annotated[int | None, typer.Option("--max-running", help="Jobs in flight at once (default: 2 for local, no limit for slurm).")] = None,
+    jobs: Annotated[str, typer.Option("--jobs", help="cell: one job per cell (a group's first cell fills the caches first); group: one job per (task, backbone).")] = "cell",
+    poll: Annotated[float | None, typer.Option("--poll", help="Seconds between two looks at the submitted jobs (default 10).")] = None,
 ) -> None:
     """Run a grid of evaluations; finished cells are skipped, failures are recorded and summarised (exit 1)."""
     from ecamp_bench.distributed import launched_by_torchrun
@@ -189,14 +204,45 @@ def sweep_command(
             console().print(f"{result.state.value:8} {result.cell.label}  {result.path or result.error}", soft_wrap=True,
                             markup=False)  # fmt: skip
         return
+    if status:
+        _print_status(cells, settings, cat)
+        return
     display = SweepDisplay(shard_text)
-    with sigterm_as_interrupt(), display.running():
-        summary = run_sweep(cells, settings, cat, display)
+    if executor is not None:
+        from ecamp_bench.plugins import session_plugin_options
+        from ecamp_bench.sweep.executor import run_on_executor
+
+        options = cluster_from_cli(executor, cluster_config, partition=partition, time_min=time_min,
+                                   gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem_gb=mem_gb,
+                                   retries=retries, max_running=max_running, poll_s=poll)  # fmt: skip
+        with sigterm_as_interrupt(), display.running():
+            summary = run_on_executor(cells, settings, cat, options, display, jobs=jobs,
+                                      plugins=session_plugin_options())  # fmt: skip
+    else:
+        with sigterm_as_interrupt(), display.running():
+            summary = run_sweep(cells, settings, cat, display)
     _print_summary(summary)
     if summary.interrupted:
         raise typer.Exit(130)
     if summary.failures:
         raise typer.Exit(1)
+
+
+def _print_status(cells, settings, cat) -> None:
+    from rich.table import Table
+
+    from ecamp_bench.sweep.executor import status_counts, sweep_status
+
+    rows = sweep_status(cells, settings, cat)
+    colours = {"done": "green", "failed": "red", "running": "yellow", "queued": "cyan", "pending": "dim"}
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("cell", "state", "job (id, executor, attempt)", "detail"):
+        table.add_column(column, overflow="fold", no_wrap=column == "cell")
+    for row in rows:
+        table.add_row(escape(row.cell.label), f"[{colours[row.state]}]{row.state}[/]", row.job or "—", escape(row.detail))
+    out = console()
+    out.print(table)
+    out.print(" · ".join(f"{state} {n}" for state, n in status_counts(rows).items()), soft_wrap=True)
 
 
 def _print_summary(summary) -> None:

@@ -67,6 +67,14 @@ class PretrainResult:
     loss_end: dict[str, float] = field(default_factory=dict)  # mean over the last 10%
 
 
+class TrainingStopped(Exception):
+    """Training stopped early at a checkpointed step because ``stop`` asked (e.g. the job is being preempted)."""
+
+    def __init__(self, step: int):
+        super().__init__(f"stopped after step {step} (checkpointed)")
+        self.step = step
+
+
 def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype: ``auto`` = bf16 on CUDA and off (None) on CPU."""
     if setting == "auto":
@@ -226,8 +234,13 @@ class Trainer:
         self.step += 1
         return dict(zip(LOSS_NAMES, (totals / accum).tolist()))
 
-    def fit(self, on_step: Callable[[StepInfo], None] | None = None) -> list[dict[str, float]]:
-        """Train from ``self.step`` to ``total_steps``; checkpoints, logs and returns each step's losses."""
+    def fit(self, on_step: Callable[[StepInfo], None] | None = None,
+            stop: Callable[[DistInfo], bool] | None = None) -> list[dict[str, float]]:
+        """Train from ``self.step`` to ``total_steps``; checkpoints, logs and returns each step's losses.
+
+        ``stop`` is asked on every rank after every step (it must give all ranks the same answer); when it says
+        yes before the end, the step is checkpointed and :class:`TrainingStopped` is raised (preemption).
+        """
         cfg, history = self.cfg, []
         writer = self._writer()
         global_batch = cfg.optim.batch_size * cfg.optim.accum_steps * self.info.world_size
@@ -253,6 +266,11 @@ class Trainer:
                         on_step(info)
                 if self.step % cfg.run.checkpoint_every == 0 or self.step == self.total_steps:
                     self.save()
+                elif stop is not None and stop(self.info):
+                    self.save()
+                    if writer is not None:
+                        writer.close()
+                    raise TrainingStopped(self.step)
         if writer is not None:
             writer.close()
         return history
@@ -300,8 +318,11 @@ def backbone_path(cfg: PretrainConfig) -> Path:
 def run_pretraining(cfg: PretrainConfig, run_dir: Path, *, resume: bool = False, pairs: list[PretrainPair] | None = None,
                     image_loader: Callable[[str], np.ndarray] | None = None,
                     on_step: Callable[[StepInfo], None] | None = None, on_event: Callable[[str], None] | None = None,
-                    ) -> tuple[PretrainResult, Trainer]:
-    """Run (or resume) pre-training in ``run_dir`` and export the encoder. Works alone or under ``torchrun``."""
+                    stop: Callable[[DistInfo], bool] | None = None) -> tuple[PretrainResult, Trainer]:
+    """Run (or resume) pre-training in ``run_dir`` and export the encoder. Works alone or under ``torchrun``.
+
+    ``stop``: see :meth:`Trainer.fit` (raises :class:`TrainingStopped` after checkpointing).
+    """
     from ecamp_bench.pretrain.setup import prepare_run
 
     started = time.perf_counter()
@@ -318,7 +339,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: Path, *, resume: bool = False,
         trainer.restore(latest)
         if on_event and info.is_main:
             on_event(f"resumed from {latest} (step {trainer.step})")
-    history = trainer.fit(on_step)
+    history = trainer.fit(on_step, stop)
     exported = None
     if cfg.run.export and info.is_main:
         exported = export_backbone(trainer.model, backbone_path(cfg), mean=cfg.data.mean, std=cfg.data.std,

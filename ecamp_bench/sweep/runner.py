@@ -4,6 +4,10 @@ Each cell is prepared once (:func:`~ecamp_bench.evaluation.runner.prepare_run` â
 cells sharing one :class:`~ecamp_bench.evaluation.runner.TableCache`, so each dataset is read once) and
 that same plan is run (:func:`~ecamp_bench.evaluation.runner.run_plan`).
 
+Workers that share a results folder (two ``sweep`` processes, SLURM array tasks, submitit jobs) split the
+grid: each cell is claimed before it runs (:mod:`ecamp_bench.sweep.claims`), and a cell that another live worker
+holds is left to it and shown as done once its record appears.
+
 Resuming is free: every record is written atomically by the evaluation runner, so after Ctrl-C, a kill or a
 node failure, running the same sweep again skips the finished cells (a record that parses with
 ``status == "ok"``) and re-runs the failed and missing ones. A failing cell is recorded as failed (by the
@@ -23,6 +27,7 @@ from ecamp_bench.evaluation.context import NullProgress, ProgressReporter
 from ecamp_bench.evaluation.runner import RunPlan, RunRequest, TableCache, prepare_run, run_plan
 from ecamp_bench.plugins import Catalog
 from ecamp_bench.sweep.grid import Cell
+from ecamp_bench.sweep.turns import claimed_turns
 
 
 class CellState(str, Enum):
@@ -55,14 +60,16 @@ class SweepSettings:
     data_root: Path | None = None
     preset: str = "default"
     overrides: tuple[str, ...] = ()
-    device: str = "cpu"
+    device: str = "auto"
     num_workers: int = 0
 
     def request(self, cell: Cell) -> RunRequest:
-        """The evaluation request of ``cell``."""
+        """The evaluation request of ``cell`` (``device="auto"`` resolved here, on the machine that runs it)."""
+        from ecamp_bench.distributed import device_name
+
         return RunRequest(
             task=cell.task, fraction=cell.fraction, seed=cell.seed, protocol=cell.protocol, backbone=cell.backbone,
-            data_root=self.data_root, preset=self.preset, overrides=list(self.overrides), device=self.device,
+            data_root=self.data_root, preset=self.preset, overrides=list(self.overrides), device=device_name(self.device),
             num_workers=self.num_workers,
         )  # fmt: skip
 
@@ -171,12 +178,14 @@ def run_sweep(
     summary = SweepSummary(plan_cells(cells, settings, catalog))
     observer.planned(summary.results)
     try:
-        for result in summary.results:
-            if result.state != CellState.PENDING:
+        for result, claim in claimed_turns(summary.results, observer):
+            if claim is None:  # another worker sharing the results folder finished it
+                observer.finished(result)
                 continue
-            result.state = CellState.RUNNING
-            observer.started(result)
-            run_cell(result, settings, catalog, observer.progress)
+            with claim:
+                result.state = CellState.RUNNING
+                observer.started(result)
+                run_cell(result, settings, catalog, observer.progress)
             observer.finished(result)
     except KeyboardInterrupt:
         summary.interrupted = True
