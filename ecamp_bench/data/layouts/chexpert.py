@@ -11,6 +11,7 @@ import math
 import re
 from pathlib import Path
 
+from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.samples import Sample, SampleTable
@@ -44,7 +45,7 @@ def resolve_path(root: Path, cell: str) -> Path:
     return Path(root).joinpath(*(parts[1:] if parts and parts[0] not in SPLITS else parts))
 
 
-def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
+def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
     root = Path(root)
     samples = []
     for split in SPLITS:
@@ -65,7 +66,7 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
                 problems.add(path, f"label is not 1.0/0.0/-1.0/blank: {row[bad]!r}", row=line, key=bad)
                 continue
             image = resolve_path(root, cell)
-            if not check_image(image, path, line, "Path", problems, deep):
+            if not check_image(image, path, line, "Path", problems, images):
                 continue
             parts = Path(cell).parts
             study = "/".join(parts[parts.index(patient) : parts.index(patient) + 2])
@@ -77,14 +78,14 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
 
 def read(root: Path) -> SampleTable:
     """All rows of ``train.csv`` and ``valid.csv`` (raw labels); the first problem raises :class:`DataError`."""
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), deep=False)))
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
 
 
-def validate(root: Path) -> list[Problem]:
+def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing files/columns/images, bad labels or paths, unreadable JPEGs)."""
-    problems = Problems(strict=False)
-    _scan(root, problems, deep=True)
-    return problems.items
+    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
+    _scan(root, problems, images)
+    return problems.items + images.run()
 
 
 def frontal_only(table: SampleTable) -> SampleTable:

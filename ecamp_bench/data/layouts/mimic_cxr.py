@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.reports import report_text
@@ -54,7 +55,7 @@ def _labels(root: Path, problems: Problems) -> dict[str, dict[str, float]]:
     return table
 
 
-def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
+def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
     root = Path(root)
     path = root / METADATA
     metadata = read_csv(path, METADATA_REQUIRED, problems)
@@ -73,7 +74,7 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
             continue
         folder = study_folder(root, subject, study)
         image = folder / f"{dicom_id}.jpg"
-        if not check_image(image, path, line, "dicom_id", problems, deep):
+        if not check_image(image, path, line, "dicom_id", problems, images):
             continue
         if not (row["Rows"].isdigit() and row["Columns"].isdigit()):
             problems.add(path, f"Rows/Columns are not integers: {row['Rows']!r}, {row['Columns']!r}", row=line, key="Rows")
@@ -99,14 +100,14 @@ def read(root: Path) -> SampleTable:
 
     A study without a report file gets ``report=None`` (``validate`` lists it as a problem).
     """
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), deep=False)))
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
 
 
-def validate(root: Path) -> list[Problem]:
+def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing files/columns/images/reports/splits, unreadable JPGs, bad labels)."""
-    problems = Problems(strict=False)
-    _scan(root, problems, deep=True)
-    return problems.items
+    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
+    _scan(root, problems, images)
+    return problems.items + images.run()
 
 
 def frontal_only(table: SampleTable) -> SampleTable:
