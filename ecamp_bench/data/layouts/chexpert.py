@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from pathlib import Path
 
 from ecamp_bench.data.image_check import CheckOptions, ImageChecks
@@ -34,15 +35,22 @@ _PATIENT = re.compile(r"^patient\d+$")
 
 
 def detect(root: Path) -> bool:
-    """Whether ``root`` holds ``train.csv`` or ``valid.csv`` next to a ``train``/``valid`` folder."""
+    """Whether ``root`` holds ``train.csv`` or ``valid.csv`` (a missing image folder is reported by ``read`` and
+    ``validate``, naming it)."""
     root = Path(root)
-    return any((root / f"{s}.csv").is_file() for s in SPLITS) and any((root / s).is_dir() for s in SPLITS)
+    return any((root / f"{s}.csv").is_file() for s in SPLITS)
 
 
 def resolve_path(root: Path, cell: str) -> Path:
     """The file a ``Path`` cell points to: its leading dataset folder name is replaced by ``root``."""
     parts = Path(cell).parts
     return Path(root).joinpath(*(parts[1:] if parts and parts[0] not in SPLITS else parts))
+
+
+def _top_folder(root: Path, cell: str) -> str | None:
+    """The first folder below ``root`` of the file a ``Path`` cell names (``train``/``valid``), if any."""
+    parts = resolve_path(root, cell).relative_to(root).parts
+    return parts[0] if len(parts) > 1 else None
 
 
 def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
@@ -53,6 +61,11 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
         frame = read_csv(path, COLUMNS, problems)
         if frame is None:
             continue
+        named = Counter(_top_folder(root, cell) for cell in frame["Path"])
+        absent = sorted(f for f in named if f is not None and not (root / f).is_dir())
+        for folder in absent:
+            problems.add(root / folder, f"image folder not found ({path.name} names {named[folder]} images in it)",
+                         code="missing-folder")
         for index, row in enumerate(frame.to_dict("records")):
             line, cell = line_of(index), row["Path"]
             patient = next((p for p in Path(cell).parts if _PATIENT.match(p)), None)
@@ -66,6 +79,8 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
                 problems.add(path, f"label is not 1.0/0.0/-1.0/blank: {row[bad]!r}", row=line, key=bad)
                 continue
             image = resolve_path(root, cell)
+            if _top_folder(root, cell) in absent:
+                continue  # reported once for the folder
             if not check_image(image, path, line, "Path", problems, images):
                 continue
             parts = Path(cell).parts

@@ -1,8 +1,9 @@
 """Adapter for MIMIC-CXR-JPG 2.0.0 with the MIMIC-CXR reports placed in the same ``files/`` tree.
 
-Images are ``files/pNN/pSUBJECT/sSTUDY/DICOMID.jpg`` and reports ``files/pNN/pSUBJECT/sSTUDY.txt``; the three
-``mimic-cxr-2.0.0-{metadata,split,chexpert}.csv.gz`` files give views, splits and the 14 CheXpert-labeler
-labels per study. One sample per JPG; the report text is FINDINGS + IMPRESSION (see ``data/reports.py``).
+Images are ``files/pNN/pSUBJECT/sSTUDY/DICOMID.jpg`` and reports ``files/pNN/pSUBJECT/sSTUDY.txt``; the
+``mimic-cxr-2.0.0-{metadata,split}.csv.gz`` files give views and splits, and the optional
+``mimic-cxr-2.0.0-chexpert.csv.gz`` the 14 CheXpert-labeler labels per study (pre-training needs no labels: without
+the file every sample has empty labels, and ``validate`` does not count its absence as a problem). One sample per JPG; the report text is FINDINGS + IMPRESSION (see ``data/reports.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def study_folder(root: Path, subject_id: str, study_id: str) -> Path:
 
 def _labels(root: Path, problems: Problems) -> dict[str, dict[str, float]]:
     path = root / CHEXPERT
+    if not path.is_file():
+        return {}  # optional: see the module docstring
     frame = read_csv(path, ("subject_id", "study_id", *LABELS), problems)
     if frame is None:
         return {}
