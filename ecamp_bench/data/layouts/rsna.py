@@ -22,6 +22,7 @@ SUBDIR = "rsna-pneumonia-detection-challenge"
 LABELS_FILE = "stage_2_train_labels.csv"
 CLASS_FILE = "stage_2_detailed_class_info.csv"
 IMAGES_DIR = "stage_2_train_images"
+TEST_IMAGES_DIR = "stage_2_test_images"  # the 3,000 unlabelled stage-2 test images (MRM/ECAMP test lists label them)
 LABEL = "Pneumonia"
 COLUMNS = ("patientId", "x", "y", "width", "height", "Target")
 
