@@ -61,3 +61,45 @@ def siim_tree(target: Path) -> Path:
     kept = [line for line in lines[1:] if line.split(",")[0].strip() in ids]
     (Path(target) / "train-rle.csv").write_text(lines[0] + "".join(kept))
     return Path(target)
+
+
+def rsna_tree_for_lists(target: Path, lists: list[Path], size: int = 32) -> Path:
+    """An RSNA stage-2 tree: the 16 real DICOMs with their official CSV rows, plus a small synthetic stand-in
+    DICOM for every other image the ``lists`` (MRM/ECAMP ``.txt`` lists, labels in the line) name: train/val ids
+    in ``stage_2_train_images`` with CSV rows carrying the list's label (a positive gets one box), test ids in
+    ``stage_2_test_images`` (no CSV row, as in the official download). Stand-ins differ by label (brighter
+    when positive) so a classifier has something to learn."""
+    import shutil
+
+    import numpy as np
+
+    from ecamp_bench.data.split_lists import read_list_entries
+    from ecamp_bench.data.synth.writers import make_uid, write_dicom
+
+    source = realdata("rsna-pneumonia")
+    root = Path(target)
+    shutil.copytree(source / "stage_2_train_images", root / "stage_2_train_images")
+    shutil.copy(source / "stage_2_detailed_class_info.csv", root / "stage_2_detailed_class_info.csv")
+    rows = (source / "stage_2_train_labels.csv").read_text().splitlines()
+    real = {row.split(",")[0] for row in rows[1:]}
+    templates = {}
+    for label in (0, 1):
+        pixels = np.random.default_rng(label).integers(0, 120 + 100 * label, size=(size, size), dtype=np.uint8)
+        write_dicom(root / f".template{label}.dcm", pixels, sop_uid=make_uid("t", label), study_uid=make_uid("s", label),
+                    series_uid=make_uid("r", label), patient_id="standin")
+        templates[label] = root / f".template{label}.dcm"
+    (root / "stage_2_test_images").mkdir()
+    for path in lists:
+        for entry in read_list_entries(path):
+            folder, name = entry.entry.split("/")
+            image_id = name.removesuffix(".dcm")
+            label = int(entry.labels[0])
+            if image_id in real or (root / folder / name).exists():
+                continue
+            shutil.copyfile(templates[label], root / folder / name)
+            if folder == "stage_2_train_images":
+                rows.append(f"{image_id},4.0,4.0,8.0,8.0,1" if label else f"{image_id},,,,,0")
+    for template in templates.values():
+        template.unlink()
+    (root / "stage_2_train_labels.csv").write_text("\n".join(rows) + "\n")
+    return root

@@ -16,7 +16,8 @@ import typer
 from rich.markup import escape
 
 from ecamp_bench.cli._options import (
-    DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, catalog, console, err_console,
+    AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt, SplitsRootOpt,
+    catalog, console, err_console,
 )  # fmt: skip
 
 app = typer.Typer()
@@ -158,6 +159,9 @@ def sweep_command(
     device: DeviceOpt = "cpu",
     num_workers: NumWorkersOpt = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List this shard's cells and their state; run nothing.")] = False,
+    split: SplitOpt = None,
+    splits_root: SplitsRootOpt = None,
+    allow_split_overlap: AllowOverlapOpt = False,
 ) -> None:
     """Run a grid of evaluations; finished cells are skipped, failures are recorded and summarised (exit 1)."""
     from ecamp_bench.distributed import launched_by_torchrun
@@ -183,7 +187,8 @@ def sweep_command(
     cells = shard_cells(grid, index, count)
     shard_text = f" shard {index}/{count}: {len(cells)} of {len(grid)} cells" if count > 1 else f": {len(cells)} cells"
     settings = SweepSettings(data_root=data_root, preset=preset, overrides=tuple(overrides), device=device,
-                             num_workers=num_workers)  # fmt: skip
+                             num_workers=num_workers, split=split, splits_root=splits_root,
+                             allow_split_overlap=allow_split_overlap)  # fmt: skip
     if dry_run:
         for result in plan_cells(cells, settings, cat):
             console().print(f"{result.state.value:8} {result.cell.label}  {result.path or result.error}", soft_wrap=True,
