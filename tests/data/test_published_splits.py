@@ -98,10 +98,15 @@ def test_ecamp_rsna_png_lists_match_the_dicoms_by_patient_id(tmp_path):
     assert any("PNG conversion" in note for note in split.notes)
 
 
+def _mrm_siim_table() -> SampleTable:
+    """A SIIM table (in memory) holding every image MRM's SIIM lists name."""
+    folder = realdata("published-splits", "MRM/SIIM-ACR_Pneumothorax")
+    return _siim_table(_ids(folder / "train_list.txt") + _ids(folder / "val_list.txt") + _ids(folder / "test_list.txt"))
+
+
 def test_overlapping_lists_are_refused_with_counts_unless_allowed():
     root = realdata("published-splits")
-    folder = root / "MRM/SIIM-ACR_Pneumothorax"
-    table = _siim_table(_ids(folder / "train_list.txt") + _ids(folder / "val_list.txt") + _ids(folder / "test_list.txt"))
+    table = _mrm_siim_table()
     with pytest.raises(DataError, match=r"train∩val 478 images, train∩test 494 images, val∩test 124 images.*"
                                         r"--allow-split-overlap"):
         resolve_published_split("mrm", task="siim-seg", labels=("Pneumothorax",), table=table, fraction=1.0, root=root)
@@ -129,8 +134,7 @@ def test_ecamp_chexpert_validation_list_identical_to_test_is_refused():
 
 def test_lists_of_another_release_name_it_and_count_matches():
     root = realdata("published-splits")
-    mrm = root / "MRM/SIIM-ACR_Pneumothorax"
-    table = _siim_table(_ids(mrm / "train_list.txt") + _ids(mrm / "val_list.txt") + _ids(mrm / "test_list.txt"))
+    table = _mrm_siim_table()
     with pytest.raises(DataError, match=r"BenchX/SIIM/train_1.txt: 0 of 93 entries match the siim-acr data set.*"
                                         r"SIIM-ACR PNG re-release.*line 1 '1898_train_0_'"):
         resolve_published_split("benchx", task="siim-seg", labels=("Pneumothorax",), table=table, fraction=0.01,
