@@ -32,6 +32,7 @@ class DataError(EcampBenchError):
 
     def __init__(self, message: str, *, path: object | None = None, row: int | None = None, key: str | None = None):
         self.path, self.row, self.key = path, row, key
+        self.message = message  # without the location, for callers that report path/row/key themselves
         where = []
         if path is not None:
             where.append(str(path))

@@ -52,7 +52,10 @@ class LayoutSpec:
 
     ``detect(root)`` says whether ``root`` looks like this layout; ``read(root)`` returns the uniform
     :class:`~ecamp_bench.data.samples.SampleTable` (raising :class:`~ecamp_bench.errors.DataError` that names
-    the file and row at fault); ``validate(root)`` returns *every* problem found, never raising for bad data;
+    the file and row at fault); ``validate(root)`` returns *every* problem found, never raising for bad data,
+    and decodes every image (a layout may accept a second argument, a
+    :class:`~ecamp_bench.data.image_check.CheckOptions`, for header-only checks, parallelism and progress;
+    :class:`~ecamp_bench.data.image_check.ImageChecks` does that work);
     ``write_synthetic(root, n, seed)`` writes ``n`` synthetic cases in exactly this layout.
     """
 

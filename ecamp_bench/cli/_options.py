@@ -46,3 +46,18 @@ DeviceOpt = Annotated[
     str, typer.Option("--device", help="torch device: auto (CUDA when available, else CPU), cpu, cuda, cuda:1, mps.")
 ]
 NumWorkersOpt = Annotated[int, typer.Option("--num-workers", help="DataLoader worker processes.")]
+SplitOpt = Annotated[
+    str | None,
+    typer.Option("--split", help="Evaluate on a published split: mrm, ecamp, benchx (their lists for the task, below "
+                 "--splits-root) or a folder of train/val/test lists. Default: our own seeded split."),
+]
+SplitsRootOpt = Annotated[
+    Path | None,
+    typer.Option("--splits-root", help="Folder holding the published lists as released (MRM/, ECAMP/, BenchX/); "
+                 "default: $ECAMP_BENCH_SPLITS."),
+]
+AllowOverlapOpt = Annotated[
+    bool,
+    typer.Option("--allow-split-overlap", help="Evaluate on published lists that share images between train, val "
+                 "and test (the record carries the counts)."),
+]

@@ -57,16 +57,35 @@ def synth(
 def check(
     layout: Annotated[str, typer.Option("--layout", help="Layout name (see `ecamp-bench list layouts`).")],
     root: Annotated[Path, typer.Option("--root", help="Dataset folder (the layout root or the folder above it).")],
+    quick: Annotated[bool, typer.Option("--quick", help="Read image headers only; do not decode pixel data.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes decoding images (default: all cores).")] = None,
 ) -> None:
-    """Validate a dataset tree and list every problem found (exit code 1 if there is any)."""
+    """Validate a dataset tree and list every problem found (exit code 1 if there is any).
+
+    Every image is decoded in full (in parallel, with progress) unless ``--quick``, which reads headers only.
+    """
+    import inspect
+
+    from ecamp_bench.data.image_check import CheckOptions
     from ecamp_bench.data.roots import find_layout_root
 
     spec = catalog().layout(layout)
     found = find_layout_root(spec, root)
-    problems = spec.validate(found)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console(), transient=True) as bar:
+        task = bar.add_task("reading image headers" if quick else "decoding images", total=None)
+        options = CheckOptions(quick=quick, workers=workers,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+        takes_options = len(inspect.signature(spec.validate).parameters) > 1
+        problems = spec.validate(found, options) if takes_options else spec.validate(found)
     out = console()
+    if not takes_options:
+        out.print(f"[yellow]layout {layout}'s validate takes no options: its own image checks ran (--quick ignored)[/]")
+    elif quick:
+        out.print("[yellow]quick check: image headers only, pixel data not decoded (run without --quick to decode "
+                  "every image)[/]")
     if not problems:
-        out.print(f"[green]{layout}: no problems in {found}[/]")
+        out.print(f"[green]{layout}: no problems in {found}{' (image headers only)' if quick else ''}[/]")
         return
     listing = Table(title=f"{len(problems)} problem(s) in {found}", title_justify="left")
     for column in ("file", "row", "key", "problem"):

@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from ecamp_bench.cli._options import (
-    DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, catalog, console, err_console,
+    AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt, SplitsRootOpt,
+    catalog, console, err_console,
 )  # fmt: skip
 
 app = typer.Typer()
@@ -56,6 +57,31 @@ def summary_line(outcome) -> str:
     return f"{head}: {score} in {rec.timing.wall_time_s or 0.0:.1f} s → {outcome.path}"
 
 
+def record_notes(record) -> list[tuple[str, str]]:
+    """``(level, text)`` lines a reader of a result must see: a test set too small to mean anything (warning),
+    a published split's lists with their sha256, overlaps (warning) and label sources (note)."""
+    lines = []
+    small = record.dataset.get("small_test_set") or []
+    if small:
+        lines.append(("warning", "the test set is too small for a meaningful metric (" + "; ".join(small)
+                      + "); the record flags it (dataset.small_test_set)"))
+    published = record.split.published
+    if published:
+        files = ", ".join(f"{f['role']} {Path(f['path']).name} (sha256 {f['sha256'][:12]})" for f in published["files"])
+        lines.append(("note", f"published split {published['name']}: {files}"))
+        shared = {k: v for k, v in published.get("overlaps", {}).items() if v}
+        if shared or published.get("val_is_test"):
+            text = ", ".join(f"{k.replace('&', '∩')} {v}" for k, v in shared.items())
+            lines.append(("warning", "the published lists overlap: " + text
+                          + ("; the val list is the test list" if published.get("val_is_test") else "")))
+        for part, source in (published.get("label_source") or {}).items():
+            if source.get("images_only_in_list") or source.get("disagree_with_csv"):
+                lines.append(("note", f"{part} labels from the list lines: {source['images_only_in_list']} images only "
+                              f"in the list, {source['disagree_with_csv']} disagree with the CSV (the list wins)"))
+        lines.extend(("note", n) for n in published.get("notes") or [])
+    return lines
+
+
 @app.command("eval")
 def eval_command(
     task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `ecamp-bench list tasks`).")],
@@ -73,6 +99,9 @@ def eval_command(
     force: Annotated[bool, typer.Option("--force", help="Rerun even if an ok record exists.")] = False,
     device: DeviceOpt = "auto",
     num_workers: NumWorkersOpt = 0,
+    split: SplitOpt = None,
+    splits_root: SplitsRootOpt = None,
+    allow_split_overlap: AllowOverlapOpt = False,
 ) -> None:
     """Evaluate a backbone on a task at one label fraction; write one result record per seed.
 
@@ -98,10 +127,12 @@ def eval_command(
             request = RunRequest(
                 task=task, fraction=value, seed=s, protocol=protocol, backbone=backbone, weights=weights,
                 data_root=data_root, preset=preset, overrides=list(overrides), force=force, device=device,
-                num_workers=num_workers,
+                num_workers=num_workers, split=split, splits_root=splits_root, allow_split_overlap=allow_split_overlap,
             )  # fmt: skip
             outcome = run_evaluation(request, cat, progress)
             if main_process:
                 console().print(summary_line(outcome), soft_wrap=True)
+                for level, line in record_notes(outcome.record):
+                    err_console().print(f"[yellow]{level}:[/] {line}", soft_wrap=True)
     finally:
         shutdown_distributed()

@@ -19,7 +19,8 @@ from ecamp_bench.cli._cluster import (
     ClusterConfigOpt, CpusOpt, ExecutorOpt, GpusOpt, MemOpt, PartitionOpt, RetriesOpt, TimeOpt, cluster_from_cli,
 )  # fmt: skip
 from ecamp_bench.cli._options import (
-    DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, catalog, console, err_console,
+    AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt, SplitsRootOpt,
+    catalog, console, err_console,
 )  # fmt: skip
 
 app = typer.Typer()
@@ -173,6 +174,9 @@ def sweep_command(
     max_running: Annotated[int | None, typer.Option("--max-running", help="Jobs in flight at once (default: 2 for local, no limit for slurm).")] = None,
     jobs: Annotated[str, typer.Option("--jobs", help="cell: one job per cell (a group's first cell fills the caches first); group: one job per (task, backbone).")] = "cell",
     poll: Annotated[float | None, typer.Option("--poll", help="Seconds between two looks at the submitted jobs (default 10).")] = None,
+    split: SplitOpt = None,
+    splits_root: SplitsRootOpt = None,
+    allow_split_overlap: AllowOverlapOpt = False,
 ) -> None:
     """Run a grid of evaluations; finished cells are skipped, failures are recorded and summarised (exit 1)."""
     from ecamp_bench.distributed import launched_by_torchrun
@@ -198,7 +202,8 @@ def sweep_command(
     cells = shard_cells(grid, index, count)
     shard_text = f" shard {index}/{count}: {len(cells)} of {len(grid)} cells" if count > 1 else f": {len(cells)} cells"
     settings = SweepSettings(data_root=data_root, preset=preset, overrides=tuple(overrides), device=device,
-                             num_workers=num_workers)  # fmt: skip
+                             num_workers=num_workers, split=split, splits_root=splits_root,
+                             allow_split_overlap=allow_split_overlap)  # fmt: skip
     if dry_run:
         for result in plan_cells(cells, settings, cat):
             console().print(f"{result.state.value:8} {result.cell.label}  {result.path or result.error}", soft_wrap=True,

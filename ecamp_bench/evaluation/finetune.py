@@ -2,7 +2,8 @@
 
 Step-based training: ``steps`` optimiser steps over shuffled, augmented train batches (random resized
 crop + horizontal flip); lr = base × linear warmup over ``warmup_steps`` then cosine decay to 0; per-layer
-base lr from :func:`~ecamp_bench.models.backbone.parameter_groups_with_layer_decay`. Every ``eval_every``
+base lr and weight decay from :func:`~ecamp_bench.evaluation.param_groups.backbone_param_groups` (timm's
+layer decay; no decay on 1-D tensors and the model's ``no_weight_decay()`` names such as ``pos_embed``). Every ``eval_every``
 steps (and at the end) the val macro AUC is computed; the best state (val loss breaks ties and stands in
 when val has a single class) scores the test set.
 
@@ -25,7 +26,8 @@ from ecamp_bench.distributed import DistInfo, gather_rows, rank_batch_size, wrap
 from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.features import image_loader, shard_of
 from ecamp_bench.evaluation.metrics import auc_with_ci
-from ecamp_bench.models.backbone import Backbone, parameter_groups_with_layer_decay
+from ecamp_bench.evaluation.param_groups import backbone_param_groups
+from ecamp_bench.models.backbone import Backbone
 
 
 class Classifier(nn.Module):
@@ -108,9 +110,8 @@ def run(ctx: RunContext) -> Predictions:
     params = ctx.params
     backbone = ctx.build_backbone()
     model = Classifier(backbone, len(ctx.task.labels), params.head_init_std).to(ctx.device)
-    groups = parameter_groups_with_layer_decay(
-        backbone, model.head, lr=params.lr, weight_decay=params.weight_decay, layer_decay=params.layer_decay
-    )
+    groups = backbone_param_groups(backbone, model.head.parameters(), lr=params.lr, weight_decay=params.weight_decay,
+                                   layer_decay=params.layer_decay)
     optim = _optimizer(groups, params)
     trained = wrap_ddp(model, ctx.device, ctx.dist)
     loss_fn = nn.BCEWithLogitsLoss()

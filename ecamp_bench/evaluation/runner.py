@@ -30,7 +30,8 @@ from ecamp_bench.distributed import broadcast_object, current, main_first
 from ecamp_bench.errors import DataError, EcampBenchError
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
 from ecamp_bench.evaluation.params import protocol_params
-from ecamp_bench.evaluation.splitting import SplitResult, split_for_run
+from ecamp_bench.evaluation.sample_size import small_test_set_reasons
+from ecamp_bench.evaluation.splitting import SplitResult, split_for_run, split_from_published
 from ecamp_bench.models.backbone import import_ref
 from ecamp_bench.models.backbone_refs import resolve_backbone
 from ecamp_bench.models.checkpoints import utc_now, weights_sha256
@@ -62,6 +63,9 @@ class RunRequest:
     force: bool = False
     device: str = "cpu"
     num_workers: int = 0
+    split: str | None = None  # a published split (mrm, ecamp, benchx or a folder of lists); None = our own
+    splits_root: Path | None = None  # where the published lists are (None: $ECAMP_BENCH_SPLITS)
+    allow_split_overlap: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,16 +121,22 @@ class TableCache:
         self._tables: dict[tuple, object] = {}
         self._prepared: dict[tuple, PreparedTask] = {}
 
+    def table(self, layout: LayoutSpec, root: Path) -> SampleTable:
+        """The table ``layout`` reads at ``root`` (read on first use)."""
+        table_key = (layout.name, str(Path(root).resolve()))
+        if table_key not in self._tables:
+            self._tables[table_key] = layout.read(root)
+        return self._tables[table_key]
+
     def prepared(self, layout: LayoutSpec, root: Path, task: TaskSpec, impl) -> PreparedTask:
         """The prepared task of ``task`` on ``layout`` at ``root`` (read and prepared on first use)."""
         from ecamp_bench.config import canonical_json
 
-        table_key = (layout.name, str(Path(root).resolve()))
-        if table_key not in self._tables:
-            self._tables[table_key] = layout.read(root)
-        key = (*table_key, task.name, task.version, task.implementation, canonical_json(task.options))
+        table = self.table(layout, root)
+        key = (layout.name, str(Path(root).resolve()), task.name, task.version, task.implementation,
+               canonical_json(task.options))
         if key not in self._prepared:
-            self._prepared[key] = impl.prepare(task, self._tables[table_key])
+            self._prepared[key] = impl.prepare(task, table)
         return self._prepared[key]
 
 
@@ -198,10 +208,24 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
     layout = catalog.layout(task.layout)
     layout_root = find_layout_root(layout, data_root)
     impl = import_ref(task.implementation)
-    prepared = (tables or TableCache()).prepared(layout, layout_root, task, impl)
+    tables = tables or TableCache()
+    if request.split:
+        from ecamp_bench.data.published_splits import apply_to_table, resolve_published_split
+
+        table = tables.table(layout, layout_root)
+        published = resolve_published_split(request.split, task=task.name, labels=task.labels, table=table,
+                                            fraction=request.fraction, root=request.splits_root,
+                                            allow_overlap=request.allow_split_overlap)
+        config["split"] = {"published": published.name, "allow_overlap": bool(request.allow_split_overlap)}
+        prepared = impl.prepare(task, apply_to_table(published, table, task.labels))
+    else:
+        prepared = tables.prepared(layout, layout_root, task, impl)
     if not len(prepared.table):
         raise DataError(f"task '{task.name}': no usable samples", path=layout_root)
-    split: SplitResult = split_for_run(prepared, impl, task, request.fraction, request.seed, config["split"])
+    if request.split:
+        split: SplitResult = split_from_published(prepared, task, published, request.fraction, request.seed)
+    else:
+        split = split_for_run(prepared, impl, task, request.fraction, request.seed, config["split"])
     w_sha = weights_sha256(weights_path) if weights_path is not None else None
     c_sha = config_sha256(config)
     key = run_key(
@@ -311,7 +335,7 @@ def build_record(plan: RunPlan, catalog: Catalog, metrics, started: str, t0: flo
                              plan.weights_sha256),  # fmt: skip
         config=ConfigRef(plan.config, plan.config_sha256),
         split=SplitRef(str(split.manifest_path), split.sha256, len(split.train), len(split.val), len(split.test),
-                       split.base_sha256),  # fmt: skip
+                       split.base_sha256, split.published),  # fmt: skip
         dataset=dataset_section(plan),
         metrics=metric_records(task, metrics),
         primary_metric=task.primary_metric.name,
@@ -343,6 +367,7 @@ def dataset_section(plan: RunPlan) -> dict:
         "layout": task.layout, "root": str(plan.layout_root), "synthetic": bool(plan.synthetic) or marker is not None,
         "synthetic_marker": marker, "n_images": len(plan.prepared.table),
         "positives": {name: _positives(impl, task, t) for name, t in (("train", split.train), ("val", split.val), ("test", split.test))},
+        "small_test_set": small_test_set_reasons(len(split.test), _positives(impl, task, split.test)),
     }  # fmt: skip
 
 

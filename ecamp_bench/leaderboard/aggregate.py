@@ -31,13 +31,15 @@ class Column:
     fraction: float
     metric: str
     higher_is_better: bool
+    split: str = ""  # a published split's name (mrm, ecamp, benchx, a folder); "" = our own seeded split
 
     @property
     def label(self) -> str:
-        """Header text, e.g. ``rsna-cls 1% auc ↑``."""
+        """Header text, e.g. ``rsna-cls 1% auc ↑`` or, on a published split, ``rsna-cls 1% [mrm split] auc ↑``."""
         version = f"@v{self.task_version}" if self.task_version != 1 else ""
         arrow = "↑" if self.higher_is_better else "↓"
-        return f"{self.task}{version} {format_fraction(self.fraction)} {self.metric} {arrow}"
+        split = f" [{self.split} split]" if self.split else ""
+        return f"{self.task}{version} {format_fraction(self.fraction)}{split} {self.metric} {arrow}"
 
 
 @dataclass
@@ -114,6 +116,11 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
 RANDOM_INIT = "random-init"
 
 
+def _column(row: dict) -> Column:
+    return Column(row["task"], row["task_version"], row["fraction"], row["metric"], row["higher_is_better"],
+                  row.get("split") or "")
+
+
 def _table_key(row: dict) -> tuple:
     return (row["protocol"], row["protocol_version"], row.get("preset", "default"))
 
@@ -128,7 +135,7 @@ def assign_rows(rows: list[dict]) -> list[dict]:
     base = {id(r): (r["backbone"], r.get("weights_sha256"), r.get("setup_sha256")) for r in rows}
     variants: dict[tuple, set] = {}
     for r in rows:
-        column = (r["task"], r["task_version"], r["fraction"], r["metric"])
+        column = (r["task"], r["task_version"], r["fraction"], r["metric"], r.get("split") or "")
         variants.setdefault((_table_key(r), base[id(r)], column), set()).add((r.get("task_config_sha256"), r.get("split_base_sha256")))
     mixed = {(table, ident) for (table, ident, _), found in variants.items() if len(found) > 1}
 
@@ -171,7 +178,8 @@ def latest_per_seed(rows: list[dict]) -> tuple[dict[tuple, dict], list[str]]:
     for row in rows:
         if not row.get("primary"):
             continue
-        key = (*_table_key(row), row["task"], row["task_version"], row["fraction"], row["metric"], row["row"], row["seed"])
+        key = (*_table_key(row), row["task"], row["task_version"], row["fraction"], row["metric"], row.get("split") or "",
+               row["row"], row["seed"])
         previous = latest.get(key)
         if previous is not None:
             older, newer = sorted((previous, row), key=lambda r: r.get("finished_at") or "")
@@ -195,14 +203,14 @@ def pivot(rows: list[dict]) -> Pivot:
 
 def _table(protocol: str, version: int, preset: str, rows: list[dict]) -> LeaderboardTable:
     columns = sorted(
-        {Column(r["task"], r["task_version"], r["fraction"], r["metric"], r["higher_is_better"]) for r in rows},
-        key=lambda c: (c.task, c.task_version, c.fraction, c.metric),
+        {_column(r) for r in rows},
+        key=lambda c: (c.task, c.task_version, c.split, c.fraction, c.metric),
     )
     index = {c: i for i, c in enumerate(columns)}
     backbones = sorted({r["row"] for r in rows})
     values: dict[tuple[str, int], list[tuple[int, float | None]]] = {}
     for r in rows:
-        col = index[Column(r["task"], r["task_version"], r["fraction"], r["metric"], r["higher_is_better"])]
+        col = index[_column(r)]
         values.setdefault((r["row"], col), []).append((r["seed"], r["value"]))
     cells = {}
     for key, seeded in values.items():

@@ -23,25 +23,27 @@ class Plot:
     table_index: int
 
 
-def _series(table: LeaderboardTable, task: str, version: int, metric: str) -> dict[str, list[tuple[float, float, float]]]:
+def _series(table: LeaderboardTable, task: str, version: int, metric: str,
+            split: str = "") -> dict[str, list[tuple[float, float, float]]]:
     """``backbone → [(fraction, mean, std)]`` sorted by fraction."""
     out: dict[str, list[tuple[float, float, float]]] = {}
     for (backbone, col), cell in table.cells.items():
         column = table.columns[col]
-        if (column.task, column.task_version, column.metric) != (task, version, metric) or cell.mean is None:
+        if (column.task, column.task_version, column.metric, column.split) != (task, version, metric, split) \
+                or cell.mean is None:
             continue
         out.setdefault(backbone, []).append((column.fraction, cell.mean, cell.std or 0.0))
     return {b: sorted(points) for b, points in sorted(out.items())}
 
 
-def render_plot(table: LeaderboardTable, task: str, version: int, metric: str, dpi: int = 110) -> bytes:
+def render_plot(table: LeaderboardTable, task: str, version: int, metric: str, dpi: int = 110, split: str = "") -> bytes:
     """The PNG bytes of one label-efficiency plot."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    series = _series(table, task, version, metric)
+    series = _series(table, task, version, metric, split)
     fractions = sorted({f for points in series.values() for f, _, _ in points})
     figure = Figure(figsize=(5.2, 3.6), dpi=dpi)
     axes = figure.add_subplot()
@@ -66,11 +68,12 @@ def label_efficiency_plots(pivot: Pivot) -> list[Plot]:
     """One plot per (table, task, metric) of the pivot."""
     plots = []
     for t, table in enumerate(pivot.tables):
-        for task, version, metric in sorted({(c.task, c.task_version, c.metric) for c in table.columns}):
+        for task, version, metric, split in sorted({(c.task, c.task_version, c.metric, c.split) for c in table.columns}):
             preset = f"-{table.preset}" if table.preset != "default" else ""
-            name = safe_dirname(f"{table.protocol}-v{table.protocol_version}{preset}-{task}-v{version}-{metric}") + ".png"
-            title = f"{task} ({metric}) — {table.title}"
-            plots.append(Plot(name, title, render_plot(table, task, version, metric), t))
+            on = f"-{split}-split" if split else ""
+            name = safe_dirname(f"{table.protocol}-v{table.protocol_version}{preset}-{task}-v{version}-{metric}{on}") + ".png"
+            title = f"{task} ({metric}{', ' + split + ' split' if split else ''}) — {table.title}"
+            plots.append(Plot(name, title, render_plot(table, task, version, metric, split=split), t))
     return plots
 
 

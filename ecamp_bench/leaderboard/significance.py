@@ -107,7 +107,8 @@ def column_significance(
     if best_mean == second_mean:
         result.significant, result.reason = False, "tied means"
         return result
-    base = (table.protocol, table.protocol_version, table.preset, column.task, column.task_version, column.fraction, column.metric)
+    base = (table.protocol, table.protocol_version, table.preset, column.task, column.task_version, column.fraction, column.metric,
+            column.split)
     seeds = sorted(set(table.cells[(best, col)].seeds) & set(table.cells[(runner_up, col)].seeds))
     if not seeds:
         result.reason = "no seed in common"

@@ -9,8 +9,9 @@
 - Selection: :class:`KeepBestStateHook` keeps the best validated weights **in memory** (no checkpoint files,
   so nothing goes through mmengine's ``torch.load``); they are restored before predicting the test split.
 - Optimiser: AdamW built here (``OptimWrapper``); ``finetune`` uses layer-wise lr decay on the encoder blocks
-  (:func:`~ecamp_bench.models.backbone.parameter_groups_with_layer_decay`), ``frozen`` trains only what
-  has ``requires_grad``.
+  and the MAE/BEiT weight-decay exemptions (:func:`~ecamp_bench.evaluation.param_groups.backbone_param_groups`:
+  no decay on 1-D tensors nor on the model's ``no_weight_decay()`` names such as ``pos_embed``/``cls_token``),
+  ``frozen`` trains only what has ``requires_grad``.
 
 Test predictions are per-image masks at the protocol resolution: ``scores`` are uint8 ``[N, S, S]`` (the
 predicted mask, thresholded at 0.5); the task attaches its ground-truth masks at that resolution.
@@ -84,16 +85,16 @@ class KeepBestStateHook(Hook):
 
 
 def _optimizer(model: torch.nn.Module, params: Any, mode: str) -> OptimWrapper:
-    """AdamW over the trainable parameters; layer-wise lr decay over the encoder in ``finetune`` mode."""
+    """AdamW over the trainable parameters; layer-wise lr decay and the weight-decay exemptions over the encoder
+    in ``finetune`` mode."""
     lr, wd = float(params.lr), float(params.weight_decay)
-    if mode == "finetune" and float(params.layer_decay) != 1.0:
-        from ecamp_bench.models.backbone import parameter_groups_with_layer_decay
+    if mode == "finetune":
+        from ecamp_bench.evaluation.param_groups import backbone_param_groups
 
         backbone = model.backbone.backbone
-        encoder_ids = {id(p) for p in backbone.encoder.parameters()}
-        rest = [p for p in model.parameters() if id(p) not in encoder_ids and p.requires_grad]
-        head = type("_Params", (), {"parameters": lambda self: iter(rest)})()
-        groups = parameter_groups_with_layer_decay(backbone, head, lr=lr, weight_decay=wd, layer_decay=float(params.layer_decay))
+        inside = {id(p) for p in backbone.parameters()}
+        rest = [p for p in model.parameters() if id(p) not in inside]
+        groups = backbone_param_groups(backbone, rest, lr=lr, weight_decay=wd, layer_decay=float(params.layer_decay))
     else:
         groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr, "weight_decay": wd}]
     return OptimWrapper(optimizer=torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), weight_decay=wd))

@@ -123,23 +123,36 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def save_backbone_file(path: Path, state_dict: Mapping[str, torch.Tensor], meta: BackboneMeta) -> Path:
+def _sorted_metadata(blob: bytes) -> bytes:
+    """A safetensors file with its ``__metadata__`` keys in sorted order (the library writes them in hash-map
+    order, so equal inputs gave different bytes). Tensor entries and data are kept as written."""
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + size])
+    ordered = {"__metadata__": dict(sorted(header.pop("__metadata__").items()))} if "__metadata__" in header else {}
+    ordered.update(header)
+    text = json.dumps(ordered, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the format pads its header with spaces to 8-byte alignment
+    return len(text).to_bytes(8, "little") + text + blob[8 + size :]
+
+
+def save_backbone_file(path: Path, state_dict: Mapping[str, torch.Tensor], meta: BackboneMeta, *,
+                       stamp_time: bool = True) -> Path:
     """Write ``state_dict`` (timm names) and ``meta`` to the safetensors file ``path``, atomically.
 
     Tensors are made contiguous and detached to CPU; shared storage is cloned (safetensors refuses aliases).
-    ``meta.created_at`` is filled in when empty. Returns ``path``.
+    ``meta.created_at`` is filled in when empty, unless ``stamp_time`` is false (a file that must be a function
+    of its inputs alone, e.g. a pre-training export, whose sha256 keys result records). Returns ``path``.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not meta.created_at:
+    if stamp_time and not meta.created_at:
         meta.created_at = utc_now()
     tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in state_dict.items()}
-    from ecamp_bench.atomic import atomic_path
+    from ecamp_bench.atomic import atomic_write_bytes
 
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta.to_header())
+    atomic_write_bytes(path, _sorted_metadata(save(tensors, metadata=meta.to_header())))
     return path
 
 

@@ -61,11 +61,15 @@ def init_from_checkpoint(model: ECAMP, path: Path) -> InitReport:
 
 def export_backbone(model: ECAMP, path: Path, *, mean: float, std: float, origin: str, config_sha256: str,
                     extra: dict | None = None) -> Path:
-    """Write the encoder as a backbone file loadable by ``timm.create_model(arch, num_classes=0, **kwargs)``."""
+    """Write the encoder as a backbone file loadable by ``timm.create_model(arch, num_classes=0, **kwargs)``.
+
+    No wall-clock time goes into the file: the same config, seed and data give a byte-identical file (and so
+    the same weights sha256 in every result record).
+    """
     cfg = model.cfg
     meta = BackboneMeta(
         arch=cfg.arch, model_kwargs=model.encoder_model_kwargs(), img_size=cfg.img_size, patch_size=cfg.patch_size,
         embed_dim=cfg.embed_dim, depth=cfg.depth, mean=(mean,) * 3, std=(std,) * 3, origin=origin,
         config_sha256=config_sha256, extra=dict(extra or {}),
     )
-    return save_backbone_file(Path(path), model.encoder_state_dict(), meta)
+    return save_backbone_file(Path(path), model.encoder_state_dict(), meta, stamp_time=False)

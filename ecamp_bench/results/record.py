@@ -4,7 +4,8 @@ Schema (``schema_version: 2``; ARCHITECTURE.md "Result record")::
 
     run_key, schema_version, task {name, version}, protocol {name, version}, fraction, seed,
     backbone {name, arch, weights_ref, weights_sha256}, config {resolved, sha256},
-    split {manifest, sha256, n_train, n_val, n_test, base_sha256}, dataset {layout, root, synthetic, n_images, positives, ...},
+    split {manifest, sha256, n_train, n_val, n_test, base_sha256, published}, dataset {layout, root, synthetic, n_images,
+    positives, small_test_set, ...},
     metrics [{name, value, higher_is_better, ci95, n, paired_test, value_fn}], primary_metric,
     env {ecamp_bench, python, torch, timm, mmengine, mmdet, mmseg, cuda, device, git_commit, git_dirty},
     plugins {task, protocol, backbone}, timing {started_at, finished_at, wall_time_s}, status, error,
@@ -92,6 +93,7 @@ class SplitRef:
     n_val: int
     n_test: int
     base_sha256: str | None = None
+    published: dict | None = None  # a published split (MRM/ECAMP/BenchX lists): files + sha256, label sources, overlaps
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,8 @@ def record_from_json(obj: Any, source: str | Path = "<record>") -> ResultRecord:
                                  backbone.get("weights_sha256")),  # fmt: skip
             config=ConfigRef(dict(config.get("resolved") or {}), str(config.get("sha256", ""))),
             split=SplitRef(str(split.get("manifest", "")), str(split.get("sha256", "")), int(split.get("n_train", 0)),
-                           int(split.get("n_val", 0)), int(split.get("n_test", 0)), split.get("base_sha256")),  # fmt: skip
+                           int(split.get("n_val", 0)), int(split.get("n_test", 0)), split.get("base_sha256"),
+                           split.get("published")),  # fmt: skip
             dataset=dict(_need(obj, "dataset", Mapping, where)),
             metrics=tuple(metrics),
             primary_metric=str(obj["primary_metric"]),

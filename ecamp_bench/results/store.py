@@ -60,7 +60,7 @@ TIDY_COLUMNS = (
     "protocol", "protocol_version", "preset", "task", "task_version", "fraction", "backbone", "seed", "metric",
     "value", "ci95_lo", "ci95_hi", "higher_is_better", "primary", "n_test", "status", "finished_at", "run_key",
     "arch", "arch_tag", "weights_sha256", "config_sha256", "setup_sha256", "task_config_sha256", "split_sha256",
-    "split_base_sha256", "paired_test", "value_fn", "file",
+    "split_base_sha256", "split", "paired_test", "value_fn", "file",
 )  # fmt: skip
 
 
@@ -82,13 +82,15 @@ def identity_hashes(rec: ResultRecord) -> dict[str, str | None]:
     ``setup_sha256``: the resolved config without its ``task`` section (protocol params, preset, backbone
     config, split and eval settings), the same for every task of one setup; ``task_config_sha256``: the
     ``task`` section (name, version, options); ``split_base_sha256``: the seed-independent split
-    (``None`` in schema-1 records). Records of one row share all three per task.
+    (``None`` in schema-1 records). Records of one row share all three per task. A published split is not part
+    of the setup: it names its own leaderboard columns (tidy column ``split``), so one backbone stays one row.
     """
     from ecamp_bench.config import config_sha256
 
     resolved = rec.config.resolved
+    published = rec.split.published is not None
     return {
-        "setup_sha256": config_sha256({k: v for k, v in resolved.items() if k != "task"}),
+        "setup_sha256": config_sha256({k: v for k, v in resolved.items() if k != "task" and not (published and k == "split")}),
         "task_config_sha256": config_sha256(resolved.get("task")),
         "split_base_sha256": rec.split.base_sha256,
     }
@@ -108,6 +110,7 @@ def tidy_rows(scan_result: ScanResult, *, only_ok: bool = True) -> list[dict]:
             "status": rec.status, "run_key": rec.run_key, "arch": rec.backbone.arch,
             "weights_sha256": rec.backbone.weights_sha256, "config_sha256": rec.config.sha256,
             "split_sha256": rec.split.sha256, "arch_tag": arch_tag(rec), "file": str(path), **identity_hashes(rec),
+            "split": (rec.split.published or {}).get("name", ""),
         }  # fmt: skip
         for metric in rec.metrics:
             ci = metric.ci95 or (None, None)

@@ -62,6 +62,9 @@ class SweepSettings:
     overrides: tuple[str, ...] = ()
     device: str = "auto"
     num_workers: int = 0
+    split: str | None = None
+    splits_root: Path | None = None
+    allow_split_overlap: bool = False
 
     def request(self, cell: Cell) -> RunRequest:
         """The evaluation request of ``cell`` (``device="auto"`` resolved here, on the machine that runs it)."""
@@ -70,7 +73,8 @@ class SweepSettings:
         return RunRequest(
             task=cell.task, fraction=cell.fraction, seed=cell.seed, protocol=cell.protocol, backbone=cell.backbone,
             data_root=self.data_root, preset=self.preset, overrides=list(self.overrides), device=device_name(self.device),
-            num_workers=self.num_workers,
+            num_workers=self.num_workers, split=self.split, splits_root=self.splits_root,
+            allow_split_overlap=self.allow_split_overlap,
         )  # fmt: skip
 
 

@@ -8,11 +8,13 @@ text "[CLS] " is prepended literally by the batcher, no [SEP]) and the special i
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 from ecamp_bench.errors import DataError
 
@@ -30,22 +32,89 @@ def _empty_wordpiece(vocab: dict[str, int] | None = None) -> Tokenizer:
     return tok
 
 
+def count_words(texts: Iterable[str], tok: Tokenizer | None = None) -> Counter[str]:
+    """How often each pre-token occurs in ``texts`` after the reference normaliser and pre-tokeniser."""
+    tok = tok or _empty_wordpiece()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        normalized = tok.normalizer.normalize_str(text)
+        counts.update(word for word, _ in tok.pre_tokenizer.pre_tokenize_str(normalized))
+    return counts
+
+
+def learn_wordpiece_vocab(word_counts: Mapping[str, int], vocab_size: int, min_frequency: int) -> list[str]:
+    """The WordPiece vocabulary of a corpus, as the HF WordPiece trainer learns it but with every tie broken
+    by the token strings, so it is a function of ``word_counts`` alone.
+
+    The HF trainer (BPE merges, then WordPiece) numbers symbols in hash-map order and breaks equal pair counts
+    by those numbers, so two processes learn different vocabularies from one corpus (454 vs 456 tokens measured).
+    Here, as there: the vocabulary starts with the special tokens, every character, and ``##c`` for every
+    character seen inside a word; then the most frequent adjacent pair of symbols (counted over word
+    occurrences) is merged, ``a`` + ``##b`` → ``ab``, until ``vocab_size`` tokens or no pair occurs
+    ``min_frequency`` times. Equal counts go to the lexicographically smallest pair ``(a, b)``.
+
+    Returns the tokens in the order learnt (specials, alphabet sorted, then merges).
+    """
+    vocab: dict[str, None] = dict.fromkeys(SPECIAL_TOKENS)
+    words = sorted(word_counts.items())
+    vocab.update(dict.fromkeys(sorted({char for word, _ in words for char in word})))
+    symbols = [[word[0]] + [CONTINUATION_PREFIX + c for c in word[1:]] for word, _ in words]
+    vocab.update(dict.fromkeys(sorted({s for parts in symbols for s in parts[1:]})))
+    counts = [count for _, count in words]
+    pair_counts: Counter[tuple[str, str]] = Counter()
+    where: dict[tuple[str, str], set[int]] = {}
+    for index, parts in enumerate(symbols):
+        for pair in zip(parts, parts[1:]):
+            pair_counts[pair] += counts[index]
+            where.setdefault(pair, set()).add(index)
+    heap = [(-count, pair) for pair, count in pair_counts.items()]
+    heapq.heapify(heap)
+    while len(vocab) < vocab_size and heap:
+        negative, pair = heapq.heappop(heap)
+        if pair_counts.get(pair, 0) != -negative:
+            continue  # stale heap entry: the count changed since it was pushed
+        if -negative < max(min_frequency, 1):
+            break
+        first, second = pair
+        merged = first + second[len(CONTINUATION_PREFIX):]
+        vocab[merged] = None
+        changed: set[tuple[str, str]] = set()
+        for index in sorted(where.pop(pair, ())):
+            parts, count = symbols[index], counts[index]
+            for old in zip(parts, parts[1:]):
+                pair_counts[old] -= count
+                changed.add(old)
+            out, position = [], 0
+            while position < len(parts):
+                if position + 1 < len(parts) and (parts[position], parts[position + 1]) == pair:
+                    out.append(merged)
+                    position += 2
+                else:
+                    out.append(parts[position])
+                    position += 1
+            symbols[index] = out
+            for new in zip(out, out[1:]):
+                pair_counts[new] += count
+                where.setdefault(new, set()).add(index)
+                changed.add(new)
+        for other in changed:
+            if pair_counts[other] > 0:
+                heapq.heappush(heap, (-pair_counts[other], other))
+            else:
+                pair_counts.pop(other)
+                where.pop(other, None)
+    return list(vocab)
+
+
 def train_wordpiece(texts: Iterable[str], vocab_size: int = 30000, min_frequency: int = 2) -> Tokenizer:
     """Train a WordPiece tokenizer on ``texts`` (report strings) with the reference configuration.
 
-    The trainer numbers tokens in an order that varies between processes (hash-map iteration), so the
-    learnt vocabulary is renumbered in sorted order: the same corpus always gives the same token ids.
+    Deterministic: the vocabulary is :func:`learn_wordpiece_vocab` of the corpus's word counts (no dependence on
+    hash seeds or process), numbered in sorted order after the special tokens.
     """
     tok = _empty_wordpiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
-        continuing_subword_prefix=CONTINUATION_PREFIX,
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer=trainer)
-    return tokenizer_from_vocab(sorted(tok.get_vocab()))
+    tokens = learn_wordpiece_vocab(count_words(texts, tok), vocab_size, min_frequency)
+    return tokenizer_from_vocab(sorted(tokens))
 
 
 def tokenizer_from_vocab(tokens: Sequence[str]) -> Tokenizer:

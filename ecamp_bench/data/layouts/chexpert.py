@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from pathlib import Path
 
+from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.samples import Sample, SampleTable
@@ -33,9 +35,10 @@ _PATIENT = re.compile(r"^patient\d+$")
 
 
 def detect(root: Path) -> bool:
-    """Whether ``root`` holds ``train.csv`` or ``valid.csv`` next to a ``train``/``valid`` folder."""
+    """Whether ``root`` holds ``train.csv`` or ``valid.csv`` (a missing image folder is reported by ``read`` and
+    ``validate``, naming it)."""
     root = Path(root)
-    return any((root / f"{s}.csv").is_file() for s in SPLITS) and any((root / s).is_dir() for s in SPLITS)
+    return any((root / f"{s}.csv").is_file() for s in SPLITS)
 
 
 def resolve_path(root: Path, cell: str) -> Path:
@@ -44,7 +47,13 @@ def resolve_path(root: Path, cell: str) -> Path:
     return Path(root).joinpath(*(parts[1:] if parts and parts[0] not in SPLITS else parts))
 
 
-def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
+def _top_folder(root: Path, cell: str) -> str | None:
+    """The first folder below ``root`` of the file a ``Path`` cell names (``train``/``valid``), if any."""
+    parts = resolve_path(root, cell).relative_to(root).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
     root = Path(root)
     samples = []
     for split in SPLITS:
@@ -52,6 +61,11 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
         frame = read_csv(path, COLUMNS, problems)
         if frame is None:
             continue
+        named = Counter(_top_folder(root, cell) for cell in frame["Path"])
+        absent = sorted(f for f in named if f is not None and not (root / f).is_dir())
+        for folder in absent:
+            problems.add(root / folder, f"image folder not found ({path.name} names {named[folder]} images in it)",
+                         code="missing-folder")
         for index, row in enumerate(frame.to_dict("records")):
             line, cell = line_of(index), row["Path"]
             patient = next((p for p in Path(cell).parts if _PATIENT.match(p)), None)
@@ -65,7 +79,9 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
                 problems.add(path, f"label is not 1.0/0.0/-1.0/blank: {row[bad]!r}", row=line, key=bad)
                 continue
             image = resolve_path(root, cell)
-            if not check_image(image, path, line, "Path", problems, deep):
+            if _top_folder(root, cell) in absent:
+                continue  # reported once for the folder
+            if not check_image(image, path, line, "Path", problems, images):
                 continue
             parts = Path(cell).parts
             study = "/".join(parts[parts.index(patient) : parts.index(patient) + 2])
@@ -77,14 +93,14 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
 
 def read(root: Path) -> SampleTable:
     """All rows of ``train.csv`` and ``valid.csv`` (raw labels); the first problem raises :class:`DataError`."""
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), deep=False)))
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
 
 
-def validate(root: Path) -> list[Problem]:
+def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing files/columns/images, bad labels or paths, unreadable JPEGs)."""
-    problems = Problems(strict=False)
-    _scan(root, problems, deep=True)
-    return problems.items
+    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
+    _scan(root, problems, images)
+    return problems.items + images.run()
 
 
 def frontal_only(table: SampleTable) -> SampleTable:

@@ -1,14 +1,16 @@
 """Adapter for MIMIC-CXR-JPG 2.0.0 with the MIMIC-CXR reports placed in the same ``files/`` tree.
 
-Images are ``files/pNN/pSUBJECT/sSTUDY/DICOMID.jpg`` and reports ``files/pNN/pSUBJECT/sSTUDY.txt``; the three
-``mimic-cxr-2.0.0-{metadata,split,chexpert}.csv.gz`` files give views, splits and the 14 CheXpert-labeler
-labels per study. One sample per JPG; the report text is FINDINGS + IMPRESSION (see ``data/reports.py``).
+Images are ``files/pNN/pSUBJECT/sSTUDY/DICOMID.jpg`` and reports ``files/pNN/pSUBJECT/sSTUDY.txt``; the
+``mimic-cxr-2.0.0-{metadata,split}.csv.gz`` files give views and splits, and the optional
+``mimic-cxr-2.0.0-chexpert.csv.gz`` the 14 CheXpert-labeler labels per study (pre-training needs no labels: without
+the file every sample has empty labels, and ``validate`` does not count its absence as a problem). One sample per JPG; the report text is FINDINGS + IMPRESSION (see ``data/reports.py``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.reports import report_text
@@ -39,6 +41,8 @@ def study_folder(root: Path, subject_id: str, study_id: str) -> Path:
 
 def _labels(root: Path, problems: Problems) -> dict[str, dict[str, float]]:
     path = root / CHEXPERT
+    if not path.is_file():
+        return {}  # optional: see the module docstring
     frame = read_csv(path, ("subject_id", "study_id", *LABELS), problems)
     if frame is None:
         return {}
@@ -54,7 +58,7 @@ def _labels(root: Path, problems: Problems) -> dict[str, dict[str, float]]:
     return table
 
 
-def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
+def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
     root = Path(root)
     path = root / METADATA
     metadata = read_csv(path, METADATA_REQUIRED, problems)
@@ -73,7 +77,7 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
             continue
         folder = study_folder(root, subject, study)
         image = folder / f"{dicom_id}.jpg"
-        if not check_image(image, path, line, "dicom_id", problems, deep):
+        if not check_image(image, path, line, "dicom_id", problems, images):
             continue
         if not (row["Rows"].isdigit() and row["Columns"].isdigit()):
             problems.add(path, f"Rows/Columns are not integers: {row['Rows']!r}, {row['Columns']!r}", row=line, key="Rows")
@@ -99,14 +103,14 @@ def read(root: Path) -> SampleTable:
 
     A study without a report file gets ``report=None`` (``validate`` lists it as a problem).
     """
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), deep=False)))
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
 
 
-def validate(root: Path) -> list[Problem]:
+def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing files/columns/images/reports/splits, unreadable JPGs, bad labels)."""
-    problems = Problems(strict=False)
-    _scan(root, problems, deep=True)
-    return problems.items
+    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
+    _scan(root, problems, images)
+    return problems.items + images.run()
 
 
 def frontal_only(table: SampleTable) -> SampleTable:

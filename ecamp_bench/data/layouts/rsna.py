@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ecamp_bench.data.images import load_image, read_dicom_header
+from ecamp_bench.data.images import read_dicom_header
+from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
 from ecamp_bench.data.samples import Sample, SampleTable
 from ecamp_bench.errors import DataError
@@ -21,6 +22,7 @@ SUBDIR = "rsna-pneumonia-detection-challenge"
 LABELS_FILE = "stage_2_train_labels.csv"
 CLASS_FILE = "stage_2_detailed_class_info.csv"
 IMAGES_DIR = "stage_2_train_images"
+TEST_IMAGES_DIR = "stage_2_test_images"  # the 3,000 unlabelled stage-2 test images (MRM/ECAMP test lists label them)
 LABEL = "Pneumonia"
 COLUMNS = ("patientId", "x", "y", "width", "height", "Target")
 
@@ -72,7 +74,7 @@ def _classes(root: Path, problems: Problems) -> dict[str, str]:
     return {} if frame is None else dict(zip(frame["patientId"], frame["class"]))
 
 
-def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
+def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
     root = Path(root)
     path = root / LABELS_FILE
     frame = read_csv(path, COLUMNS, problems)
@@ -90,11 +92,14 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
         try:
             header = read_dicom_header(image)
             height, width = int(header.Rows), int(header.Columns)
-            if deep:
-                load_image(image)
-        except (DataError, AttributeError) as exc:
-            problems.add(image, f"unreadable DICOM ({exc})", row=entry["line"], code="unreadable-image")
+        except DataError as exc:
+            problems.add(image, exc.message, row=entry["line"], code="unreadable-image")
             continue
+        except AttributeError as exc:
+            problems.add(image, f"DICOM header without Rows/Columns ({exc})", row=entry["line"], code="unreadable-image")
+            continue
+        if images is not None:
+            images.add(image, path, entry["line"], "patientId", header_read=True)
         for (x1, y1, x2, y2), line in zip(entry["boxes"], entry["box_lines"]):
             if x2 > width or y2 > height:
                 problems.add(path, f"box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies outside the {width}x{height} image "
@@ -108,14 +113,14 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
 
 def read(root: Path) -> SampleTable:
     """One sample per patient (boxes grouped); the first problem raises :class:`DataError` naming file and row."""
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), deep=False)))
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
 
 
-def validate(root: Path) -> list[Problem]:
+def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing columns/files, bad rows, unreadable DICOM, boxes outside the image)."""
-    problems = Problems(strict=False)
-    _scan(root, problems, deep=True)
-    return problems.items
+    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
+    _scan(root, problems, images)
+    return problems.items + images.run()
 
 
 def write_synthetic(root: Path, n: int, seed: int) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ecamp_bench.data.images import load_image, read_dicom_header
+from ecamp_bench.data.images import read_dicom_header
+from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._csv import Problems, line_of, read_csv
 from ecamp_bench.data.rle import EMPTY, check_rle
 from ecamp_bench.data.samples import Sample, SampleTable
@@ -35,7 +36,7 @@ def index_images(root: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted((Path(root) / IMAGES_DIR).rglob("*.dcm"))}
 
 
-def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
+def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
     root = Path(root)
     path = root / RLE_FILE
     frame = read_csv(path, COLUMNS, problems)
@@ -47,11 +48,11 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
             problems.add(path, "empty ImageId", row=line_of(index), key="ImageId")
             continue
         rows.setdefault(image_id, []).append((line_of(index), rle))
-    images = index_images(root)
+    files = index_images(root)
     samples = []
     for image_id, entries in rows.items():
         first_line = entries[0][0]
-        image = images.get(image_id)
+        image = files.get(image_id)
         if image is None:
             problems.add(path, f"image file {image_id}.dcm not found under {root / IMAGES_DIR}", row=first_line,
                          key="ImageId", code="missing-image")
@@ -59,11 +60,14 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
         try:
             header = read_dicom_header(image)
             height, width = int(header.Rows), int(header.Columns)
-            if deep:
-                load_image(image)
-        except (DataError, AttributeError) as exc:
-            problems.add(image, f"unreadable DICOM ({exc})", row=first_line, code="unreadable-image")
+        except DataError as exc:
+            problems.add(image, exc.message, row=first_line, code="unreadable-image")
             continue
+        except AttributeError as exc:
+            problems.add(image, f"DICOM header without Rows/Columns ({exc})", row=first_line, code="unreadable-image")
+            continue
+        if images is not None:
+            images.add(image, path, first_line, "ImageId", header_read=True)
         ok = True
         for line, rle in entries:
             try:
@@ -85,14 +89,14 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
 
 def read(root: Path) -> SampleTable:
     """One sample per ImageId (all its RLE rows); the first problem raises :class:`DataError` naming file and row."""
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), deep=False)))
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
 
 
-def validate(root: Path) -> list[Problem]:
+def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing columns/images, unreadable DICOM, malformed RLE)."""
-    problems = Problems(strict=False)
-    _scan(root, problems, deep=True)
-    return problems.items
+    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
+    _scan(root, problems, images)
+    return problems.items + images.run()
 
 
 def write_synthetic(root: Path, n: int, seed: int) -> None:

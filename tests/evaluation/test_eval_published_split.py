@@ -1,0 +1,49 @@
+"""Done means: ``eval --task rsna-cls --split mrm --fraction 0.01`` on a tree built from the real RSNA files plus
+stand-ins for the images the test data lacks; the record names the list files and their sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from _backbones import export_tiny_backbone
+from _realdata import realdata, rsna_tree_for_lists
+
+from ecamp_bench.cli import main
+from ecamp_bench.paths import results_dir
+
+pytestmark = pytest.mark.slow
+
+
+def test_eval_rsna_cls_on_the_mrm_split(tmp_path, capsys):
+    splits = realdata("published-splits")
+    folder = splits / "MRM/RSNA_Pneumonia"
+    export_tiny_backbone()
+    root = rsna_tree_for_lists(tmp_path / "rsna", [folder / "train_1.txt", folder / "val_list.txt", folder / "test_list.txt"])
+    args = ["eval", "--task", "rsna-cls", "--split", "mrm", "--fraction", "0.01", "--splits-root", str(splits),
+            "--data-root", str(root), "--preset", "tiny", "--set", "eval.n_bootstrap=20"]
+    assert main(args) == 0, capsys.readouterr()
+    captured = capsys.readouterr()
+    assert "rsna-cls 1% linear file:tiny-vit seed 0: auc" in captured.out
+    assert "published split mrm" in captured.err and "3000 images only in the list" in captured.err
+    (path,) = (results_dir() / "runs").rglob("*.json")
+    record = json.loads(path.read_text())
+    published = record["split"]["published"]
+    assert published["name"] == "mrm" and published["fraction_list"] == 0.01
+    files = {f["role"]: f for f in published["files"]}
+    assert set(files) == {"train@0.01", "val", "test"}
+    for f, name in ((files["train@0.01"], "train_1.txt"), (files["val"], "val_list.txt"), (files["test"], "test_list.txt")):
+        assert f["path"].endswith(f"MRM/RSNA_Pneumonia/{name}")
+        assert f["sha256"] == hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    assert published["label_source"]["test"] == {"source": "list", "images_only_in_list": 3000, "disagree_with_csv": 0}
+    assert (record["split"]["n_train"], record["split"]["n_val"], record["split"]["n_test"]) == (251, 1500, 3000)
+    assert record["metrics"][0]["n"] == 3000 and record["dataset"]["small_test_set"] == []
+    assert record["config"]["resolved"]["split"] == {"published": "mrm", "allow_overlap": False}
+    manifest = json.loads(open(record["split"]["manifest"]).read())
+    assert manifest["params"]["files"]["test"]["sha256"] == files["test"]["sha256"]  # list sha256 → split sha → run key
+    test_positives = sum(line.split()[1] == "1" for line in (folder / "test_list.txt").read_text().splitlines())
+    assert record["dataset"]["positives"]["test"] == {"Pneumonia": test_positives}
+    assert main(["leaderboard", "--format", "md"]) == 0
+    board = capsys.readouterr().out
+    assert "rsna-cls 1% [mrm split] auc ↑" in board and "| file:tiny-vit |" in board
