@@ -6,12 +6,12 @@
 #
 # - Idempotent: exits at once when `import mmcv.ops, mmdet, mmseg` already works.
 # - mmcv has no binary wheel for this platform, so it is built from its sdist once (35 CPU-minutes:
-#   ~20 min on 2 idle cores, 48 min measured on 2 busy shared cores) and the wheel is kept in
-#   $ECAMP_BENCH_WHEEL_DIR (default ~/.cache/ecamp-bench/wheels), in a subfolder
-#   named after the torch version it was compiled against; later installs reuse it.
-# - mmcv's setup.py imports pkg_resources, which setuptools >= 81 no longer ships: the build runs with
-#   setuptools 69.5.1 and ninja put on PYTHONPATH/PATH from a throw-away --target folder, so the venv's
-#   own setuptools is left untouched.
+#   ~20 min on 2 idle cores, 28-48 min measured on 2 busy shared cores), with progress every minute, and the
+#   wheel is kept in $ECAMP_BENCH_WHEEL_DIR (default ~/.cache/ecamp-bench/wheels) under a folder named after
+#   the recipe: mmcv-<version>/torch-<torch version>-<python tag>-<hash of the build settings>, so a changed
+#   torch, Python or build recipe builds again. The build log stays next to it (build.log).
+# - The build itself (throw-away setuptools/wheel/ninja, progress, error reporting) is scripts/wheel_build.sh,
+#   shared with the CI check tests/install/test_build_toolchain.py.
 # - Nothing is allowed to replace torch: mmcv/mmdet/mmseg are installed with --no-deps and their runtime
 #   dependencies explicitly, all under constraints.txt; torch's version is checked before and after.
 # Environment: MAX_JOBS (default 2) compile jobs; ECAMP_BENCH_WHEEL_DIR wheel cache folder.
@@ -21,20 +21,23 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${1:-$REPO_ROOT/.venv/bin/python}"
 CONSTRAINTS="$REPO_ROOT/constraints.txt"
 WHEEL_ROOT="${ECAMP_BENCH_WHEEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecamp-bench/wheels}"
+# shellcheck source=scripts/wheel_build.sh
+source "$REPO_ROOT/scripts/wheel_build.sh"
+WHEEL_BUILD_LOG_NAME="install_openmmlab"
+# mmcv's own build switches: compile the ops, CPU kernels only. Part of the cache key (wheel_build_settings_hash).
+WHEEL_BUILD_ENV=("MMCV_WITH_OPS=1" "FORCE_CUDA=0")
 
 MMCV_VERSION="2.1.0"
 MMDET_VERSION="3.3.0"
 MMSEG_VERSION="1.2.2"
-BUILD_TOOLS=("setuptools==69.5.1" "ninja==1.13.2")
 MMENGINE_VERSION="0.10.7"
 # Runtime dependencies of mmengine/mmcv/mmdet/mmseg that ecamp-bench itself does not need (versions in
 # constraints.txt). OpenCV is the headless build: mmengine asks for opencv-python, which needs a display stack.
 RUNTIME_DEPS=(addict termcolor yapf opencv-python-headless pycocotools shapely terminaltables six prettytable wcwidth ftfy)
 
-# `import ecamp_bench` first: it makes the CUDA-built torchvision wheel importable next to the CPU torch.
 PROBE="import ecamp_bench, mmcv, mmcv.ops, mmdet, mmseg"
 
-log() { printf '[install_openmmlab] %s\n' "$*" >&2; }
+log() { wheel_build_log "$@"; }
 pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" "$@"; }
 
 if [[ ! -x "$PY" ]]; then
@@ -72,31 +75,34 @@ if "$PY" -c "$PROBE" >/dev/null 2>&1; then
   exit 0
 fi
 
-TORCH_VERSION="$("$PY" -c 'import torch; print(torch.__version__)')"
-WHEEL_DIR="$WHEEL_ROOT/torch-$TORCH_VERSION"
-mkdir -p "$WHEEL_DIR"
+if ! TORCH_VERSION="$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null)"; then
+  log "torch is not importable with $PY: install the CPU build first (make install does)"
+  exit 1
+fi
+PY_TAG="$("$PY" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
+WHEEL_DIR="$WHEEL_ROOT/mmcv-$MMCV_VERSION/torch-$TORCH_VERSION-$PY_TAG-$(wheel_build_settings_hash)"
+
+# Global (not local to a function) so that the EXIT trap can still read it after any return.
+BUILD_WORK=""
+remove_build_work() { if [[ -n "$BUILD_WORK" ]]; then rm -rf "$BUILD_WORK"; fi; }
+trap remove_build_work EXIT
 
 build_mmcv_wheel() {
-  local work start
-  work="$(mktemp -d "${TMPDIR:-/tmp}/ecamp-mmcv-build.XXXXXX")"
-  trap 'rm -rf "$work"' EXIT
-  log "building mmcv $MMCV_VERSION with CPU ops against torch $TORCH_VERSION (slow: 35 CPU-minutes, 20-50 min on 2 cores)"
-  "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --target "$work/buildtools" "${BUILD_TOOLS[@]}"
-  start=$SECONDS
-  (
-    export PYTHONPATH="$work/buildtools${PYTHONPATH:+:$PYTHONPATH}"
-    export PATH="$work/buildtools/bin:$PATH"
-    export MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-2}" TMPDIR="$work"
-    nice -n 10 "$PY" -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation \
-      --no-binary mmcv -w "$work/dist" "mmcv==$MMCV_VERSION"
-  )
-  log "mmcv wheel built in $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s"
+  BUILD_WORK="$(mktemp -d "${TMPDIR:-/tmp}/ecamp-mmcv-build.XXXXXX")"
+  log "no cached mmcv wheel in $WHEEL_DIR"
+  log "building mmcv $MMCV_VERSION with CPU ops against torch $TORCH_VERSION (35 CPU-minutes: 20-50 min on 2 cores);"
+  log "progress every ${WHEEL_BUILD_PROGRESS_S} s, build log: $WHEEL_DIR/build.log"
+  mkdir -p "$WHEEL_DIR"
+  if ! wheel_build "mmcv $MMCV_VERSION" "$PY" "$BUILD_WORK" "$WHEEL_DIR/build.log" --no-binary mmcv "mmcv==$MMCV_VERSION"; then
+    exit 1
+  fi
   local built
-  built="$(ls "$work"/dist/mmcv-"$MMCV_VERSION"-*.whl)"
+  built="$(ls "$BUILD_WORK"/dist/mmcv-"$MMCV_VERSION"-*.whl)"
   cp "$built" "$WHEEL_DIR/.partial.whl"
   mv "$WHEEL_DIR/.partial.whl" "$WHEEL_DIR/$(basename "$built")"
-  rm -rf "$work"
-  trap - EXIT
+  remove_build_work
+  BUILD_WORK=""
+  log "mmcv wheel cached: $WHEEL_DIR/$(basename "$built")"
 }
 
 shopt -s nullglob
