@@ -9,6 +9,11 @@ extension loads, nothing else happens. If it does not, the two op schemas are de
 that torchvision imports; its compiled ops (``torchvision.ops.nms``, ...) then raise torchvision's own
 "Couldn't load custom C++ ops" error. ecamp-bench does not use them. Nothing is done, and torch is not
 imported, until something imports torchvision.
+
+``import ecamp_bench`` installs the hook, and so does the start-up file ``ecamp_bench_startup.pth`` that
+installing ecamp-bench puts into site-packages (setup.py), so the order of imports does not matter: a notebook
+may ``import timm`` first. No torchvision built for the CPU torch can be installed instead: PyPI has CUDA builds
+only (torchvision 0.28.0's ``_C.so`` links ``libtorch_cuda.so``/``libcudart``) and no sdist.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import importlib.resources
 import json
 import math
 import os
@@ -27,6 +28,8 @@ import yaml
 from ecamp_bench.errors import ConfigError, UnknownNameError
 
 CONFIGS_ENV = "ECAMP_BENCH_CONFIGS"
+# The repository's configs/ folder, installed as this package (pyproject.toml maps it like plugins/).
+CONFIGS_PACKAGE = "ecamp_bench_configs"
 T = TypeVar("T")
 
 
@@ -272,10 +275,27 @@ def config_sha256(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
 
 
+def shipped_configs() -> Path:
+    """The folder of the presets shipped with ecamp-bench (the repo's ``configs/``, installed as a package).
+
+    An editable install finds the repo's folder itself; a wheel or ``pip install .`` carries the YAML files
+    as package data of :data:`CONFIGS_PACKAGE`. An editable install made before ``configs/`` became a package
+    falls back to the folder next to this package. Raises :class:`ConfigError` when neither exists.
+    """
+    try:
+        return Path(str(importlib.resources.files(CONFIGS_PACKAGE)))
+    except ModuleNotFoundError:
+        beside = Path(__file__).resolve().parents[1] / "configs"
+        if beside.is_dir():
+            return beside
+        raise ConfigError(f"ecamp-bench's presets are not installed: no package {CONFIGS_PACKAGE!r} and no {beside}; "
+                          "reinstall ecamp-bench (pip install .)") from None
+
+
 def config_roots() -> list[Path]:
-    """The folders searched for presets: ``$ECAMP_BENCH_CONFIGS`` (``os.pathsep``-separated), then the repo's."""
+    """The folders searched for presets: ``$ECAMP_BENCH_CONFIGS`` (``os.pathsep``-separated), then the shipped ones."""
     roots = [Path(p).expanduser() for p in os.environ.get(CONFIGS_ENV, "").split(os.pathsep) if p.strip()]
-    roots.append(Path(__file__).resolve().parents[1] / "configs")
+    roots.append(shipped_configs())
     return roots
 
 

@@ -1,0 +1,117 @@
+"""A built wheel of ecamp-bench carries everything read at run time, and works installed non-editable.
+
+The wheel is built from a copy of the working tree (git's tracked and untracked-not-ignored files) with the
+same throw-away build environment as mmcv (scripts/wheel_build.sh), then installed into a fresh venv whose
+only other packages are the ones of this interpreter, seen through a .pth file (ecamp-bench's own editable
+install hidden), so no dependency is downloaded or copied and no OpenMMLab stack is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+OWN = ("ecamp_bench", "__editable__.ecamp_bench", "__editable___ecamp_bench")
+
+
+def _source_files() -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.splitlines()  # fmt: skip
+    return [f for f in listed if (REPO / f).is_file()]
+
+
+def _site_packages_without_ecamp_bench(into: Path) -> list[Path]:
+    """One folder per site-packages folder of this interpreter, of links to all its entries but ecamp-bench's."""
+    folders = []
+    for i, entry in enumerate(p for p in dict.fromkeys(sys.path) if Path(p).name in ("site-packages", "dist-packages")):
+        view = into / f"deps{i}"
+        view.mkdir(parents=True)
+        for item in Path(entry).iterdir():
+            if not item.name.startswith(OWN):
+                (view / item.name).symlink_to(item)
+        folders.append(view)
+    return folders
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(tmp_path_factory):
+    """(the wheel, the venv's bin folder, the venv's purelib) after a non-editable install of the built wheel."""
+    root = tmp_path_factory.mktemp("wheel-install")
+    src = root / "src"
+    for name in _source_files():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes((REPO / name).read_bytes())
+    work = root / "work"
+    build = subprocess.run(
+        ["bash", "-c", 'set -euo pipefail; source "$REPO/scripts/wheel_build.sh"; wheel_build ecamp-bench "$PY" "$WORK" "$WORK/build.log" "$SRC"'],
+        env={**os.environ, "REPO": str(REPO), "PY": sys.executable, "WORK": str(work), "SRC": str(src)},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    (wheel,) = (work / "dist").glob("ecamp_bench-*.whl")
+
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    deps = _site_packages_without_ecamp_bench(root)
+    (purelib / "_test_deps.pth").write_text("".join(f"{d}\n" for d in deps))
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+                              "--no-deps", "--no-index", "--quiet", str(wheel)],
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    return wheel, venv / "bin", purelib
+
+
+def test_the_wheel_carries_every_module_and_preset_of_the_tree(wheel_venv):
+    wheel, _, _ = wheel_venv
+    names = set(zipfile.ZipFile(wheel).namelist())
+    tree = _source_files()
+    expected = {f.replace("plugins/", "ecamp_bench_plugins/", 1) for f in tree if f.startswith("plugins/") and f.endswith(".py")}
+    expected |= {f for f in tree if f.startswith("ecamp_bench/") and f.endswith(".py")}
+    expected |= {f.replace("configs/", "ecamp_bench_configs/", 1) for f in tree
+                 if f.startswith("configs/") and f.endswith((".yaml", ".py"))}  # fmt: skip
+    assert any(n.startswith("ecamp_bench_configs/pretrain/") for n in expected)
+    assert sorted(expected - names) == []
+    assert "ecamp_bench_startup.pth" in names
+
+
+def _run(bin_dir: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", "ECAMP_BENCH_DATA": str(tmp_path / "data")}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+def test_the_installed_wheel_reads_its_own_presets_and_plugins(wheel_venv, tmp_path):
+    _, bin_dir, purelib = wheel_venv
+    probe = ("import ecamp_bench, ecamp_bench_plugins\n"
+             "from ecamp_bench.config import shipped_configs, list_presets\n"
+             "print(ecamp_bench.__file__, ecamp_bench_plugins.__file__, shipped_configs(), list_presets('pretrain'),"
+             " list_presets('protocols'), sep='\\n')\n")  # fmt: skip
+    done = _run(bin_dir, tmp_path, "python", "-c", probe)
+    assert done.returncode == 0, done.stderr
+    module, plugins, configs, pretrain, protocols = done.stdout.splitlines()
+    for path in (module, plugins, configs):
+        assert Path(path).is_relative_to(purelib), path
+    assert eval(pretrain) == sorted(p.stem for p in (REPO / "configs" / "pretrain").glob("*.yaml"))
+    assert eval(protocols) == sorted(p.stem for p in (REPO / "configs" / "protocols").glob("*.yaml"))
+
+    listed = _run(bin_dir, tmp_path, "ecamp-bench", "list", "plugins")
+    assert listed.returncode == 0, listed.stderr
+    assert "task-chexpert-cls" in listed.stdout and str(REPO / "plugins") not in listed.stdout
+
+
+def test_the_installed_wheel_runs_a_pretraining_dry_run_and_imports_timm_first(wheel_venv, tmp_path):
+    _, bin_dir, _ = wheel_venv
+    dry = _run(bin_dir, tmp_path, "ecamp-bench", "pretrain", "--dry-run")
+    assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
+    assert "one step on 2 images: loss" in dry.stdout
+    timm_first = _run(bin_dir, tmp_path, "python", "-c", "import timm, torchvision.transforms; print('ok')")
+    assert timm_first.returncode == 0, timm_first.stderr[-2000:]
