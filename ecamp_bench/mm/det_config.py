@@ -119,13 +119,13 @@ def build_detector(config: dict[str, Any]):
     from mmengine.config import ConfigDict
     from mmengine.logging import MMLogger
 
-    from ecamp_bench.mm.runtime import scoped
+    from ecamp_bench.mm.runtime import known_openmmlab_warnings_ignored, scoped
 
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        with scoped("mmdet"):
+        with scoped("mmdet"), known_openmmlab_warnings_ignored():
             model = MODELS.build(ConfigDict(copy.deepcopy(config)))  # nested dicts → attribute access (test_cfg)
             model.init_weights()
     finally:

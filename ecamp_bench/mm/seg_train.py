@@ -35,7 +35,7 @@ from mmengine.optim import OptimWrapper
 from ecamp_bench.distributed import gather_rows, rank_batch_size, shard_indices
 from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.seg_metrics import DiceCounts, dice_values
-from ecamp_bench.mm.runtime import build_runner, scoped, seed_everything
+from ecamp_bench.mm.runtime import build_runner, known_openmmlab_warnings_ignored, scoped, seed_everything
 
 MONITOR = "dice_per_image"
 
@@ -110,7 +110,7 @@ def build_segmentor(params: Any, ctx: RunContext, mode: str) -> torch.nn.Module:
     from mmseg.registry import MODELS
 
     cfg = segmentor_cfg(params, spec=ctx.backbone, weights=str(ctx.weights_path) if ctx.weights_path else None, mode=mode)
-    with scoped("mmseg"):
+    with scoped("mmseg"), known_openmmlab_warnings_ignored():
         model = MODELS.build(ConfigDict(cfg))  # attribute access (test_cfg.mode) as from a config file
     return model.to(ctx.device)
 
