@@ -2,7 +2,8 @@
 # Install the OpenMMLab stack (mmcv 2.1.0 with compiled CPU ops, mmdet 3.3.0, mmsegmentation 1.2.2)
 # into an existing ecamp-bench virtual environment, next to the torch that is already there.
 #
-# Usage: scripts/install_openmmlab.sh [VENV_PYTHON]     (default: .venv/bin/python)
+# Usage: scripts/install_openmmlab.sh [VENV_PYTHON]               (default: .venv/bin/python)
+#        scripts/install_openmmlab.sh --cache-dir [VENV_PYTHON]   prints the folder of this recipe's mmcv wheel
 #
 # - Idempotent: exits at once when `import mmcv.ops, mmdet, mmseg` already works.
 # - mmcv has no binary wheel for this platform, so it is built from its sdist once (35 CPU-minutes:
@@ -18,6 +19,8 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PRINT_CACHE_DIR=0
+if [[ "${1:-}" == "--cache-dir" ]]; then PRINT_CACHE_DIR=1; shift; fi
 PY="${1:-$REPO_ROOT/.venv/bin/python}"
 CONSTRAINTS="$REPO_ROOT/constraints.txt"
 WHEEL_ROOT="${ECAMP_BENCH_WHEEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecamp-bench/wheels}"
@@ -69,18 +72,23 @@ if fixed not in text:
 PYEOF
 }
 
-if "$PY" -c "$PROBE" >/dev/null 2>&1; then
-  patch_mmseg_focal_loss
-  log "OpenMMLab stack already importable with $PY; nothing to do"
-  exit 0
-fi
-
 if ! TORCH_VERSION="$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null)"; then
   log "torch is not importable with $PY: install the CPU build first (make install does)"
   exit 1
 fi
 PY_TAG="$("$PY" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
 WHEEL_DIR="$WHEEL_ROOT/mmcv-$MMCV_VERSION/torch-$TORCH_VERSION-$PY_TAG-$(wheel_build_settings_hash)"
+if (( PRINT_CACHE_DIR )); then
+  echo "$WHEEL_DIR"
+  exit 0
+fi
+
+if "$PY" -c "$PROBE" >/dev/null 2>&1; then
+  patch_mmseg_focal_loss
+  log "OpenMMLab stack already importable with $PY; nothing to do"
+  exit 0
+fi
+
 
 # Global (not local to a function) so that the EXIT trap can still read it after any return.
 BUILD_WORK=""

@@ -80,3 +80,17 @@ def test_a_broken_recipe_fails_with_the_reason_and_the_log_path_only(tmp_path):
     assert "invalid command 'bdist_wheel'" in lines[-2], done.stderr
     assert lines[-1] == f"[wheel_build] full log: {work / 'build.log'}", done.stderr
     assert "unbound variable" not in done.stderr
+
+
+def _settings_hash(extra: str = "") -> str:
+    script = f'set -euo pipefail; source "$REPO/scripts/wheel_build.sh"; {extra}\nwheel_build_settings_hash'
+    done = subprocess.run(["bash", "-c", script], env={**os.environ, "REPO": str(REPO)}, capture_output=True,
+                          text=True, timeout=60, check=True)  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_the_wheel_cache_key_changes_with_the_build_recipe():
+    base = _settings_hash('WHEEL_BUILD_ENV=("MMCV_WITH_OPS=1" "FORCE_CUDA=0")')
+    assert len(base) == 12 and base == _settings_hash('WHEEL_BUILD_ENV=("MMCV_WITH_OPS=1" "FORCE_CUDA=0")')
+    assert base != _settings_hash('WHEEL_BUILD_ENV=("MMCV_WITH_OPS=0" "FORCE_CUDA=0")')
+    assert base != _settings_hash('WHEEL_BUILD_ENV=("MMCV_WITH_OPS=1" "FORCE_CUDA=0"); WHEEL_BUILD_TOOLS=("setuptools==70.0.0")')
