@@ -15,8 +15,6 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 OWN = ("ecamp_bench", "__editable__.ecamp_bench", "__editable___ecamp_bench")
 
@@ -40,10 +38,8 @@ def _site_packages_without_ecamp_bench(into: Path) -> list[Path]:
     return folders
 
 
-@pytest.fixture(scope="module")
-def wheel_venv(tmp_path_factory):
+def build_and_install_wheel(root: Path) -> tuple[Path, Path, Path]:
     """(the wheel, the venv's bin folder, the venv's purelib) after a non-editable install of the built wheel."""
-    root = tmp_path_factory.mktemp("wheel-install")
     src = root / "src"
     for name in _source_files():
         (src / name).parent.mkdir(parents=True, exist_ok=True)
@@ -69,8 +65,7 @@ def wheel_venv(tmp_path_factory):
     return wheel, venv / "bin", purelib
 
 
-def test_the_wheel_carries_every_module_and_preset_of_the_tree(wheel_venv):
-    wheel, _, _ = wheel_venv
+def check_the_wheel_carries_every_module_and_preset_of_the_tree(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     tree = _source_files()
     expected = {f.replace("plugins/", "ecamp_bench_plugins/", 1) for f in tree if f.startswith("plugins/") and f.endswith(".py")}
@@ -89,8 +84,7 @@ def _run(bin_dir: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProce
                           text=True, timeout=300)  # fmt: skip
 
 
-def test_the_installed_wheel_reads_its_own_presets_and_plugins(wheel_venv, tmp_path):
-    _, bin_dir, purelib = wheel_venv
+def check_the_installed_wheel_reads_its_own_presets_and_plugins(bin_dir: Path, purelib: Path, tmp_path: Path) -> None:
     probe = ("import ecamp_bench, ecamp_bench_plugins\n"
              "from ecamp_bench.config import shipped_configs, list_presets\n"
              "print(ecamp_bench.__file__, ecamp_bench_plugins.__file__, shipped_configs(), list_presets('pretrain'),"
@@ -108,10 +102,17 @@ def test_the_installed_wheel_reads_its_own_presets_and_plugins(wheel_venv, tmp_p
     assert "task-chexpert-cls" in listed.stdout and str(REPO / "plugins") not in listed.stdout
 
 
-def test_the_installed_wheel_runs_a_pretraining_dry_run_and_imports_timm_first(wheel_venv, tmp_path):
-    _, bin_dir, _ = wheel_venv
+def check_the_installed_wheel_runs_a_pretraining_dry_run_and_imports_timm_first(bin_dir: Path, tmp_path: Path) -> None:
     dry = _run(bin_dir, tmp_path, "ecamp-bench", "pretrain", "--dry-run")
     assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
     assert "one step on 2 images: loss" in dry.stdout
     timm_first = _run(bin_dir, tmp_path, "python", "-c", "import timm, torchvision.transforms; print('ok')")
     assert timm_first.returncode == 0, timm_first.stderr[-2000:]
+
+
+def test_a_built_wheel_carries_what_runs_read_and_works_installed_non_editable(tmp_path):
+    """One test, so that the wheel is built once whichever xdist worker runs it (about a minute in all)."""
+    wheel, bin_dir, purelib = build_and_install_wheel(tmp_path / "wheel-install")
+    check_the_wheel_carries_every_module_and_preset_of_the_tree(wheel)
+    check_the_installed_wheel_reads_its_own_presets_and_plugins(bin_dir, purelib, tmp_path)
+    check_the_installed_wheel_runs_a_pretraining_dry_run_and_imports_timm_first(bin_dir, tmp_path)
