@@ -78,9 +78,11 @@ def scoped(scope: str) -> Iterator[None]:
 
 
 # Warnings the OpenMMLab packages raise about their own internals while we build their models: nothing a user of
-# ecamp-bench can act on, and repeated once per run (18 times in the demo). (message regex, category, why)
+# ecamp-bench can act on, repeated once per run (``build_loss``: 18 times in the demo). (message regex, category, why)
 KNOWN_OPENMMLAB_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
     (r"``build_loss`` would be deprecated soon", UserWarning, "mmseg 1.2.2's BaseDecodeHead builds its losses so"),
+    (r"For binary segmentation, we suggest using", UserWarning, "mmseg's advice on 2-class heads; ours are chosen"),
+    (r"Default ``avg_non_ignore`` is False", UserWarning, "mmseg's CrossEntropyLoss announcing its own default"),
 )
 
 
