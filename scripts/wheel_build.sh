@@ -80,7 +80,9 @@ wheel_build() {
     export PATH="$work/buildtools/bin:$PATH"
     export MAX_JOBS="${MAX_JOBS:-2}" TMPDIR="$work"
     if [[ -n "${WHEEL_BUILD_ENV[*]-}" ]]; then export "${WHEEL_BUILD_ENV[@]}"; fi
-    exec nice -n 10 "$py" -m pip wheel -v --disable-pip-version-check "${WHEEL_BUILD_PIP_ARGS[@]}" \
+    # --no-cache-dir: never take a wheel that pip cached from an earlier build (another recipe, perhaps);
+    # it changes nothing in what is built, so it is not part of the settings hash.
+    exec nice -n 10 "$py" -m pip wheel -v --no-cache-dir --disable-pip-version-check "${WHEEL_BUILD_PIP_ARGS[@]}" \
       -w "$work/dist" "$@"
   ) >>"$log" 2>&1 &
   pid=$!

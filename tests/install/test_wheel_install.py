@@ -87,15 +87,16 @@ def _run(bin_dir: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProce
 def check_the_installed_wheel_reads_its_own_presets_and_plugins(bin_dir: Path, purelib: Path, tmp_path: Path) -> None:
     probe = ("import ecamp_bench, ecamp_bench_plugins\n"
              "from ecamp_bench.config import shipped_configs, list_presets\n"
-             "print(ecamp_bench.__file__, ecamp_bench_plugins.__file__, shipped_configs(), list_presets('pretrain'),"
-             " list_presets('protocols'), sep='\\n')\n")  # fmt: skip
+             "root = shipped_configs()\n"
+             "print(ecamp_bench.__file__, ecamp_bench_plugins.__file__, root, list_presets('pretrain'),"
+             " sorted(p.relative_to(root).as_posix() for p in root.rglob('*.yaml')), sep='\\n')\n")  # fmt: skip
     done = _run(bin_dir, tmp_path, "python", "-c", probe)
     assert done.returncode == 0, done.stderr
-    module, plugins, configs, pretrain, protocols = done.stdout.splitlines()
+    module, plugins, configs, pretrain, yaml_files = done.stdout.splitlines()
     for path in (module, plugins, configs):
         assert Path(path).is_relative_to(purelib), path
-    assert eval(pretrain) == sorted(p.stem for p in (REPO / "configs" / "pretrain").glob("*.yaml"))
-    assert eval(protocols) == sorted(p.stem for p in (REPO / "configs" / "protocols").glob("*.yaml"))
+    assert eval(pretrain) == sorted(p.stem for p in (REPO / "configs" / "pretrain").glob("*.yaml")) != []
+    assert eval(yaml_files) == sorted(p.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").rglob("*.yaml"))
 
     listed = _run(bin_dir, tmp_path, "ecamp-bench", "list", "plugins")
     assert listed.returncode == 0, listed.stderr
