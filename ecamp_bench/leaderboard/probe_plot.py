@@ -9,7 +9,6 @@ at its best step and at the end, so a reader sees whether features improved with
 from __future__ import annotations
 
 import base64
-import io
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -52,6 +51,8 @@ def render_probe_plot(curves: list[ProbeCurve], dpi: int = 110) -> bytes:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
+    from ecamp_bench.leaderboard.plots import figure_png
+
     figure = Figure(figsize=(6.4, 3.8), dpi=dpi)
     axes = figure.add_subplot()
     for curve in curves:
@@ -62,10 +63,7 @@ def render_probe_plot(curves: list[ProbeCurve], dpi: int = 110) -> bytes:
     axes.set_title("Linear probe of the encoder during pre-training", fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=7, loc="best")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure_png(figure)
 
 
 def probe_section(results: Path, plots_dir: Path | None = None) -> tuple[str, list[Path]]:
