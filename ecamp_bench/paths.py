@@ -3,6 +3,7 @@
 Defaults are relative to the current working directory (the project checkout), never absolute paths:
 
 - ``ECAMP_BENCH_DATA``        default data home (``./data``); the synthetic default lives under it
+- ``ECAMP_BENCH_SYNTHETIC``   the synthetic preset used as the default data (``small``; ``make demo`` uses ``demo``)
 - ``ECAMP_BENCH_RESULTS``     result records and leaderboards (``./results``)
 - ``ECAMP_BENCH_PRETRAINED``  backbone weight files (``./pretrained``)
 - ``ECAMP_BENCH_CACHE``       feature caches and other derived data (``./.cache/ecamp-bench``)
@@ -25,9 +26,14 @@ def data_home() -> Path:
     return _env_path("ECAMP_BENCH_DATA", "data")
 
 
-def synthetic_root(preset: str = SYNTHETIC_DEFAULT_PRESET) -> Path:
-    """Where the synthetic default data set of ``preset`` lives (generated on first use)."""
-    return data_home() / f"synthetic-{preset}"
+def synthetic_default_preset() -> str:
+    """The synthetic preset used when no data root is given (``$ECAMP_BENCH_SYNTHETIC`` or ``small``)."""
+    return os.environ.get("ECAMP_BENCH_SYNTHETIC", "").strip() or SYNTHETIC_DEFAULT_PRESET
+
+
+def synthetic_root(preset: str | None = None) -> Path:
+    """Where the synthetic data set of ``preset`` (default: :func:`synthetic_default_preset`) lives."""
+    return data_home() / f"synthetic-{preset or synthetic_default_preset()}"
 
 
 def results_dir() -> Path:

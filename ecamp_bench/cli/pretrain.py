@@ -45,6 +45,9 @@ def pretrain(
     out: Annotated[Path | None, typer.Option("--out", help="Run folder (default: results/pretrain/<preset>-<hash>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the run folder's latest checkpoint.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Build the model, count parameters, run one step.")] = False,
+    variant: Annotated[str | None, typer.Option(
+        "--variant", help="A named ablation (configs/pretrain-variants/): mae-only, no-sr, no-mlm, no-context, "
+                          "random-sr-window, uniform-masking; the backbone is named <preset>-<variant>.")] = None,
     overrides: Annotated[list[str], typer.Option("--set", help="Override a config key: a.b=value (repeatable).")] = [],  # noqa: B006
     device: Annotated[str | None, typer.Option("--device", help="cpu | cuda | auto (default: the preset's).")] = None,
     seed: SeedOpt | None = None,
@@ -67,6 +70,10 @@ def pretrain(
     from ecamp_bench.distributed import resolve_device, shutdown_distributed
 
     extra = [*overrides, *([f"run.device={device}"] if device else []), *([f"run.seed={seed}"] if seed is not None else [])]
+    if variant is not None:
+        from ecamp_bench.pretrain.variants import variant_overrides
+
+        extra = [*variant_overrides(load_pretrain_config(preset).name, variant), *extra]
     cfg = load_pretrain_config(preset, extra)
     if data_root is not None:
         cfg.data.root = data_root

@@ -152,7 +152,7 @@ def sweep_command(
     seeds: Annotated[str, typer.Option("--seeds", help="Comma list or range: 0,1,2 or 0-4.")] = "0,1,2",
     backbones: Annotated[
         str | None,
-        typer.Option("--backbones", help="Comma list (random-init, file:PATH, names). Default: random-init + newest in pretrained/."),
+        typer.Option("--backbones", help="Comma list (random-init, file:PATH or file:GLOB, names). Default: random-init + newest in pretrained/."),
     ] = None,
     protocol: ProtocolOpt = None,
     preset: PresetOpt = "default",
@@ -187,7 +187,7 @@ def sweep_command(
             "sweep does not run under torchrun: launch each cell with `torchrun ... -m ecamp_bench.cli eval` "
             "(list them with `sweep --dry-run`), or split the grid over independent workers with --shard I/N"
         )
-    from ecamp_bench.sweep.grid import check_backbones, expand_grid, parse_fractions, parse_seeds, resolve_tasks, split_list
+    from ecamp_bench.sweep.grid import check_backbones, expand_backbone_globs, expand_grid, parse_fractions, parse_seeds, resolve_tasks, split_list
     from ecamp_bench.sweep.runner import SweepSettings, plan_cells, run_sweep
     from ecamp_bench.sweep.shard import parse_shard, shard_cells
 
@@ -195,7 +195,7 @@ def sweep_command(
     pairs, skipped = resolve_tasks(cat, tasks, protocol)
     for item in skipped:
         err_console().print(f"[yellow]not swept[/] {item.task}: {item.reason}", soft_wrap=True)
-    backbone_refs = split_list(backbones or default_backbones(), "backbones")
+    backbone_refs = expand_backbone_globs(split_list(backbones or default_backbones(), "backbones"))
     check_backbones(cat, backbone_refs)
     grid = expand_grid(pairs, backbone_refs, parse_fractions(fractions), parse_seeds(seeds))
     index, count = parse_shard(shard)

@@ -46,6 +46,7 @@ class ReportInputs:
     protocol_notes: dict[str, str] = field(default_factory=dict)
     generated_at: str = ""
     n_records: int = 0
+    probe_html: str = ""  # the pre-training probe section (leaderboard/probe_plot.py), "" when no run logged one
 
 
 def dataset_notes(records: list[tuple[Path, ResultRecord]]) -> tuple[dict[tuple[str, int, str], list[str]], dict[tuple[str, int, str], bool]]:
@@ -175,6 +176,8 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
     else:
         body.append(f"<nav><ul>{toc}</ul></nav>")
     body += [_section(i, t, inputs) for i, t in enumerate(pivot.tables)]
+    if inputs.probe_html:
+        body.append(inputs.probe_html)
     if pivot.notes:
         body.append('<details class="notes"><summary>Superseded records</summary><ul>'
                     + "".join(f"<li>{escape(n)}</li>" for n in pivot.notes) + "</ul></details>")  # fmt: skip
@@ -197,6 +200,7 @@ def build_report(
     """
     from ecamp_bench.leaderboard.aggregate import pivot as make_pivot
     from ecamp_bench.leaderboard.plots import label_efficiency_plots, save_plots
+    from ecamp_bench.leaderboard.probe_plot import probe_section
     from ecamp_bench.leaderboard.reference import load_references
     from ecamp_bench.leaderboard.significance import significance
     from ecamp_bench.models.checkpoints import utc_now
@@ -214,10 +218,11 @@ def build_report(
             protocol_notes[name] = ""
     plots = label_efficiency_plots(table)
     paths = save_plots(plots, plots_dir if plots_dir is not None else Path(folder) / "plots")
+    probe_html, probe_paths = probe_section(folder, plots_dir if plots_dir is not None else Path(folder) / "plots")
     inputs = ReportInputs(
         significance=marks if marks is not None else significance(table, rows, n_bootstrap=n_bootstrap),
         references=load_references(references) if references is not None else [],
         plots=plots, dataset_notes=notes, synthetic=synthetic, protocol_notes=protocol_notes,
-        generated_at=utc_now(), n_records=len(scanned.records),
+        generated_at=utc_now(), n_records=len(scanned.records), probe_html=probe_html,
     )  # fmt: skip
-    return to_html(table, inputs), paths
+    return to_html(table, inputs), paths + probe_paths

@@ -58,6 +58,11 @@ def render_plot(table: LeaderboardTable, task: str, version: int, metric: str, d
     axes.set_title(f"{task} — {table.title}", fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, loc="best")
+    return figure_png(figure)
+
+
+def figure_png(figure) -> bytes:
+    """A matplotlib ``Figure``, laid out tight, as PNG bytes."""
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

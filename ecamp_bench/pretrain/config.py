@@ -13,6 +13,7 @@ from typing import Literal
 from ecamp_bench.config import load_config, resolve_preset
 from ecamp_bench.errors import ConfigError
 from ecamp_bench.models.ecamp import ECAMPModelConfig
+from ecamp_bench.pretrain.probe import ProbeConfig
 from ecamp_bench.text.masking import MaskingConfig
 
 
@@ -106,6 +107,7 @@ class PretrainConfig:
     sr: SRConfig = field(default_factory=SRConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)  # the linear probe during training (probe.py)
 
     def validate(self) -> None:
         """Cross-field checks; raises :class:`ConfigError` naming the keys."""

@@ -33,6 +33,8 @@ from ecamp_bench.pretrain.data import PretrainDataset, PretrainPair, ResumableDi
 from ecamp_bench.distributed import DistInfo, barrier, derive_seed, init_distributed, seed_everything
 from ecamp_bench.pretrain.export import export_backbone, init_from_checkpoint
 from ecamp_bench.pretrain.optim import build_optimizer, build_scheduler
+from ecamp_bench.pretrain.probe import attach_probe, probe_metadata
+from ecamp_bench.models.backbone_refs import kebab
 from ecamp_bench.pretrain.sr_windows import compute_windows, load_windows, save_windows
 from ecamp_bench.text.loss import mlm_loss
 from ecamp_bench.text.masking import TextBatch, TextBatcher
@@ -339,12 +341,13 @@ def run_pretraining(cfg: PretrainConfig, run_dir: Path, *, resume: bool = False,
         trainer.restore(latest)
         if on_event and info.is_main:
             on_event(f"resumed from {latest} (step {trainer.step})")
-    history = trainer.fit(on_step, stop)
+    history = trainer.fit(attach_probe(cfg, trainer, f"file:{kebab(backbone_path(cfg).stem)}", on_step), stop)
     exported = None
     if cfg.run.export and info.is_main:
         exported = export_backbone(trainer.model, backbone_path(cfg), mean=cfg.data.mean, std=cfg.data.std,
                                    origin=f"ecamp-bench pretrain ({cfg.name}, {trainer.step} steps)",
-                                   config_sha256=config_sha256(to_dict(cfg)), extra={"run_dir": str(run_dir)})
+                                   config_sha256=config_sha256(to_dict(cfg)),
+                                   extra={"run_dir": str(run_dir), **probe_metadata(run_dir)})
     start, end = summarise(history)
     result = PretrainResult(Path(run_dir), trainer.step, time.perf_counter() - started, exported,
                             parameter_counts(trainer.model), start, end)

@@ -102,6 +102,27 @@ def resolve_tasks(catalog: Catalog, tasks: str, protocol: str | None) -> tuple[l
     return pairs, skipped
 
 
+def expand_backbone_globs(backbones: Sequence[str]) -> list[str]:
+    """Expand every ``file:PATTERN`` with glob characters into one ``file:PATH`` per match, sorted by name.
+
+    ``file:pretrained/*.safetensors`` sweeps every pre-trained backbone (e.g. ECAMP and its ablation variants);
+    a pattern that matches nothing is a :class:`ConfigError`. Other references pass through unchanged.
+    """
+    import glob
+
+    out: list[str] = []
+    for ref in backbones:
+        pattern = ref[len("file:"):] if ref.startswith("file:") else None
+        if pattern is None or not glob.has_magic(pattern):
+            out.append(ref)
+            continue
+        matches = sorted(glob.glob(pattern))
+        if not matches:
+            raise ConfigError(f"--backbones {ref!r}: no file matches (run `ecamp-bench pretrain` first?)")
+        out += [f"file:{path}" for path in matches]
+    return list(dict.fromkeys(out))  # first occurrence wins
+
+
 def check_backbones(catalog: Catalog, backbones: Sequence[str]) -> None:
     """Resolve every backbone once before anything runs: an unknown name or a missing file is an error now."""
     from ecamp_bench.models.backbone_refs import resolve_backbone

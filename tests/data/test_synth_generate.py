@@ -95,3 +95,32 @@ def test_images_are_not_blank_and_use_the_dynamic_range(synthetic_tiny):
     image = load_image(rsna.read(synthetic_tiny / "rsna-pneumonia-detection-challenge")[0].image_path)
     assert image.std() > 0.15 and image.min() < 0.1 and image.max() > 0.7
     assert np.isfinite(image).all()
+
+
+def test_the_synthetic_default_preset_follows_the_environment(monkeypatch, tmp_path):
+    gen = importlib.import_module("ecamp_bench.data.synth.generate")
+
+    monkeypatch.setenv("ECAMP_BENCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ECAMP_BENCH_SYNTHETIC", "tiny")
+    presets = []
+
+    def fake_generate(out, preset, seed, progress=None):
+        presets.append(preset)
+        (out / MARKER).write_text(json.dumps({"generator_version": gen.GENERATOR_VERSION}))
+        return {}
+
+    monkeypatch.setattr(gen, "generate", fake_generate)
+    assert ensure_synthetic_default() == tmp_path / "data" / "synthetic-tiny" and presets == ["tiny"]
+    monkeypatch.delenv("ECAMP_BENCH_SYNTHETIC")
+    assert ensure_synthetic_default() == tmp_path / "data" / "synthetic-small" and presets == ["tiny", "small"]
+
+
+def test_chexpert_valid_share_sets_the_size_of_the_official_test_split(tmp_path):
+    from ecamp_bench.data.synth import chexpert
+
+    def valid_rows(share, folder):
+        chexpert.write(folder, 60, 0, size=32, valid_share=share)
+        return len((folder / "valid.csv").read_text().splitlines()) - 1
+
+    assert valid_rows(0.0, tmp_path / "none") == 0
+    assert valid_rows(0.5, tmp_path / "half") > valid_rows(0.12, tmp_path / "default")

@@ -20,11 +20,12 @@ def test_pretrain_cli_runs_on_the_synthetic_set_and_exports_a_backbone(synthetic
     preset["data"]["contexts"] = str(tmp_path / "contexts.jsonl")  # distilled here, not into the shared root
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(preset))
     rc = main(["pretrain", "--preset", str(tmp_path / "tiny.yaml"), "--data-root", str(synthetic_tiny),
-               "--out", str(tmp_path / "run"), "--set", "optim.batch_size=8", "--seed", "3"])
+               "--out", str(tmp_path / "run"), "--set", "optim.batch_size=8", "--seed", "3", "--variant", "mae-only"])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert (tmp_path / "contexts.jsonl").is_file()
-    assert re.search(r"backbone: .*ecamp-tiny-[0-9a-f]{8}\.safetensors", out.replace("\n", ""))
+    assert re.search(r"backbone: .*ecamp-tiny-mae-only-[0-9a-f]{8}\.safetensors", out.replace("\n", ""))
+    assert (tmp_path / "run" / "probe.jsonl").is_file()
     assert "mlm" in out and "first 10%" in out
     assert (tmp_path / "pretrained").is_dir() and list((tmp_path / "pretrained").glob("*.safetensors"))
 
@@ -34,6 +35,8 @@ def test_pretrain_cli_rejects_an_unknown_preset_and_key(capsys):
     assert "Did you mean 'cpu-small'" in capsys.readouterr().err
     assert main(["pretrain", "--set", "optim.lrr=1"]) == 2
     assert "optim.lr" in capsys.readouterr().err
+    assert main(["pretrain", "--variant", "mae-onyl", "--dry-run"]) == 2
+    assert "Did you mean 'mae-only'" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -55,3 +55,14 @@ def test_resolve_tasks_all_and_protocol_checks():
     assert pairs == [("rsna-cls", "finetune")]
     with pytest.raises(EcampBenchError, match="unknown task 'rsna-clss'"):
         resolve_tasks(catalog, "rsna-clss", None)
+
+
+def test_file_globs_expand_to_every_matching_backbone_file(tmp_path):
+    from ecamp_bench.sweep.grid import expand_backbone_globs
+
+    for name in ("ecamp-b.safetensors", "ecamp-a.safetensors", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    refs = expand_backbone_globs(["random-init", f"file:{tmp_path}/*.safetensors", f"file:{tmp_path}/ecamp-a.safetensors"])
+    assert refs == ["random-init", f"file:{tmp_path}/ecamp-a.safetensors", f"file:{tmp_path}/ecamp-b.safetensors"]
+    with pytest.raises(ConfigError, match="no file matches"):
+        expand_backbone_globs([f"file:{tmp_path}/*.pth"])

@@ -11,7 +11,7 @@ from ecamp_bench.data.synth.findings import Finding, Truth, draw_findings, heart
 from ecamp_bench.data.synth.reports import Report, write_report
 
 # Stable per-layout stream ids, so each layout's cases depend only on (seed, layout, index).
-STREAMS = {"mimic": 1, "chexpert": 2, "rsna": 3, "siim": 4}
+STREAMS = {"mimic": 1, "chexpert": 2, "rsna": 3, "siim": 4, "probe": 5}
 
 
 @dataclass

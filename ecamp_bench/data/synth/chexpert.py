@@ -38,14 +38,16 @@ def _render(item: tuple) -> dict:
     return {"split": split, "rows": rows, "truth": truth}
 
 
-def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, progress: Progress | None = None) -> int:
-    """Write ``n`` synthetic studies (about 10% of patients in ``valid``, 20% with a lateral); returns the image count."""
+def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, progress: Progress | None = None,
+          valid_share: float = 0.12) -> int:
+    """Write ``n`` synthetic studies (a ``valid_share`` of the patients in ``valid``, 20% with a lateral); returns
+    the image count."""
     root = Path(root)
     rng = np.random.default_rng([seed, 102])
     items, patient = [], 0
     while len(items) < n:
         patient += 1
-        split = "valid" if rng.random() < 0.12 else "train"
+        split = "valid" if rng.random() < valid_share else "train"
         for study in range(1, min(int(rng.integers(1, 3)), n - len(items)) + 1):
             items.append((str(root), seed, len(items), size, split, patient, study, bool(rng.random() < 0.2)))
     rows = map_cases(_render, items, label="chexpert", workers=workers, progress=progress)

@@ -28,6 +28,9 @@ PROFILES: dict[str, dict[str, float]] = {
              "cardiomegaly": 0.1, "nodule": 0.03, "devices": 0.1},
     "siim": {"consolidation": 0.08, "pneumothorax": 0.28, "effusion": 0.08, "atelectasis": 0.08, "edema": 0.04,
              "cardiomegaly": 0.08, "nodule": 0.03, "devices": 0.2},
+    # the held-out set of the pre-training probe (ecamp_bench.pretrain.probe): every finding common enough to score
+    "probe": {"consolidation": 0.3, "pneumothorax": 0.3, "effusion": 0.3, "atelectasis": 0.3, "edema": 0.3,
+              "cardiomegaly": 0.3, "nodule": 0.1, "devices": 0.3},
 }
 
 

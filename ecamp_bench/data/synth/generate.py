@@ -25,11 +25,20 @@ LAYOUTS: dict[str, tuple[str, Any]] = {
 }
 
 # Cases per layout (MIMIC/CheXpert count studies; some studies add a lateral image) and the image size.
+# `demo` (what `make demo` uses) is sized for statistical power, not looks: every task's test set holds at
+# least 500 images (RSNA/SIIM test = 20 % of 2,600; CheXpert's valid = 15 % of its patients' studies) and the
+# 5 % training fraction at least 20 positives of every label; 128 px is all the 64-px cpu presets read.
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"mimic-cxr": 40, "chexpert": 48, "rsna-pneumonia": 64, "siim-acr": 64, "size": 128},
     "small": {"mimic-cxr": 400, "chexpert": 400, "rsna-pneumonia": 500, "siim-acr": 500, "size": 224},
+    # (nih-cxr14 / covidx-cxr: for the layouts that join the default later; their writers put 25 % / 20 % of the
+    # patients in the official test list, so ~600 / ~520 test images)
+    "demo": {"mimic-cxr": 3000, "chexpert": 4000, "rsna-pneumonia": 2600, "siim-acr": 2600, "nih-cxr14": 2400,
+             "covidx-cxr": 2600, "size": 128},
     "medium": {"mimic-cxr": 6000, "chexpert": 6000, "rsna-pneumonia": 8000, "siim-acr": 8000, "size": 256},
 }
+# Keyword arguments of a layout writer that differ from its defaults, per preset.
+LAYOUT_OPTIONS: dict[str, dict[str, dict]] = {"demo": {"chexpert": {"valid_share": 0.15}}}
 
 
 def preset(name: str) -> dict[str, int]:
@@ -61,21 +70,24 @@ def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress
     counts = {}
     for name, (subdir, module) in LAYOUTS.items():
         counts[name] = module.write(out / subdir, params[name], seed, size=params["size"], workers=workers,
-                                    progress=progress)
+                                    progress=progress, **LAYOUT_OPTIONS.get(preset, {}).get(name, {}))
     marker = {"generator_version": GENERATOR_VERSION, "preset": preset, "seed": seed, "size": params["size"],
               "counts": counts, "layouts": {name: subdir for name, (subdir, _) in LAYOUTS.items()}}
     (out / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return counts
 
 
-def ensure_synthetic_default(preset: str = "small", progress: Progress | None = None) -> Path:
+def ensure_synthetic_default(preset: str | None = None, progress: Progress | None = None) -> Path:
     """``paths.synthetic_root(preset)``, generated first (seed 0) if its marker is missing.
+
+    ``preset`` defaults to ``paths.synthetic_default_preset()`` (``$ECAMP_BENCH_SYNTHETIC`` or ``small``).
 
     Generation goes to a temporary sibling folder that is renamed into place, so a crash never leaves a
     tree that looks complete.
     """
-    from ecamp_bench.paths import synthetic_root
+    from ecamp_bench.paths import synthetic_default_preset, synthetic_root
 
+    preset = preset or synthetic_default_preset()
     globals()["preset"](preset)
     root = synthetic_root(preset)
     marker = read_marker(root)
