@@ -28,6 +28,10 @@ PROFILES: dict[str, dict[str, float]] = {
              "cardiomegaly": 0.1, "nodule": 0.03, "devices": 0.1},
     "siim": {"consolidation": 0.08, "pneumothorax": 0.28, "effusion": 0.08, "atelectasis": 0.08, "edema": 0.04,
              "cardiomegaly": 0.08, "nodule": 0.03, "devices": 0.2},
+    "nih": {"consolidation": 0.3, "pneumothorax": 0.12, "effusion": 0.3, "atelectasis": 0.2, "edema": 0.12,
+            "cardiomegaly": 0.18, "nodule": 0.2, "devices": 0.1},
+    "covidx": {"consolidation": 0.0, "pneumothorax": 0.02, "effusion": 0.06, "atelectasis": 0.06, "edema": 0.0,
+               "cardiomegaly": 0.08, "nodule": 0.02, "devices": 0.1},
 }
 
 
