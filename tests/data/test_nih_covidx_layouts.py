@@ -2,55 +2,31 @@
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from _release_fixtures import covidx_tree
+from _release_fixtures import nih_tree as make_nih_tree
 from ecamp_bench.data.layouts import covidx, nih_cxr14
 from ecamp_bench.data.synth import LAYOUTS
 from ecamp_bench.errors import DataError
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-def _png(path: Path, value: int = 128) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.full((16, 16), value, np.uint8), mode="L").save(path)
-
 
 @pytest.fixture
 def nih_tree(tmp_path):
-    root = tmp_path / "nih"
-    shutil.copytree(FIXTURES / "nih-cxr14", root)
-    for name in ("00000001_000.png", "00000001_001.png", "00000001_002.png", "00000002_000.png"):
-        _png(root / "images_001" / "images" / name)
-    for name in ("00000003_000.png", "00000003_001.png", "00000004_000.png"):
-        _png(root / "images_002" / "images" / name)
-    return root
-
-
-def _covidx_tree(tmp_path, fixture: str, folders: dict[str, str]) -> Path:
-    root = tmp_path / fixture
-    shutil.copytree(FIXTURES / fixture, root)
-    for list_name, folder in folders.items():
-        for line in (root / list_name).read_text().splitlines():
-            _png(root / folder / covidx.parse_line(line)[1])
-    return root
+    return make_nih_tree(tmp_path / "nih")
 
 
 @pytest.fixture
 def v7a_tree(tmp_path):
-    return _covidx_tree(tmp_path, "covidx-v7a", {"train_COVIDx7A.txt": "train", "test_COVIDx7A.txt": "test"})
+    return covidx_tree(tmp_path / "v7a", "covidx-v7a")
 
 
 @pytest.fixture
 def cxr4_tree(tmp_path):
-    return _covidx_tree(tmp_path, "covidx-cxr4", {"train.txt": "train", "val.txt": "val", "test.txt": "test"})
+    return covidx_tree(tmp_path / "cxr4", "covidx-cxr4")
 
 
 def test_nih_fixture_labels_splits_and_boxes(nih_tree):

@@ -24,7 +24,7 @@ ENTRY = "Data_Entry_2017_v2020.csv"
 COLUMNS = ("Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender",
            "View Position", "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]")
 BBOX_COLUMNS = ("Image Index", "Finding Label", "Bbox [x", "y", "w", "h]")
-IMAGES_PER_FOLDER = 50  # the real release holds about 10,000 per images_NNN folder; small here so several appear
+IMAGE_FOLDERS = 12  # images_001 … images_012, filled in order as in the release
 UNDRAWN = ("Emphysema", "Fibrosis", "Hernia")
 UNDRAWN_RATE = 0.1
 TEST_SHARE = 0.25
@@ -49,10 +49,10 @@ def nih_findings(records: list[dict]) -> set[str]:
 def _render(item: tuple) -> dict:
     from PIL import Image
 
-    root, seed, index, size, patient, follow_up, split, undrawn = item
+    root, seed, index, n, size, patient, follow_up, split, undrawn = item
     case = make_case(seed, "nih", index, size)
     name = f"{patient:08d}_{follow_up:03d}.png"
-    folder = Path(root) / f"images_{1 + index // IMAGES_PER_FOLDER:03d}" / "images"
+    folder = Path(root) / f"images_{1 + index * IMAGE_FOLDERS // n:03d}" / "images"
     folder.mkdir(parents=True, exist_ok=True)
     Image.fromarray(case.frontal, mode="L").save(folder / name, format="PNG")
     findings = sorted(nih_findings(case.truth.records) | set(undrawn))
@@ -78,7 +78,7 @@ def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, p
         split = "test" if rng.random() < TEST_SHARE else "train_val"
         for follow_up in range(min(int(rng.integers(1, 4)), n - len(items))):
             undrawn = tuple(label for label in UNDRAWN if rng.random() < UNDRAWN_RATE)
-            items.append((str(root), seed, len(items), size, patient, follow_up, split, undrawn))
+            items.append((str(root), seed, len(items), n, size, patient, follow_up, split, undrawn))
     rows = map_cases(_render, items, label="nih-cxr14", workers=workers, progress=progress)
     write_truth(root, [row["truth"] for row in rows])
     write_csv(root / "BBox_List_2017.csv", BBOX_COLUMNS, [b for row in rows for b in row["boxes"]])
