@@ -32,7 +32,7 @@ TEST_LIST = "test_list.txt"
 BBOX_FILE = "BBox_List_2017.csv"
 IMAGE_FOLDERS = tuple(f"images_{k:03d}" for k in range(1, 13))
 NO_FINDING = "No Finding"
-# The 14 findings in the order of the CheXNet/REFERS/MRM label vectors.
+# The 14 findings in CheXNet's order (MRM's NIH lists carry 14 values per line; that they use this order is assumed).
 LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
           "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
 BOX_LABEL_NAMES = {"Infiltrate": "Infiltration"}  # BBox_List_2017.csv spelling → Data_Entry spelling
