@@ -45,7 +45,7 @@ def _render(item: tuple) -> dict:
     case = make_case(seed, "covidx", index, size, extra=extra)
     folder = Path(root) / split
     folder.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(case.frontal, mode="L").save(folder / filename, format="PNG")
+    Image.fromarray(case.frontal, mode="L").save(folder / filename, format="PNG", compress_level=1)
     return {"split": split, "line": f"{patient} {filename} {name} {source}",
             "truth": {"image_id": filename, "class": name, **case.truth_record()}}
 

@@ -54,7 +54,7 @@ def _render(item: tuple) -> dict:
     name = f"{patient:08d}_{follow_up:03d}.png"
     folder = Path(root) / f"images_{1 + index * IMAGE_FOLDERS // n:03d}" / "images"
     folder.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(case.frontal, mode="L").save(folder / name, format="PNG")
+    Image.fromarray(case.frontal, mode="L").save(folder / name, format="PNG", compress_level=1)
     findings = sorted(nih_findings(case.truth.records) | set(undrawn))
     boxes = []
     if split == "test":
