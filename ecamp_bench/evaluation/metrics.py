@@ -168,3 +168,12 @@ def single_label_metrics(
     macro, _, auc_ci = auc_with_ci(targets, scores, n_bootstrap=n_bootstrap, seed=seed)
     n = int(len(targets))
     return [MetricValue("accuracy", accuracy, True, accuracy_ci, n), MetricValue("auc", macro, True, auc_ci, n)]
+
+
+def single_label_values(predictions) -> dict[str, float | None]:
+    """``{"accuracy": ..., "auc": ...}`` of saved single-label predictions, no bootstrap.
+
+    The ``value_fn`` of single-label ``MetricSpec``s: the leaderboard's paired bootstrap calls it on resamples.
+    """
+    metrics = single_label_metrics(predictions.targets, predictions.scores, predictions.label_names, n_bootstrap=0)
+    return {m.name: m.value for m in metrics}

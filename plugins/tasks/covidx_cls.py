@@ -18,8 +18,9 @@ from ecamp_bench.errors import DataError
 
 CLASSES = ("normal", "pneumonia", "COVID-19")
 METRICS = (
-    MetricSpec(name="accuracy", primary=True, description="top-1 accuracy over the classes (MGCA/ECAMP COVIDx)"),
-    MetricSpec(name="auc", description="macro one-vs-rest ROC AUC over the classes"),
+    MetricSpec(name="accuracy", primary=True, description="top-1 accuracy over the classes (MGCA/ECAMP COVIDx)",
+               paired_test="bootstrap", value_fn="ecamp_bench.evaluation.metrics:single_label_values"),
+    MetricSpec(name="auc", description="macro one-vs-rest ROC AUC over the classes", paired_test="auc"),
 )
 
 

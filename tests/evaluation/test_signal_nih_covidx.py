@@ -51,8 +51,8 @@ def _primary(task: str, root, fraction: float, *, steps: int = 300, seeds=(0, 1)
             request = RunRequest(task=task, fraction=fraction, seed=seed, backbone=backbone, data_root=root,
                                  preset="tiny", overrides=["eval.n_bootstrap=0"])  # fmt: skip
             record = run_evaluation(request, catalog).record
-            assert record["status"] == "ok" and record["primary_metric"] == task_spec.primary_metric.name
-            scores.append(record["metrics"][0]["value"])
+            assert record.ok and record.primary_metric == task_spec.primary_metric.name
+            scores.append(record.metrics[0].value)
         values[name] = float(np.mean(scores))
     return values
 

@@ -92,7 +92,7 @@ def test_nih_finetune_takes_mrm_recipe_in_the_default_preset_only(synthetic_tiny
     def protocol(fraction, preset="default", overrides=()):
         request = RunRequest(task="nih-cxr14-cls", protocol="finetune", fraction=fraction, data_root=synthetic_tiny,
                              preset=preset, overrides=list(overrides))
-        return prepare_run(request, catalog)["config"]["protocol"]
+        return prepare_run(request, catalog).config["protocol"]
 
     assert {k: protocol(0.01)[k] for k in ("steps", "lr", "warmup_steps")} == {"steps": 3000, "lr": 3e-2, "warmup_steps": 50}
     assert {k: protocol(0.1)[k] for k in ("steps", "lr", "warmup_steps")} == {"steps": 30000, "lr": 3e-3, "warmup_steps": 500}
