@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._csv import Problems
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.samples import Sample, SampleTable
@@ -70,7 +71,7 @@ def _find_image(root: Path, split: str, filename: str) -> Path:
     return next((p for p in candidates if p.is_file()), candidates[0])
 
 
-def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
+def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
     root = Path(root)
     entries: list[tuple[Path, int, str, tuple]] = []
     for split in SPLITS:
@@ -105,7 +106,7 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
                          "are split by patient", row=number, key="patient_id", code="patient-in-several-lists")
             continue
         image = _find_image(root, split, filename)
-        if not check_image(image, path, number, "filename", problems, deep):
+        if not check_image(image, path, number, "filename", problems, images):
             continue
         if release is None or name not in release:
             continue
@@ -131,14 +132,14 @@ def _release(entries: list, problems: Problems) -> tuple[str, ...] | None:
 
 def read(root: Path) -> SampleTable:
     """One sample per listed image (one-hot labels over the release's classes); the first problem raises."""
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), deep=False)))
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
 
 
-def validate(root: Path) -> list[Problem]:
+def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem (missing lists, malformed lines, unknown or mixed classes, missing images, list overlaps)."""
-    problems = Problems(strict=False)
-    _scan(root, problems, deep=True)
-    return problems.items
+    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
+    _scan(root, problems, images)
+    return problems.items + images.run()
 
 
 def write_synthetic(root: Path, n: int, seed: int) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.samples import Sample, SampleTable
@@ -137,7 +138,7 @@ def _boxes(root: Path, problems: Problems, known: set[str]) -> dict[str, list[tu
     return boxes
 
 
-def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
+def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
     root = Path(root)
     path = entry_file(root)
     frame = read_csv(path, REQUIRED, problems)
@@ -147,7 +148,7 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
     rows = frame.to_dict("records")
     _patients_in_both_lists(rows, lists, problems)
     boxes = _boxes(root, problems, {r["Image Index"] for r in rows})
-    images = index_images(root)
+    on_disk = index_images(root)
     samples = []
     for index, row in enumerate(rows):
         line, name = line_of(index), row["Image Index"]
@@ -160,8 +161,8 @@ def _scan(root: Path, problems: Problems, deep: bool) -> list[Sample]:
         if not row["Patient ID"]:
             problems.add(path, "empty Patient ID", row=line, key="Patient ID")
             continue
-        image = images.get(name, root / IMAGE_FOLDERS[0] / "images" / name)
-        if not check_image(image, path, line, "Image Index", problems, deep):
+        image = on_disk.get(name, root / IMAGE_FOLDERS[0] / "images" / name)
+        if not check_image(image, path, line, "Image Index", problems, images):
             continue
         if name not in lists and (root / TRAIN_VAL_LIST).is_file() and (root / TEST_LIST).is_file():
             problems.add(path, f"image {name} is in neither {TRAIN_VAL_LIST} nor {TEST_LIST}", row=line,
@@ -191,14 +192,14 @@ def _original_size(row: dict) -> tuple[int | None, int | None]:
 
 def read(root: Path) -> SampleTable:
     """One sample per Data_Entry row with its 14 labels, official split and boxes; the first problem raises."""
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), deep=False)))
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
 
 
-def validate(root: Path) -> list[Problem]:
+def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (files, columns, unknown findings, missing images, list conflicts, boxes)."""
-    problems = Problems(strict=False)
-    _scan(root, problems, deep=True)
-    return problems.items
+    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
+    _scan(root, problems, images)
+    return problems.items + images.run()
 
 
 def write_synthetic(root: Path, n: int, seed: int) -> None:
