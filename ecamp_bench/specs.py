@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 TaskKind = Literal["classification", "segmentation", "detection"]
 TASK_KINDS: tuple[str, ...] = ("classification", "segmentation", "detection")
+LabelType = Literal["multi-label", "single-label"]
+LABEL_TYPES: tuple[str, ...] = ("multi-label", "single-label")
 _NAME = re.compile(r"^[a-z0-9]+(?:[-:][a-z0-9]+)*$")
 
 
@@ -115,6 +117,13 @@ class TaskSpec:
     task's own functions interpret; they enter the resolved config and therefore the run key.
     ``implementation`` points at the object (a module or class, imported lazily by the runner through
     ``"module:attr"``) that prepares samples and scores predictions for this task.
+
+    ``label_type`` says how classification targets relate: ``multi-label`` (independent 0/1 per label; sigmoid +
+    binary cross-entropy) or ``single-label`` (exactly one label per image, targets one-hot; softmax +
+    cross-entropy). ``protocol_params`` holds the task's own published recipe per protocol and label fraction
+    (``{"finetune": {0.01: {"steps": 3000, "lr": 0.03}, ...}}``): the entry of the largest listed fraction not
+    above the run's fraction is applied over the protocol's published defaults (default preset only; named
+    presets such as ``tiny`` and ``--set`` are not affected by it, ``--set`` always wins).
     """
 
     name: str
@@ -128,9 +137,13 @@ class TaskSpec:
     fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    label_type: LabelType = "multi-label"
+    protocol_params: dict[str, dict[float, dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_name(self.name, "task")
+        if self.label_type not in LABEL_TYPES:
+            raise ValueError(f"task {self.name!r}: label_type {self.label_type!r} is not one of {LABEL_TYPES}")
         if self.kind not in TASK_KINDS:
             raise ValueError(f"task {self.name!r}: kind {self.kind!r} is not one of {TASK_KINDS}")
         if not self.protocols:
@@ -142,6 +155,20 @@ class TaskSpec:
     def primary_metric(self) -> MetricSpec:
         """The metric marked ``primary``."""
         return next(m for m in self.metrics if m.primary)
+
+    @property
+    def single_label(self) -> bool:
+        """Whether every image has exactly one of the labels (softmax + cross-entropy)."""
+        return self.label_type == "single-label"
+
+    def recipe(self, protocol: str, fraction: float) -> dict[str, Any]:
+        """This task's published overrides of ``protocol``'s parameters at ``fraction`` (``{}`` when none)."""
+        table = self.protocol_params.get(protocol) or {}
+        if not table:
+            return {}
+        listed = sorted(float(f) for f in table)
+        chosen = max((f for f in listed if f <= float(fraction) + 1e-12), default=listed[0])
+        return dict(next(v for f, v in table.items() if float(f) == chosen))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,4 +1,4 @@
-"""The four built-in dataset layouts: MIMIC-CXR-JPG, CheXpert-v1.0-small, RSNA Pneumonia and SIIM-ACR.
+"""The built-in dataset layouts: MIMIC-CXR-JPG, CheXpert-v1.0-small, RSNA Pneumonia, SIIM-ACR, NIH ChestX-ray14, COVIDx CXR.
 
 Specs are cheap: each function is a thin wrapper that imports its adapter (pandas, pydicom) only when called.
 """
@@ -40,7 +40,7 @@ def _spec(name: str, module: str, subdir: str, description: str, citation: str, 
 
 @hookimpl
 def ecamp_bench_layouts() -> list[LayoutSpec]:
-    """MIMIC-CXR-JPG 2.0.0 (+reports), CheXpert-v1.0-small, RSNA Pneumonia (stage 2), SIIM-ACR (stage 1)."""
+    """MIMIC-CXR-JPG 2.0.0 (+reports), CheXpert-v1.0-small, RSNA Pneumonia (stage 2), SIIM-ACR (stage 1), NIH, COVIDx."""
     return [
         _spec("mimic-cxr", "mimic_cxr", "mimic-cxr-jpg/2.0.0",
               "MIMIC-CXR-JPG 2.0.0 images + MIMIC-CXR reports (files/pNN/pSUBJECT/sSTUDY)",
@@ -53,4 +53,10 @@ def ecamp_bench_layouts() -> list[LayoutSpec]:
         _spec("siim-acr", "siim", "siim-acr-pneumothorax",
               "SIIM-ACR Pneumothorax Segmentation stage 1 (RLE masks, DICOM)", "SIIM-ACR Kaggle challenge 2019",
               _detect("train-rle.csv", "dicom-images-train")),
+        _spec("nih-cxr14", "nih_cxr14", "nih-chestxray14",
+              "NIH ChestX-ray14 (Data_Entry_2017[_v2020].csv, images_NNN/images/*.png, official train_val/test lists)",
+              "Wang et al., ChestX-ray8, CVPR 2017"),
+        _spec("covidx-cxr", "covidx", "covidx-cxr",
+              "COVIDx CXR release (train/val/test .txt lists 'patient_id filename class data_source', image folders)",
+              "Wang, Lin & Wong, COVID-Net, Scientific Reports 2020"),
     ]

@@ -23,7 +23,7 @@ def synth(
     seed: SeedOpt = 0,
     workers: Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")] = None,
 ) -> None:
-    """Write synthetic chest X-rays with reports in the four official layouts, deterministically from the seed."""
+    """Write synthetic chest X-rays with reports in every layout of the synthetic default, deterministically from the seed."""
     from ecamp_bench.data.synth import generate
     from ecamp_bench.data.synth.generate import LAYOUTS, preset as preset_params
     from ecamp_bench.paths import synthetic_root

@@ -64,11 +64,17 @@ class Predictions:
 
 @dataclass(frozen=True)
 class PreparedTask:
-    """A task's view of a dataset: its samples, and (optionally) the ids that form the fixed test set."""
+    """A task's view of a dataset: its samples, and (optionally) the ids that form the fixed test and val sets.
+
+    ``labels``, when set, replaces the task spec's labels for this data (a release with other class names,
+    e.g. a binary COVIDx release); ``None`` keeps the spec's.
+    """
 
     table: SampleTable
     fixed_test_ids: tuple[str, ...] | None = None
     stratify: tuple[str, ...] = ()
+    fixed_val_ids: tuple[str, ...] | None = None
+    labels: tuple[str, ...] | None = None
 
 
 class TaskImplementation(Protocol):

@@ -4,8 +4,9 @@ Step-based training: ``steps`` optimiser steps over shuffled, augmented train ba
 crop + horizontal flip); lr = base × linear warmup over ``warmup_steps`` then cosine decay to 0; per-layer
 base lr and weight decay from :func:`~ecamp_bench.evaluation.param_groups.backbone_param_groups` (timm's
 layer decay; no decay on 1-D tensors and the model's ``no_weight_decay()`` names such as ``pos_embed``). Every ``eval_every``
-steps (and at the end) the val macro AUC is computed; the best state (val loss breaks ties and stands in
-when val has a single class) scores the test set.
+steps (and at the end) the val macro AUC is computed (val accuracy for a single-label task, which trains
+with softmax cross-entropy); the best state (val loss breaks ties and stands in when val has a single class)
+scores the test set.
 
 Under DDP the model is wrapped in ``DistributedDataParallel``: ``batch_size`` stays the global batch (each
 of the W ranks takes ``batch_size / W`` images of a ``DistributedSampler``), and val/test predictions are
@@ -25,6 +26,7 @@ from ecamp_bench.data.samples import SampleTable
 from ecamp_bench.distributed import DistInfo, gather_rows, rank_batch_size, wrap_ddp
 from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.features import image_loader, shard_of
+from ecamp_bench.evaluation.linear_probe import classification_loss, probabilities
 from ecamp_bench.evaluation.metrics import auc_with_ci
 from ecamp_bench.evaluation.param_groups import backbone_param_groups
 from ecamp_bench.models.backbone import Backbone
@@ -74,26 +76,35 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
 
 
 @torch.no_grad()
-def predict(model: Classifier, loader, device: torch.device) -> np.ndarray:
-    """Sigmoid scores ``[N, C]`` in loader order."""
+def predict(model: Classifier, loader, device: torch.device, single_label: bool = False) -> np.ndarray:
+    """Scores ``[N, C]`` in loader order: sigmoid per label, or softmax over classes when ``single_label``."""
     model.eval()
-    chunks = [torch.sigmoid(model(images.to(device))).float().cpu() for images, _ in loader]
+    chunks = [probabilities(model(images.to(device)), single_label).float().cpu() for images, _ in loader]
     return torch.cat(chunks).numpy() if chunks else np.zeros((0, model.head.out_features), dtype=np.float32)
 
 
 def predict_table(model: Classifier, table: SampleTable, *, batch_size: int, device: torch.device,
-                  num_workers: int = 0, dist: DistInfo | None = None) -> np.ndarray:  # fmt: skip
-    """Sigmoid scores ``[N, C]`` for every image of ``table`` in table order (sharded over the ranks under DDP)."""
+                  num_workers: int = 0, dist: DistInfo | None = None, single_label: bool = False) -> np.ndarray:  # fmt: skip
+    """Scores ``[N, C]`` for every image of ``table`` in table order (sharded over the ranks under DDP)."""
     dist = dist or DistInfo()
     mine, part = shard_of(table, dist)
     loader = image_loader(part, model.backbone, batch_size=batch_size, num_workers=num_workers)
-    return gather_rows(len(table), mine, predict(model, loader, device), dist)
+    return gather_rows(len(table), mine, predict(model, loader, device, single_label), dist)
 
 
-def _val_objective(targets: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """(val macro AUC or -inf, -val BCE): larger is better, compared lexicographically."""
-    auc, _, _ = auc_with_ci(targets, scores, n_bootstrap=0)
+def _val_objective(targets: np.ndarray, scores: np.ndarray, single_label: bool = False) -> tuple[float, float]:
+    """(val macro AUC or -inf, -val BCE), or (val accuracy, -val cross-entropy) for a single-label task.
+
+    Larger is better, compared lexicographically.
+    """
     eps = 1e-6
+    if single_label:
+        if not len(targets):
+            return (-math.inf, 0.0)
+        truth = targets.argmax(axis=1)
+        accuracy = float((scores.argmax(axis=1) == truth).mean())
+        return (accuracy, float(np.log(np.clip(scores[np.arange(len(truth)), truth], eps, 1.0)).mean()))
+    auc, _, _ = auc_with_ci(targets, scores, n_bootstrap=0)
     p = np.clip(scores, eps, 1 - eps)
     bce = float(-(targets * np.log(p) + (1 - targets) * np.log(1 - p)).mean()) if len(targets) else 0.0
     return (auc if auc is not None else -math.inf, -bce)
@@ -114,7 +125,8 @@ def run(ctx: RunContext) -> Predictions:
                                    layer_decay=params.layer_decay)
     optim = _optimizer(groups, params)
     trained = wrap_ddp(model, ctx.device, ctx.dist)
-    loss_fn = nn.BCEWithLogitsLoss()
+    single = ctx.task.single_label
+    loss_fn = classification_loss(single)
     y_train = torch.from_numpy(ctx.targets(ctx.train))  # [N, C]
     y_val = ctx.targets(ctx.val)
     augment = random_resized_crop(params.crop_scale_min, params.hflip)
@@ -122,7 +134,8 @@ def run(ctx: RunContext) -> Predictions:
         ctx.train, backbone, batch_size=rank_batch_size(int(params.batch_size), ctx.dist), num_workers=ctx.num_workers,
         shuffle=True, augment=augment, seed=ctx.seed, dist=ctx.dist,
     )  # fmt: skip
-    evaluate = dict(batch_size=params.eval_batch_size, device=ctx.device, num_workers=ctx.num_workers, dist=ctx.dist)
+    evaluate = dict(batch_size=params.eval_batch_size, device=ctx.device, num_workers=ctx.num_workers, dist=ctx.dist,
+                    single_label=single)
     best, best_state, step, epoch = (-math.inf, -math.inf), copy.deepcopy(model.state_dict()), 0, 0
     torch.manual_seed(ctx.seed)
     with ctx.progress.bar("fine-tune (steps)", params.steps) as advance:
@@ -142,7 +155,7 @@ def run(ctx: RunContext) -> Predictions:
                 step += 1
                 advance(1)
                 if step % params.eval_every == 0 or step == params.steps:
-                    objective = _val_objective(y_val, predict_table(model, ctx.val, **evaluate))
+                    objective = _val_objective(y_val, predict_table(model, ctx.val, **evaluate), single)
                     if objective > best:
                         best, best_state = objective, copy.deepcopy(model.state_dict())
                 if step >= params.steps:

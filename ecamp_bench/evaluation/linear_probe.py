@@ -2,14 +2,16 @@
 
 Features of every image of ``ctx.pool`` are extracted once per (weights, preprocessing, image set) and
 cached (:mod:`ecamp_bench.evaluation.features`), so each fraction and seed only trains the head:
-AdamW, BCE-with-logits, mini-batches shuffled with the run seed, early stopping on val loss, and the
-head with the best val loss scores the test set (sigmoid probabilities). Under DDP the ranks share the
+AdamW, BCE-with-logits (cross-entropy over the one-hot targets for a single-label task), mini-batches
+shuffled with the run seed, early stopping on val loss, and the head with the best val loss scores the test
+set (sigmoid probabilities; softmax for a single-label task). Under DDP the ranks share the
 feature extraction; the head is small and every rank trains the same one (same features, same seed).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -28,6 +30,19 @@ def weights_identity(ctx: RunContext, backbone: Backbone) -> str:
     return f"file:{weights_sha256(ctx.weights_path)}:{ctx.backbone.adapt_state_dict or ''}"
 
 
+def classification_loss(single_label: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``loss(logits [B, C], targets [B, C])``: cross-entropy on the one-hot targets' argmax, else BCE-with-logits."""
+    if not single_label:
+        return nn.BCEWithLogitsLoss()
+    cross_entropy = nn.CrossEntropyLoss()
+    return lambda logits, targets: cross_entropy(logits, targets.argmax(dim=1))
+
+
+def probabilities(logits: torch.Tensor, single_label: bool) -> torch.Tensor:
+    """Scores ``[B, C]`` from logits: softmax over classes (single-label) or a sigmoid per label."""
+    return torch.softmax(logits, dim=1) if single_label else torch.sigmoid(logits)
+
+
 def train_linear_head(
     x_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -38,12 +53,16 @@ def train_linear_head(
     seed: int,
     device: torch.device,
     advance=lambda n=1: None,
+    single_label: bool = False,
 ) -> nn.Linear:
-    """Train ``Linear(D, C)`` on ``x_train [N, D]``/``y_train [N, C]``; return the head with the best val loss."""
+    """Train ``Linear(D, C)`` on ``x_train [N, D]``/``y_train [N, C]``; return the head with the best val loss.
+
+    ``single_label``: the targets are one-hot and the loss is softmax cross-entropy (else BCE-with-logits).
+    """
     torch.manual_seed(seed)
     head = nn.Linear(x_train.shape[1], y_train.shape[1]).to(device)
     optim = torch.optim.AdamW(head.parameters(), lr=params.lr, betas=tuple(params.betas), weight_decay=params.weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = classification_loss(single_label)
     generator = torch.Generator().manual_seed(seed)
     x_train, y_train, x_val, y_val = (t.to(device) for t in (x_train, y_train, x_val, y_val))
     best_loss, best_state, stale = float("inf"), copy.deepcopy(head.state_dict()), 0
@@ -91,12 +110,14 @@ def run(ctx: RunContext) -> Predictions:
         return torch.from_numpy(features[[row_of[i] for i in table.ids]])  # [N, D]
 
     y_train, y_val = (torch.from_numpy(ctx.targets(t)) for t in (ctx.train, ctx.val))
+    single = ctx.task.single_label
     with ctx.progress.bar("linear head (epochs)", params.max_epochs) as advance:
         head = train_linear_head(
-            rows(ctx.train), y_train, rows(ctx.val), y_val, params, seed=ctx.seed, device=ctx.device, advance=advance
+            rows(ctx.train), y_train, rows(ctx.val), y_val, params, seed=ctx.seed, device=ctx.device, advance=advance,
+            single_label=single,
         )
     with torch.no_grad():
-        scores = torch.sigmoid(head(rows(ctx.test).to(ctx.device))).cpu().numpy()  # [N_test, C]
+        scores = probabilities(head(rows(ctx.test).to(ctx.device)), single).cpu().numpy()  # [N_test, C]
     return Predictions(
         ids=tuple(ctx.test.ids),
         targets=None,  # the task attaches its ground truth

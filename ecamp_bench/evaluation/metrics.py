@@ -133,3 +133,47 @@ def auc_metrics(
             value = None if math.isnan(per_label[c]) else float(per_label[c])
             metrics.append(MetricValue(f"{primary}/{label}", value, True, label_ci, n))
     return metrics
+
+
+def accuracy_with_ci(
+    targets: np.ndarray, scores: np.ndarray, *, n_bootstrap: int = 1000, seed: int = 0
+) -> tuple[float | None, tuple[float, float] | None]:
+    """Top-1 accuracy of single-label predictions and its bootstrap 95% CI.
+
+    ``targets`` ``[N, C]`` one-hot, ``scores`` ``[N, C]``; the predicted class is the arg-max of the scores
+    (the lowest index on a tie, as numpy's ``argmax``). ``(None, None)`` for an empty test set.
+    """
+    targets = np.asarray(targets, dtype=float).reshape(len(targets), -1)
+    scores = np.asarray(scores, dtype=float).reshape(len(scores), -1)
+    if not len(targets):
+        return None, None
+    correct = (scores.argmax(axis=1) == targets.argmax(axis=1)).astype(np.float64)  # [N]
+    ci = None
+    if n_bootstrap > 0 and len(correct) > 1:
+        samples = correct[bootstrap_indices(len(correct), n_bootstrap, seed)].mean(axis=1)  # [B]
+        lo, hi = np.percentile(samples, [2.5, 97.5])
+        ci = (float(lo), float(hi))
+    return float(correct.mean()), ci
+
+
+def single_label_metrics(
+    targets: np.ndarray, scores: np.ndarray, labels: Sequence[str], *, n_bootstrap: int = 1000, seed: int = 0
+) -> list[MetricValue]:
+    """The record metrics of a single-label (multi-class) task: ``accuracy`` (primary) and ``auc``.
+
+    ``auc`` is the macro one-vs-rest ROC AUC over the classes (each class's probability against the rest),
+    with the same bootstrap CI as :func:`auc_with_ci`; undefined (``None``) when a class is absent from the test set.
+    """
+    accuracy, accuracy_ci = accuracy_with_ci(targets, scores, n_bootstrap=n_bootstrap, seed=seed)
+    macro, _, auc_ci = auc_with_ci(targets, scores, n_bootstrap=n_bootstrap, seed=seed)
+    n = int(len(targets))
+    return [MetricValue("accuracy", accuracy, True, accuracy_ci, n), MetricValue("auc", macro, True, auc_ci, n)]
+
+
+def single_label_values(predictions) -> dict[str, float | None]:
+    """``{"accuracy": ..., "auc": ...}`` of saved single-label predictions, no bootstrap.
+
+    The ``value_fn`` of single-label ``MetricSpec``s: the leaderboard's paired bootstrap calls it on resamples.
+    """
+    metrics = single_label_metrics(predictions.targets, predictions.scores, predictions.label_names, n_bootstrap=0)
+    return {m.name: m.value for m in metrics}

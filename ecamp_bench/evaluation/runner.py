@@ -29,7 +29,7 @@ from ecamp_bench.data.samples import SampleTable
 from ecamp_bench.distributed import broadcast_object, current, main_first
 from ecamp_bench.errors import DataError, EcampBenchError
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
-from ecamp_bench.evaluation.params import protocol_params
+from ecamp_bench.evaluation.params import DEFAULT_PRESET, protocol_params
 from ecamp_bench.evaluation.sample_size import small_test_set_reasons
 from ecamp_bench.evaluation.splitting import SplitResult, split_for_run, split_from_published
 from ecamp_bench.models.backbone import import_ref
@@ -184,9 +184,10 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
         raise EcampBenchError(f"protocol '{protocol.name}' supports {list(protocol.kinds)}, not task kind '{task.kind}'")
     spec, weights_path = resolve_backbone(catalog, request.backbone, request.weights)
     params = protocol_params(protocol, request.preset)
+    recipe = task.recipe(protocol.name, request.fraction) if request.preset == DEFAULT_PRESET else {}
     config = {
         "task": {"name": task.name, "version": task.version, "options": dict(task.options)},
-        "protocol": to_dict(params),
+        "protocol": {**to_dict(params), **recipe},
         "preset": request.preset,
         "backbone": _backbone_config(spec),
         "split": {"seed": 0, "val_frac": 0.1, "test_frac": 0.2},
@@ -220,6 +221,8 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
         prepared = impl.prepare(task, apply_to_table(published, table, task.labels))
     else:
         prepared = tables.prepared(layout, layout_root, task, impl)
+    if prepared.labels is not None and tuple(prepared.labels) != task.labels:
+        task = replace(task, labels=tuple(prepared.labels))
     if not len(prepared.table):
         raise DataError(f"task '{task.name}': no usable samples", path=layout_root)
     if request.split:

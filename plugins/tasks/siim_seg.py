@@ -14,20 +14,13 @@ from dataclasses import replace
 import numpy as np
 
 from ecamp_bench.api import TaskSpec, hookimpl
-from ecamp_bench.specs import MetricSpec
+from ecamp_bench_plugins.tasks.segmentation import MaskSegmentation, check_canvas, dice_metric_specs
 
 LABEL = "Pneumothorax"
-_PAIRED = {"paired_test": "bootstrap", "value_fn": "ecamp_bench.evaluation.seg_metrics:metric_values"}
-METRICS = (
-    MetricSpec(name="dice_per_image", primary=True,
-               description="per-image Dice, empty truth → 1 iff empty prediction (Kaggle; MGCA/MRM/ECAMP)", **_PAIRED),
-    MetricSpec(name="dice_dataset", description="foreground Dice from intersections and sizes summed over the test set",
-               **_PAIRED),
-    MetricSpec(name="dice_positive", description="per-image Dice averaged over images with pneumothorax only", **_PAIRED),
-)  # fmt: skip
+METRICS = dice_metric_specs("pneumothorax")
 
 
-class SiimSegmentation:
+class SiimSegmentation(MaskSegmentation):
     """The ``siim-seg`` task implementation (see the module docstring)."""
 
     def prepare(self, spec: TaskSpec, table):
@@ -51,32 +44,11 @@ class SiimSegmentation:
         from ecamp_bench.data.rle import decode_merged
         from ecamp_bench.errors import DataError
 
-        height, width = (sample.height or shape[0]), (sample.width or shape[1])
-        if (height, width) != tuple(shape):
-            raise DataError(f"mask canvas {height}x{width} differs from the image's {shape[0]}x{shape[1]}", path=sample.image_path)
+        height, width = check_canvas(sample, shape)
         try:
             return decode_merged(sample.mask_rle, height, width)
         except DataError as exc:
             raise DataError(exc.args[0], path=sample.image_path, key=sample.image_id) from None
-
-    def truth(self, spec: TaskSpec, table, predictions):
-        """Ground-truth masks ``[N, S, S]`` uint8 at the predictions' resolution (nearest-neighbour resize)."""
-        from ecamp_bench.data.images import load_image
-        from ecamp_bench.data.masks import resize_mask
-
-        size = int(predictions.scores.shape[-1]) if predictions.scores.ndim == 3 else 0
-        masks = []
-        for sample in table:
-            shape = (sample.height, sample.width) if sample.height and sample.width else load_image(sample.image_path).shape
-            masks.append(resize_mask(self.mask(spec, sample, shape), size))
-        stacked = np.stack(masks) if masks else np.zeros((0, size, size), dtype=np.uint8)
-        return predictions.with_truth(stacked)
-
-    def score(self, spec: TaskSpec, predictions, *, n_bootstrap: int, seed: int):
-        """The three Dice figures of the predicted masks (``targets``/``scores`` ``[N, H, W]``)."""
-        from ecamp_bench.evaluation.seg_metrics import segmentation_metrics
-
-        return segmentation_metrics(predictions.targets, predictions.scores, n_bootstrap=n_bootstrap, seed=seed)
 
 
 IMPLEMENTATION = SiimSegmentation()

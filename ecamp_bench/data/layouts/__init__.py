@@ -1,1 +1,1 @@
-"""Adapters for the official on-disk layouts of MIMIC-CXR-JPG, CheXpert, RSNA Pneumonia and SIIM-ACR."""
+"""Adapters for the official on-disk layouts: MIMIC-CXR-JPG, CheXpert, RSNA, SIIM-ACR, NIH ChestX-ray14, COVIDx."""

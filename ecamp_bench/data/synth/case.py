@@ -11,7 +11,7 @@ from ecamp_bench.data.synth.findings import Finding, Truth, draw_findings, heart
 from ecamp_bench.data.synth.reports import Report, write_report
 
 # Stable per-layout stream ids, so each layout's cases depend only on (seed, layout, index).
-STREAMS = {"mimic": 1, "chexpert": 2, "rsna": 3, "siim": 4, "probe": 5}
+STREAMS = {"mimic": 1, "chexpert": 2, "rsna": 3, "siim": 4, "nih": 5, "covidx": 6, "probe": 7}
 
 
 @dataclass
@@ -41,10 +41,15 @@ def case_rng(seed: int, profile: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, STREAMS[profile], index]))
 
 
-def make_case(seed: int, profile: str, index: int, size: int, lateral: bool = False) -> Case:
-    """Render case ``index`` of ``profile`` at ``size`` pixels (square), deterministically from ``seed``."""
+def make_case(seed: int, profile: str, index: int, size: int, lateral: bool = False,
+              extra: tuple[Finding, ...] = ()) -> Case:
+    """Render case ``index`` of ``profile`` at ``size`` pixels (square), deterministically from ``seed``.
+
+    ``extra`` findings are drawn after the ones sampled from the profile (a writer that decides a case's class
+    first, e.g. COVIDx, passes the class's findings here).
+    """
     rng = case_rng(seed, profile, index)
-    findings = sample_findings(rng, profile)
+    findings = sample_findings(rng, profile) + list(extra)
     anat = Anatomy.sample(rng, heart_ratio=heart_ratio(findings))
     image = draw_frontal(anat, size, rng)
     truth = draw_findings(image, findings, rng)

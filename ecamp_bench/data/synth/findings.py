@@ -31,6 +31,10 @@ PROFILES: dict[str, dict[str, float]] = {
     # the held-out set of the pre-training probe (ecamp_bench.pretrain.probe): every finding common enough to score
     "probe": {"consolidation": 0.3, "pneumothorax": 0.3, "effusion": 0.3, "atelectasis": 0.3, "edema": 0.3,
               "cardiomegaly": 0.3, "nodule": 0.1, "devices": 0.3},
+    "nih": {"consolidation": 0.3, "pneumothorax": 0.12, "effusion": 0.3, "atelectasis": 0.2, "edema": 0.12,
+            "cardiomegaly": 0.18, "nodule": 0.2, "devices": 0.1},
+    "covidx": {"consolidation": 0.0, "pneumothorax": 0.02, "effusion": 0.06, "atelectasis": 0.06, "edema": 0.0,
+               "cardiomegaly": 0.08, "nodule": 0.02, "devices": 0.1},
 }
 
 

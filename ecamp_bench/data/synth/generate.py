@@ -1,4 +1,4 @@
-"""Generate the whole synthetic default: the four official layouts under one folder, plus a completion marker."""
+"""Generate the whole synthetic default: the six official layouts under one folder, plus a completion marker."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ecamp_bench.data.synth import chexpert, mimic_cxr, rsna, siim
+from ecamp_bench.data.synth import chexpert, covidx, mimic_cxr, nih_cxr14, rsna, siim
 from ecamp_bench.data.synth.parallel import Progress, default_workers
 from ecamp_bench.errors import UnknownNameError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: the NIH ChestX-ray14 and COVIDx layouts joined the default
 MARKER = "SYNTHETIC.json"
 
 # layout name -> (sub-folder, writer module)
@@ -22,6 +22,8 @@ LAYOUTS: dict[str, tuple[str, Any]] = {
     "chexpert": ("CheXpert-v1.0-small", chexpert),
     "rsna-pneumonia": ("rsna-pneumonia-detection-challenge", rsna),
     "siim-acr": ("siim-acr-pneumothorax", siim),
+    "nih-cxr14": ("nih-chestxray14", nih_cxr14),
+    "covidx-cxr": ("covidx-cxr", covidx),
 }
 
 # Cases per layout (MIMIC/CheXpert count studies; some studies add a lateral image) and the image size.
@@ -29,13 +31,14 @@ LAYOUTS: dict[str, tuple[str, Any]] = {
 # least 500 images (RSNA/SIIM test = 20 % of 2,600; CheXpert's valid = 15 % of its patients' studies) and the
 # 5 % training fraction at least 20 positives of every label; 128 px is all the 64-px cpu presets read.
 PRESETS: dict[str, dict[str, int]] = {
-    "tiny": {"mimic-cxr": 40, "chexpert": 48, "rsna-pneumonia": 64, "siim-acr": 64, "size": 128},
-    "small": {"mimic-cxr": 400, "chexpert": 400, "rsna-pneumonia": 500, "siim-acr": 500, "size": 224},
-    # (nih-cxr14 / covidx-cxr: for the layouts that join the default later; their writers put 25 % / 20 % of the
-    # patients in the official test list, so ~600 / ~520 test images)
+    "tiny": {"mimic-cxr": 40, "chexpert": 48, "rsna-pneumonia": 64, "siim-acr": 64, "nih-cxr14": 80, "covidx-cxr": 64,
+             "size": 128},
+    "small": {"mimic-cxr": 400, "chexpert": 400, "rsna-pneumonia": 500, "siim-acr": 500, "nih-cxr14": 500,
+              "covidx-cxr": 500, "size": 224},
     "demo": {"mimic-cxr": 3000, "chexpert": 4000, "rsna-pneumonia": 2600, "siim-acr": 2600, "nih-cxr14": 2400,
              "covidx-cxr": 2600, "size": 128},
-    "medium": {"mimic-cxr": 6000, "chexpert": 6000, "rsna-pneumonia": 8000, "siim-acr": 8000, "size": 256},
+    "medium": {"mimic-cxr": 6000, "chexpert": 6000, "rsna-pneumonia": 8000, "siim-acr": 8000, "nih-cxr14": 8000,
+               "covidx-cxr": 8000, "size": 256},
 }
 # Keyword arguments of a layout writer that differ from its defaults, per preset.
 LAYOUT_OPTIONS: dict[str, dict[str, dict]] = {"demo": {"chexpert": {"valid_share": 0.15}}}
@@ -58,7 +61,7 @@ def read_marker(out: Path) -> dict | None:
 
 def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress | None = None,
              workers: int | None = None) -> dict[str, int]:
-    """Write all four layouts under ``out/<subdir>`` deterministically from ``seed``; returns images per layout.
+    """Write every layout of :data:`LAYOUTS` under ``out/<subdir>`` deterministically from ``seed``; returns images per layout.
 
     The marker ``out/SYNTHETIC.json`` (preset, seed, counts, generator version) is written last, so a tree
     without it is incomplete. ``progress(layout, done, total)`` is called as cases are written.

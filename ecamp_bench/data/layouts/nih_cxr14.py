@@ -1,0 +1,209 @@
+"""Adapter for NIH ChestX-ray14 as released by the NIH Clinical Center (Wang et al., CVPR 2017).
+
+The release holds ``Data_Entry_2017_v2020.csv`` (or the original ``Data_Entry_2017.csv``) with one row per
+image: ``Image Index`` (``00000001_000.png``), ``Finding Labels`` (the text-mined labels joined by ``|``, or
+``No Finding``), ``Follow-up #``, ``Patient ID``, ``Patient Age``, ``Patient Gender``, ``View Position``,
+``OriginalImage[Width,Height]`` (two CSV columns: ``OriginalImage[Width`` and ``Height]``) and the pixel
+spacing; the 2017 file ends every line with a comma (an empty extra column). Images are PNGs spread over
+``images_001/images/`` … ``images_012/images/``. ``train_val_list.txt`` and ``test_list.txt`` give the official
+patient-wise split (one image name per line); ``BBox_List_2017.csv`` holds 984 boxes
+(``Image Index, Finding Label, Bbox [x, y, w, h]``, in pixels of the 1024 × 1024 PNG; its label for
+infiltration is spelled ``Infiltrate``).
+
+One sample per CSV row: labels are the 14 findings as 1.0/0.0 (``No Finding`` = all 0), ``split`` is
+``train_val`` or ``test`` from the official lists, boxes (if any) are ``(x1, y1, x2, y2)`` with their labels in
+``meta["box_labels"]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
+from ecamp_bench.data.layouts._images import check_image
+from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.specs import Problem
+
+NAME = "nih-cxr14"
+SUBDIR = "nih-chestxray14"
+ENTRY_FILES = ("Data_Entry_2017_v2020.csv", "Data_Entry_2017.csv")
+TRAIN_VAL_LIST = "train_val_list.txt"
+TEST_LIST = "test_list.txt"
+BBOX_FILE = "BBox_List_2017.csv"
+IMAGE_FOLDERS = tuple(f"images_{k:03d}" for k in range(1, 13))
+NO_FINDING = "No Finding"
+# The 14 findings in CheXNet's order (MRM's NIH lists carry 14 values per line; that they use this order is assumed).
+LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
+          "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
+BOX_LABEL_NAMES = {"Infiltrate": "Infiltration"}  # BBox_List_2017.csv spelling → Data_Entry spelling
+REQUIRED = ("Image Index", "Finding Labels", "Patient ID")
+BBOX_REQUIRED = ("Image Index", "Finding Label", "Bbox [x", "y", "w", "h]")
+SPLITS = {TRAIN_VAL_LIST: "train_val", TEST_LIST: "test"}
+
+
+def entry_file(root: Path) -> Path:
+    """The Data_Entry CSV of ``root`` (the 2020 revision when both are present)."""
+    root = Path(root)
+    return next((root / name for name in ENTRY_FILES if (root / name).is_file()), root / ENTRY_FILES[0])
+
+
+def detect(root: Path) -> bool:
+    """Whether ``root`` holds a ``Data_Entry_2017*.csv``."""
+    return entry_file(root).is_file()
+
+
+def index_images(root: Path) -> dict[str, Path]:
+    """Map image name → path for every PNG under ``images_NNN/images/`` (or ``images_NNN/`` directly)."""
+    found: dict[str, Path] = {}
+    for folder in IMAGE_FOLDERS:
+        for base in (Path(root) / folder / "images", Path(root) / folder):
+            if base.is_dir():
+                found.update({p.name: p for p in sorted(base.glob("*.png"))})
+    return found
+
+
+def parse_findings(text: str) -> list[str]:
+    """``"Effusion|Mass"`` → ``["Effusion", "Mass"]``; ``"No Finding"`` → ``[]``. Names are not checked here."""
+    names = [name.strip() for name in text.split("|") if name.strip()]
+    return [] if names == [NO_FINDING] else names
+
+
+def _official_lists(root: Path, problems: Problems) -> dict[str, tuple[str, int, Path]]:
+    """Image name → (split, line, list file); an image in both lists is a problem (kept in the first)."""
+    where: dict[str, tuple[str, int, Path]] = {}
+    for file_name, split in SPLITS.items():
+        path = Path(root) / file_name
+        if not path.is_file():
+            problems.add(path, "required file is missing", code="missing-file")
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+            name = line.strip()
+            if not name:
+                continue
+            if name in where:
+                first = where[name]
+                problems.add(path, f"image {name} is also listed in {first[2].name} (line {first[1]})", row=number,
+                             code="image-in-both-lists")
+                continue
+            where[name] = (split, number, path)
+    return where
+
+
+def _patients_in_both_lists(rows: list[dict], lists: dict[str, tuple[str, int, Path]], problems: Problems) -> None:
+    """The official split is patient-wise: a patient with images in both lists is a problem, listed once."""
+    splits: dict[str, dict[str, tuple[int, Path, str]]] = {}
+    for row in rows:
+        entry = lists.get(row["Image Index"])
+        if entry is not None:
+            splits.setdefault(row["Patient ID"], {}).setdefault(entry[0], (entry[1], entry[2], row["Image Index"]))
+    for patient, seen in splits.items():
+        if len(seen) > 1:
+            (line, path, image) = seen["test"]
+            other = seen["train_val"]
+            problems.add(path, f"patient {patient} has images in both official lists ({image} here, {other[2]} in "
+                         f"{other[1].name} line {other[0]}); the official split is by patient", row=line,
+                         code="patient-in-both-lists")
+
+
+def _boxes(root: Path, problems: Problems, known: set[str]) -> dict[str, list[tuple[tuple[float, ...], str]]]:
+    path = Path(root) / BBOX_FILE
+    if not path.is_file():
+        return {}
+    frame = read_csv(path, BBOX_REQUIRED, problems)
+    if frame is None:
+        return {}
+    boxes: dict[str, list] = {}
+    box_labels = set(LABELS) | set(BOX_LABEL_NAMES)
+    for index, row in enumerate(frame.to_dict("records")):
+        line, image = line_of(index), row["Image Index"]
+        if row["Finding Label"] not in box_labels:
+            problems.add(path, f"unknown finding label {row['Finding Label']!r}", row=line, key="Finding Label",
+                         code="unknown-label")
+            continue
+        try:
+            x, y, w, h = (parse_float(row[c]) for c in ("Bbox [x", "y", "w", "h]"))
+        except ValueError:
+            problems.add(path, "box fields are not numbers", row=line, key="Bbox [x")
+            continue
+        if not (w > 0 and h > 0):
+            problems.add(path, f"invalid box x={x}, y={y}, w={w}, h={h}", row=line, key="w")
+            continue
+        if image not in known:
+            problems.add(path, f"image {image} is not in the Data_Entry file", row=line, key="Image Index",
+                         code="unknown-image")
+            continue
+        label = BOX_LABEL_NAMES.get(row["Finding Label"], row["Finding Label"])
+        boxes.setdefault(image, []).append(((x, y, x + w, y + h), label))
+    return boxes
+
+
+def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
+    root = Path(root)
+    path = entry_file(root)
+    frame = read_csv(path, REQUIRED, problems)
+    lists = _official_lists(root, problems)
+    if frame is None:
+        return []
+    rows = frame.to_dict("records")
+    _patients_in_both_lists(rows, lists, problems)
+    boxes = _boxes(root, problems, {r["Image Index"] for r in rows})
+    on_disk = index_images(root)
+    samples = []
+    for index, row in enumerate(rows):
+        line, name = line_of(index), row["Image Index"]
+        findings = parse_findings(row["Finding Labels"])
+        unknown = [f for f in findings if f not in LABELS]
+        if unknown or not row["Finding Labels"]:
+            problems.add(path, f"unknown finding {', '.join(map(repr, unknown or ['']))} (valid: {', '.join(LABELS)}, "
+                         f"or {NO_FINDING!r})", row=line, key="Finding Labels", code="unknown-label")
+            continue
+        if not row["Patient ID"]:
+            problems.add(path, "empty Patient ID", row=line, key="Patient ID")
+            continue
+        image = on_disk.get(name, root / IMAGE_FOLDERS[0] / "images" / name)
+        if not check_image(image, path, line, "Image Index", problems, images):
+            continue
+        if name not in lists and (root / TRAIN_VAL_LIST).is_file() and (root / TEST_LIST).is_file():
+            problems.add(path, f"image {name} is in neither {TRAIN_VAL_LIST} nor {TEST_LIST}", row=line,
+                         key="Image Index", code="missing-split")
+            continue
+        own = boxes.get(name, [])
+        samples.append(Sample(image_id=name, image_path=image, patient_id=row["Patient ID"],
+                              view=row.get("View Position") or None,
+                              labels={label: float(label in findings) for label in LABELS},
+                              boxes=tuple(b for b, _ in own),
+                              split=lists[name][0] if name in lists else None,
+                              meta={"box_labels": tuple(lab for _, lab in own), "follow_up": row.get("Follow-up #"),
+                                    "age": row.get("Patient Age"), "sex": row.get("Patient Gender"),
+                                    "original_size": _original_size(row)}))
+    listed_only = set(lists) - {r["Image Index"] for r in rows}
+    for name in sorted(listed_only, key=lambda n: (lists[n][2].name, lists[n][1])):
+        problems.add(lists[name][2], f"image {name} is not in {path.name}", row=lists[name][1], code="unknown-image")
+    return samples
+
+
+def _original_size(row: dict) -> tuple[int | None, int | None]:
+    try:
+        return int(float(row["OriginalImage[Width"])), int(float(row["Height]"]))
+    except (KeyError, ValueError):
+        return None, None
+
+
+def read(root: Path) -> SampleTable:
+    """One sample per Data_Entry row with its 14 labels, official split and boxes; the first problem raises."""
+    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
+
+
+def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
+    """Every problem of the tree (files, columns, unknown findings, missing images, list conflicts, boxes)."""
+    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
+    _scan(root, problems, images)
+    return problems.items + images.run()
+
+
+def write_synthetic(root: Path, n: int, seed: int) -> None:
+    """Write ``n`` synthetic images in this layout under ``root``."""
+    from ecamp_bench.data.synth import nih_cxr14
+
+    nih_cxr14.write(Path(root), n, seed)
