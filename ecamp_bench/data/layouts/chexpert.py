@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+from ecamp_bench.data.layouts._scan import read_table, validate_tree
 from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.samples import Sample, SampleTable
@@ -93,14 +94,12 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
 
 def read(root: Path) -> SampleTable:
     """All rows of ``train.csv`` and ``valid.csv`` (raw labels); the first problem raises :class:`DataError`."""
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
+    return read_table(NAME, root, _scan)
 
 
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing files/columns/images, bad labels or paths, unreadable JPEGs)."""
-    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
-    _scan(root, problems, images)
-    return problems.items + images.run()
+    return validate_tree(root, _scan, options)
 
 
 def frontal_only(table: SampleTable) -> SampleTable:

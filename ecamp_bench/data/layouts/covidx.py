@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+from ecamp_bench.data.layouts._scan import read_table, validate_tree
 from ecamp_bench.data.layouts._csv import Problems
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.samples import Sample, SampleTable
@@ -132,14 +133,12 @@ def _release(entries: list, problems: Problems) -> tuple[str, ...] | None:
 
 def read(root: Path) -> SampleTable:
     """One sample per listed image (one-hot labels over the release's classes); the first problem raises."""
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
+    return read_table(NAME, root, _scan)
 
 
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem (missing lists, malformed lines, unknown or mixed classes, missing images, list overlaps)."""
-    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
-    _scan(root, problems, images)
-    return problems.items + images.run()
+    return validate_tree(root, _scan, options)
 
 
 def write_synthetic(root: Path, n: int, seed: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+from ecamp_bench.data.layouts._scan import read_table, validate_tree
 from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.reports import report_text
@@ -103,14 +104,12 @@ def read(root: Path) -> SampleTable:
 
     A study without a report file gets ``report=None`` (``validate`` lists it as a problem).
     """
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
+    return read_table(NAME, root, _scan)
 
 
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing files/columns/images/reports/splits, unreadable JPGs, bad labels)."""
-    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
-    _scan(root, problems, images)
-    return problems.items + images.run()
+    return validate_tree(root, _scan, options)
 
 
 def frontal_only(table: SampleTable) -> SampleTable:

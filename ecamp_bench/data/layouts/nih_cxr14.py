@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+from ecamp_bench.data.layouts._scan import read_table, validate_tree
 from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.samples import Sample, SampleTable
@@ -192,14 +193,12 @@ def _original_size(row: dict) -> tuple[int | None, int | None]:
 
 def read(root: Path) -> SampleTable:
     """One sample per Data_Entry row with its 14 labels, official split and boxes; the first problem raises."""
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
+    return read_table(NAME, root, _scan)
 
 
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (files, columns, unknown findings, missing images, list conflicts, boxes)."""
-    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
-    _scan(root, problems, images)
-    return problems.items + images.run()
+    return validate_tree(root, _scan, options)
 
 
 def write_synthetic(root: Path, n: int, seed: int) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ecamp_bench.data.images import read_dicom_header
 from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+from ecamp_bench.data.layouts._scan import read_table, validate_tree
 from ecamp_bench.data.layouts._csv import Problems, line_of, read_csv
 from ecamp_bench.data.rle import EMPTY, check_rle
 from ecamp_bench.data.samples import Sample, SampleTable
@@ -89,14 +90,12 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
 
 def read(root: Path) -> SampleTable:
     """One sample per ImageId (all its RLE rows); the first problem raises :class:`DataError` naming file and row."""
-    return SampleTable(NAME, Path(root), tuple(_scan(root, Problems(strict=True), None)))
+    return read_table(NAME, root, _scan)
 
 
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing columns/images, unreadable DICOM, malformed RLE)."""
-    problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
-    _scan(root, problems, images)
-    return problems.items + images.run()
+    return validate_tree(root, _scan, options)
 
 
 def write_synthetic(root: Path, n: int, seed: int) -> None:
