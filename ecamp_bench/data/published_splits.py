@@ -3,13 +3,27 @@
 The lists are not ours to ship; the user points at a folder holding them (``--splits-root`` or the
 ``ECAMP_BENCH_SPLITS`` environment variable) laid out as the projects publish them:
 
-========  ==============================================  ==================================================
-name      folder below the splits root, per task          files
-========  ==============================================  ==================================================
-``mrm``   ``MRM/{CheXpert,RSNA_Pneumonia,SIIM-ACR_Pneumothorax}``  ``train_list``/``train_1``/``train_10``, ``val_list``, ``test_list`` (``.txt``, labels in the line)
-``ecamp`` ``ECAMP/Classification/{CheXpert,RSNA}``, ``ECAMP/Detection/RSNA``, ``ECAMP/Segmentation/SIIM``  ``train_list[_1|_10]``, ``val_list``, ``test_list`` (``.txt`` with labels; ``.csv`` with ``bbox`` or ``EncodedPixels``)
-``benchx`` ``BenchX/{RSNA,SIIM}``                        ``train``/``train_1``/``train_10``, ``val``, ``test`` (``.txt``, bare ids)
-========  ==============================================  ==================================================
+==========  ==================================================  ====================================================
+name        folder below the splits root, per task              files
+==========  ==================================================  ====================================================
+``mrm``     ``MRM/{CheXpert,NIH_ChestX-ray,RSNA_Pneumonia,``    ``train_list``/``train_1``/``train_10``,
+            ``SIIM-ACR_Pneumothorax}``                          ``val_list``, ``test_list`` (``.txt``, labels in
+                                                                the line)
+``ecamp``   ``ECAMP/Classification/{CheXpert,COVIDx,RSNA}``,    ``train_list[_1|_10]``, ``val_list``,
+            ``ECAMP/Detection/RSNA``,                           ``test_list`` (``.txt`` with labels; ``.csv``
+            ``ECAMP/Segmentation/SIIM``                         with ``bbox`` or ``EncodedPixels``)
+``benchx``  ``BenchX/{RSNA,SIIM}``                              ``train``/``train_1``/``train_10``, ``val``,
+                                                                ``test`` (``.txt``, bare ids)
+==========  ==================================================  ====================================================
+
+The folders are the projects' own folder names: MRM's ``DatasetsSplits/<name>/`` (RL4M/MRM-pytorch), ECAMP's
+``Fine-tuning/<Classification|Detection|Segmentation>/datasets/<name>/`` (ToniChopp/ECAMP).
+
+The numbers after the image in a ``.txt`` line are its labels (:func:`line_labels`): one value per task label,
+in the task's label order (MRM's ChestX-ray14 lists: 14 values in the order of MRM's
+``NIH_ChestX-ray/train.py`` ``CLASS_NAMES``, which is the ``nih-cxr14-cls`` order), or, for a single-label
+task, one class index: the position of the image's class in the task's labels (ECAMP's COVIDx lists,
+``train/<file> 2``: 0 normal, 1 pneumonia, 2 COVID-19, COVID-Net's mapping and the ``covidx-cls`` order).
 
 A ``--split PATH`` is any folder with files named that way. Files are assigned by name: ``train[_list]`` is the
 full train list, ``train[_list]_N`` the train list of the N % label fraction, ``val[_list]`` and ``test[_list]``
@@ -47,9 +61,11 @@ SPLITS_ENV = "ECAMP_BENCH_SPLITS"
 PARTS = ("train", "val", "test")
 #: Built-in split name → task → folder below the splits root.
 BUILTIN: dict[str, dict[str, str]] = {
-    "mrm": {"chexpert-cls": "MRM/CheXpert", "rsna-cls": "MRM/RSNA_Pneumonia", "siim-seg": "MRM/SIIM-ACR_Pneumothorax"},
-    "ecamp": {"chexpert-cls": "ECAMP/Classification/CheXpert", "rsna-cls": "ECAMP/Classification/RSNA",
-              "rsna-det": "ECAMP/Detection/RSNA", "siim-seg": "ECAMP/Segmentation/SIIM"},
+    "mrm": {"chexpert-cls": "MRM/CheXpert", "nih-cxr14-cls": "MRM/NIH_ChestX-ray", "rsna-cls": "MRM/RSNA_Pneumonia",
+            "siim-seg": "MRM/SIIM-ACR_Pneumothorax"},
+    "ecamp": {"chexpert-cls": "ECAMP/Classification/CheXpert", "covidx-cls": "ECAMP/Classification/COVIDx",
+              "rsna-cls": "ECAMP/Classification/RSNA", "rsna-det": "ECAMP/Detection/RSNA",
+              "siim-seg": "ECAMP/Segmentation/SIIM"},
     "benchx": {"rsna-cls": "BenchX/RSNA", "rsna-det": "BenchX/RSNA", "siim-seg": "BenchX/SIIM"},
 }
 #: Layout → folders (below its root) of official images its CSV does not label.
@@ -212,6 +228,29 @@ def describe_release(entries: Sequence[ListEntry]) -> str:
     return "ids of another release or data set"
 
 
+def line_labels(values: Sequence[float], labels: Sequence[str], *, single_label: bool, path: Path,
+                line: int) -> tuple[float, ...]:
+    """The label values, in the order of ``labels``, that the numbers of a list line stand for (module docstring).
+
+    ``len(labels)`` numbers are the values themselves (MRM ChestX-ray14: ``00011997_004.png 0 1 1 1 0 ...``). For a
+    ``single_label`` task one number may instead be a class index, the position of the image's class in
+    ``labels`` (ECAMP COVIDx: ``test/<file> 2`` = COVID-19); it comes back one-hot. Any other count, and an
+    index that is not a whole number naming one of the classes, raises :class:`DataError` naming file and line.
+    """
+    values = tuple(float(v) for v in values)
+    if single_label and len(labels) > 1 and len(values) == 1:
+        index = values[0]
+        if not index.is_integer() or not 0 <= index < len(labels):
+            classes = ", ".join(f"{i} {name}" for i, name in enumerate(labels))
+            raise DataError(f"unknown class index {index:g} (the task's classes: {classes})", path=path, row=line)
+        return tuple(float(i == int(index)) for i in range(len(labels)))
+    if len(values) != len(labels):
+        expected = f"{len(labels)} ({', '.join(labels)})" + (" or 1 class index" if single_label else "")
+        raise DataError(f"the line carries {len(values)} label values, the task takes {expected}", path=path,
+                        row=line)
+    return values
+
+
 def _extra_index(layout: str, root: Path) -> dict[str, Path]:
     index = {}
     for folder in EXTRA_IMAGE_FOLDERS.get(layout, ()):
@@ -234,10 +273,12 @@ def _overlaps(parts: dict[str, list[str]], entries: dict[str, list[ListEntry]]) 
 
 
 def resolve_published_split(split: str, *, task: str, labels: Sequence[str], table: SampleTable, fraction: float,
-                            root: Path | None = None, allow_overlap: bool = False) -> PublishedSplit:
+                            root: Path | None = None, allow_overlap: bool = False,
+                            single_label: bool = False) -> PublishedSplit:
     """Find the lists of ``split`` for ``task``, match them against ``table`` and check them (module docstring).
 
-    ``labels`` are the task's label names, the order of the numbers in list lines. ``root`` is the splits root
+    ``labels`` are the task's label names, the order of the numbers in list lines; ``single_label`` tasks also
+    read a line's one number as a class index (:func:`line_labels`). ``root`` is the splits root
     (``None``: ``$ECAMP_BENCH_SPLITS``). Raises :class:`ConfigError` for an unusable name and
     :class:`DataError` (naming the file) for lists that do not fit the data.
     """
@@ -270,15 +311,18 @@ def resolve_published_split(split: str, *, task: str, labels: Sequence[str], tab
                 unmatched.append(item)
                 continue
             if item.labels is not None:
-                if len(item.labels) != len(labels):
-                    raise DataError(f"the line carries {len(item.labels)} labels, the task has {len(labels)} "
-                                    f"({', '.join(labels)})", path=path, row=item.line)
-                list_labels[image_id] = item.labels
+                values = line_labels(item.labels, labels, single_label=single_label, path=path, line=item.line)
+                list_labels[image_id] = values
                 if image_id in extra:
                     from_list += 1
                 else:
-                    known = [by_id[image_id].label(n) for n in labels]
-                    disagree += any(k in (0.0, 1.0) and k != v for k, v in zip(known, item.labels))
+                    sample = by_id[image_id]
+                    if sample.labels and not set(labels) & set(sample.labels):
+                        raise DataError(f"the line labels '{item.entry}' with {', '.join(labels)}, but the "
+                                        f"{table.layout} data set labels it with {', '.join(sample.labels)}: the "
+                                        "lists belong to a release with other classes", path=path, row=item.line)
+                    known = [sample.label(n) for n in labels]
+                    disagree += any(k in (0.0, 1.0) and k != v for k, v in zip(known, values))
             ids.append(image_id)
         if unmatched:
             shown = "; ".join(f"line {u.line} '{u.entry}'" for u in unmatched[:_SHOWN])

@@ -216,7 +216,8 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
         table = tables.table(layout, layout_root)
         published = resolve_published_split(request.split, task=task.name, labels=task.labels, table=table,
                                             fraction=request.fraction, root=request.splits_root,
-                                            allow_overlap=request.allow_split_overlap)
+                                            allow_overlap=request.allow_split_overlap,
+                                            single_label=task.single_label)
         config["split"] = {"published": published.name, "allow_overlap": bool(request.allow_split_overlap)}
         prepared = impl.prepare(task, apply_to_table(published, table, task.labels))
     else:
