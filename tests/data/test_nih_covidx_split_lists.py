@@ -135,8 +135,8 @@ def test_a_bad_label_line_names_file_and_line(tmp_path, task, part, bad_line, me
     if task == "nih-cxr14-cls":
         table, labels, files, name = nih_cxr14.read(nih_tree(tmp_path / "nih")), nih_cls.LABELS, dict(MRM_NIH), "mrm"
     else:
-        table, labels, files = covidx.read(covidx_tree(tmp_path / "v7a", "covidx-v7a")), covidx_cls.CLASSES, dict(ECAMP_COVIDX)
-        name = "ecamp"
+        table = covidx.read(covidx_tree(tmp_path / "v7a", "covidx-v7a"))
+        labels, files, name = covidx_cls.CLASSES, dict(ECAMP_COVIDX), "ecamp"
     lines = files[part].splitlines()
     files[part] = "\n".join([lines[0], bad_line, *lines[2:]]) + "\n"
     _write_lists(tmp_path / "splits" / BUILTIN[name][task], files)

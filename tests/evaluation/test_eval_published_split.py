@@ -47,3 +47,46 @@ def test_eval_rsna_cls_on_the_mrm_split(tmp_path, capsys):
     assert main(["leaderboard", "--format", "md"]) == 0
     board = capsys.readouterr().out
     assert "rsna-cls 1% [mrm split] auc ↑" in board and "| file:tiny-vit |" in board
+
+
+def test_eval_nih_cxr14_cls_on_mrm_format_lists(tmp_path, capsys):
+    """``eval --task nih-cxr14-cls --split mrm`` on a synthetic NIH tree with lists written in MRM's format (image
+    name, then the 14 labels in MRM's CLASS_NAMES order); the test list marks one more image Hernia than the CSV."""
+    from ecamp_bench.data.layouts import nih_cxr14
+    from ecamp_bench_plugins.tasks.nih_cxr14_cls import LABELS
+
+    export_tiny_backbone()
+    root = tmp_path / "nih"
+    nih_cxr14.write_synthetic(root, 80, 0)
+    table = nih_cxr14.read(root)
+    train_val = [s for s in table if s.split == "train_val"]
+    patients = sorted({s.patient_id for s in train_val})
+    val_patients = set(patients[: len(patients) // 5])
+    parts = {"val_list.txt": [s for s in train_val if s.patient_id in val_patients],
+             "train_list.txt": [s for s in train_val if s.patient_id not in val_patients],
+             "test_list.txt": [s for s in table if s.split == "test"]}
+    parts["train_1.txt"] = parts["train_list.txt"][: len(parts["train_list.txt"]) // 2]
+    flipped = next(s for s in parts["test_list.txt"] if not s.label("Hernia"))
+    folder = tmp_path / "splits" / "MRM" / "NIH_ChestX-ray"
+    folder.mkdir(parents=True)
+    for name, samples in parts.items():
+        (folder / name).write_text("".join(
+            f"{s.image_id} {' '.join('1' if s.label(n) or (s is flipped and n == 'Hernia') else '0' for n in LABELS)}\n"
+            for s in samples))
+    args = ["eval", "--task", "nih-cxr14-cls", "--split", "mrm", "--fraction", "0.01", "--splits-root",
+            str(tmp_path / "splits"), "--data-root", str(root), "--preset", "tiny", "--set", "eval.n_bootstrap=20"]
+    assert main(args) == 0, capsys.readouterr()
+    assert "nih-cxr14-cls 1% linear file:tiny-vit seed 0: auc" in capsys.readouterr().out
+    (path,) = (results_dir() / "runs").rglob("*.json")
+    record = json.loads(path.read_text())
+    published = record["split"]["published"]
+    assert published["name"] == "mrm" and published["fraction_list"] == 0.01
+    assert {f["role"]: f["path"].split("/splits/")[1] for f in published["files"]} == {
+        "train@0.01": "MRM/NIH_ChestX-ray/train_1.txt", "val": "MRM/NIH_ChestX-ray/val_list.txt",
+        "test": "MRM/NIH_ChestX-ray/test_list.txt"}
+    assert published["label_source"]["test"] == {"source": "list", "images_only_in_list": 0, "disagree_with_csv": 1}
+    assert (record["split"]["n_train"], record["split"]["n_val"], record["split"]["n_test"]) == tuple(
+        len(parts[n]) for n in ("train_1.txt", "val_list.txt", "test_list.txt"))
+    csv_hernia = sum(s.label("Hernia") == 1.0 for s in parts["test_list.txt"])
+    assert record["dataset"]["positives"]["test"]["Hernia"] == csv_hernia + 1  # the list's label, not the CSV's
+    assert [m["name"] for m in record["metrics"]][:2] == ["auc", "auc/Atelectasis"]

@@ -34,7 +34,8 @@ TEST_LIST = "test_list.txt"
 BBOX_FILE = "BBox_List_2017.csv"
 IMAGE_FOLDERS = tuple(f"images_{k:03d}" for k in range(1, 13))
 NO_FINDING = "No Finding"
-# The 14 findings in CheXNet's order (MRM's NIH lists carry 14 values per line; that they use this order is assumed).
+# The 14 findings in CheXNet's order, which is MRM's and ECAMP's CLASS_NAMES order (MRM-pytorch
+# NIH_ChestX-ray/train.py, ECAMP Fine-tuning/Classification/train.py): the order of the 14 values in MRM's NIH lists.
 LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
           "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
 BOX_LABEL_NAMES = {"Infiltrate": "Infiltration"}  # BBox_List_2017.csv spelling → Data_Entry spelling
