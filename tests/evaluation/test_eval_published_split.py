@@ -90,3 +90,36 @@ def test_eval_nih_cxr14_cls_on_mrm_format_lists(tmp_path, capsys):
     csv_hernia = sum(s.label("Hernia") == 1.0 for s in parts["test_list.txt"])
     assert record["dataset"]["positives"]["test"]["Hernia"] == csv_hernia + 1  # the list's label, not the CSV's
     assert [m["name"] for m in record["metrics"]][:2] == ["auc", "auc/Atelectasis"]
+
+
+def test_eval_covidx_cls_on_ecamp_format_lists(tmp_path, capsys):
+    """``eval --task covidx-cls --split ecamp``: ECAMP's ``<train|test>/<file> <class index>`` lines reach the single-label
+    task as one-hot labels (the runner passes the task's single_label); one test image is relabelled by its line."""
+    from ecamp_bench.data.layouts import covidx
+    from ecamp_bench_plugins.tasks.covidx_cls import CLASSES
+
+    export_tiny_backbone()
+    root = tmp_path / "covidx"
+    covidx.write_synthetic(root, 64, 0)
+    table = covidx.read(root)
+    train = [s for s in table if s.split == "train"]
+    parts = {"val_list.txt": train[::5], "train_list.txt": [s for i, s in enumerate(train) if i % 5],
+             "test_list.txt": [s for s in table if s.split == "test"]}
+    flipped = next(s for s in parts["test_list.txt"] if s.meta["class"] == "normal")
+    folder = tmp_path / "splits" / "ECAMP" / "Classification" / "COVIDx"
+    folder.mkdir(parents=True)
+    for name, samples in parts.items():
+        (folder / name).write_text("".join(
+            f"{s.split}/{s.image_id} {CLASSES.index('COVID-19' if s is flipped else s.meta['class'])}\n" for s in samples))
+    args = ["eval", "--task", "covidx-cls", "--split", "ecamp", "--fraction", "1", "--splits-root",
+            str(tmp_path / "splits"), "--data-root", str(root), "--preset", "tiny", "--set", "eval.n_bootstrap=20"]
+    assert main(args) == 0, capsys.readouterr()
+    (path,) = (results_dir() / "runs").rglob("*.json")
+    record = json.loads(path.read_text())
+    assert record["split"]["published"]["label_source"]["test"] == {"source": "list", "images_only_in_list": 0,
+                                                                   "disagree_with_csv": 1}
+    assert (record["split"]["n_train"], record["split"]["n_val"], record["split"]["n_test"]) == tuple(
+        len(parts[n]) for n in ("train_list.txt", "val_list.txt", "test_list.txt"))
+    csv_covid = sum(s.meta["class"] == "COVID-19" for s in parts["test_list.txt"])
+    assert record["dataset"]["positives"]["test"]["COVID-19"] == csv_covid + 1
+    assert record["primary_metric"] == "accuracy"
