@@ -93,8 +93,8 @@ def test_eval_nih_cxr14_cls_on_mrm_format_lists(tmp_path, capsys):
 
 
 def test_eval_covidx_cls_on_ecamp_format_lists(tmp_path, capsys):
-    """``eval --task covidx-cls --split ecamp``: ECAMP's ``<train|test>/<file> <class index>`` lines reach the single-label
-    task as one-hot labels (the runner passes the task's single_label); one test image is relabelled by its line."""
+    """``eval --task covidx-cls --split ecamp``: ECAMP's ``<train|test>/<file> <class index>`` lines reach the
+    single-label task as one-hot labels (the runner passes the task's single_label); one test image is relabelled."""
     from ecamp_bench.data.layouts import covidx
     from ecamp_bench_plugins.tasks.covidx_cls import CLASSES
 
@@ -109,8 +109,9 @@ def test_eval_covidx_cls_on_ecamp_format_lists(tmp_path, capsys):
     folder = tmp_path / "splits" / "ECAMP" / "Classification" / "COVIDx"
     folder.mkdir(parents=True)
     for name, samples in parts.items():
-        (folder / name).write_text("".join(
-            f"{s.split}/{s.image_id} {CLASSES.index('COVID-19' if s is flipped else s.meta['class'])}\n" for s in samples))
+        classes = ["COVID-19" if s is flipped else s.meta["class"] for s in samples]
+        lines = [f"{s.split}/{s.image_id} {CLASSES.index(c)}\n" for s, c in zip(samples, classes)]
+        (folder / name).write_text("".join(lines))
     args = ["eval", "--task", "covidx-cls", "--split", "ecamp", "--fraction", "1", "--splits-root",
             str(tmp_path / "splits"), "--data-root", str(root), "--preset", "tiny", "--set", "eval.n_bootstrap=20"]
     assert main(args) == 0, capsys.readouterr()
