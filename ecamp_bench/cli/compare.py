@@ -1,12 +1,18 @@
-"""``ecamp-bench compare A B --task T --fraction F``: paired tests between two backbones' runs.
+"""``ecamp-bench compare A B [--task T] [--fraction F]``: paired tests between two backbones' runs.
 
 The runs' saved test predictions are matched by image id (an error names the counts when the test sets
 differ). AUC: DeLong's test per label; the macro AUC of a multi-label task by a paired bootstrap of the
 macro-AUC difference. Other metrics: the test the records store for them (``MetricSpec.paired_test``).
+
+With ``--task`` and ``--fraction`` one cell is shown in full (every metric, every seed). Without either, every
+(task, protocol, fraction) cell that both backbones have is summarised in one row: the mean primary metric of
+A and B over their shared seeds, the p-value of each seed's paired test, and a verdict (A or B better when
+p < alpha on every shared seed, in the same direction); ``--markdown`` prints that table as markdown.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -45,6 +51,101 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
     return runs
 
 
+@dataclass(frozen=True)
+class CellComparison:
+    """A vs B in one (task, protocol, fraction) cell: primary-metric means over the shared seeds, and per seed the
+    difference A − B and the two-sided p-value of its paired test on the same ``n`` test images."""
+
+    task: str
+    protocol: str
+    fraction: float
+    metric: str
+    seeds: tuple[int, ...]
+    mean_a: float
+    mean_b: float
+    differences: tuple[float | None, ...]
+    p_values: tuple[float | None, ...]
+    test: str
+    n: int
+
+    def verdict(self, alpha: float) -> str:
+        """``A``/``B`` when every seed's test has p < ``alpha`` with the same sign of the difference, else ``-``."""
+        if not self.p_values or any(p is None or p >= alpha for p in self.p_values):
+            return "-"
+        signs = {d > 0 for d in self.differences if d is not None}
+        return ("A" if signs == {True} else "B") if len(signs) == 1 else "-"
+
+
+def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: float | None, protocol: str | None,
+              n_bootstrap: int, alpha: float) -> list[CellComparison]:  # fmt: skip
+    """A :class:`CellComparison` for every (task, protocol, fraction) cell where both ``a`` and ``b`` have runs with
+    shared seeds, sorted by task, protocol and fraction. Raises :class:`EcampBenchError` when there is none."""
+    from ecamp_bench.leaderboard.significance import load_run_predictions, paired_tests
+    from ecamp_bench.sweep.grid import short_backbone
+
+    names = {short_backbone(a), short_backbone(b)}
+    cells = sorted({(r["task"], r["protocol"], r["fraction"]) for r in rows
+                    if r["primary"] and r["backbone"] in names and (task is None or r["task"] == task)
+                    and (fraction is None or abs(r["fraction"] - fraction) < 1e-12)
+                    and (protocol is None or r["protocol"] == protocol)})  # fmt: skip
+    out = []
+    for cell_task, cell_protocol, cell_fraction in cells:
+        try:
+            runs_a, runs_b = (find_runs(rows, x, cell_task, cell_fraction, cell_protocol) for x in (a, b))
+        except EcampBenchError:
+            continue  # one of the two has no run here
+        seeds = tuple(sorted(set(runs_a) & set(runs_b)))
+        if not seeds:
+            continue
+        tests = [paired_tests(load_run_predictions(Path(runs_a[s]["file"])), load_run_predictions(Path(runs_b[s]["file"])),
+                              metric=runs_a[s]["metric"], paired_test=runs_a[s].get("paired_test"),
+                              value_fn=runs_a[s].get("value_fn"), n_bootstrap=n_bootstrap, seed=s, names=(a, b))[0]
+                 for s in seeds]  # fmt: skip
+        out.append(CellComparison(
+            task=cell_task, protocol=cell_protocol, fraction=cell_fraction, metric=tests[0].metric, seeds=seeds,
+            mean_a=sum(runs_a[s]["value"] for s in seeds) / len(seeds),
+            mean_b=sum(runs_b[s]["value"] for s in seeds) / len(seeds),
+            differences=tuple(t.difference for t in tests), p_values=tuple(t.p_value for t in tests),
+            test=tests[0].test, n=tests[0].n,
+        ))  # fmt: skip
+    if not out:
+        raise EcampBenchError(f"'{a}' and '{b}' share no (task, protocol, fraction, seed) in the results folder")
+    return out
+
+
+def print_summary(cells: list[CellComparison], a: str, b: str, *, alpha: float, markdown: bool) -> None:
+    """The summary table of :func:`summarise` (rich, or markdown with ``markdown``)."""
+    from rich.table import Table
+
+    from ecamp_bench.leaderboard.aggregate import format_fraction
+
+    headers = ("task", "protocol", "fraction", "metric", "seeds", "A", "B", "A − B", "p per seed (sign of A − B)", "better",
+               "test", "n")
+    rows = []
+    for c in cells:
+        p = ", ".join(("—" if v is None else f"{v:.2g}") + ("" if d is None else " (+)" if d > 0 else " (−)" if d < 0 else " (=)")
+                      for v, d in zip(c.p_values, c.differences))  # fmt: skip
+        rows.append((c.task, c.protocol, format_fraction(c.fraction), c.metric, ",".join(map(str, c.seeds)),
+                     f"{c.mean_a:.3f}", f"{c.mean_b:.3f}", f"{c.mean_a - c.mean_b:+.3f}", p, c.verdict(alpha), c.test,
+                     str(c.n)))  # fmt: skip
+    legend = (f"A = {a}, B = {b}; A and B: mean over the shared seeds; better: A or B when p < {alpha:g} on every "
+              "shared seed in the same direction, else -.")
+    if markdown:
+        print("| " + " | ".join(headers) + " |")
+        print("|" + "|".join("---" if h in ("task", "protocol", "metric", "test", "better") else "---:" for h in headers) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        print(f"\n{legend}")
+        return
+    table = Table(title=f"A = {a}, B = {b}", title_justify="left")
+    for header in headers:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*(escape(x) for x in row))
+    console().print(table)
+    console().print(legend, soft_wrap=True)
+
+
 def _num(value: float | None, digits: int = 4) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -53,15 +154,19 @@ def _num(value: float | None, digits: int = 4) -> str:
 def compare_command(
     a: Annotated[str, typer.Argument(help="Backbone A (as in the leaderboard, e.g. random-init or file:NAME).")],
     b: Annotated[str, typer.Argument(help="Backbone B.")],
-    task: Annotated[str, typer.Option("--task", "-t", help="Task name.")],
-    fraction: Annotated[str, typer.Option("--fraction", "-f", help="Label fraction: 0.01, 1% or 1.")],
+    task: Annotated[str | None, typer.Option("--task", "-t", help="Task name (default: every task both have).")] = None,
+    fraction: Annotated[str | None, typer.Option("--fraction", "-f", help="Label fraction: 0.01, 1% or 1 (default: every fraction).")] = None,
     protocol: Annotated[str | None, typer.Option("--protocol", help="Protocol (needed when both have several).")] = None,
     seed: Annotated[list[int], typer.Option("--seed", "-s", help="Seed(s) to compare (default: every seed both have).")] = [],  # noqa: B006
     n_bootstrap: Annotated[int, typer.Option("--n-bootstrap", help="Bootstrap resamples.")] = 1000,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
     results: Annotated[Path | None, typer.Option("--results", help="Results folder (default: results/).")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Summary table as markdown (without --task/--fraction).")] = False,
 ) -> None:
-    """Paired test of two backbones on the same test images (DeLong for AUC, paired bootstrap otherwise)."""
+    """Paired test of two backbones on the same test images (DeLong for AUC, paired bootstrap otherwise).
+
+    Without ``--task``/``--fraction``: one summary row per (task, protocol, fraction) both backbones have.
+    """
     from rich.table import Table
 
     from ecamp_bench.data.splits import parse_fraction
@@ -70,12 +175,17 @@ def compare_command(
     from ecamp_bench.paths import results_dir
     from ecamp_bench.results.store import scan, tidy_rows
 
-    value = parse_fraction(fraction)
+    value = None if fraction is None else parse_fraction(fraction)
     folder = results if results is not None else results_dir()
     scanned = scan(folder)
     for skipped in scanned.skipped:
         err_console().print(f"[yellow]skipped[/] {escape(str(skipped))}", soft_wrap=True)
     rows = tidy_rows(scanned)
+    if task is None or fraction is None:
+        cells = summarise(rows, a, b, task=task, fraction=None if fraction is None else parse_fraction(fraction),
+                          protocol=protocol, n_bootstrap=n_bootstrap, alpha=alpha)  # fmt: skip
+        print_summary(cells, a, b, alpha=alpha, markdown=markdown)
+        return
     runs_a, runs_b = (find_runs(rows, x, task, value, protocol) for x in (a, b))
     shared = sorted(set(runs_a) & set(runs_b))
     seeds = sorted(seed) if seed else shared

@@ -118,3 +118,22 @@ def test_compare_uses_the_records_paired_test_and_refuses_mixed_identities(tmp_p
     _write(tmp_path, "x2", weights="b" * 64, seed=1)
     assert main(["compare", "file:vit", "file:vit", "--task", "rsna-cls", "--fraction", "1%", "--results", str(tmp_path)]) != 0
     assert "names 2 different runs" in capsys.readouterr().err
+
+
+def test_compare_without_task_summarises_every_shared_cell_with_a_verdict(tmp_path, capsys):
+    from ecamp_bench.cli import main
+
+    for seed in (0, 1):
+        _add_seg_run(tmp_path, "good", seed, 0.97)
+        _add_seg_run(tmp_path, "poor", seed, 0.6)
+    _add_seg_run(tmp_path, "poor", 2, 0.6)  # a seed only B has: left out of the pairing
+    assert main(["compare", "good", "poor", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("| toy-seg")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:5] == ["toy-seg", "frozen-seg", "1%", "dice_per_image", "0,1"]
+    assert float(cells[7]) > 0.2 and cells[9] == "A"  # good beats poor on both seeds
+    assert main(["compare", "poor", "good", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
+    assert "| B |" in capsys.readouterr().out
+    assert main(["compare", "good", "nobody", "--results", str(tmp_path)]) != 0
+    assert "share no" in capsys.readouterr().err
