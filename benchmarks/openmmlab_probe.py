@@ -234,7 +234,11 @@ def probe_detector(kind: str) -> dict[str, Any]:
 
 
 def _tiny_segmentor_cfg() -> dict:
-    """mmseg's UPerNet config (UPerHead + auxiliary FCNHead) on ProbeBackbone, BN, Focal + Dice losses."""
+    """mmseg's UPerNet config (UPerHead + auxiliary FCNHead) on ProbeBackbone, BN, Focal + Dice losses.
+
+    The focal loss is our ``LabelMapFocalLoss`` (``ecamp_bench.mm.seg_losses``): mmseg 1.2.2's own
+    ``FocalLoss`` fails on CPU with a class-index target (docs/openmmlab.md).
+    """
     model = packaged_config("mmseg", "_base_/models/upernet_r50.py").model
     norm = dict(type="BN", requires_grad=True)
     model.pretrained = None
@@ -242,7 +246,7 @@ def _tiny_segmentor_cfg() -> dict:
     model.data_preprocessor.update(size=(IMAGE_SIZE, IMAGE_SIZE))
     model.decode_head.update(
         in_channels=[16, 32, 64, 128], channels=32, num_classes=2, norm_cfg=norm,
-        loss_decode=[dict(type="FocalLoss", use_sigmoid=True, loss_weight=1.0),
+        loss_decode=[dict(type="LabelMapFocalLoss", use_sigmoid=True, loss_weight=1.0),
                      dict(type="DiceLoss", loss_weight=1.0)])
     model.auxiliary_head.update(in_channels=64, channels=16, num_classes=2, norm_cfg=norm)
     return model
@@ -269,6 +273,8 @@ def probe_segmentor() -> dict[str, Any]:
     """Build a tiny mmseg EncoderDecoder (UPerHead + FCNHead), run loss + backward and predict on CPU."""
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
+
+    import ecamp_bench.mm.seg_losses  # noqa: F401  (registers LabelMapFocalLoss)
 
     register_all_modules(init_default_scope=True)
     torch.manual_seed(0)

@@ -47,31 +47,6 @@ if [[ ! -x "$PY" ]]; then
   log "no python at $PY (create the venv first: make install)"
   exit 2
 fi
-# mmseg 1.2.2 bug: on CPU, FocalLoss(use_sigmoid=True) one-hot encodes class-index targets and then keeps a
-# single column (`target[:, num_classes]`) instead of the first num_classes columns, so the loss fails with a
-# shape error (num_classes > 1) or silently broadcasts [N, 1] against [N] into an [N, N] tensor (num_classes
-# == 1, tens of GB at 224 px). The CUDA path is right. This rewrites the two lines in the installed file;
-# it is idempotent and fails loudly if the file no longer looks as expected.
-patch_mmseg_focal_loss() {
-  "$PY" - <<'PYEOF'
-import sysconfig
-from pathlib import Path
-
-path = Path(sysconfig.get_paths()["purelib"]) / "mmseg" / "models" / "losses" / "focal_loss.py"
-text = path.read_text(encoding="utf-8")
-buggy = ("                        target = target[:, 1]\n"
-         "                    else:\n"
-         "                        target = target[:, num_classes]\n")
-fixed = ("                        target = target[:, 1:2]  # ecamp-bench patch: keep [N, 1]\n"
-         "                    else:\n"
-         "                        target = target[:, :num_classes]  # ecamp-bench patch: [N, C]\n")
-if fixed not in text:
-    if text.count(buggy) != 1:
-        raise SystemExit(f"{path}: the CPU focal-loss lines to patch were not found; check the mmseg version")
-    path.write_text(text.replace(buggy, fixed), encoding="utf-8")
-PYEOF
-}
-
 if ! TORCH_VERSION="$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null)"; then
   log "torch is not importable with $PY: install the CPU build first (make install does)"
   exit 1
@@ -84,7 +59,6 @@ if (( PRINT_CACHE_DIR )); then
 fi
 
 if "$PY" -c "$PROBE" >/dev/null 2>&1; then
-  patch_mmseg_focal_loss
   log "OpenMMLab stack already importable with $PY; nothing to do"
   exit 0
 fi
@@ -126,8 +100,6 @@ log "installing runtime dependencies: ${RUNTIME_DEPS[*]}"
 pip_install "${RUNTIME_DEPS[@]}"
 log "installing mmengine $MMENGINE_VERSION, mmcv $MMCV_VERSION, mmdet $MMDET_VERSION, mmsegmentation $MMSEG_VERSION (--no-deps)"
 pip_install --no-deps "mmengine==$MMENGINE_VERSION" "${cached[0]}" "mmdet==$MMDET_VERSION" "mmsegmentation==$MMSEG_VERSION"
-
-patch_mmseg_focal_loss
 
 after="$("$PY" -c 'import torch; print(torch.__version__)')"
 if [[ "$after" != "$TORCH_VERSION" ]]; then

@@ -110,7 +110,8 @@ def eval_command(
     writes the record.
     """
     from ecamp_bench.data.splits import parse_fraction
-    from ecamp_bench.distributed import device_name, init_distributed, launched_by_torchrun, shutdown_distributed
+    from ecamp_bench.distributed import (barrier, current, device_name, init_distributed, launched_by_torchrun,
+                                         shutdown_distributed)
     from ecamp_bench.evaluation.context import NullProgress
     from ecamp_bench.evaluation.runner import RunRequest, run_evaluation
 
@@ -134,5 +135,7 @@ def eval_command(
                 console().print(summary_line(outcome), soft_wrap=True)
                 for level, line in record_notes(outcome.record):
                     err_console().print(f"[yellow]{level}:[/] {line}", soft_wrap=True)
+        if launched_by_torchrun():
+            barrier(current())  # leave together: a rank tearing gloo down while rank 0 still writes aborted at exit
     finally:
         shutdown_distributed()

@@ -1,8 +1,9 @@
 """Protocol params → mmseg model and mmengine schedule configs (plain dicts, built in Python).
 
 Two segmentors, both mmseg ``EncoderDecoder`` on :class:`~ecamp_bench.mm.backbone.EcampBenchBackbone`, with a
-one-channel sigmoid output (``num_classes=2, out_channels=1, threshold=0.5``) and mmseg's sigmoid
-``FocalLoss`` + our foreground ``ForegroundDiceLoss`` (see ``seg_losses``):
+one-channel sigmoid output (``num_classes=2, out_channels=1, threshold=0.5``) and our ``LabelMapFocalLoss``
+(mmseg's sigmoid focal loss, right on CPU too) + ``ForegroundDiceLoss`` (see ``seg_losses``; import it to
+register both before building):
 
 - ``frozen`` (MGCA/ECAMP lineage): frozen encoder; mmseg's ``SETRUPHead`` (progressive upsampling,
   ``num_convs`` × (conv 3×3 → ×2 upsample), then resized to the input) on the encoder's last map: a ViT's
@@ -28,8 +29,8 @@ Mode = Literal["frozen", "finetune"]
 
 def _losses(params: Any) -> list[dict]:
     return [
-        dict(type="FocalLoss", use_sigmoid=True, gamma=float(params.focal_gamma), alpha=float(params.focal_alpha),
-             loss_weight=float(params.focal_weight), loss_name="loss_focal"),
+        dict(type="LabelMapFocalLoss", use_sigmoid=True, gamma=float(params.focal_gamma),
+             alpha=float(params.focal_alpha), loss_weight=float(params.focal_weight), loss_name="loss_focal"),
         dict(type="ForegroundDiceLoss", use_sigmoid=True, naive_dice=True, loss_weight=float(params.dice_weight),
              loss_name="loss_dice"),
     ]  # fmt: skip

@@ -103,7 +103,7 @@ def _optimizer(model: torch.nn.Module, params: Any, mode: str) -> OptimWrapper:
 def build_segmentor(params: Any, ctx: RunContext, mode: str) -> torch.nn.Module:
     """The mmseg ``EncoderDecoder`` of the protocol (backbone weights loaded strictly), on ``ctx.device``."""
     import ecamp_bench.mm.backbone  # noqa: F401  (registers EcampBenchBackbone)
-    import ecamp_bench.mm.seg_losses  # noqa: F401  (registers ForegroundDiceLoss)
+    import ecamp_bench.mm.seg_losses  # noqa: F401  (registers LabelMapFocalLoss, ForegroundDiceLoss)
     from ecamp_bench.mm.seg_config import segmentor_cfg
 
     from mmengine.config import ConfigDict
