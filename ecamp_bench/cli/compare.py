@@ -51,6 +51,15 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
     return runs
 
 
+def paired_runs(row_a: dict, row_b: dict, names: tuple[str, str], *, n_bootstrap: int, seed: int) -> list:
+    """The paired tests (primary metric first) of two runs' saved test predictions, by the test A's record names."""
+    from ecamp_bench.leaderboard.significance import load_run_predictions, paired_tests
+
+    return paired_tests(load_run_predictions(Path(row_a["file"])), load_run_predictions(Path(row_b["file"])),
+                        metric=row_a["metric"], paired_test=row_a.get("paired_test"), value_fn=row_a.get("value_fn"),
+                        n_bootstrap=n_bootstrap, seed=seed, names=names)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CellComparison:
     """A vs B in one (task, protocol, fraction) cell: primary-metric means over the shared seeds, and per seed the
@@ -80,7 +89,6 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
               n_bootstrap: int, alpha: float) -> list[CellComparison]:  # fmt: skip
     """A :class:`CellComparison` for every (task, protocol, fraction) cell where both ``a`` and ``b`` have runs with
     shared seeds, sorted by task, protocol and fraction. Raises :class:`EcampBenchError` when there is none."""
-    from ecamp_bench.leaderboard.significance import load_run_predictions, paired_tests
     from ecamp_bench.sweep.grid import short_backbone
 
     names = {short_backbone(a), short_backbone(b)}
@@ -97,10 +105,7 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
         seeds = tuple(sorted(set(runs_a) & set(runs_b)))
         if not seeds:
             continue
-        tests = [paired_tests(load_run_predictions(Path(runs_a[s]["file"])), load_run_predictions(Path(runs_b[s]["file"])),
-                              metric=runs_a[s]["metric"], paired_test=runs_a[s].get("paired_test"),
-                              value_fn=runs_a[s].get("value_fn"), n_bootstrap=n_bootstrap, seed=s, names=(a, b))[0]
-                 for s in seeds]  # fmt: skip
+        tests = [paired_runs(runs_a[s], runs_b[s], (a, b), n_bootstrap=n_bootstrap, seed=s)[0] for s in seeds]
         out.append(CellComparison(
             task=cell_task, protocol=cell_protocol, fraction=cell_fraction, metric=tests[0].metric, seeds=seeds,
             mean_a=sum(runs_a[s]["value"] for s in seeds) / len(seeds),
@@ -171,7 +176,7 @@ def compare_command(
 
     from ecamp_bench.data.splits import parse_fraction
     from ecamp_bench.leaderboard.aggregate import format_fraction
-    from ecamp_bench.leaderboard.significance import load_run_predictions, paired_tests
+
     from ecamp_bench.paths import results_dir
     from ecamp_bench.results.store import scan, tidy_rows
 
@@ -195,9 +200,7 @@ def compare_command(
     out = console()
     for s in seeds:
         row_a, row_b = runs_a[s], runs_b[s]
-        tests = paired_tests(load_run_predictions(Path(row_a["file"])), load_run_predictions(Path(row_b["file"])),
-                             metric=row_a["metric"], paired_test=row_a.get("paired_test"), value_fn=row_a.get("value_fn"),
-                             n_bootstrap=n_bootstrap, seed=s, names=(a, b))  # fmt: skip
+        tests = paired_runs(row_a, row_b, (a, b), n_bootstrap=n_bootstrap, seed=s)
         table = Table(title=f"{task} {format_fraction(value)} {row_a['protocol']} seed {s}: A = {a}, B = {b} (n = {tests[0].n} test images)",
                       title_justify="left")  # fmt: skip
         for header in ("metric", "A", "B", "A − B", "95% CI", "p", "test"):
