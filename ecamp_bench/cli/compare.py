@@ -176,7 +176,6 @@ def compare_command(
 
     from ecamp_bench.data.splits import parse_fraction
     from ecamp_bench.leaderboard.aggregate import format_fraction
-
     from ecamp_bench.paths import results_dir
     from ecamp_bench.results.store import scan, tidy_rows
 
