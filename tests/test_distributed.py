@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch.multiprocessing as mp
@@ -62,3 +66,22 @@ def test_two_gloo_ranks_gather_rows_and_items_back_in_index_order(tmp_path):
         assert rows == expected_rows
         assert items == [f"item{i}" for i in range(7)]
         assert decision == "from rank 0"
+
+
+RUN_CLI = """
+import atexit, sys
+from ecamp_bench.cli import run
+atexit.register(lambda: print("finalised", flush=True))
+sys.argv = ["ecamp-bench", "list", {kind!r}]
+run()
+"""
+
+
+@pytest.mark.parametrize("world_size, kind, code", [("2", "protocols", 0), ("2", "nosuch", 2), ("1", "nosuch", 2)])
+def test_a_torchrun_worker_leaves_with_its_code_and_flushed_output_but_without_finalisation(world_size, kind, code):
+    env = {**os.environ, "WORLD_SIZE": world_size}
+    done = subprocess.run([sys.executable, "-c", RUN_CLI.format(kind=kind)], env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == code, done.stderr
+    assert "linear" in done.stdout if code == 0 else "unknown list kind" in done.stderr
+    assert ("finalised" in done.stdout) is (world_size == "1")  # os._exit skips atexit (and C++ static teardown)

@@ -62,5 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point: ``sys.exit(main())``."""
-    sys.exit(main())
+    """Console-script entry point: ``sys.exit(main())``; a ``torchrun`` worker leaves without finalisation
+    (:func:`~ecamp_bench.distributed.exit_torchrun_worker`)."""
+    from ecamp_bench.distributed import exit_torchrun_worker, launched_by_torchrun
+
+    code = main()
+    if launched_by_torchrun():
+        exit_torchrun_worker(code)
+    sys.exit(code)
