@@ -72,13 +72,15 @@ def test_chexpert_uses_the_official_valid_set_as_test(synthetic_tiny):
     assert names == ["auc", "auc/Atelectasis", "auc/Cardiomegaly", "auc/Consolidation", "auc/Edema", "auc/Pleural Effusion"]
 
 
-def test_finetune_runs_and_records_its_protocol(synthetic_tiny):
+@pytest.mark.parametrize("preset, head_norm", [("tiny", "none"), ("cpu-demo", "batchnorm")])
+def test_finetune_runs_and_records_its_protocol(synthetic_tiny, preset, head_norm):
     export_tiny_backbone()
     assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--fraction", "1", "--data-root", str(synthetic_tiny),
-                 "--preset", "tiny", "--set", "protocol.steps=4", "--set", "protocol.eval_every=2",
+                 "--preset", preset, "--set", "protocol.steps=4", "--set", "protocol.eval_every=2",
                  "--set", "eval.n_bootstrap=0"]) == 0  # fmt: skip
     (record,) = records()
-    assert record["protocol"]["name"] == "finetune" and record["config"]["resolved"]["protocol"]["steps"] == 4
+    resolved = record["config"]["resolved"]["protocol"]
+    assert record["protocol"]["name"] == "finetune" and resolved["steps"] == 4 and resolved["head_norm"] == head_norm
     assert record["metrics"][0]["ci95"] is None
 
 
