@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _pretrain_tiny import tiny_config, tiny_pairs  # noqa: E402
 
-from ecamp_bench.distributed import shutdown_distributed  # noqa: E402
+from ecamp_bench.distributed import exit_torchrun_worker, launched_by_torchrun, shutdown_distributed  # noqa: E402
 from ecamp_bench.pretrain.loop import run_pretraining  # noqa: E402
 
 
@@ -31,6 +31,8 @@ def main() -> None:
                                       on_step=lambda info: time.sleep(sleep))
     torch.save(trainer.model.state_dict(), f"{out_prefix}-rank{trainer.info.rank}.pt")
     shutdown_distributed()
+    if launched_by_torchrun():
+        exit_torchrun_worker(0)  # as the CLI does: gloo may abort during interpreter teardown
 
 
 if __name__ == "__main__":
