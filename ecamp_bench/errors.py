@@ -21,7 +21,9 @@ class UnknownNameError(EcampBenchError, KeyError):
         close = difflib.get_close_matches(name, self.valid, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         listing = ", ".join(self.valid) if self.valid else "(none registered)"
-        super().__init__(f"unknown {kind} '{name}'.{hint} Valid {kind}s: {listing}")
+        phrase = "'" in kind or " in " in kind or " of " in kind  # e.g. "preset of protocol 'finetune'"
+        valid_label = "names" if phrase else f"{kind}s"
+        super().__init__(f"unknown {kind} '{name}'.{hint} Valid {valid_label}: {listing}")
 
     def __str__(self) -> str:
         return self.args[0]

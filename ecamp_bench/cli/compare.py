@@ -5,7 +5,7 @@ differ). AUC: DeLong's test per label; the macro AUC of a multi-label task by a 
 macro-AUC difference. Other metrics: the test the records store for them (``MetricSpec.paired_test``).
 
 With ``--task`` and ``--fraction`` one cell is shown in full (every metric, every seed). Without either, every
-(task, protocol, fraction) cell that both backbones have is summarised in one row: the mean primary metric of
+(task, protocol, preset, fraction) cell that both backbones have is summarised in one row: the mean primary metric of
 A and B over their shared seeds, the p-value of each seed's paired test, and a verdict (A or B better when
 p < alpha on every shared seed, in the same direction); ``--markdown`` prints that table as markdown.
 """
@@ -25,8 +25,13 @@ from ecamp_bench.errors import EcampBenchError
 app = typer.Typer()
 
 
-def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, protocol: str | None) -> dict[int, dict]:
-    """``seed → newest primary-metric row`` of ``backbone`` on ``task`` at ``fraction`` (one protocol)."""
+def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, protocol: str | None,
+              preset: str | None = None) -> dict[int, dict]:
+    """``seed → newest primary-metric row`` of ``backbone`` on ``task`` at ``fraction`` (one protocol, one preset).
+
+    Raises :class:`EcampBenchError` when the runs span several protocols or presets and none was named: runs of
+    different presets (e.g. ``finetune`` under ``tiny`` and ``cpu-demo``) are different experiments.
+    """
     from ecamp_bench.sweep.grid import short_backbone
 
     name = short_backbone(backbone)
@@ -34,15 +39,20 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
     protocols = sorted({r["protocol"] for r in mine})
     if protocol is None and len(protocols) > 1:
         raise EcampBenchError(f"backbone '{name}' has {task} runs under protocols {protocols}; pass --protocol")
+    mine = [r for r in mine if protocol is None or r["protocol"] == protocol]
+    presets = sorted({str(r.get("preset")) for r in mine})
+    if preset is None and len(presets) > 1:
+        raise EcampBenchError(f"backbone '{name}' has {task} runs under presets {presets}; pass --preset")
     runs: dict[int, dict] = {}
     for row in mine:
-        if protocol is not None and row["protocol"] != protocol:
+        if preset is not None and str(row.get("preset")) != preset:
             continue
         if row["seed"] not in runs or (row.get("finished_at") or "") >= (runs[row["seed"]].get("finished_at") or ""):
             runs[row["seed"]] = row
     if not runs:
         raise EcampBenchError(f"no ok run of backbone '{name}' on {task} at fraction {fraction:g}"
-                              + (f" with protocol '{protocol}'" if protocol else "") + " in the results folder")  # fmt: skip
+                              + (f" with protocol '{protocol}'" if protocol else "")
+                              + (f" and preset '{preset}'" if preset else "") + " in the results folder")  # fmt: skip
     identities = {(r.get("weights_sha256"), r.get("setup_sha256"), r.get("preset")) for r in runs.values()}
     if len(identities) > 1:
         shown = "; ".join(f"weights {str(w)[:8]}, config {str(c)[:8]}, preset {p}" for w, c, p in sorted(identities, key=str))
@@ -62,11 +72,12 @@ def paired_runs(row_a: dict, row_b: dict, names: tuple[str, str], *, n_bootstrap
 
 @dataclass(frozen=True)
 class CellComparison:
-    """A vs B in one (task, protocol, fraction) cell: primary-metric means over the shared seeds, and per seed the
-    difference A − B and the two-sided p-value of its paired test on the same ``n`` test images."""
+    """A vs B in one (task, protocol, preset, fraction) cell: primary-metric means over the shared seeds, and per
+    seed the difference A − B and the two-sided p-value of its paired test on the same ``n`` test images."""
 
     task: str
     protocol: str
+    preset: str
     fraction: float
     metric: str
     seeds: tuple[int, ...]
@@ -86,20 +97,22 @@ class CellComparison:
 
 
 def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: float | None, protocol: str | None,
-              n_bootstrap: int, alpha: float) -> list[CellComparison]:  # fmt: skip
-    """A :class:`CellComparison` for every (task, protocol, fraction) cell where both ``a`` and ``b`` have runs with
-    shared seeds, sorted by task, protocol and fraction. Raises :class:`EcampBenchError` when there is none."""
+              n_bootstrap: int, alpha: float, preset: str | None = None) -> list[CellComparison]:  # fmt: skip
+    """A :class:`CellComparison` for every (task, protocol, preset, fraction) cell where both ``a`` and ``b`` have
+    runs with shared seeds, sorted by task, protocol, preset and fraction. Raises :class:`EcampBenchError` when there
+    is none."""
     from ecamp_bench.sweep.grid import short_backbone
 
     names = {short_backbone(a), short_backbone(b)}
-    cells = sorted({(r["task"], r["protocol"], r["fraction"]) for r in rows
+    cells = sorted({(r["task"], r["protocol"], str(r.get("preset")), r["fraction"]) for r in rows
                     if r["primary"] and r["backbone"] in names and (task is None or r["task"] == task)
                     and (fraction is None or abs(r["fraction"] - fraction) < 1e-12)
-                    and (protocol is None or r["protocol"] == protocol)})  # fmt: skip
+                    and (protocol is None or r["protocol"] == protocol)
+                    and (preset is None or str(r.get("preset")) == preset)})  # fmt: skip
     out = []
-    for cell_task, cell_protocol, cell_fraction in cells:
+    for cell_task, cell_protocol, cell_preset, cell_fraction in cells:
         try:
-            runs_a, runs_b = (find_runs(rows, x, cell_task, cell_fraction, cell_protocol) for x in (a, b))
+            runs_a, runs_b = (find_runs(rows, x, cell_task, cell_fraction, cell_protocol, cell_preset) for x in (a, b))
         except EcampBenchError:
             continue  # one of the two has no run here
         seeds = tuple(sorted(set(runs_a) & set(runs_b)))
@@ -107,14 +120,14 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
             continue
         tests = [paired_runs(runs_a[s], runs_b[s], (a, b), n_bootstrap=n_bootstrap, seed=s)[0] for s in seeds]
         out.append(CellComparison(
-            task=cell_task, protocol=cell_protocol, fraction=cell_fraction, metric=tests[0].metric, seeds=seeds,
+            task=cell_task, protocol=cell_protocol, preset=cell_preset, fraction=cell_fraction, metric=tests[0].metric, seeds=seeds,
             mean_a=sum(runs_a[s]["value"] for s in seeds) / len(seeds),
             mean_b=sum(runs_b[s]["value"] for s in seeds) / len(seeds),
             differences=tuple(t.difference for t in tests), p_values=tuple(t.p_value for t in tests),
             test=tests[0].test, n=tests[0].n,
         ))  # fmt: skip
     if not out:
-        raise EcampBenchError(f"'{a}' and '{b}' share no (task, protocol, fraction, seed) in the results folder")
+        raise EcampBenchError(f"'{a}' and '{b}' share no (task, protocol, preset, fraction, seed) in the results folder")
     return out
 
 
@@ -124,20 +137,20 @@ def print_summary(cells: list[CellComparison], a: str, b: str, *, alpha: float, 
 
     from ecamp_bench.leaderboard.aggregate import format_fraction
 
-    headers = ("task", "protocol", "fraction", "metric", "seeds", "A", "B", "A − B", "p per seed (sign of A − B)", "better",
+    headers = ("task", "protocol", "preset", "fraction", "metric", "seeds", "A", "B", "A − B", "p per seed (sign of A − B)", "better",
                "test", "n")
     rows = []
     for c in cells:
         p = ", ".join(("—" if v is None else f"{v:.2g}") + ("" if d is None else " (+)" if d > 0 else " (−)" if d < 0 else " (=)")
                       for v, d in zip(c.p_values, c.differences))  # fmt: skip
-        rows.append((c.task, c.protocol, format_fraction(c.fraction), c.metric, ",".join(map(str, c.seeds)),
+        rows.append((c.task, c.protocol, c.preset, format_fraction(c.fraction), c.metric, ",".join(map(str, c.seeds)),
                      f"{c.mean_a:.3f}", f"{c.mean_b:.3f}", f"{c.mean_a - c.mean_b:+.3f}", p, c.verdict(alpha), c.test,
                      str(c.n)))  # fmt: skip
     legend = (f"A = {a}, B = {b}; A and B: mean over the shared seeds; better: A or B when p < {alpha:g} on every "
               "shared seed in the same direction, else -.")
     if markdown:
         print("| " + " | ".join(headers) + " |")
-        print("|" + "|".join("---" if h in ("task", "protocol", "metric", "test", "better") else "---:" for h in headers) + "|")
+        print("|" + "|".join("---" if h in ("task", "protocol", "preset", "metric", "test", "better") else "---:" for h in headers) + "|")
         for row in rows:
             print("| " + " | ".join(row) + " |")
         print(f"\n{legend}")
@@ -162,6 +175,7 @@ def compare_command(
     task: Annotated[str | None, typer.Option("--task", "-t", help="Task name (default: every task both have).")] = None,
     fraction: Annotated[str | None, typer.Option("--fraction", "-f", help="Label fraction: 0.01, 1% or 1 (default: every fraction).")] = None,
     protocol: Annotated[str | None, typer.Option("--protocol", help="Protocol (needed when both have several).")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="Preset of the runs, e.g. tiny or cpu-demo (needed for a cell run under several).")] = None,
     seed: Annotated[list[int], typer.Option("--seed", "-s", help="Seed(s) to compare (default: every seed both have).")] = [],  # noqa: B006
     n_bootstrap: Annotated[int, typer.Option("--n-bootstrap", help="Bootstrap resamples.")] = 1000,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
@@ -170,7 +184,7 @@ def compare_command(
 ) -> None:
     """Paired test of two backbones on the same test images (DeLong for AUC, paired bootstrap otherwise).
 
-    Without ``--task``/``--fraction``: one summary row per (task, protocol, fraction) both backbones have.
+    Without ``--task``/``--fraction``: one summary row per (task, protocol, preset, fraction) both backbones have.
     """
     from rich.table import Table
 
@@ -187,10 +201,10 @@ def compare_command(
     rows = tidy_rows(scanned)
     if task is None or fraction is None:
         cells = summarise(rows, a, b, task=task, fraction=None if fraction is None else parse_fraction(fraction),
-                          protocol=protocol, n_bootstrap=n_bootstrap, alpha=alpha)  # fmt: skip
+                          protocol=protocol, n_bootstrap=n_bootstrap, alpha=alpha, preset=preset)  # fmt: skip
         print_summary(cells, a, b, alpha=alpha, markdown=markdown)
         return
-    runs_a, runs_b = (find_runs(rows, x, task, value, protocol) for x in (a, b))
+    runs_a, runs_b = (find_runs(rows, x, task, value, protocol, preset) for x in (a, b))
     shared = sorted(set(runs_a) & set(runs_b))
     seeds = sorted(seed) if seed else shared
     missing = [s for s in seeds if s not in shared]
@@ -200,7 +214,7 @@ def compare_command(
     for s in seeds:
         row_a, row_b = runs_a[s], runs_b[s]
         tests = paired_runs(row_a, row_b, (a, b), n_bootstrap=n_bootstrap, seed=s)
-        table = Table(title=f"{task} {format_fraction(value)} {row_a['protocol']} seed {s}: A = {a}, B = {b} (n = {tests[0].n} test images)",
+        table = Table(title=f"{task} {format_fraction(value)} {row_a['protocol']} (preset {row_a.get('preset')}) seed {s}: A = {a}, B = {b} (n = {tests[0].n} test images)",
                       title_justify="left")  # fmt: skip
         for header in ("metric", "A", "B", "A − B", "95% CI", "p", "test"):
             table.add_column(header, justify="left" if header in ("metric", "test") else "right")

@@ -23,7 +23,9 @@ def _describe(kind: str, spec) -> str:
     if kind == "task":
         return f"{spec.kind}; layout {spec.layout}; protocols {', '.join(spec.protocols)}; primary {spec.primary_metric.name}"
     if kind == "protocol":
-        return f"kinds {', '.join(spec.kinds)}; {spec.description}".strip("; ")
+        presets = "; ".join(f"preset {name}: " + ", ".join(f"{k}={v}" for k, v in (values or {}).items())
+                            for name, values in sorted(spec.presets.items()))  # fmt: skip
+        return "; ".join(part for part in (f"kinds {', '.join(spec.kinds)}", spec.description, presets) if part)
     if kind == "backbone":
         return f"{spec.arch}; weights {_weights_status(spec)}"
     return spec.description

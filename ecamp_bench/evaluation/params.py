@@ -31,7 +31,10 @@ def preset_overrides(spec: ProtocolSpec, preset: str) -> dict[str, Any]:
     if preset in spec.presets:
         return dict(spec.presets[preset] or {})
     path = Path(preset).expanduser()
-    if path.suffix in (".yaml", ".yml") and path.is_file():
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"preset file {path} does not exist (named presets of protocol '{spec.name}': "
+                              f"{', '.join(preset_names(spec))})")
         return load_yaml_config(path)
     raise UnknownNameError(f"preset of protocol '{spec.name}'", preset, preset_names(spec))
 

@@ -59,7 +59,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             params=FinetuneParams,
             run="ecamp_bench.evaluation.finetune:run",
             presets={"tiny": TINY, "cpu-demo": CPU_DEMO},
-            description="all weights trained, warmup-cosine, layer-wise lr decay (MRM/ECAMP); best val AUC -> test",
+            description="all weights trained, warmup-cosine, layer-wise lr decay optional (off, as in MRM/ECAMP); best val AUC -> test",
             lineage="MRM (ICLR 2023) / ECAMP classification fine-tuning",
         )
     ]

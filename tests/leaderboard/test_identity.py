@@ -62,7 +62,7 @@ def test_random_init_names_its_architecture_and_splits_by_config(tmp_path):
     assert labels[1].startswith("random-init(vit_tiny_patch16_224 depth=2 96px) [config ")
 
 
-def _add_seg_run(results, backbone: str, seed: int, quality: float) -> None:
+def _add_seg_run(results, backbone: str, seed: int, quality: float, preset: str = "default") -> None:
     """A segmentation run with a bootstrap-tested metric (value_fn in the record) and saved masks."""
     rng = np.random.default_rng(seed)
     truth = (np.random.default_rng(3).random((40, 8, 8)) < 0.3).astype(np.uint8)
@@ -72,9 +72,10 @@ def _add_seg_run(results, backbone: str, seed: int, quality: float) -> None:
 
     preds = Predictions(tuple(f"i{i}" for i in range(40)), truth, masks, ("Foreground",))
     value = metric_values(preds)["dice_per_image"]
-    key = f"seg{backbone.replace(':', '')}{seed}"
+    key = f"seg{backbone.replace(':', '')}{seed}{preset}"
     record = fake_record(
         run_key=key, seed=seed, schema_version=2, task={"name": "toy-seg", "version": 1},
+        config={"resolved": {"preset": preset}, "sha256": "c" * 64},
         protocol={"name": "frozen-seg", "version": 1}, primary_metric="dice_per_image",
         backbone={"name": backbone, "arch": "vit", "weights_ref": None, "weights_sha256": backbone * 8},
         dataset={"layout": "toy", "root": str(results / "no-such-data"), "synthetic": True, "n_images": 40,
@@ -113,7 +114,7 @@ def test_compare_uses_the_records_paired_test_and_refuses_mixed_identities(tmp_p
     assert main(["compare", "good", "poor", "--task", "toy-seg", "--fraction", "1%", "--results", str(tmp_path),
                  "--n-bootstrap", "50"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "frozen-seg seed 1: A = good, B = poor (n = 40 test images)" in out and "paired" in out
+    assert "frozen-seg (preset default) seed 1: A = good, B = poor" in out and "paired" in out
     _write(tmp_path, "x1", weights="a" * 64)
     _write(tmp_path, "x2", weights="b" * 64, seed=1)
     assert main(["compare", "file:vit", "file:vit", "--task", "rsna-cls", "--fraction", "1%", "--results", str(tmp_path)]) != 0
@@ -131,9 +132,28 @@ def test_compare_without_task_summarises_every_shared_cell_with_a_verdict(tmp_pa
     out = capsys.readouterr().out
     (row,) = [line for line in out.splitlines() if line.startswith("| toy-seg")]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[:5] == ["toy-seg", "frozen-seg", "1%", "dice_per_image", "0,1"]
-    assert float(cells[7]) > 0.2 and cells[9] == "A"  # good beats poor on both seeds
+    assert cells[:6] == ["toy-seg", "frozen-seg", "default", "1%", "dice_per_image", "0,1"]
+    assert float(cells[8]) > 0.2 and cells[10] == "A"  # good beats poor on both seeds
     assert main(["compare", "poor", "good", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
     assert "| B |" in capsys.readouterr().out
     assert main(["compare", "good", "nobody", "--results", str(tmp_path)]) != 0
     assert "share no" in capsys.readouterr().err
+
+
+def test_compare_keeps_presets_apart_and_asks_for_one_where_a_cell_has_several(tmp_path, capsys):
+    from ecamp_bench.cli import main
+
+    for preset, (good, poor) in {"tiny": (0.6, 0.97), "cpu-demo": (0.97, 0.6)}.items():  # opposite verdicts
+        for seed in (0, 1):
+            _add_seg_run(tmp_path, "good", seed, good, preset)
+            _add_seg_run(tmp_path, "poor", seed, poor, preset)
+    assert main(["compare", "good", "poor", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| toy-seg")]  # fmt: skip
+    assert sorted((row[2], row[10]) for row in rows) == [("cpu-demo", "A"), ("tiny", "B")]
+    single = ["compare", "good", "poor", "--task", "toy-seg", "--fraction", "1%", "--results", str(tmp_path),
+              "--n-bootstrap", "50"]  # fmt: skip
+    assert main(single) != 0
+    assert "presets ['cpu-demo', 'tiny']; pass --preset" in capsys.readouterr().err
+    assert main([*single, "--preset", "cpu-demo"]) == 0
+    assert "frozen-seg (preset cpu-demo) seed 0" in capsys.readouterr().out

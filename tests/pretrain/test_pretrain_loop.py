@@ -65,3 +65,11 @@ def test_resume_refuses_a_changed_training_config(finished, tmp_path):
     cfg.optim.lr = 5e-4
     with pytest.raises(ConfigError, match="'optim' config differs"):
         run_pretraining(cfg, folder / "run", resume=True, pairs=tiny_pairs(tmp_path))
+
+
+def test_too_few_pairs_for_one_step_names_the_sizes_and_the_way_out(tmp_path):
+    from ecamp_bench.errors import DataError
+
+    with pytest.raises(DataError, match=r"5 pairs are too few for batch_size 4 × accum_steps 2") as caught:
+        run_pretraining(tiny_config(), tmp_path / "run", pairs=tiny_pairs(tmp_path / "pairs", n=5))
+    assert "--set optim.batch_size=N" in str(caught.value) and "data synth --preset small" in str(caught.value)

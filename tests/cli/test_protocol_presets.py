@@ -1,0 +1,28 @@
+"""A protocol's named presets can be found and a wrong one is named clearly."""
+
+from __future__ import annotations
+
+from ecamp_bench.cli import main
+from ecamp_bench.errors import UnknownNameError
+
+
+def test_list_protocols_shows_each_named_preset_and_its_values(capsys):
+    assert main(["list", "protocols", "finetune"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the table wraps
+    for fragment in ("preset cpu-demo:", "steps=100", "head_norm=batchnorm", "preset tiny:", "steps=30"):
+        assert fragment.replace(" ", "") in out.replace(" ", "").replace("│", ""), fragment
+
+
+def test_misspelled_preset_and_missing_preset_file_are_named(capsys, tmp_path):
+    assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--backbone", "random-init", "--preset", "cpu-dmeo"]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'cpu-demo'?" in err and "Valid names: cpu-demo, default, tiny" in err
+    missing = tmp_path / "mine.yaml"
+    assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--backbone", "random-init", "--preset", str(missing)]) == 2
+    assert f"preset file {missing} does not exist" in " ".join(capsys.readouterr().err.split())
+
+
+def test_unknown_name_lists_plural_kinds_but_never_pluralises_a_phrase():
+    assert "Valid tasks: a, b" in str(UnknownNameError("task", "c", ["a", "b"]))
+    assert "Valid list kinds:" in str(UnknownNameError("list kind", "x", ["tasks"]))
+    assert "Valid names: tiny" in str(UnknownNameError("preset of protocol 'finetune'", "x", ["tiny"]))
