@@ -40,12 +40,12 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
     if protocol is None and len(protocols) > 1:
         raise EcampBenchError(f"backbone '{name}' has {task} runs under protocols {protocols}; pass --protocol")
     mine = [r for r in mine if protocol is None or r["protocol"] == protocol]
-    presets = sorted({str(r.get("preset")) for r in mine})
+    presets = sorted({r["preset"] for r in mine})
     if preset is None and len(presets) > 1:
         raise EcampBenchError(f"backbone '{name}' has {task} runs under presets {presets}; pass --preset")
     runs: dict[int, dict] = {}
     for row in mine:
-        if preset is not None and str(row.get("preset")) != preset:
+        if preset is not None and row["preset"] != preset:
             continue
         if row["seed"] not in runs or (row.get("finished_at") or "") >= (runs[row["seed"]].get("finished_at") or ""):
             runs[row["seed"]] = row
@@ -53,9 +53,9 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
         raise EcampBenchError(f"no ok run of backbone '{name}' on {task} at fraction {fraction:g}"
                               + (f" with protocol '{protocol}'" if protocol else "")
                               + (f" and preset '{preset}'" if preset else "") + " in the results folder")  # fmt: skip
-    identities = {(r.get("weights_sha256"), r.get("setup_sha256"), r.get("preset")) for r in runs.values()}
+    identities = {(r.get("weights_sha256"), r.get("setup_sha256")) for r in runs.values()}  # one preset by now
     if len(identities) > 1:
-        shown = "; ".join(f"weights {str(w)[:8]}, config {str(c)[:8]}, preset {p}" for w, c, p in sorted(identities, key=str))
+        shown = "; ".join(f"weights {str(w)[:8]}, config {str(c)[:8]}" for w, c in sorted(identities, key=str))
         raise EcampBenchError(f"backbone '{name}' names {len(identities)} different runs on {task} ({shown}): "
                               "they are not the same run, so they cannot be paired; keep one set in the results folder")  # fmt: skip
     return runs
@@ -104,11 +104,11 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
     from ecamp_bench.sweep.grid import short_backbone
 
     names = {short_backbone(a), short_backbone(b)}
-    cells = sorted({(r["task"], r["protocol"], str(r.get("preset")), r["fraction"]) for r in rows
+    cells = sorted({(r["task"], r["protocol"], r["preset"], r["fraction"]) for r in rows
                     if r["primary"] and r["backbone"] in names and (task is None or r["task"] == task)
                     and (fraction is None or abs(r["fraction"] - fraction) < 1e-12)
                     and (protocol is None or r["protocol"] == protocol)
-                    and (preset is None or str(r.get("preset")) == preset)})  # fmt: skip
+                    and (preset is None or r["preset"] == preset)})  # fmt: skip
     out = []
     for cell_task, cell_protocol, cell_preset, cell_fraction in cells:
         try:
@@ -214,7 +214,7 @@ def compare_command(
     for s in seeds:
         row_a, row_b = runs_a[s], runs_b[s]
         tests = paired_runs(row_a, row_b, (a, b), n_bootstrap=n_bootstrap, seed=s)
-        table = Table(title=f"{task} {format_fraction(value)} {row_a['protocol']} (preset {row_a.get('preset')}) seed {s}: A = {a}, B = {b} (n = {tests[0].n} test images)",
+        table = Table(title=f"{task} {format_fraction(value)} {row_a['protocol']} (preset {row_a['preset']}) seed {s}: A = {a}, B = {b} (n = {tests[0].n} test images)",
                       title_justify="left")  # fmt: skip
         for header in ("metric", "A", "B", "A − B", "95% CI", "p", "test"):
             table.add_column(header, justify="left" if header in ("metric", "test") else "right")

@@ -136,6 +136,6 @@ def eval_command(
                 for level, line in record_notes(outcome.record):
                     err_console().print(f"[yellow]{level}:[/] {line}", soft_wrap=True)
         if launched_by_torchrun():
-            barrier(current())  # leave together: a rank tearing gloo down while rank 0 still writes aborted at exit
+            barrier(current())  # leave the group together (the teardown abort itself: exit_torchrun_worker in cli.run)
     finally:
         shutdown_distributed()
