@@ -38,6 +38,7 @@ def _backend(name: str, *, import_csv: Path | None, id_column: str | None, llm: 
 
 def _studies(layout: str, data_root: Path | None) -> tuple[Path, list[tuple[str, str]]]:
     """The layout root and one (study id, report) per study that has a report."""
+    from ecamp_bench.data.layouts.mimic_cxr import report_parse_summary
     from ecamp_bench.data.roots import find_layout_root
 
     spec = catalog().layout(layout)
@@ -46,7 +47,11 @@ def _studies(layout: str, data_root: Path | None) -> tuple[Path, list[tuple[str,
 
         data_root = Path(ensure_synthetic_default())
     root = find_layout_root(spec, data_root)
-    items = {s.study_id: s.report for s in spec.read(root) if s.study_id and s.report}
+    table = spec.read(root)
+    summary = report_parse_summary(table)
+    if summary.total:  # layouts whose reader records how each report was parsed (MIMIC-CXR)
+        (err_console() if summary.unusual else console()).print(escape(summary.describe()), soft_wrap=True)
+    items = {s.study_id: s.report for s in table if s.study_id and s.report}
     return root, list(items.items())
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
+from ecamp_bench.data.layouts.mimic_cxr import report_parse_summary
+from ecamp_bench.data.reports import ReportParseSummary
 from ecamp_bench.errors import DataError
 from ecamp_bench.pretrain.config import DataConfig, TextConfig
 from ecamp_bench.pretrain.data import PretrainPair
@@ -35,12 +37,27 @@ def read_pairs(cfg: DataConfig, root: Path) -> list[PretrainPair]:
     spec = get_catalog().layout(cfg.layout)
     table = spec.read(find_layout_root(spec, root))
     views = {v.upper() for v in cfg.views}
-    keep = [s for s in table if s.split == cfg.split and (s.view or "").upper() in views and (s.report or "").strip()]
+    chosen = [s for s in table if s.split == cfg.split and (s.view or "").upper() in views]
+    log_report_parsing(chosen)
+    keep = [s for s in chosen if (s.report or "").strip()]
     if not keep:
         raise DataError(f"no {cfg.split} pairs with a {'/'.join(cfg.views)} view and a report in the "
                         f"{cfg.layout} data set", path=root)
     pairs = [PretrainPair(s.image_id, str(s.image_path), s.report, None, str(s.study_id)) for s in keep]
     return attach_contexts(pairs, cfg, root)
+
+
+def log_report_parsing(samples: Sequence) -> ReportParseSummary | None:
+    """Log how the reports of ``samples`` were parsed (a warning when any fell back or had no text); None for
+    a layout whose samples do not say (only the MIMIC-CXR reader records each report's source)."""
+    summary = report_parse_summary(samples)
+    if not summary.total:
+        return None
+    if summary.unusual:
+        log.warning("%s", summary.describe())
+    else:
+        log.info("%s", summary.describe())
+    return summary
 
 
 def attach_contexts(pairs: Sequence[PretrainPair], cfg: DataConfig, root: Path) -> list[PretrainPair]:

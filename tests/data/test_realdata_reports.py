@@ -36,10 +36,7 @@ def test_official_example_report():
 def test_header_variants_of_the_example_report(findings_header, impression_header):
     text = _example().replace("FINDINGS:", findings_header).replace("IMPRESSION:", impression_header)
     sections = parse_report(text)
-    if findings_header == "Findings:":  # not a header (lower case): the findings text joins COMPARISON
-        assert sections.findings == ""
-    else:
-        assert sections.findings == EXAMPLE_FINDINGS
+    assert sections.findings == EXAMPLE_FINDINGS
     assert sections.impression == "Large left pleural effusion"
 
 
@@ -79,11 +76,12 @@ def _iu_reports():
                 yield member.name, {a.get("Label"): (a.text or "") for a in root.iter("AbstractText")}
 
 
-def _as_mimic_report(sections: dict[str, str]) -> str:
-    """Lay an IU report out as MIMIC-CXR writes one (one-space indent, blank line between sections)."""
+def _as_mimic_report(sections: dict[str, str], case=str.upper) -> str:
+    """Lay an IU report out as MIMIC-CXR writes one (one-space indent, blank line between sections), with the
+    headers in ``case``."""
     parts = ["                                 FINAL REPORT"]
     for label in ("COMPARISON", "INDICATION", "FINDINGS", "IMPRESSION"):
-        parts.append(f" {label}:  {sections.get(label, '')}\n ")
+        parts.append(f" {case(label)}:  {sections.get(label, '')}\n ")
     return "\n".join(parts) + "\n"
 
 
@@ -106,5 +104,8 @@ def test_every_iu_xray_report_with_findings_or_impression_yields_its_text():
         variant = re.sub(r"^ FINDINGS:", " PA AND LATERAL VIEWS OF THE CHEST:", _as_mimic_report(sections), flags=re.M)
         variant = re.sub(r"^ IMPRESSION:", " IMPRESION:", variant, flags=re.M)
         assert parse_report(variant).text == parsed.text, name
+        # and with the headers in title or lower case, as hospital exports write them
+        for case in (str.title, str.lower):
+            assert parse_report(_as_mimic_report(sections, case)).text == parsed.text, (name, case)
     assert n_reports == 3955
     assert n_with_text == 3927

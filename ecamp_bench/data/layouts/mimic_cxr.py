@@ -8,13 +8,14 @@ the file every sample has empty labels, and ``validate`` does not count its abse
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._scan import read_table, validate_tree
 from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
-from ecamp_bench.data.reports import report_text
+from ecamp_bench.data.reports import ReportParseSummary, ReportSections, parse_report
 from ecamp_bench.data.samples import Sample, SampleTable
 from ecamp_bench.specs import Problem
 
@@ -68,7 +69,7 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
     if metadata is None:
         return []
     splits = dict(zip(split_frame["dicom_id"], split_frame["split"])) if split_frame is not None else {}
-    reports: dict[str, str | None] = {}
+    reports: dict[str, ReportSections | None] = {}
     samples = []
     for index, row in enumerate(metadata.to_dict("records")):
         line, dicom_id, subject, study = line_of(index), row["dicom_id"], row["subject_id"], row["study_id"]
@@ -86,16 +87,21 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
         if split_frame is not None and dicom_id not in splits:
             problems.add(root / SPLIT, f"dicom_id {dicom_id} (metadata line {line}) has no split", key="dicom_id",
                          code="missing-split")
+        report_file = folder.with_suffix(".txt")
         if study not in reports:
-            report_file = folder.with_suffix(".txt")
-            reports[study] = report_text(report_file.read_text(encoding="utf-8", errors="replace")) \
+            reports[study] = parse_report(report_file.read_text(encoding="utf-8", errors="replace")) \
                 if report_file.is_file() else None
             if reports[study] is None and not problems.strict:
                 problems.add(report_file, "report file not found", code="missing-report")
+        parsed = reports[study]
+        meta = {"subject_id": subject}
+        if parsed is not None:
+            meta.update(report_source=parsed.source, report_path=str(report_file))
         samples.append(Sample(image_id=dicom_id, image_path=image, patient_id=subject, study_id=study,
                               view=row["ViewPosition"] or None, labels=dict(labels.get(study, {})),
-                              width=int(row["Columns"]), height=int(row["Rows"]), report=reports[study],
-                              split=splits.get(dicom_id), meta={"subject_id": subject}))
+                              width=int(row["Columns"]), height=int(row["Rows"]),
+                              report=parsed.text if parsed is not None else None,
+                              split=splits.get(dicom_id), meta=meta))
     return samples
 
 
@@ -110,6 +116,15 @@ def read(root: Path) -> SampleTable:
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing files/columns/images/reports/splits, unreadable JPGs, bad labels)."""
     return validate_tree(root, _scan, options)
+
+
+def report_parse_summary(samples: Iterable[Sample]) -> ReportParseSummary:
+    """How the reports of ``samples`` were parsed (one count per study; see :class:`ReportParseSummary`)."""
+    seen: dict[str, tuple[str, str]] = {}
+    for sample in samples:
+        if "report_source" in sample.meta and sample.study_id not in seen:
+            seen[sample.study_id] = (sample.meta["report_source"], sample.meta["report_path"])
+    return ReportParseSummary.of(seen.values())
 
 
 def frontal_only(table: SampleTable) -> SampleTable:
