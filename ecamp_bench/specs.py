@@ -223,3 +223,47 @@ class BackboneSpec:
 
     def __post_init__(self) -> None:
         check_name(self.name, "backbone")
+
+
+def plain_data(value: Any) -> Any:
+    """``value`` as plain JSON-able data: tuples become lists, dicts are copied (recursively)."""
+    if isinstance(value, (tuple, list)):
+        return [plain_data(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain_data(v) for k, v in value.items()}
+    return value
+
+
+_TUPLE_FIELDS = ("mean", "std", "feature_indices")
+
+
+def backbone_to_data(spec: BackboneSpec, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The spec codec, one way: ``spec`` (or only its fields ``names``) as plain data, for a record's resolved
+    config or an OpenMMLab config dict (which must hold plain data)."""
+    from dataclasses import fields
+
+    chosen = names if names is not None else tuple(f.name for f in fields(BackboneSpec))
+    return {name: plain_data(getattr(spec, name)) for name in chosen}
+
+
+def backbone_from_data(data: Any, base: BackboneSpec | None = None) -> BackboneSpec:
+    """The spec codec, the other way: a :class:`BackboneSpec` from :func:`backbone_to_data`'s form (a spec passes
+    through). With ``base``, ``data`` may hold only some fields and replaces those of ``base``. Unknown keys raise
+    ``ConfigError`` naming them; lists become tuples."""
+    from dataclasses import fields, replace
+
+    from ecamp_bench.errors import ConfigError
+
+    if isinstance(data, BackboneSpec):
+        return data
+    names = {f.name for f in fields(BackboneSpec)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"unknown backbone spec keys {sorted(unknown)} (valid: {sorted(names)})")
+    values = dict(data)
+    for key in _TUPLE_FIELDS:
+        if values.get(key) is not None:
+            values[key] = tuple(int(v) for v in values[key]) if key == "feature_indices" else tuple(values[key])
+    if "model_kwargs" in values:
+        values["model_kwargs"] = dict(values["model_kwargs"] or {})
+    return replace(base, **values) if base is not None else BackboneSpec(**values)

@@ -52,13 +52,26 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
     if not runs:
         raise EcampBenchError(f"no ok run of backbone '{name}' on {task} at fraction {fraction:g}"
                               + (f" with protocol '{protocol}'" if protocol else "")
-                              + (f" and preset '{preset}'" if preset else "") + " in the results folder")  # fmt: skip
+                              + (f" and preset '{preset}'" if preset else "") + " in the results folder"
+                              + did_you_mean(name, rows))
     identities = {(r.get("weights_sha256"), r.get("setup_sha256")) for r in runs.values()}  # one preset by now
     if len(identities) > 1:
         shown = "; ".join(f"weights {str(w)[:8]}, config {str(c)[:8]}" for w, c in sorted(identities, key=str))
         raise EcampBenchError(f"backbone '{name}' names {len(identities)} different runs on {task} ({shown}): "
                               "they are not the same run, so they cannot be paired; keep one set in the results folder")  # fmt: skip
     return runs
+
+
+def did_you_mean(name: str, rows: list[dict]) -> str:
+    """`` (no run of 'x'; did you mean 'y'? backbones with runs: ...)`` when ``name`` has no run at all, else ``""``."""
+    import difflib
+
+    known = sorted({r["backbone"] for r in rows})
+    if name in known:
+        return ""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f" (no run of '{name}' at all{hint} backbones with runs: {', '.join(known) or 'none'})"
 
 
 def paired_runs(row_a: dict, row_b: dict, names: tuple[str, str], *, n_bootstrap: int, seed: int) -> list:
@@ -127,7 +140,9 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
             test=tests[0].test, n=tests[0].n,
         ))  # fmt: skip
     if not out:
-        raise EcampBenchError(f"'{a}' and '{b}' share no (task, protocol, preset, fraction, seed) in the results folder")
+        hints = "".join(did_you_mean(short_backbone(x), rows) for x in (a, b))
+        raise EcampBenchError(f"'{a}' and '{b}' share no (task, protocol, preset, fraction, seed) in the results folder"
+                              + hints)
     return out
 
 

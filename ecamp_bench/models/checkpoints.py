@@ -277,3 +277,28 @@ def weights_sha256(path: Path) -> str:
 def _require_file(path: Path) -> None:
     if not path.is_file():
         raise CheckpointError(f"{path}: weight file not found")
+
+
+def check_weight_file(path: Path) -> None:
+    """Refuse, before any run, a weight file the loader could not read: missing, of an unknown type, a
+    ``.safetensors`` whose header does not parse, or a ``.pth``/``.pt``/``.bin``/``.ckpt`` that is neither a
+    torch zip archive nor a pickle (e.g. a text file). Reads a few bytes (the header for safetensors), not the
+    weights. Raises :class:`CheckpointError` naming the file."""
+    path = Path(path)
+    _require_file(path)
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise CheckpointError(f"{path}: not a readable safetensors file: {exc}") from None
+        return
+    if path.suffix not in _PICKLE_SUFFIXES:
+        raise CheckpointError(f"{path}: unknown weight file type (use .safetensors or one of {_PICKLE_SUFFIXES})")
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # torch's zip format, or a legacy pickle
+        raise CheckpointError(f"{path}: not a torch checkpoint (neither a zip archive written by torch.save nor a "
+                              f"pickle; it starts with {head!r})")
