@@ -57,6 +57,10 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("backbone-published", "ecamp_bench_plugins.backbones.published"),
     ("backbone-resnet50", "ecamp_bench_plugins.backbones.resnet50"),
     ("backbone-imagenet", "ecamp_bench_plugins.backbones.imagenet"),
+    ("backbone-rad-dino", "ecamp_bench_plugins.backbones.rad_dino"),
+    ("backbone-biomedclip", "ecamp_bench_plugins.backbones.biomedclip"),
+    ("backbone-chexzero", "ecamp_bench_plugins.backbones.chexzero"),
+    ("backbone-swin", "ecamp_bench_plugins.backbones.swin"),
 )
 
 

@@ -85,19 +85,19 @@ def stage_indices(reductions: Sequence[int], strides: Sequence[int] = STRIDES) -
 
 
 def _resampler(channels: int, reduction: int, stride: int) -> nn.Module:
-    """Map a stride-``reduction`` map to stride ``stride`` (ViTDet/BEiT simple pyramid; identity when equal)."""
+    """Map a stride-``reduction`` map to stride ``stride`` (ViTDet/BEiT simple pyramid; identity when equal).
+
+    Power-of-two ratios: 2×2 transposed convolutions up, max-pooling down. Other ratios (a patch-14 ViT such as
+    DINOv2's: 14 → 4, 8, 16, 32) are resampled bilinearly by ``reduction / stride`` (no parameters)."""
     if stride == reduction:
         return nn.Identity()
+    ratio = max(stride, reduction) // min(stride, reduction)
+    if ratio * min(stride, reduction) != max(stride, reduction) or ratio & (ratio - 1):
+        return nn.Upsample(scale_factor=reduction / stride, mode="bilinear", align_corners=False)
     if stride > reduction:
-        factor = stride // reduction
-        if factor * reduction != stride or factor & (factor - 1):
-            raise ValueError(f"cannot pool reduction {reduction} to stride {stride}")
-        return nn.MaxPool2d(kernel_size=factor, stride=factor)
-    factor = reduction // stride
-    if factor * stride != reduction or factor & (factor - 1):
-        raise ValueError(f"cannot upsample reduction {reduction} to stride {stride}")
+        return nn.MaxPool2d(kernel_size=ratio, stride=ratio)
     layers: list[nn.Module] = []
-    for step in range(int(math.log2(factor))):
+    for step in range(int(math.log2(ratio))):
         if step:
             layers += [nn.BatchNorm2d(channels), nn.GELU()]
         layers.append(nn.ConvTranspose2d(channels, channels, kernel_size=2, stride=2))

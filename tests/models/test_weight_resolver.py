@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from _backbones import KWARGS, export_tiny_backbone
+
 from ecamp_bench.errors import CheckpointError, EcampBenchError, UnknownNameError
 from ecamp_bench.models.backbone_refs import canonical_backbone_name, resolve_backbone, timm_arch
 from ecamp_bench.plugins import load_catalog

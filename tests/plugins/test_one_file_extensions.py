@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from _backbones import export_tiny_backbone
+
 from ecamp_bench.cli import main
 from ecamp_bench.paths import results_dir
 from ecamp_bench.plugins import load_catalog
