@@ -34,8 +34,9 @@ from ecamp_bench.api import BackboneSpec, hookimpl
 _LAYER = re.compile(r"^encoder\.layer\.(\d+)\.(.+)$")
 _QKV = {"attention.attention.query.": "q", "attention.attention.key.": "k", "attention.attention.value.": "v",
         "attention.q_proj.": "q", "attention.k_proj.": "k", "attention.v_proj.": "v"}
-_RENAME = {"attention.output.dense.": "attn.proj.", "attention.o_proj.": "attn.proj.", "layer_scale1.lambda1": "ls1.gamma",
-           "layer_scale2.lambda1": "ls2.gamma", "norm1.": "norm1.", "norm2.": "norm2.", "mlp.": "mlp."}
+_RENAME = {"attention.output.dense.": "attn.proj.", "attention.o_proj.": "attn.proj.",
+           "layer_scale1.lambda1": "ls1.gamma", "layer_scale2.lambda1": "ls2.gamma",
+           "norm1.": "norm1.", "norm2.": "norm2.", "mlp.": "mlp."}
 _TOP = {"embeddings.cls_token": "cls_token", "embeddings.position_embeddings": "pos_embed",
         "embeddings.patch_embeddings.projection.weight": "patch_embed.proj.weight",
         "embeddings.patch_embeddings.projection.bias": "patch_embed.proj.bias",
