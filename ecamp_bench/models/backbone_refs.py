@@ -113,6 +113,12 @@ def canonical_backbone_name(ref: str) -> str:
     return ref
 
 
+def built_architecture(spec: BackboneSpec) -> str:
+    """What building ``spec`` gives, in the leaderboard's words: ``vit_tiny_patch16_224 depth=4 embed_dim=192 64px``."""
+    kwargs = spec.model_kwargs or {}
+    return " ".join([spec.arch, *(f"{k}={kwargs[k]}" for k in sorted(kwargs)), f"{spec.input_size}px"])
+
+
 def spec_from_meta(name: str, meta: BackboneMeta, weights: str | None) -> BackboneSpec:
     """A spec that rebuilds the network described by a backbone file's metadata."""
     kwargs = {k: v for k, v in meta.model_kwargs.items() if k not in ("img_size", "global_pool", "num_classes")}

@@ -156,18 +156,30 @@ def save_backbone_file(path: Path, state_dict: Mapping[str, torch.Tensor], meta:
     return path
 
 
-def read_backbone_meta(path: Path) -> BackboneMeta:
-    """The :class:`BackboneMeta` of a backbone file, reading only its header."""
-    from safetensors import safe_open
+def safetensors_metadata(path: Path) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file, read from its JSON header alone (no torch, no tensor data).
 
+    Raises :class:`CheckpointError` naming the file when the header is not a safetensors header."""
     path = Path(path)
     _require_file(path)
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        with path.open("rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 2 <= size <= min(100_000_000, path.stat().st_size - 8):
+                raise ValueError(f"header length {size} does not fit a file of {path.stat().st_size} bytes")
+            header = json.loads(handle.read(size))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+    except (ValueError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: cannot read safetensors header: {exc}") from None
-    return BackboneMeta.from_header(header, path)
+    metadata = header.get("__metadata__") or {}
+    return {str(k): str(v) for k, v in metadata.items()}
+
+
+def read_backbone_meta(path: Path) -> BackboneMeta:
+    """The :class:`BackboneMeta` of a backbone file, reading only its header (no torch import)."""
+    path = Path(path)
+    return BackboneMeta.from_header(safetensors_metadata(path), path)
 
 
 def load_backbone_file(path: Path) -> tuple[dict[str, torch.Tensor], BackboneMeta]:
@@ -287,13 +299,7 @@ def check_weight_file(path: Path) -> None:
     path = Path(path)
     _require_file(path)
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(path), framework="pt"):
-                pass
-        except Exception as exc:  # safetensors raises its own error types for corrupt files
-            raise CheckpointError(f"{path}: not a readable safetensors file: {exc}") from None
+        safetensors_metadata(path)  # the header parses
         return
     if path.suffix not in _PICKLE_SUFFIXES:
         raise CheckpointError(f"{path}: unknown weight file type (use .safetensors or one of {_PICKLE_SUFFIXES})")
