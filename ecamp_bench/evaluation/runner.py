@@ -267,9 +267,10 @@ def make_context(plan: RunPlan, progress: ProgressReporter | None = None, info=N
 
 
 def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None = None) -> RunOutcome:
-    """Run a prepared plan (or skip it when its ``ok`` record exists and ``force`` is off) and return its record."""
-    import torch
+    """Run a prepared plan (or skip it when its ``ok`` record exists and ``force`` is off) and return its record.
 
+    The run's scratch folder (``.work-<run key>`` next to the record) is removed afterwards, also after a failure
+    or an interrupt."""
     info = current()
     progress = progress or NullProgress()
     request, path = plan.request, plan.path
@@ -277,9 +278,21 @@ def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None 
         existing = try_read_record(path)
         if existing is not None:
             return RunOutcome(existing, path, skipped=True)
-    task, split = plan.task, plan.split
     started, t0 = utc_now(), time.perf_counter()
     ctx = make_context(plan, progress, info)
+    try:
+        return _run(plan, catalog, ctx, info, started, t0)
+    finally:
+        if info.is_main:  # the scratch folder of the run goes, whatever happened (ok, failed or interrupted)
+            import shutil
+
+            shutil.rmtree(ctx.work_dir, ignore_errors=True)
+
+
+def _run(plan: RunPlan, catalog: Catalog, ctx: RunContext, info, started: str, t0: float) -> RunOutcome:
+    import torch
+
+    request, path, task, split = plan.request, plan.path, plan.task, plan.split
     try:
         torch.manual_seed(request.seed)
         predictions = import_ref(plan.protocol.run)(ctx)

@@ -135,6 +135,7 @@ def test_eval_records_the_sha256_of_the_given_weights(synthetic_tiny, tmp_path, 
     assert main([*base, "--backbone", f"file:{b}", "--weights", str(pth)]) != 0
     assert main([*base, "--weights", str(b), "--device", "cuda", "--force"]) != 0 or _has_cuda()
     assert len(list((results_dir() / "runs").rglob("*.json"))) == 2
+    assert not list((results_dir() / "runs").rglob(".work-*"))  # every run's scratch folder is gone
     capsys.readouterr()
 
 
