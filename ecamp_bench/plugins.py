@@ -1,9 +1,15 @@
 """Plugin loading and the validated catalog of layouts, tasks, protocols and backbones.
 
-Plugins come from the entry-point group ``ecamp_bench`` (the in-tree ones included), from
-``--plugin pkg.module`` / ``ECAMP_BENCH_PLUGINS=a.b,c.d``, and can be blocked by entry-point name with
-``--no-plugin NAME``. ``ECAMP_BENCH_DISABLE_PLUGIN_AUTOLOAD=1`` keeps only the entry points that the
-``ecamp-bench`` distribution itself declares (hermetic tests).
+Plugins come from three places, in this order:
+
+1. :data:`BUILTIN_PLUGINS`, the in-tree plugin modules listed here in code (as pytest lists its default
+   plugins), so a new in-tree plugin is one module plus one line here, with no reinstall;
+2. the entry-point group ``ecamp_bench`` of installed distributions (third parties);
+3. ``--plugin pkg.module`` / ``ECAMP_BENCH_PLUGINS=a.b,c.d``.
+
+Any of them can be blocked by name with ``--no-plugin NAME``. ``ECAMP_BENCH_DISABLE_PLUGIN_AUTOLOAD=1`` keeps
+the built-ins (and entry points the ``ecamp-bench`` distribution itself declares) and skips third-party entry
+points (hermetic tests).
 
 Unlike ``pluggy.PluginManager.load_setuptools_entrypoints``, one plugin that fails to import does not
 abort the others: it is recorded as a :class:`PluginFailure` that ``ecamp-bench list`` shows.
@@ -30,6 +36,32 @@ OWN_DISTRIBUTION = "ecamp-bench"
 AUTOLOAD_OFF_ENV = "ECAMP_BENCH_DISABLE_PLUGIN_AUTOLOAD"
 EXTRA_PLUGINS_ENV = "ECAMP_BENCH_PLUGINS"
 KINDS = ("layout", "task", "protocol", "backbone")
+
+#: The in-tree plugins: ``(name, module)``; the name is what ``--no-plugin`` blocks and ``list plugins`` shows.
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("layouts", "ecamp_bench_plugins.layouts"),
+    ("task-chexpert-cls", "ecamp_bench_plugins.tasks.chexpert_cls"),
+    ("task-covidx-cls", "ecamp_bench_plugins.tasks.covidx_cls"),
+    ("task-nih-cxr14-cls", "ecamp_bench_plugins.tasks.nih_cxr14_cls"),
+    ("task-rsna-cls", "ecamp_bench_plugins.tasks.rsna_cls"),
+    ("task-rsna-det", "ecamp_bench_plugins.tasks.rsna_det"),
+    ("task-rsna-seg", "ecamp_bench_plugins.tasks.rsna_seg"),
+    ("task-siim-seg", "ecamp_bench_plugins.tasks.siim_seg"),
+    ("protocol-linear", "ecamp_bench_plugins.protocols.linear"),
+    ("protocol-finetune", "ecamp_bench_plugins.protocols.finetune"),
+    ("protocol-frozen-seg", "ecamp_bench_plugins.protocols.frozen_seg"),
+    ("protocol-finetune-seg", "ecamp_bench_plugins.protocols.finetune_seg"),
+    ("protocol-frozen-det", "ecamp_bench_plugins.protocols.frozen_det"),
+    ("protocol-det", "ecamp_bench_plugins.protocols.det"),
+    ("backbone-random-init", "ecamp_bench_plugins.backbones.random_init"),
+    ("backbone-published", "ecamp_bench_plugins.backbones.published"),
+    ("backbone-resnet50", "ecamp_bench_plugins.backbones.resnet50"),
+    ("backbone-imagenet", "ecamp_bench_plugins.backbones.imagenet"),
+    ("backbone-rad-dino", "ecamp_bench_plugins.backbones.rad_dino"),
+    ("backbone-biomedclip", "ecamp_bench_plugins.backbones.biomedclip"),
+    ("backbone-chexzero", "ecamp_bench_plugins.backbones.chexzero"),
+    ("backbone-swin", "ecamp_bench_plugins.backbones.swin"),
+)
 
 
 @dataclass(frozen=True)
@@ -187,6 +219,10 @@ def build_manager(
             raise PluginError(f"plugin '{name}' ({_module_path(module)}) has an invalid hook: {exc}") from exc
         loaded.append(Provider(provider.plugin, provider.dist, provider.version, _module_path(module)))
 
+    from ecamp_bench import __version__
+
+    for name, module_ref in BUILTIN_PLUGINS:
+        register(name, module_ref, Provider(name, OWN_DISTRIBUTION, __version__))
     for ep, dist in _entry_points():
         if not autoload and not _is_own(dist):
             continue

@@ -58,7 +58,14 @@ class LayoutSpec:
     and decodes every image (a layout may accept a second argument, a
     :class:`~ecamp_bench.data.image_check.CheckOptions`, for header-only checks, parallelism and progress;
     :class:`~ecamp_bench.data.image_check.ImageChecks` does that work);
-    ``write_synthetic(root, n, seed)`` writes ``n`` synthetic cases in exactly this layout.
+    ``write_synthetic(root, n, seed, *, size=..., workers=1, progress=None, **options)`` writes ``n`` synthetic
+    cases in exactly this layout and returns the number of images written.
+
+    The synthetic default (``ecamp_bench.data.synth.generate``) is derived from these specs: every layout with
+    ``synthetic_counts`` (synthetic preset → number of cases, e.g. ``{"tiny": 64, "small": 500, ...}``) is
+    written under ``<root>/<subdir>``, with ``synthetic_options[preset]`` as extra writer keywords. A layout
+    without counts is not part of the default. ``extra_image_folders`` are folders below the root holding
+    official images the layout's CSV does not label (published split lists may name them).
     """
 
     name: str
@@ -67,8 +74,11 @@ class LayoutSpec:
     detect: Callable[[Path], bool]
     read: Callable[[Path], SampleTable]
     validate: Callable[[Path], list[Problem]]
-    write_synthetic: Callable[[Path, int, int], None]
+    write_synthetic: Callable[..., int | None]
     subdir: str = ""
+    synthetic_counts: dict[str, int] = field(default_factory=dict)
+    synthetic_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra_image_folders: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_name(self.name, "layout")
@@ -124,6 +134,8 @@ class TaskSpec:
     (``{"finetune": {0.01: {"steps": 3000, "lr": 0.03}, ...}}``): the entry of the largest listed fraction not
     above the run's fraction is applied over the protocol's published defaults (default preset only; named
     presets such as ``tiny`` and ``--set`` are not affected by it, ``--set`` always wins).
+    ``published_splits`` maps a published split's name (``mrm``, ``ecamp``, ``benchx``) to the folder below the
+    splits root that holds this task's lists as that project releases them (``--split NAME``).
     """
 
     name: str
@@ -139,6 +151,7 @@ class TaskSpec:
     options: dict[str, Any] = field(default_factory=dict)
     label_type: LabelType = "multi-label"
     protocol_params: dict[str, dict[float, dict[str, Any]]] = field(default_factory=dict)
+    published_splits: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_name(self.name, "task")
@@ -197,6 +210,16 @@ class ProtocolSpec:
             raise ValueError(f"protocol {self.name!r}: unknown kinds {sorted(unknown)}")
 
 
+#: Backbone family → whether timm builds it for a fixed input size (takes ``img_size``) and whether it is a token
+#: model (its taps are blocks resampled to the four strides) rather than a pyramid (its taps are stages).
+BACKBONE_FAMILIES: dict[str, dict[str, bool]] = {
+    "vit": {"img_size": True, "token": True},
+    "swin": {"img_size": True, "token": False},
+    "cnn": {"img_size": False, "token": False},
+    "convnext": {"img_size": False, "token": False},
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class BackboneSpec:
     """An image encoder to evaluate: a timm architecture, where its weights come from, and how to feed it.
@@ -206,10 +229,16 @@ class BackboneSpec:
     ``adapt_state_dict`` is a ``"module:function"`` reference that maps a foreign checkpoint's state
     dict onto timm names (strip prefixes, rename, interpolate position embeddings). ``mean``/``std``
     are the normalisation the weights were trained with, applied by the harness for this backbone.
+
+    ``family`` says how the network is built and tapped (:data:`BACKBONE_FAMILIES`): ``vit`` (a token model:
+    ``img_size`` set to ``input_size``, taps are blocks resampled to the four strides), ``swin`` (a hierarchical
+    transformer: ``img_size`` set, taps are its stages), ``cnn``/``convnext`` (pyramids: any input size, taps are
+    stages). Empty: decided from a weightless build (token model or not), as for ``file:`` and ``timm:`` names.
     """
 
     name: str
     arch: str
+    family: str = ""
     weights: str | None = None
     adapt_state_dict: str | None = None
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
@@ -223,3 +252,50 @@ class BackboneSpec:
 
     def __post_init__(self) -> None:
         check_name(self.name, "backbone")
+        if self.family and self.family not in BACKBONE_FAMILIES:
+            known = sorted(BACKBONE_FAMILIES)
+            raise ValueError(f"backbone {self.name!r}: family {self.family!r} is not one of {known}")
+
+
+def plain_data(value: Any) -> Any:
+    """``value`` as plain JSON-able data: tuples become lists, dicts are copied (recursively)."""
+    if isinstance(value, (tuple, list)):
+        return [plain_data(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain_data(v) for k, v in value.items()}
+    return value
+
+
+_TUPLE_FIELDS = ("mean", "std", "feature_indices")
+
+
+def backbone_to_data(spec: BackboneSpec, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The spec codec, one way: ``spec`` (or only its fields ``names``) as plain data, for a record's resolved
+    config or an OpenMMLab config dict (which must hold plain data)."""
+    from dataclasses import fields
+
+    chosen = names if names is not None else tuple(f.name for f in fields(BackboneSpec))
+    return {name: plain_data(getattr(spec, name)) for name in chosen}
+
+
+def backbone_from_data(data: Any, base: BackboneSpec | None = None) -> BackboneSpec:
+    """The spec codec, the other way: a :class:`BackboneSpec` from :func:`backbone_to_data`'s form (a spec passes
+    through). With ``base``, ``data`` may hold only some fields and replaces those of ``base``. Unknown keys raise
+    ``ConfigError`` naming them; lists become tuples."""
+    from dataclasses import fields, replace
+
+    from ecamp_bench.errors import ConfigError
+
+    if isinstance(data, BackboneSpec):
+        return data
+    names = {f.name for f in fields(BackboneSpec)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"unknown backbone spec keys {sorted(unknown)} (valid: {sorted(names)})")
+    values = dict(data)
+    for key in _TUPLE_FIELDS:
+        if values.get(key) is not None:
+            values[key] = tuple(int(v) for v in values[key]) if key == "feature_indices" else tuple(values[key])
+    if "model_kwargs" in values:
+        values["model_kwargs"] = dict(values["model_kwargs"] or {})
+    return replace(base, **values) if base is not None else BackboneSpec(**values)

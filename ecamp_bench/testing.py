@@ -141,13 +141,37 @@ FAMILY_BACKBONES = {
 }  # fmt: skip
 
 
+#: The largest training budget of a contract run, applied to whichever of these fields a protocol's params
+#: dataclass has: a field's ``tiny`` value is lowered to at most this, a 0 (the knob is off) stays 0. A protocol
+#: with other budget knobs declares a ``contract`` preset instead.
+CONTRACT_BUDGET: dict[str, int] = {"steps": 4, "eval_every": 2, "iters": 4, "val_interval": 2, "max_epochs": 2,
+                                   "epochs": 1, "patience": 1}
+
+
+def contract_overrides(spec: ProtocolSpec) -> list[str]:
+    """``--set`` overrides that make ``spec`` run in seconds: its ``contract`` preset when it declares one, else
+    :data:`CONTRACT_BUDGET` on the fields its params dataclass has."""
+    from ecamp_bench.evaluation.params import protocol_params
+
+    if "contract" in spec.presets:
+        return [f"protocol.{k}={v}" for k, v in spec.presets["contract"].items()]
+    tiny = protocol_params(spec, "tiny")
+    out = []
+    for name, budget in CONTRACT_BUDGET.items():
+        value = getattr(tiny, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            out.append(f"protocol.{name}={min(value, budget)}")
+    return out
+
+
 def check_protocol(
-    spec: ProtocolSpec, folder: Path, catalog=None, *, task: str | None = None, overrides=(), family: str = "vit"
+    spec: ProtocolSpec, folder: Path, catalog=None, *, task: str | None = None, overrides=None, family: str = "vit"
 ):
     """Run the protocol (``tiny`` preset, 100% fraction, a tiny random-init backbone of ``family``: a 2-block ViT or
     a one-bottleneck-per-stage ResNet-50, at 64 px) on synthetic data of the first task that lists it (or
     ``task``): it must return :class:`Predictions` for exactly the test ids, in order, with no ground truth
-    (``targets=None``), finite scores, and a run the task can score."""
+    (``targets=None``), finite scores, and a run the task can score. ``overrides`` default to
+    :func:`contract_overrides` (a short training budget)."""
     import torch
 
     from ecamp_bench.evaluation.context import Predictions, attach_truth
@@ -164,7 +188,7 @@ def check_protocol(
     data_root = synthetic_root(layout, folder)
     _require(family in FAMILY_BACKBONES, what, f"unknown backbone family {family!r} (known: {sorted(FAMILY_BACKBONES)})")
     backbone, tiny = FAMILY_BACKBONES[family]
-    small = [*tiny, "eval.n_bootstrap=5", *overrides]
+    small = [*tiny, "eval.n_bootstrap=5", *(contract_overrides(spec) if overrides is None else overrides)]
     request = RunRequest(task=task_spec.name, fraction=1.0, protocol=spec.name, backbone=backbone,
                          data_root=data_root, preset="tiny", overrides=small)  # fmt: skip
     plan = prepare_run(request, catalog)

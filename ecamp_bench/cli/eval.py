@@ -82,6 +82,13 @@ def record_notes(record) -> list[tuple[str, str]]:
     return lines
 
 
+def interrupt_message(finished: list[str], running: int) -> str:
+    """What an interrupted ``eval`` kept and how to resume."""
+    kept = "; ".join(finished) if finished else "no record (no seed had finished)"
+    return (f"interrupted during seed {running}: kept {kept}; seed {running} wrote nothing (its scratch folder "
+            "was removed). Run the same command again to resume: finished seeds are skipped.")
+
+
 @app.command("eval")
 def eval_command(
     task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `ecamp-bench list tasks`).")],
@@ -123,6 +130,7 @@ def eval_command(
         device, main_process = str(resolved), info.is_main
     device = device_name(device)
     progress = RichProgress() if main_process else NullProgress()
+    finished: list[str] = []
     try:
         for s in seed:
             request = RunRequest(
@@ -130,7 +138,13 @@ def eval_command(
                 data_root=data_root, preset=preset, overrides=list(overrides), force=force, device=device,
                 num_workers=num_workers, split=split, splits_root=splits_root, allow_split_overlap=allow_split_overlap,
             )  # fmt: skip
-            outcome = run_evaluation(request, cat, progress)
+            try:
+                outcome = run_evaluation(request, cat, progress)
+            except KeyboardInterrupt:
+                if main_process:
+                    err_console().print(interrupt_message(finished, s), soft_wrap=True)
+                raise typer.Exit(130) from None
+            finished.append(f"seed {s}: {outcome.path}")
             if main_process:
                 console().print(summary_line(outcome), soft_wrap=True)
                 for level, line in record_notes(outcome.record):

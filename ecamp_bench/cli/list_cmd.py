@@ -1,7 +1,10 @@
 """``ecamp-bench list [tasks|backbones|protocols|layouts]``: what the installed plugins provide.
 
 Backbones are grouped by architecture family (one table per timm family: ``vit``, ``resnet``, ...), each row
-with the weight file it expects and whether that file is present.
+with the network an evaluation builds (``random-init`` takes the architecture of the newest file in
+``pretrained/``) and the weight file it expects and whether that file is present. Then the user's own files in
+``pretrained/`` (as ``file:`` names) and the forms that need no registration (``file:PATH``,
+``timm:ARCH --weights PATH``). Long names and paths wrap instead of being cut.
 """
 
 from __future__ import annotations
@@ -27,8 +30,51 @@ def _describe(kind: str, spec) -> str:
                             for name, values in sorted(spec.presets.items()))  # fmt: skip
         return "; ".join(part for part in (f"kinds {', '.join(spec.kinds)}", spec.description, presets) if part)
     if kind == "backbone":
-        return f"{spec.arch}; weights {_weights_status(spec)}"
+        return f"builds {_built(spec)}; weights {_weights_status(spec)}"
     return spec.description
+
+
+def _built(spec) -> str:
+    """The architecture an evaluation of ``spec`` builds (random-init: that of the newest file in pretrained/)."""
+    from ecamp_bench.models.backbone_refs import RANDOM_INIT, built_architecture, resolve_backbone
+
+    if spec.name == RANDOM_INIT:
+        try:
+            resolved = resolve_backbone(catalog(), RANDOM_INIT).spec
+            return f"{built_architecture(resolved)} ({resolved.description})"
+        except Exception as exc:  # an unreadable file in pretrained/ must not break the listing
+            return f"{built_architecture(spec)} ({exc})"
+    return built_architecture(spec)
+
+
+def _own_files_table() -> Table | None:
+    """The user's backbone files in pretrained/ as ``file:`` backbones (other weight files with the timm form)."""
+    from ecamp_bench.models.backbone_refs import built_architecture, file_backbone_name, spec_from_file
+    from ecamp_bench.paths import pretrained_dir
+
+    folder = pretrained_dir()
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".safetensors", ".pth", ".pt", ".bin",
+                                                                                 ".ckpt")) if folder.is_dir() else []
+    if not files:
+        return None
+    table = Table(title=f"your weight files in {folder}", title_justify="left")
+    for column in ("use as", "builds", "file"):
+        table.add_column(column, overflow="fold")
+    for path in files:
+        if path.suffix == ".safetensors":
+            try:
+                table.add_row(escape(file_backbone_name(path)), escape(built_architecture(spec_from_file(path))),
+                              escape(str(path)))
+            except Exception as exc:  # not a backbone file: say why, list the rest
+                table.add_row(escape(f"file:{path}"), escape(f"unreadable: {exc}"), escape(str(path)))
+        else:
+            table.add_row(escape(f"--backbone timm:ARCH --weights {path}"), "the timm ARCH you name", escape(str(path)))
+    return table
+
+
+FORMS = ("Also, without registration: --backbone file:PATH (a backbone file; its metadata names the architecture), "
+         "--backbone timm:ARCH --weights PATH (any timm architecture, e.g. timm:vit_base_patch16_224, with a local "
+         "timm or torchvision checkpoint), and --weights PATH with a registered name (its architecture, your file).")
 
 
 def _weights_status(spec) -> str:
@@ -44,10 +90,10 @@ def _weights_status(spec) -> str:
 
 def _table(cat: Catalog, kind: str, names: list[str], title: str | None = None) -> Table:
     table = Table(title=title or f"{kind}s", title_justify="left")
-    table.add_column("name", style="bold")
+    table.add_column("name", style="bold", overflow="fold")
     table.add_column("version", justify="right")
-    table.add_column("provider")
-    table.add_column("details")
+    table.add_column("provider", overflow="fold")
+    table.add_column("details", overflow="fold")
     for name in names:
         spec = cat.get(kind, name)
         version = str(getattr(spec, "version", "")) if hasattr(spec, "version") else ""
@@ -97,6 +143,10 @@ def list_command(
         if kind == "backbone":
             for family, names in _by_family(cat).items():
                 out.print(_table(cat, kind, names, title=f"backbones: {family} family"))
+            own = _own_files_table()
+            if own is not None:
+                out.print(own)
+            out.print(FORMS, soft_wrap=False)
         else:
             out.print(_table(cat, kind, cat.names(kind)))
     for failure in cat.failures:

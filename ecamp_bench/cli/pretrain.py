@@ -102,13 +102,43 @@ def pretrain(
             progress.update(task, total=info.total_steps, completed=info.step,
                             status=f"{losses} | lr {info.lr:.2e} | {info.samples_per_s:.1f} samples/s")
 
+        existed = run_dir.exists()
         try:
             result, _ = run_pretraining(cfg, run_dir, resume=resume, on_step=on_step,
                                         on_event=lambda msg: progress.console.print(msg))
+        except KeyboardInterrupt:
+            if main_process:
+                err_console().print(leftover_message(run_dir, existed, preset, variant, interrupted=True),
+                                    soft_wrap=True)
+            raise typer.Exit(130) from None
+        except BaseException:
+            if main_process:
+                err_console().print(leftover_message(run_dir, existed, preset, variant, interrupted=False),
+                                    soft_wrap=True)
+            raise
         finally:
             shutdown_distributed()
     if main_process:
         _print_result(result)
+
+
+def leftover_message(run_dir: Path, existed: bool, preset: str, variant: str | None, *, interrupted: bool) -> str:
+    """Tidy up after a pre-training that did not finish and say what was kept: a run folder this invocation created
+    and that holds no checkpoint is removed (nothing in it can be resumed); one with a checkpoint is kept."""
+    import shutil
+
+    from ecamp_bench.pretrain.checkpointing import latest_checkpoint
+
+    what = "interrupted" if interrupted else "failed"
+    latest = latest_checkpoint(run_dir) if run_dir.is_dir() else None
+    if latest is not None:
+        command = f"ecamp-bench pretrain --preset {preset}" + (f" --variant {variant}" if variant else "")
+        return (f"{what}: kept {run_dir} with its latest checkpoint {latest.name}; continue with "
+                f"`{command} --resume` (the same options)")
+    if not existed and run_dir.is_dir():
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return f"{what} before the first checkpoint: nothing to resume, the run folder {run_dir} was removed"
+    return f"{what} before the first checkpoint: nothing was kept"
 
 
 def _submit(cfg, run_dir: Path, options, nodes: int, tasks_per_node: int | None, resume: bool, wait: bool) -> None:
@@ -124,6 +154,13 @@ def _submit(cfg, run_dir: Path, options, nodes: int, tasks_per_node: int | None,
 
 
 def _print_result(result) -> None:
+    if not result.loss_start:  # --resume of a run that had already reached its last step
+        out = console()
+        out.print(f"nothing to train: the run in {result.run_dir} had already finished ({result.steps} steps); "
+                  f"its losses are in {result.run_dir / 'metrics.jsonl'}", soft_wrap=True)
+        if result.backbone is not None:
+            out.print(f"backbone: {result.backbone}")
+        return
     table = Table(title=f"losses ({result.steps} steps, {result.wall_s:.0f} s)", title_justify="left")
     for column in ("loss", "first 10%", "last 10%"):
         table.add_column(column, justify="right" if column != "loss" else "left")

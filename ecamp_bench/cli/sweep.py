@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -152,7 +153,11 @@ def sweep_command(
     seeds: Annotated[str, typer.Option("--seeds", help="Comma list or range: 0,1,2 or 0-4.")] = "0,1,2",
     backbones: Annotated[
         str | None,
-        typer.Option("--backbones", help="Comma list (random-init, file:PATH or file:GLOB, names). Default: random-init + newest in pretrained/."),
+        typer.Option("--backbones", help="Comma list (random-init, file:PATH or file:GLOB, timm:ARCH, names). "
+                     "Default: random-init + newest in pretrained/."),
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Local checkpoint filling the timm:ARCH backbones of --backbones.")
     ] = None,
     protocol: ProtocolOpt = None,
     preset: PresetOpt = "default",
@@ -196,14 +201,14 @@ def sweep_command(
     for item in skipped:
         err_console().print(f"[yellow]not swept[/] {item.task}: {item.reason}", soft_wrap=True)
     backbone_refs = expand_backbone_globs(split_list(backbones or default_backbones(), "backbones"))
-    check_backbones(cat, backbone_refs)
+    check_backbones(cat, backbone_refs, weights)
     grid = expand_grid(pairs, backbone_refs, parse_fractions(fractions), parse_seeds(seeds))
     index, count = parse_shard(shard)
     cells = shard_cells(grid, index, count)
     shard_text = f" shard {index}/{count}: {len(cells)} of {len(grid)} cells" if count > 1 else f": {len(cells)} cells"
     settings = SweepSettings(data_root=data_root, preset=preset, overrides=tuple(overrides), device=device,
                              num_workers=num_workers, split=split, splits_root=splits_root,
-                             allow_split_overlap=allow_split_overlap)  # fmt: skip
+                             allow_split_overlap=allow_split_overlap, weights=weights)  # fmt: skip
     if dry_run:
         for result in plan_cells(cells, settings, cat):
             console().print(f"{result.state.value:8} {result.cell.label}  {result.path or result.error}", soft_wrap=True,

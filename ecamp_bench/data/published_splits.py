@@ -59,17 +59,28 @@ from ecamp_bench.errors import ConfigError, DataError, UnknownNameError
 
 SPLITS_ENV = "ECAMP_BENCH_SPLITS"
 PARTS = ("train", "val", "test")
-#: Built-in split name → task → folder below the splits root.
-BUILTIN: dict[str, dict[str, str]] = {
-    "mrm": {"chexpert-cls": "MRM/CheXpert", "nih-cxr14-cls": "MRM/NIH_ChestX-ray", "rsna-cls": "MRM/RSNA_Pneumonia",
-            "siim-seg": "MRM/SIIM-ACR_Pneumothorax"},
-    "ecamp": {"chexpert-cls": "ECAMP/Classification/CheXpert", "covidx-cls": "ECAMP/Classification/COVIDx",
-              "rsna-cls": "ECAMP/Classification/RSNA", "rsna-det": "ECAMP/Detection/RSNA",
-              "siim-seg": "ECAMP/Segmentation/SIIM"},
-    "benchx": {"rsna-cls": "BenchX/RSNA", "rsna-det": "BenchX/RSNA", "siim-seg": "BenchX/SIIM"},
-}
-#: Layout → folders (below its root) of official images its CSV does not label.
-EXTRA_IMAGE_FOLDERS: dict[str, tuple[str, ...]] = {"rsna-pneumonia": ("stage_2_test_images",)}
+
+
+def builtin_splits() -> dict[str, dict[str, str]]:
+    """Published split name → task → folder below the splits root, from the tasks' ``published_splits``."""
+    from ecamp_bench.plugins import get_catalog
+
+    catalog = get_catalog()
+    out: dict[str, dict[str, str]] = {}
+    for name in catalog.names("task"):
+        for split, folder in catalog.task(name).published_splits.items():
+            out.setdefault(split, {})[name] = folder
+    return out
+
+
+def extra_image_folders(layout: str) -> tuple[str, ...]:
+    """Folders (below ``layout``'s root) of official images its CSV does not label (``LayoutSpec``)."""
+    from ecamp_bench.plugins import get_catalog
+
+    catalog = get_catalog()
+    return catalog.layout(layout).extra_image_folders if layout in catalog.names("layout") else ()
+
+
 _FILE_NAME = re.compile(r"^(?:(train)(?:_list)?(?:_(\d+))?|(val|test)(?:_list)?)$")
 _SIIM_PNG_ID = re.compile(r"^\d+_(train|test)_[01]_$")
 _SHOWN = 5
@@ -151,9 +162,10 @@ def splits_root(explicit: Path | None = None) -> Path | None:
 
 def locate(split: str, task: str, root: Path | None) -> tuple[str, Path]:
     """``(name, folder)`` of ``split``: a built-in name (``mrm``, ``ecamp``, ``benchx``) or a folder path."""
-    if split.lower() in BUILTIN:
+    builtin = builtin_splits()
+    if split.lower() in builtin:
         name = split.lower()
-        folders = BUILTIN[name]
+        folders = builtin[name]
         if task not in folders:
             raise ConfigError(f"the {name} split lists cover {', '.join(sorted(folders))}, not task '{task}'")
         if root is None:
@@ -167,7 +179,7 @@ def locate(split: str, task: str, root: Path | None) -> tuple[str, Path]:
     folder = Path(split)
     if folder.is_dir():
         return str(folder), folder
-    raise UnknownNameError("split", split, BUILTIN)
+    raise UnknownNameError("split", split, builtin)
 
 
 def list_files(folder: Path) -> tuple[ListFile, ...]:
@@ -253,7 +265,7 @@ def line_labels(values: Sequence[float], labels: Sequence[str], *, single_label:
 
 def _extra_index(layout: str, root: Path) -> dict[str, Path]:
     index = {}
-    for folder in EXTRA_IMAGE_FOLDERS.get(layout, ()):
+    for folder in extra_image_folders(layout):
         if (Path(root) / folder).is_dir():
             index.update({p.stem: p for p in sorted((Path(root) / folder).iterdir()) if p.is_file()})
     return index

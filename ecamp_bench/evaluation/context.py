@@ -157,7 +157,7 @@ class RunContext:
     - ``task`` (the :class:`TaskSpec`: name, kind, ``labels``, options) and ``task_impl`` (its implementation);
       protocols reach the ground truth only through :meth:`targets`, :meth:`mask` and :meth:`boxes`.
     - ``params``: the protocol's resolved params dataclass; ``backbone``/``weights_path`` (``None`` = random
-      init, seeded by ``seed``).
+      init, seeded by ``seed``) and ``weights_sha256``, the file's digest computed once by the weight resolver.
     - ``train``/``val``/``test``: the run's split (train already cut to ``fraction``); ``pool`` is every
       sample of the prepared task (train ∪ val ∪ test at 100%), so protocols that cache per-image work
       (the linear protocol's features) compute it over ``pool`` once and every fraction and seed reuses it.
@@ -183,6 +183,7 @@ class RunContext:
     num_workers: int = 0
     progress: ProgressReporter = field(default_factory=NullProgress)
     dist: DistInfo | None = None
+    weights_sha256: str | None = None
 
     def __post_init__(self) -> None:
         if self.dist is None:

@@ -11,7 +11,7 @@ rule; the Kaggle kernel's ``> t`` differs only on exact ties).
   Undefined (``None``) when the image set has no true box.
 - ``map_40_75``: AP averaged over IoU 0.40, 0.45, ..., 0.75 over **all** images.
 - ``map_40_75_mgca``: the same over the images with a true box **and** at least one prediction only (what
-  MGCA's code scores, PROTOCOLS.md §1.4): optimistic, shown so published numbers can be compared.
+  MGCA's code scores, docs/protocols.md, "frozen-det"): optimistic, shown so published numbers can be compared.
 - ``map_50``: AP at IoU 0.5 over all images.
 - ``kaggle_rsna``: the RSNA Pneumonia challenge score: per image and threshold t in 0.40..0.75,
   ``TP / (TP + FP + FN)``, averaged over thresholds, then over images. An image with no true box and no

@@ -27,7 +27,8 @@ def weights_identity(ctx: RunContext, backbone: Backbone) -> str:
     """The weights part of the feature-cache key: file sha256 (+ adapter), or the digest of a random init."""
     if ctx.weights_path is None:
         return "init:" + state_digest(backbone.encoder)
-    return f"file:{weights_sha256(ctx.weights_path)}:{ctx.backbone.adapt_state_dict or ''}"
+    digest = ctx.weights_sha256 or weights_sha256(ctx.weights_path)  # a context built outside the runner
+    return f"file:{digest}:{ctx.backbone.adapt_state_dict or ''}"
 
 
 def classification_loss(single_label: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

@@ -34,7 +34,7 @@ from ecamp_bench.evaluation.sample_size import small_test_set_reasons
 from ecamp_bench.evaluation.splitting import SplitResult, split_for_run, split_from_published
 from ecamp_bench.models.backbone import import_ref
 from ecamp_bench.models.backbone_refs import resolve_backbone
-from ecamp_bench.models.checkpoints import utc_now, weights_sha256
+from ecamp_bench.models.checkpoints import utc_now
 from ecamp_bench.paths import cache_dir, results_dir
 from ecamp_bench.plugins import Catalog
 from ecamp_bench.results.record import (
@@ -42,9 +42,11 @@ from ecamp_bench.results.record import (
     predictions_path, record_path, run_key, try_read_record, write_record,
 )  # fmt: skip
 from ecamp_bench.results.store import is_finished
-from ecamp_bench.specs import BackboneSpec, LayoutSpec, ProtocolSpec, TaskSpec
+from ecamp_bench.specs import BackboneSpec, LayoutSpec, ProtocolSpec, TaskSpec, backbone_from_data, backbone_to_data
 
-BACKBONE_CONFIG_FIELDS = ("arch", "input_size", "mean", "std", "global_pool", "model_kwargs", "feature_indices", "adapt_state_dict")
+BACKBONE_CONFIG_FIELDS = (
+    "arch", "input_size", "mean", "std", "global_pool", "model_kwargs", "feature_indices", "adapt_state_dict",
+)
 
 
 @dataclass
@@ -146,24 +148,20 @@ def _default_data_root() -> tuple[Path, bool]:
     return Path(ensure_synthetic_default()), True
 
 
-def _backbone_config(spec: BackboneSpec) -> dict:
-    return {name: to_dict_value(getattr(spec, name)) for name in BACKBONE_CONFIG_FIELDS}
+def check_device(device: str) -> None:
+    """Refuse, before anything runs or is recorded, a device this torch build cannot use (``cuda`` on a CPU
+    build, a GPU index that does not exist)."""
+    import torch
 
-
-def to_dict_value(value):
-    """Plain JSON-able value (tuples → lists, dicts copied)."""
-    if isinstance(value, tuple):
-        return [to_dict_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_dict_value(v) for k, v in value.items()}
-    return value
-
-
-def _apply_backbone_config(spec: BackboneSpec, section: dict) -> BackboneSpec:
-    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in section.items()}
-    if changes.get("feature_indices") is not None:
-        changes["feature_indices"] = tuple(int(i) for i in changes["feature_indices"])
-    return replace(spec, **changes)
+    name = str(device)
+    if not name.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        build = f"torch {torch.__version__}" + (" (a CPU-only build)" if torch.version.cuda is None else "")
+        raise EcampBenchError(f"--device {name}: CUDA is not available here ({build}); use --device cpu or auto")
+    index = name.partition(":")[2]
+    if index and int(index) >= torch.cuda.device_count():
+        raise EcampBenchError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
 
 
 def _positives(impl, task, table: SampleTable) -> dict[str, int]:
@@ -182,21 +180,23 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
     protocol = catalog.protocol(request.protocol or task.protocols[0])
     if task.kind not in protocol.kinds:
         raise EcampBenchError(f"protocol '{protocol.name}' supports {list(protocol.kinds)}, not task kind '{task.kind}'")
-    spec, weights_path = resolve_backbone(catalog, request.backbone, request.weights)
+    check_device(request.device)
+    resolved = resolve_backbone(catalog, request.backbone, request.weights)
+    spec, weights_path = resolved.spec, resolved.weights_path
     params = protocol_params(protocol, request.preset)
     recipe = task.recipe(protocol.name, request.fraction) if request.preset == DEFAULT_PRESET else {}
     config = {
         "task": {"name": task.name, "version": task.version, "options": dict(task.options)},
         "protocol": {**to_dict(params), **recipe},
         "preset": request.preset,
-        "backbone": _backbone_config(spec),
+        "backbone": backbone_to_data(spec, BACKBONE_CONFIG_FIELDS),
         "split": {"seed": 0, "val_frac": 0.1, "test_frac": 0.2},
         "eval": {"n_bootstrap": 1000},
     }
     config = apply_overrides(config, request.overrides)
     params = from_dict(protocol.params, config["protocol"], prefix="protocol")
     config["protocol"] = to_dict(params)
-    spec = _apply_backbone_config(spec, config["backbone"])
+    spec = backbone_from_data(config["backbone"], base=spec)
     if config["task"]["options"] != dict(task.options):
         task = replace(task, options=dict(config["task"]["options"]))
     data_root, synthetic = (Path(request.data_root), False) if request.data_root else _default_data_root()
@@ -230,7 +230,7 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
         split: SplitResult = split_from_published(prepared, task, published, request.fraction, request.seed)
     else:
         split = split_for_run(prepared, impl, task, request.fraction, request.seed, config["split"])
-    w_sha = weights_sha256(weights_path) if weights_path is not None else None
+    w_sha = resolved.weights_sha256
     c_sha = config_sha256(config)
     key = run_key(
         task=task.name, task_version=task.version, protocol=protocol.name, protocol_version=protocol.version,
@@ -258,7 +258,8 @@ def make_context(plan: RunPlan, progress: ProgressReporter | None = None, info=N
     split, request = plan.split, plan.request
     return RunContext(
         task=plan.task, task_impl=plan.impl, params=plan.params, backbone=plan.backbone,
-        weights_path=plan.weights_path, train=split.train, val=split.val, test=split.test,
+        weights_path=plan.weights_path, weights_sha256=plan.weights_sha256,
+        train=split.train, val=split.val, test=split.test,
         pool=plan.prepared.table, seed=request.seed, fraction=float(request.fraction),
         device=torch.device(request.device), work_dir=plan.path.parent / f".work-{plan.key}", cache_dir=cache_dir(),
         num_workers=request.num_workers, progress=progress or NullProgress(), dist=info if info is not None else current(),
@@ -266,9 +267,10 @@ def make_context(plan: RunPlan, progress: ProgressReporter | None = None, info=N
 
 
 def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None = None) -> RunOutcome:
-    """Run a prepared plan (or skip it when its ``ok`` record exists and ``force`` is off) and return its record."""
-    import torch
+    """Run a prepared plan (or skip it when its ``ok`` record exists and ``force`` is off) and return its record.
 
+    The run's scratch folder (``.work-<run key>`` next to the record) is removed afterwards, also after a failure
+    or an interrupt."""
     info = current()
     progress = progress or NullProgress()
     request, path = plan.request, plan.path
@@ -276,9 +278,21 @@ def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None 
         existing = try_read_record(path)
         if existing is not None:
             return RunOutcome(existing, path, skipped=True)
-    task, split = plan.task, plan.split
     started, t0 = utc_now(), time.perf_counter()
     ctx = make_context(plan, progress, info)
+    try:
+        return _run(plan, catalog, ctx, info, started, t0)
+    finally:
+        if info.is_main:  # the scratch folder of the run goes, whatever happened (ok, failed or interrupted)
+            import shutil
+
+            shutil.rmtree(ctx.work_dir, ignore_errors=True)
+
+
+def _run(plan: RunPlan, catalog: Catalog, ctx: RunContext, info, started: str, t0: float) -> RunOutcome:
+    import torch
+
+    request, path, task, split = plan.request, plan.path, plan.task, plan.split
     try:
         torch.manual_seed(request.seed)
         predictions = import_ref(plan.protocol.run)(ctx)

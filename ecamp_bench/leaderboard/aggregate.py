@@ -19,7 +19,9 @@ table is ``short`` (flagged by the renderers).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
+
+from ecamp_bench.leaderboard.keys import CellKey, RunIdentity, SeedKey, TableKey
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,12 @@ RANDOM_INIT = "random-init"
 
 
 def _column(row: dict) -> Column:
-    return Column(row["task"], row["task_version"], row["fraction"], row["metric"], row["higher_is_better"],
-                  row.get("split") or "")
+    cell = CellKey.from_row(row)
+    return Column(cell.task, cell.task_version, cell.fraction, cell.metric, row["higher_is_better"], cell.split)
 
 
-def _table_key(row: dict) -> tuple:
-    return (row["protocol"], row["protocol_version"], row.get("preset", "default"))
+def _table_key(row: dict) -> TableKey:
+    return TableKey.from_row(row)
 
 
 def _short(sha: str | None) -> str:
@@ -132,11 +134,11 @@ def _short(sha: str | None) -> str:
 def assign_rows(rows: list[dict]) -> list[dict]:
     """Copies of tidy ``rows`` with a ``row`` label naming their run identity (see the module docstring)."""
     rows = [dict(r) for r in rows]
-    base = {id(r): (r["backbone"], r.get("weights_sha256"), r.get("setup_sha256")) for r in rows}
+    base = {id(r): astuple(RunIdentity.from_row(r)) for r in rows}
     variants: dict[tuple, set] = {}
     for r in rows:
-        column = (r["task"], r["task_version"], r["fraction"], r["metric"], r.get("split") or "")
-        variants.setdefault((_table_key(r), base[id(r)], column), set()).add((r.get("task_config_sha256"), r.get("split_base_sha256")))
+        found = variants.setdefault((_table_key(r), base[id(r)], CellKey.from_row(r)), set())
+        found.add((r.get("task_config_sha256"), r.get("split_base_sha256")))
     mixed = {(table, ident) for (table, ident, _), found in variants.items() if len(found) > 1}
 
     def identity(r: dict) -> tuple:
@@ -168,18 +170,17 @@ def row_label(row: dict, identity: tuple, siblings: set) -> str:
     return f"{label} [{', '.join(parts)}]"
 
 
-def latest_per_seed(rows: list[dict]) -> tuple[dict[tuple, dict], list[str]]:
-    """``(table key, column, row label, seed) → newest primary row`` and notes on superseded reruns.
+def latest_per_seed(rows: list[dict]) -> tuple[dict[SeedKey, dict], list[str]]:
+    """``SeedKey(cell, row label, seed) → newest primary row`` and notes on superseded reruns.
 
     ``rows`` must carry ``row`` labels (:func:`assign_rows`).
     """
-    latest: dict[tuple, dict] = {}
+    latest: dict[SeedKey, dict] = {}
     notes: list[str] = []
     for row in rows:
         if not row.get("primary"):
             continue
-        key = (*_table_key(row), row["task"], row["task_version"], row["fraction"], row["metric"], row.get("split") or "",
-               row["row"], row["seed"])
+        key = SeedKey(CellKey.from_row(row), row["row"], row["seed"])
         previous = latest.get(key)
         if previous is not None:
             older, newer = sorted((previous, row), key=lambda r: r.get("finished_at") or "")
@@ -193,11 +194,11 @@ def pivot(rows: list[dict]) -> Pivot:
     """Aggregate tidy rows (see :func:`ecamp_bench.results.store.tidy_rows`) into per-protocol tables."""
     result = Pivot()
     latest, result.notes = latest_per_seed(assign_rows(rows))
-    groups: dict[tuple, list[dict]] = {}
-    for row in latest.values():
-        groups.setdefault(_table_key(row), []).append(row)
-    for (protocol, version, preset), members in sorted(groups.items()):
-        result.tables.append(_table(protocol, version, preset, members))
+    groups: dict[TableKey, list[dict]] = {}
+    for key, row in latest.items():
+        groups.setdefault(key.cell.table, []).append(row)
+    for table, members in sorted(groups.items()):
+        result.tables.append(_table(table.protocol, table.protocol_version, table.preset, members))
     return result
 
 

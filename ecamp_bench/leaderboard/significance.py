@@ -19,6 +19,7 @@ from ecamp_bench.errors import DataError, EcampBenchError
 from ecamp_bench.evaluation.context import Predictions
 from ecamp_bench.evaluation.stats import PairedTest, align_predictions, compare_auc, paired_bootstrap
 from ecamp_bench.leaderboard.aggregate import LeaderboardTable, Pivot, assign_rows, latest_per_seed
+from ecamp_bench.leaderboard.keys import CellKey, SeedKey, TableKey
 
 ALPHA = 0.05
 MARK = "†"
@@ -94,7 +95,7 @@ def paired_tests(
 
 
 def column_significance(
-    table: LeaderboardTable, col: int, latest: dict[tuple, dict], *, alpha: float = ALPHA, n_bootstrap: int = 1000,
+    table: LeaderboardTable, col: int, latest: dict[SeedKey, dict], *, alpha: float = ALPHA, n_bootstrap: int = 1000,
 ) -> Significance | None:
     """Best vs runner-up in column ``col`` of ``table`` (``None`` when the column has fewer than two backbones)."""
     column = table.columns[col]
@@ -107,8 +108,8 @@ def column_significance(
     if best_mean == second_mean:
         result.significant, result.reason = False, "tied means"
         return result
-    base = (table.protocol, table.protocol_version, table.preset, column.task, column.task_version, column.fraction, column.metric,
-            column.split)
+    cell = CellKey(TableKey(table.protocol, table.protocol_version, table.preset), column.task, column.task_version,
+                   column.fraction, column.metric, column.split)
     seeds = sorted(set(table.cells[(best, col)].seeds) & set(table.cells[(runner_up, col)].seeds))
     if not seeds:
         result.reason = "no seed in common"
@@ -116,7 +117,7 @@ def column_significance(
     sign = 1.0 if column.higher_is_better else -1.0
     try:
         for seed in seeds:
-            row_a, row_b = latest[(*base, best, seed)], latest[(*base, runner_up, seed)]
+            row_a, row_b = latest[SeedKey(cell, best, seed)], latest[SeedKey(cell, runner_up, seed)]
             a, b = load_run_predictions(Path(row_a["file"])), load_run_predictions(Path(row_b["file"]))
             result.tests[seed] = paired_tests(
                 a, b, metric=column.metric, paired_test=row_a.get("paired_test"), value_fn=row_a.get("value_fn"),

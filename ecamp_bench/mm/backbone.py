@@ -4,7 +4,7 @@ Registered once in mmengine's root ``MODELS`` registry, so mmseg's and mmdet's c
 by name (also inside a Runner's ``default_scope``), see ``docs/openmmlab.md``. Importing this module imports
 mmengine, not mmdet/mmseg. Built from plain data, e.g. in a config::
 
-    backbone=dict(type="EcampBenchBackbone", spec=dataclasses.asdict(backbone_spec), weights="w.safetensors",
+    backbone=dict(type="EcampBenchBackbone", spec=spec_to_dict(backbone_spec), weights="w.safetensors",
                   frozen=True, out_indices=(0, 1, 2, 3))
 
 **Input contract:** the wrapper normalises itself. It expects ``[B, 3, H, W]`` images in ``[0, 1]`` (so
@@ -22,7 +22,6 @@ trainable (they are freshly initialised and belong to the decoder side, as the m
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,30 +32,22 @@ from torch import nn
 
 from ecamp_bench.errors import ConfigError
 from ecamp_bench.models.backbone import STRIDES, Backbone, build_backbone, with_taps
-from ecamp_bench.specs import BackboneSpec
+from ecamp_bench.specs import BackboneSpec, backbone_from_data, backbone_to_data
 
 REGISTERED_NAME = "EcampBenchBackbone"
 
 
 def spec_from_dict(data: Mapping[str, Any] | BackboneSpec) -> BackboneSpec:
-    """A :class:`BackboneSpec` from its ``dataclasses.asdict`` form (lists become tuples); unknown keys are a ConfigError."""
-    if isinstance(data, BackboneSpec):
-        return data
-    names = {f.name for f in dataclasses.fields(BackboneSpec)}
-    unknown = set(data) - names
-    if unknown:
-        raise ConfigError(f"EcampBenchBackbone: unknown backbone spec keys {sorted(unknown)} (valid: {sorted(names)})")
-    values = dict(data)
-    for key in ("mean", "std", "feature_indices"):
-        if values.get(key) is not None:
-            values[key] = tuple(values[key])
-    values["model_kwargs"] = dict(values.get("model_kwargs") or {})
-    return BackboneSpec(**values)
+    """A :class:`BackboneSpec` from its plain-data form (the spec codec, :func:`ecamp_bench.specs.backbone_from_data`)."""
+    try:
+        return backbone_from_data(data)
+    except ConfigError as exc:
+        raise ConfigError(f"EcampBenchBackbone: {exc}") from None
 
 
 def spec_to_dict(spec: BackboneSpec) -> dict[str, Any]:
-    """The plain-data form of ``spec`` accepted by :class:`EcampBenchBackbone` (tuples become lists)."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(spec).items()}
+    """The plain-data form of ``spec`` accepted by :class:`EcampBenchBackbone` (mmengine configs hold plain data)."""
+    return backbone_to_data(spec)
 
 
 class EcampBenchBackbone(nn.Module):

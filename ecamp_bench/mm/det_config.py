@@ -1,6 +1,6 @@
 """Protocol params → mmdet model configs (plain dicts) on :class:`~ecamp_bench.mm.backbone.EcampBenchBackbone`.
 
-- :func:`yolov3_config` (protocol ``frozen-det``, MGCA/ECAMP lineage, PROTOCOLS.md §1.4): mmdet's own
+- :func:`yolov3_config` (protocol ``frozen-det``, MGCA/ECAMP lineage, docs/protocols.md): mmdet's own
   YOLOv3 model config (``yolo/yolov3_d53_8xb8-320-273e_coco.py`` shipped in the wheel) with our backbone
   giving three scales (strides 8/16/32, ``out_indices=(1, 2, 3)``; a ResNet-50's C3-C5, as in MGCA), ``YOLOV3Neck`` + ``YOLOV3Head`` with one
   class, YOLOv3's 416-px COCO anchors scaled by ``size / 416`` (224 px in MGCA), objectness threshold

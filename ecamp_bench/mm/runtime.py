@@ -96,7 +96,7 @@ def known_openmmlab_warnings_ignored() -> Iterator[None]:
 
 
 QUIET_HOOKS: dict[str, Any] = {
-    "checkpoint": None,  # we keep the best weights in memory (see ecamp_bench.mm.hooks); no files, no torch.load
+    "checkpoint": None,  # we keep the best weights in memory (seg_train.KeepBestStateHook, det_train); no files, no torch.load
     "logger": {"type": "LoggerHook", "interval": 10**9, "log_metric_by_epoch": False},
 }
 

@@ -42,7 +42,7 @@ from torch import nn
 import ecamp_bench  # noqa: F401  (installs the torchvision hook before timm is imported)
 from ecamp_bench.errors import CheckpointError, PluginError
 from ecamp_bench.models.checkpoints import load_state_dict_file, load_strict
-from ecamp_bench.specs import BackboneSpec
+from ecamp_bench.specs import BACKBONE_FAMILIES, BackboneSpec
 
 STRIDES = (4, 8, 16, 32)
 Family = Literal["vit", "cnn"]
@@ -85,19 +85,19 @@ def stage_indices(reductions: Sequence[int], strides: Sequence[int] = STRIDES) -
 
 
 def _resampler(channels: int, reduction: int, stride: int) -> nn.Module:
-    """Map a stride-``reduction`` map to stride ``stride`` (ViTDet/BEiT simple pyramid; identity when equal)."""
+    """Map a stride-``reduction`` map to stride ``stride`` (ViTDet/BEiT simple pyramid; identity when equal).
+
+    Power-of-two ratios: 2×2 transposed convolutions up, max-pooling down. Other ratios (a patch-14 ViT such as
+    DINOv2's: 14 → 4, 8, 16, 32) are resampled bilinearly by ``reduction / stride`` (no parameters)."""
     if stride == reduction:
         return nn.Identity()
+    ratio = max(stride, reduction) // min(stride, reduction)
+    if ratio * min(stride, reduction) != max(stride, reduction) or ratio & (ratio - 1):
+        return nn.Upsample(scale_factor=reduction / stride, mode="bilinear", align_corners=False)
     if stride > reduction:
-        factor = stride // reduction
-        if factor * reduction != stride or factor & (factor - 1):
-            raise ValueError(f"cannot pool reduction {reduction} to stride {stride}")
-        return nn.MaxPool2d(kernel_size=factor, stride=factor)
-    factor = reduction // stride
-    if factor * stride != reduction or factor & (factor - 1):
-        raise ValueError(f"cannot upsample reduction {reduction} to stride {stride}")
+        return nn.MaxPool2d(kernel_size=ratio, stride=ratio)
     layers: list[nn.Module] = []
-    for step in range(int(math.log2(factor))):
+    for step in range(int(math.log2(ratio))):
         if step:
             layers += [nn.BatchNorm2d(channels), nn.GELU()]
         layers.append(nn.ConvTranspose2d(channels, channels, kernel_size=2, stride=2))
@@ -262,19 +262,24 @@ def create_encoder(spec: BackboneSpec, *, img_size: int | None = None) -> nn.Mod
     to every token before pooling, so the parameter names are those of timm's default ViT for both poolings and a
     weight file loads strictly whichever pooling the evaluation uses); ``img_size`` other than the built size
     turns on timm's ``dynamic_img_size`` (position embeddings interpolated per forward, the file still loads
-    strictly). CNNs: ``model_kwargs`` go to timm as they are; ViT-only keywords and ``global_pool="token"``
-    are refused with a CheckpointError.
+    strictly). The family is ``spec.family`` (or, when empty, decided from a weightless build): a Swin gets
+    ``img_size`` as well. CNNs: ``model_kwargs`` go to timm as they are; ViT-only keywords and
+    ``global_pool="token"`` are refused with a CheckpointError.
     """
     kwargs = dict(spec.model_kwargs)
-    if model_family(spec) == "vit":
+    family = spec.family or model_family(spec)
+    if BACKBONE_FAMILIES[family]["token"]:
         kwargs.setdefault("img_size", spec.input_size)
         kwargs.setdefault("fc_norm", False)  # keep `norm.*` whatever the pooling, so one state dict fits both
         if img_size is not None and int(img_size) != int(kwargs["img_size"]):
             kwargs["dynamic_img_size"] = True
         return _timm_create(spec, kwargs, global_pool=spec.global_pool)
-    vit_only = sorted(set(kwargs) & set(VIT_ONLY_KWARGS))
+    if BACKBONE_FAMILIES[family]["img_size"]:  # a hierarchical transformer (Swin) is built for one input size
+        kwargs.setdefault("img_size", int(img_size or spec.input_size))
+    allowed = {"img_size"} if BACKBONE_FAMILIES[family]["img_size"] else set()
+    vit_only = sorted(set(kwargs) & set(VIT_ONLY_KWARGS) - allowed)
     if vit_only:
-        raise CheckpointError(f"backbone '{spec.name}': {vit_only} apply to ViTs only, '{spec.arch}' is a CNN")
+        raise CheckpointError(f"backbone '{spec.name}': {vit_only} apply to ViTs only, '{spec.arch}' is a {family}")
     if spec.global_pool != "avg":
         raise CheckpointError(f"backbone '{spec.name}': global_pool '{spec.global_pool}' needs a token model; '{spec.arch}' pools 'avg'")
     return _timm_create(spec, kwargs, global_pool="avg")

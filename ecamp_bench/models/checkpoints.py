@@ -156,18 +156,30 @@ def save_backbone_file(path: Path, state_dict: Mapping[str, torch.Tensor], meta:
     return path
 
 
-def read_backbone_meta(path: Path) -> BackboneMeta:
-    """The :class:`BackboneMeta` of a backbone file, reading only its header."""
-    from safetensors import safe_open
+def safetensors_metadata(path: Path) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file, read from its JSON header alone (no torch, no tensor data).
 
+    Raises :class:`CheckpointError` naming the file when the header is not a safetensors header."""
     path = Path(path)
     _require_file(path)
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        with path.open("rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 2 <= size <= min(100_000_000, path.stat().st_size - 8):
+                raise ValueError(f"header length {size} does not fit a file of {path.stat().st_size} bytes")
+            header = json.loads(handle.read(size))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+    except (ValueError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: cannot read safetensors header: {exc}") from None
-    return BackboneMeta.from_header(header, path)
+    metadata = header.get("__metadata__") or {}
+    return {str(k): str(v) for k, v in metadata.items()}
+
+
+def read_backbone_meta(path: Path) -> BackboneMeta:
+    """The :class:`BackboneMeta` of a backbone file, reading only its header (no torch import)."""
+    path = Path(path)
+    return BackboneMeta.from_header(safetensors_metadata(path), path)
 
 
 def load_backbone_file(path: Path) -> tuple[dict[str, torch.Tensor], BackboneMeta]:
@@ -277,3 +289,22 @@ def weights_sha256(path: Path) -> str:
 def _require_file(path: Path) -> None:
     if not path.is_file():
         raise CheckpointError(f"{path}: weight file not found")
+
+
+def check_weight_file(path: Path) -> None:
+    """Refuse, before any run, a weight file the loader could not read: missing, of an unknown type, a
+    ``.safetensors`` whose header does not parse, or a ``.pth``/``.pt``/``.bin``/``.ckpt`` that is neither a
+    torch zip archive nor a pickle (e.g. a text file). Reads a few bytes (the header for safetensors), not the
+    weights. Raises :class:`CheckpointError` naming the file."""
+    path = Path(path)
+    _require_file(path)
+    if path.suffix == ".safetensors":
+        safetensors_metadata(path)  # the header parses
+        return
+    if path.suffix not in _PICKLE_SUFFIXES:
+        raise CheckpointError(f"{path}: unknown weight file type (use .safetensors or one of {_PICKLE_SUFFIXES})")
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):  # torch's zip format, or a legacy pickle
+        raise CheckpointError(f"{path}: not a torch checkpoint (neither a zip archive written by torch.save nor a "
+                              f"pickle; it starts with {head!r})")

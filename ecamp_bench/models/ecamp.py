@@ -1,6 +1,6 @@
 """ECAMP: masked image modelling + context-guided super-resolution + context-aware masked language modelling.
 
-One model file that follows ECAMP_METHOD.md §3 in order (MAE style): ``patchify`` / ``unpatchify``,
+One model file that follows docs/method.md, "Model", in order (MAE style): ``patchify`` / ``unpatchify``,
 ``random_masking``, ``forward_encoder`` (timm ViT, only visible patches), ``forward_decoder`` (MAE decoder),
 ``forward_sr`` (super-resolution head), ``forward_text`` (multimodal BERT with the context fusion layer,
 ``ecamp_text.py``), the three losses, and ``forward``. Shapes: ``N`` batch, ``L`` patches, ``D`` width,
@@ -121,7 +121,7 @@ class SRHead(nn.Module):
 
 
 class ECAMP(nn.Module):
-    """The ECAMP pre-training model (ECAMP_METHOD.md §3)."""
+    """The ECAMP pre-training model (docs/method.md, "Model")."""
 
     def __init__(self, cfg: ECAMPModelConfig):
         super().__init__()

@@ -1,4 +1,4 @@
-"""The multimodal BERT of ECAMP (ECAMP_METHOD.md §3): embeddings → context fusion layer → BERT encoder → MLM head.
+"""The multimodal BERT of ECAMP (docs/method.md, "Model"): embeddings → context fusion layer → BERT encoder → MLM head.
 
 Built from scratch out of ``transformers`` BERT building blocks, with the vocabulary of our own tokenizer.
 The **context fusion layer** is the pre-training-time "multi-scale context fusion" of §5:

@@ -1,4 +1,4 @@
-"""Where the super-resolution loss looks: the SR region rules of ECAMP_METHOD.md §4.
+"""Where the super-resolution loss looks: the SR region rules of docs/method.md, "SR region".
 
 A region is first a **window of the patch grid** of the un-augmented source image (12×12 of 14×14 for the
 paper: top-left corner (i, j) ∈ {0, 1, 2}²), stored as fractions ``(y0, x0, y1, x1)`` of the source image.

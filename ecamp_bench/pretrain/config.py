@@ -1,6 +1,6 @@
 """The typed configuration of a pre-training run (``configs/pretrain/*.yaml`` → :class:`PretrainConfig`).
 
-The dataclass defaults are the *paper* values (ECAMP_METHOD.md §1, §3, §4, §6); ``cpu-small`` overrides
+The dataclass defaults are the *paper* values (docs/method.md); ``cpu-small`` overrides
 sizes and lengths. Load with :func:`load_pretrain_config` (preset name or YAML path, then ``--set`` overrides).
 """
 
@@ -53,7 +53,7 @@ class TextConfig:
 
 @dataclass
 class SRConfig:
-    """The SR-region rule (ECAMP_METHOD.md §4)."""
+    """The SR-region rule (docs/method.md, "SR region")."""
 
     rule: str = "attention"  # attention | random | full (or a rule registered with register_sr_rule)
     window: int = 12  # side of the window in patches (12 of 14 for the paper)
@@ -65,7 +65,7 @@ class SRConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW with per-iteration linear warm-up then half-cosine (ECAMP_METHOD.md §6)."""
+    """AdamW with per-iteration linear warm-up then half-cosine (docs/method.md, "Optimisation")."""
 
     lr: float = 1.5e-4  # absolute learning rate (not scaled by batch size)
     min_lr: float = 0.0

@@ -1,6 +1,6 @@
 """The result record: one JSON file per run, typed, with one reader and one writer.
 
-Schema (``schema_version: 2``; ARCHITECTURE.md "Result record")::
+Schema (``schema_version: 2``; docs/architecture.md, "Result record")::
 
     run_key, schema_version, task {name, version}, protocol {name, version}, fraction, seed,
     backbone {name, arch, weights_ref, weights_sha256}, config {resolved, sha256},

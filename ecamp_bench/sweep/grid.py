@@ -36,12 +36,13 @@ class Cell:
 
 
 def short_backbone(ref: str) -> str:
-    """``file:/x/y/ecamp-small.safetensors`` → ``file:ecamp-small`` (the name its records carry)."""
-    if ref.startswith("file:") or ref.endswith(".safetensors"):
-        from ecamp_bench.models.backbone_refs import kebab
+    """``file:/x/y/ecamp-small.safetensors`` → ``file:ecamp-small``, ``timm:vit_small_patch16_224`` →
+    ``timm:vit-small-patch16-224`` (the name its records carry)."""
+    from ecamp_bench.models.backbone_refs import canonical_backbone_name
 
-        return "file:" + kebab(Path(ref.removeprefix("file:")).stem)
-    return ref
+    if ref.endswith(".safetensors") and not ref.startswith("file:"):
+        ref = "file:" + ref
+    return canonical_backbone_name(ref)
 
 
 @dataclass(frozen=True)
@@ -123,12 +124,17 @@ def expand_backbone_globs(backbones: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))  # first occurrence wins
 
 
-def check_backbones(catalog: Catalog, backbones: Sequence[str]) -> None:
-    """Resolve every backbone once before anything runs: an unknown name or a missing file is an error now."""
-    from ecamp_bench.models.backbone_refs import resolve_backbone
+def check_backbones(catalog: Catalog, backbones: Sequence[str], weights: Path | None = None) -> None:
+    """Resolve every backbone once before anything runs: an unknown name, a missing or unreadable file, or a
+    ``--weights`` no backbone of the grid would use (it fills the ``timm:ARCH`` ones) is an error now."""
+    from ecamp_bench.models.backbone_refs import TIMM_PREFIX, resolve_backbone
+    from ecamp_bench.sweep.runner import sweep_weights
 
+    if weights is not None and not any(ref.startswith(TIMM_PREFIX) for ref in backbones):
+        raise ConfigError(f"--weights {weights} would not be used: a sweep's --weights fills its timm:ARCH backbones "
+                          "and --backbones has none (e.g. --backbones random-init,timm:vit_small_patch16_224)")
     for ref in backbones:
-        resolve_backbone(catalog, ref)
+        resolve_backbone(catalog, ref, sweep_weights(ref, weights))
 
 
 def expand_grid(

@@ -65,6 +65,7 @@ class SweepSettings:
     split: str | None = None
     splits_root: Path | None = None
     allow_split_overlap: bool = False
+    weights: Path | None = None  # sweep --weights: the weights of every timm:ARCH backbone of the grid
 
     def request(self, cell: Cell) -> RunRequest:
         """The evaluation request of ``cell`` (``device="auto"`` resolved here, on the machine that runs it)."""
@@ -72,10 +73,19 @@ class SweepSettings:
 
         return RunRequest(
             task=cell.task, fraction=cell.fraction, seed=cell.seed, protocol=cell.protocol, backbone=cell.backbone,
-            data_root=self.data_root, preset=self.preset, overrides=list(self.overrides), device=device_name(self.device),
+            weights=sweep_weights(cell.backbone, self.weights), data_root=self.data_root, preset=self.preset,
+            overrides=list(self.overrides), device=device_name(self.device),
             num_workers=self.num_workers, split=self.split, splits_root=self.splits_root,
             allow_split_overlap=self.allow_split_overlap,
         )  # fmt: skip
+
+
+def sweep_weights(backbone: str, weights: Path | None) -> Path | None:
+    """The ``--weights`` a sweep hands to ``backbone``: a sweep's ``--weights`` fills its ``timm:ARCH`` backbones
+    (the ones that need a file); every other backbone keeps its own weights (see :func:`check_backbones`)."""
+    from ecamp_bench.models.backbone_refs import TIMM_PREFIX
+
+    return weights if weights is not None and backbone.startswith(TIMM_PREFIX) else None
 
 
 class SweepObserver(Protocol):

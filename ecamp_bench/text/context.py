@@ -1,4 +1,4 @@
-"""Insertion of the entity-centred context into a report at a random sentence boundary (ECAMP_METHOD.md §2)."""
+"""Insertion of the entity-centred context into a report at a random sentence boundary (docs/method.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The ECAMP entity lexicon and whole-word entity search in report text.
 
-The 44 words come from the reference implementation (ECAMP_METHOD.md §2). They drive the entity-aware
+The 44 words come from the reference implementation (docs/method.md, "Text side"). They drive the entity-aware
 masking of the MLM input and the rule-based context distillation. Every function takes the lexicon as an
 argument so users can swap in their own word list.
 """

@@ -1,4 +1,4 @@
-"""The weighted MLM loss of ECAMP (reference convention, ECAMP_METHOD.md §2)."""
+"""The weighted MLM loss of ECAMP (reference convention, docs/method.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Entity-aware context masking and per-token loss weights for ECAMP's MLM input (ECAMP_METHOD.md §2).
+"""Entity-aware context masking and per-token loss weights for ECAMP's MLM input (docs/method.md, "Text side").
 
 :class:`TextBatcher` turns a batch of reports (and their distilled contexts) into MLM tensors:
 

@@ -1,6 +1,6 @@
 """The WordPiece tokenizer of ECAMP, trained on report text with HF ``tokenizers``.
 
-Configuration follows the reference (ECAMP_METHOD.md §2): WordPiece with the ``##`` continuation prefix,
+Configuration follows the reference (docs/method.md, "Text side"): WordPiece with the ``##`` continuation prefix,
 normaliser lowercase → NFKD → strip accents, pre-tokeniser whitespace + digits, no post-processor (the
 text "[CLS] " is prepended literally by the batcher, no [SEP]) and the special ids
 [PAD]=0, [UNK]=1, [CLS]=2, [MASK]=3, [SEP]=4.

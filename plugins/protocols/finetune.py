@@ -1,6 +1,6 @@
 """Protocol ``finetune`` (MRM/ECAMP lineage): all encoder weights trained with a linear head.
 
-Published values (MRM/ECAMP classification trainer, PROTOCOLS.md §2, RSNA 1% row): SGD momentum 0.9,
+Published values (MRM/ECAMP classification trainer, docs/protocols.md, RSNA 1% row): SGD momentum 0.9,
 lr 3e-3, 2,000 steps, batch size 96, warmup then cosine decay, RandomResizedCrop + horizontal flip,
 head initialised with trunc-normal std 2e-5, best val macro AUC -> test. MRM/ECAMP classification uses no
 layer-wise lr decay, so ``layer_decay`` defaults to 1.0 (set e.g. 0.75 for BEiT/MAE-style decay).

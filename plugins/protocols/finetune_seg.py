@@ -1,6 +1,6 @@
 """Protocol ``finetune-seg`` (MRM lineage): UperNet + auxiliary FCN head, encoder fine-tuned with layer-wise lr decay.
 
-Published values (PROTOCOLS.md §2, MRM's mmseg config at 10%): 512 px, AdamW lr 2e-5 (MRM's base lr),
+Published values (docs/protocols.md, MRM's mmseg config at 10%): 512 px, AdamW lr 2e-5 (MRM's base lr),
 layer decay 0.65, wd 0.05, poly schedule (power 1) after a 100-iteration linear warm-up, 5,000 iterations,
 batch 8 (2 × 4 GPUs), validation every 50 iterations with the best val ``medDice`` (= our
 ``dice_per_image``) tested, Focal (weight 2) + foreground Dice (weight 1), random flip. The auxiliary

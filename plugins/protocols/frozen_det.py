@@ -1,6 +1,6 @@
 """Protocol ``frozen-det`` (MGCA/ECAMP lineage): frozen encoder, MMDetection YOLOv3 head on three scales.
 
-Published values (MGCA ``mgca_detector.py`` / ECAMP ``ViTDetector``, PROTOCOLS.md §1.4): YOLOv3 head on three
+Published values (MGCA ``mgca_detector.py`` / ECAMP ``ViTDetector``, docs/protocols.md): YOLOv3 head on three
 scales of the frozen encoder, YOLOv3's 416-px anchors scaled to the 224-px input, 1 class, objectness
 threshold 0.5, NMS IoU 0.5; AdamW, 1%: lr 2e-4 and batch 8, 10%/100%: lr 5e-4 and batch 16; weight decay
 1e-6, at most 50 epochs, early stopping on val mAP with patience 10; no augmentation. The neck widths

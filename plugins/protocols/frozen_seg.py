@@ -1,6 +1,6 @@
 """Protocol ``frozen-seg`` (MGCA/ECAMP lineage): frozen encoder (ViT or CNN), SETR-style progressive-upsampling decoder.
 
-Published values (PROTOCOLS.md §1.3, §2b): 224 px, AdamW lr 5e-4, wd 0.05, batch 8, up to 50 epochs,
+Published values (docs/protocols.md): 224 px, AdamW lr 5e-4, wd 0.05, batch 8, up to 50 epochs,
 early stopping with patience 10, loss ``10·Focal(γ=2) + Dice``. Ours differ where the stack differs:
 mmseg's sigmoid focal loss multiplies by ``alpha`` for both classes, so ``alpha=0.5, weight=20`` equals
 MGCA's ``10·Focal``; the Dice term is ``1 − Dice`` (mmseg) rather than MGCA's ``−log Dice``; selection and

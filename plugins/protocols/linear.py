@@ -1,6 +1,6 @@
 """Protocol ``linear`` (MGCA lineage): frozen encoder, linear head on cached global features.
 
-Published values (MGCA ``ssl_finetuner.py``, PROTOCOLS.md §1.2): AdamW lr 5e-4, betas (0.9, 0.999),
+Published values (MGCA ``ssl_finetuner.py``, docs/protocols.md): AdamW lr 5e-4, betas (0.9, 0.999),
 weight decay 1e-6, batch size 48, at most 50 epochs, early stopping on val loss with patience 10, the best
 val-loss head is tested. This module is the one source of these values: the dataclass defaults are the
 published values, ``ProtocolSpec.presets`` the named presets (``tiny`` for CPU smoke runs).

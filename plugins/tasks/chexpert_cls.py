@@ -51,6 +51,7 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
     return [
         TaskSpec(
             name="chexpert-cls",
+            published_splits={"mrm": "MRM/CheXpert", "ecamp": "ECAMP/Classification/CheXpert"},
             version=1,
             kind="classification",
             layout="chexpert",

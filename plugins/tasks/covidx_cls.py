@@ -68,6 +68,7 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
     return [
         TaskSpec(
             name="covidx-cls",
+            published_splits={"ecamp": "ECAMP/Classification/COVIDx"},
             version=1,
             kind="classification",
             layout="covidx-cxr",

@@ -46,6 +46,7 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
     return [
         TaskSpec(
             name="nih-cxr14-cls",
+            published_splits={"mrm": "MRM/NIH_ChestX-ray"},
             version=1,
             kind="classification",
             layout="nih-cxr14",

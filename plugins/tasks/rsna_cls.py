@@ -21,6 +21,11 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
     return [
         TaskSpec(
             name="rsna-cls",
+            published_splits={
+                "mrm": "MRM/RSNA_Pneumonia",
+                "ecamp": "ECAMP/Classification/RSNA",
+                "benchx": "BenchX/RSNA",
+            },
             version=1,
             kind="classification",
             layout="rsna-pneumonia",

@@ -72,6 +72,7 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
     return [
         TaskSpec(
             name="rsna-det",
+            published_splits={"ecamp": "ECAMP/Detection/RSNA", "benchx": "BenchX/RSNA"},
             version=1,
             kind="detection",
             layout="rsna-pneumonia",

@@ -60,6 +60,11 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
     return [
         TaskSpec(
             name="siim-seg",
+            published_splits={
+                "mrm": "MRM/SIIM-ACR_Pneumothorax",
+                "ecamp": "ECAMP/Segmentation/SIIM",
+                "benchx": "BenchX/SIIM",
+            },
             version=1,
             kind="segmentation",
             layout="siim-acr",

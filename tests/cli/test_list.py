@@ -116,3 +116,24 @@ def _clean_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+
+
+def test_list_backbones_shows_what_is_built_and_the_users_files_uncut_at_80_columns(monkeypatch, capsys, tmp_path):
+    from _backbones import export_tiny_backbone
+    from ecamp_bench.paths import pretrained_dir
+
+    export_tiny_backbone("ecamp-cpu-demo-mae-only-2528b08f")
+    (pretrained_dir() / "my_own_vit.pth").write_bytes(b"PK\x03\x04")
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["list", "backbones"]) == 0
+    narrow = capsys.readouterr().out
+    assert "…" not in narrow and "your weight files in" in narrow  # long names wrap, nothing is cut off
+    monkeypatch.setenv("COLUMNS", "400")
+    assert main(["list", "backbones"]) == 0
+    out = capsys.readouterr().out
+    # random-init builds the architecture of the newest file, not the registered ViT-S/16 fallback
+    assert "builds vit_tiny_patch16_224 depth=2 embed_dim=32 num_heads=2 32px (random init, architecture of " \
+           "ecamp-cpu-demo-mae-only-2528b08f.safetensors)" in _row(out, "random-init")
+    assert "vit_tiny_patch16_224 depth=2" in _row(out, "file:ecamp-cpu-demo-mae-only-2528b08f")
+    assert "my_own_vit.pth" in _row(out, "--backbone timm:ARCH --weights")
+    assert "--backbone timm:ARCH --weights PATH" in out

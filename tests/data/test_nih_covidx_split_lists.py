@@ -8,7 +8,7 @@ import pytest
 from _release_fixtures import covidx_tree, nih_tree
 
 from ecamp_bench.data.layouts import covidx, nih_cxr14
-from ecamp_bench.data.published_splits import BUILTIN, apply_to_table, resolve_published_split
+from ecamp_bench.data.published_splits import apply_to_table, builtin_splits, resolve_published_split
 from ecamp_bench.data.split_lists import import_split_lists
 from ecamp_bench.errors import DataError
 from ecamp_bench_plugins.tasks import covidx_cls
@@ -86,10 +86,10 @@ def _write_lists(folder, files: dict[str, str]):
 
 def test_mrm_nih_lists_under_split_mrm_carry_the_14_labels_in_task_order(tmp_path):
     table = nih_cxr14.read(nih_tree(tmp_path / "nih"))
-    _write_lists(tmp_path / "splits" / BUILTIN["mrm"]["nih-cxr14-cls"], MRM_NIH)
+    _write_lists(tmp_path / "splits" / builtin_splits()["mrm"]["nih-cxr14-cls"], MRM_NIH)
     split = resolve_published_split("mrm", task="nih-cxr14-cls", labels=nih_cls.LABELS, table=table, fraction=0.01,
                                     root=tmp_path / "splits")
-    assert BUILTIN["mrm"]["nih-cxr14-cls"] == "MRM/NIH_ChestX-ray"
+    assert builtin_splits()["mrm"]["nih-cxr14-cls"] == "MRM/NIH_ChestX-ray"
     assert (split.train, split.val) == (("00000001_001.png",), ("00000004_000.png",)) and split.fraction_list == 0.01
     assert split.test == ("00000002_000.png", "00000003_000.png", "00000003_001.png") and not split.extra_samples
     assert split.label_source["test"] == {"source": "list", "images_only_in_list": 0, "disagree_with_csv": 1}
@@ -107,10 +107,10 @@ def test_mrm_nih_lists_under_split_mrm_carry_the_14_labels_in_task_order(tmp_pat
 
 def test_ecamp_covidx_lists_under_split_ecamp_read_class_indices_one_hot(tmp_path):
     table = covidx.read(covidx_tree(tmp_path / "v7a", "covidx-v7a"))
-    _write_lists(tmp_path / "splits" / BUILTIN["ecamp"]["covidx-cls"], ECAMP_COVIDX)
+    _write_lists(tmp_path / "splits" / builtin_splits()["ecamp"]["covidx-cls"], ECAMP_COVIDX)
     split = resolve_published_split("ecamp", task="covidx-cls", labels=covidx_cls.CLASSES, table=table,
                                     fraction=0.01, root=tmp_path / "splits", single_label=True)
-    assert BUILTIN["ecamp"]["covidx-cls"] == "ECAMP/Classification/COVIDx"
+    assert builtin_splits()["ecamp"]["covidx-cls"] == "ECAMP/Classification/COVIDx"
     assert split.train == (f"{_UID}01.png", "COVID(70).png") and len(split.val) == 3 and len(split.test) == 4
     assert split.labels[f"{_UID}02.png"] == (0.0, 1.0, 0.0) and split.labels["COVID-00037.jpg"] == (0.0, 0.0, 1.0)
     assert split.label_source["test"] == {"source": "list", "images_only_in_list": 0, "disagree_with_csv": 1}
@@ -139,7 +139,7 @@ def test_a_bad_label_line_names_file_and_line(tmp_path, task, part, bad_line, me
         labels, files, name = covidx_cls.CLASSES, dict(ECAMP_COVIDX), "ecamp"
     lines = files[part].splitlines()
     files[part] = "\n".join([lines[0], bad_line, *lines[2:]]) + "\n"
-    _write_lists(tmp_path / "splits" / BUILTIN[name][task], files)
+    _write_lists(tmp_path / "splits" / builtin_splits()[name][task], files)
     with pytest.raises(DataError, match=message):
         resolve_published_split(name, task=task, labels=labels, table=table, fraction=1.0, root=tmp_path / "splits",
                                 single_label=task == "covidx-cls")
@@ -148,7 +148,7 @@ def test_a_bad_label_line_names_file_and_line(tmp_path, task, part, bad_line, me
 def test_three_class_lists_on_a_binary_covidx_release_are_refused(tmp_path):
     table = covidx.read(covidx_tree(tmp_path / "cxr4", "covidx-cxr4"))
     test = next(s for s in table if s.split == "test")
-    _write_lists(tmp_path / "splits" / BUILTIN["ecamp"]["covidx-cls"], {
+    _write_lists(tmp_path / "splits" / builtin_splits()["ecamp"]["covidx-cls"], {
         "train_list.txt": "".join(f"train/{s.image_id} 0\n" for s in table if s.split == "train"),
         "val_list.txt": "".join(f"val/{s.image_id} 0\n" for s in table if s.split == "val"),
         "test_list.txt": f"test/{test.image_id} 2\n"})

@@ -20,7 +20,7 @@ from ecamp_bench_plugins.tasks.rsna_seg import IMPLEMENTATION
 REAL_RSNA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "rsna-pneumonia"
 
 
-@pytest.mark.skipif(not REAL_RSNA.is_dir(), reason="../shared/realdata/rsna-pneumonia is not on this machine")
+@pytest.mark.skipif(not REAL_RSNA.is_dir(), reason="the real RSNA files (tests/_realdata.py) are not on this machine")
 def test_real_rsna_boxes_become_masks_of_their_union_and_negatives_empty():
     task = get_catalog().task("rsna-seg")
     table = IMPLEMENTATION.prepare(task, rsna.read(REAL_RSNA)).table

@@ -157,3 +157,17 @@ def test_compare_keeps_presets_apart_and_asks_for_one_where_a_cell_has_several(t
     assert "presets ['cpu-demo', 'tiny']; pass --preset" in capsys.readouterr().err
     assert main([*single, "--preset", "cpu-demo"]) == 0
     assert "frozen-seg (preset cpu-demo) seed 0" in capsys.readouterr().out
+
+
+def test_compare_takes_timm_names_in_either_spelling_and_suggests_known_backbones(tmp_path, capsys):
+    from ecamp_bench.cli import main
+
+    _add_seg_run(tmp_path, "timm:vit-small-patch16-224", 0, 0.9)
+    _add_seg_run(tmp_path, "random-init", 0, 0.6)
+    for spelling in ("timm:vit_small_patch16_224", "timm:vit-small-patch16-224"):
+        args = ["compare", spelling, "random-init", "--task", "toy-seg", "--fraction", "1%", "--results",
+                str(tmp_path), "--n-bootstrap", "20"]
+        assert main(args) == 0, capsys.readouterr().err
+        capsys.readouterr()
+    assert main(["compare", "timm:vit_smal_patch16_224", "random-init", "--results", str(tmp_path)]) != 0
+    assert "did you mean 'timm:vit-small-patch16-224'?" in capsys.readouterr().err

@@ -132,8 +132,11 @@ def apply_uncertainty_policy(table: SampleTable, policy: dict[str, str] | None =
     return table.map(change)
 
 
-def write_synthetic(root: Path, n: int, seed: int) -> None:
-    """Write ``n`` synthetic studies in this layout under ``root``."""
+def write_synthetic(root: Path, n: int, seed: int, **options) -> int:
+    """Write ``n`` synthetic studies in this layout under ``root``; returns the image count.
+
+    ``options`` go to the synthetic writer (``size``, ``workers``, ``progress``, ...).
+    """
     from ecamp_bench.data.synth import chexpert
 
-    chexpert.write(Path(root), n, seed)
+    return chexpert.write(Path(root), n, seed, **options)

@@ -141,8 +141,11 @@ def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     return validate_tree(root, _scan, options)
 
 
-def write_synthetic(root: Path, n: int, seed: int) -> None:
-    """Write ``n`` synthetic images in this layout under ``root``."""
+def write_synthetic(root: Path, n: int, seed: int, **options) -> int:
+    """Write ``n`` synthetic images in this layout under ``root``; returns the image count.
+
+    ``options`` go to the synthetic writer (``size``, ``workers``, ``progress``, ...).
+    """
     from ecamp_bench.data.synth import covidx
 
-    covidx.write(Path(root), n, seed)
+    return covidx.write(Path(root), n, seed, **options)

@@ -132,8 +132,11 @@ def frontal_only(table: SampleTable) -> SampleTable:
     return table.filter(lambda s: s.view in FRONTAL_VIEWS)
 
 
-def write_synthetic(root: Path, n: int, seed: int) -> None:
-    """Write ``n`` synthetic studies in this layout under ``root``."""
+def write_synthetic(root: Path, n: int, seed: int, **options) -> int:
+    """Write ``n`` synthetic studies in this layout under ``root``; returns the image count.
+
+    ``options`` go to the synthetic writer (``size``, ``workers``, ``progress``, ...).
+    """
     from ecamp_bench.data.synth import mimic_cxr
 
-    mimic_cxr.write(Path(root), n, seed)
+    return mimic_cxr.write(Path(root), n, seed, **options)

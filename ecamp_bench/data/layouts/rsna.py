@@ -122,8 +122,11 @@ def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     return validate_tree(root, _scan, options)
 
 
-def write_synthetic(root: Path, n: int, seed: int) -> None:
-    """Write ``n`` synthetic patients in this layout under ``root``."""
+def write_synthetic(root: Path, n: int, seed: int, **options) -> int:
+    """Write ``n`` synthetic patients in this layout under ``root``; returns the image count.
+
+    ``options`` go to the synthetic writer (``size``, ``workers``, ``progress``, ...).
+    """
     from ecamp_bench.data.synth import rsna
 
-    rsna.write(Path(root), n, seed)
+    return rsna.write(Path(root), n, seed, **options)

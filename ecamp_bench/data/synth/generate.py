@@ -6,49 +6,64 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from ecamp_bench.data.synth import chexpert, covidx, mimic_cxr, nih_cxr14, rsna, siim
 from ecamp_bench.data.synth.parallel import Progress, default_workers
 from ecamp_bench.errors import UnknownNameError
 
 GENERATOR_VERSION = 2  # 2: the NIH ChestX-ray14 and COVIDx layouts joined the default
 MARKER = "SYNTHETIC.json"
 
-# layout name -> (sub-folder, writer module)
-LAYOUTS: dict[str, tuple[str, Any]] = {
-    "mimic-cxr": ("mimic-cxr-jpg/2.0.0", mimic_cxr),
-    "chexpert": ("CheXpert-v1.0-small", chexpert),
-    "rsna-pneumonia": ("rsna-pneumonia-detection-challenge", rsna),
-    "siim-acr": ("siim-acr-pneumothorax", siim),
-    "nih-cxr14": ("nih-chestxray14", nih_cxr14),
-    "covidx-cxr": ("covidx-cxr", covidx),
-}
+# Image side (px) of each synthetic preset; 128 px is all the 64-px cpu presets read. The number of cases per
+# layout is declared by each layout (LayoutSpec.synthetic_counts), so a layout plugin joins the default alone.
+SIZES: dict[str, int] = {"tiny": 128, "small": 224, "demo": 128, "medium": 256}
 
-# Cases per layout (MIMIC/CheXpert count studies; some studies add a lateral image) and the image size.
-# `demo` (what `make demo` uses) is sized for statistical power, not looks: every task's test set holds at
-# least 500 images (RSNA/SIIM test = 20 % of 2,600; CheXpert's valid = 15 % of its patients' studies) and the
-# 5 % training fraction at least 20 positives of every label; 128 px is all the 64-px cpu presets read.
-PRESETS: dict[str, dict[str, int]] = {
-    "tiny": {"mimic-cxr": 40, "chexpert": 48, "rsna-pneumonia": 64, "siim-acr": 64, "nih-cxr14": 80, "covidx-cxr": 64,
-             "size": 128},
-    "small": {"mimic-cxr": 400, "chexpert": 400, "rsna-pneumonia": 500, "siim-acr": 500, "nih-cxr14": 500,
-              "covidx-cxr": 500, "size": 224},
-    "demo": {"mimic-cxr": 3000, "chexpert": 4000, "rsna-pneumonia": 2600, "siim-acr": 2600, "nih-cxr14": 2400,
-             "covidx-cxr": 2600, "size": 128},
-    "medium": {"mimic-cxr": 6000, "chexpert": 6000, "rsna-pneumonia": 8000, "siim-acr": 8000, "nih-cxr14": 8000,
-               "covidx-cxr": 8000, "size": 256},
-}
-# Keyword arguments of a layout writer that differ from its defaults, per preset.
-LAYOUT_OPTIONS: dict[str, dict[str, dict]] = {"demo": {"chexpert": {"valid_share": 0.15}}}
+
+def synthetic_layouts() -> dict[str, Any]:
+    """The layouts of the synthetic default: every ``LayoutSpec`` of the catalog with ``synthetic_counts``."""
+    from ecamp_bench.plugins import get_catalog
+
+    catalog = get_catalog()
+    return {name: catalog.layout(name) for name in catalog.names("layout") if catalog.layout(name).synthetic_counts}
+
+
+class _Derived(Mapping):
+    """A read-only mapping computed from the catalog on each access (kept for callers of the old constants)."""
+
+    def __init__(self, build) -> None:
+        self._build = build
+
+    def __getitem__(self, key):
+        return self._build()[key]
+
+    def __iter__(self):
+        return iter(self._build())
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+
+#: layout name → ``(sub-folder, writer)``; ``writer.write(root, n, seed, size=..., ...)`` is the layout's writer.
+LAYOUTS: Mapping[str, tuple[str, Any]] = _Derived(
+    lambda: {name: (spec.subdir, SimpleNamespace(write=spec.write_synthetic))
+             for name, spec in synthetic_layouts().items()}
+)
+#: preset → ``{layout: cases, ..., "size": px}``.
+PRESETS: Mapping[str, dict[str, int]] = _Derived(lambda: {name: preset(name) for name in SIZES})
 
 
 def preset(name: str) -> dict[str, int]:
-    """The parameters of preset ``name`` (an unknown name lists the valid ones)."""
-    if name not in PRESETS:
-        raise UnknownNameError("preset", name, PRESETS)
-    return PRESETS[name]
+    """The parameters of preset ``name``: cases per layout and ``size`` (an unknown name lists the valid ones).
+
+    A layout that declares no count for ``name`` is left out of that preset."""
+    if name not in SIZES:
+        raise UnknownNameError("preset", name, SIZES)
+    counts = {layout: spec.synthetic_counts[name] for layout, spec in synthetic_layouts().items()
+              if name in spec.synthetic_counts}
+    return {**counts, "size": SIZES[name]}
 
 
 def read_marker(out: Path) -> dict | None:
@@ -61,7 +76,9 @@ def read_marker(out: Path) -> dict | None:
 
 def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress | None = None,
              workers: int | None = None) -> dict[str, int]:
-    """Write every layout of :data:`LAYOUTS` under ``out/<subdir>`` deterministically from ``seed``; returns images per layout.
+    """Write every synthetic layout of the catalog under ``out/<subdir>``, deterministically from ``seed``.
+
+    Returns the number of images per layout.
 
     The marker ``out/SYNTHETIC.json`` (preset, seed, counts, generator version) is written last, so a tree
     without it is incomplete. ``progress(layout, done, total)`` is called as cases are written.
@@ -71,13 +88,20 @@ def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress
     (out / MARKER).unlink(missing_ok=True)
     workers = default_workers() if workers is None else workers
     counts = {}
-    for name, (subdir, module) in LAYOUTS.items():
-        counts[name] = module.write(out / subdir, params[name], seed, size=params["size"], workers=workers,
-                                    progress=progress, **LAYOUT_OPTIONS.get(preset, {}).get(name, {}))
+    layouts = {name: spec for name, spec in synthetic_layouts().items() if name in params}
+    for name, spec in layouts.items():
+        counts[name] = spec.write_synthetic(out / spec.subdir, params[name], seed, size=params["size"], workers=workers,
+                                            progress=progress, **spec.synthetic_options.get(preset, {}))
     marker = {"generator_version": GENERATOR_VERSION, "preset": preset, "seed": seed, "size": params["size"],
-              "counts": counts, "layouts": {name: subdir for name, (subdir, _) in LAYOUTS.items()}}
+              "counts": counts, "layouts": expected_layouts(preset)}
     (out / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return counts
+
+
+def expected_layouts(preset_name: str) -> dict[str, str]:
+    """``{layout: sub-folder}`` a tree of ``preset_name`` holds (its marker's ``layouts``)."""
+    params = preset(preset_name)
+    return {name: spec.subdir for name, spec in synthetic_layouts().items() if name in params}
 
 
 def ensure_synthetic_default(preset: str | None = None, progress: Progress | None = None) -> Path:
@@ -94,8 +118,9 @@ def ensure_synthetic_default(preset: str | None = None, progress: Progress | Non
     globals()["preset"](preset)
     root = synthetic_root(preset)
     marker = read_marker(root)
-    if marker is not None and marker.get("generator_version") == GENERATOR_VERSION:
-        return root
+    if (marker is not None and marker.get("generator_version") == GENERATOR_VERSION
+            and marker.get("layouts") == expected_layouts(preset)):
+        return root  # complete, and no layout plugin joined or left since
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:

@@ -1,0 +1,67 @@
+"""What a new user trips over, each fixed and tested: interrupts say what was kept, failures leave no folders,
+a finished run resumes with a sensible summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ecamp_bench.cli import main
+
+
+def test_ctrl_c_on_eval_says_what_was_kept_and_how_to_resume(monkeypatch, capsys):
+    import ecamp_bench.evaluation.runner as runner
+
+    def interrupted(request, catalog, progress=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_evaluation", interrupted)
+    assert main(["eval", "--task", "rsna-cls", "--backbone", "random-init", "--seed", "3"]) == 130
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "interrupted during seed 3: kept no record" in err and "Run the same command again to resume" in err
+
+
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_ctrl_c_on_pretrain_keeps_a_resumable_folder_or_removes_an_empty_one(checkpoint, monkeypatch, tmp_path,
+                                                                               capsys):
+    import ecamp_bench.pretrain.checkpointing as ckpt
+    import ecamp_bench.pretrain.loop as loop
+
+    run = tmp_path / "run"
+
+    def interrupted(cfg, run_dir, **kwargs):
+        Path(run_dir).mkdir(parents=True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "run_pretraining", interrupted)
+    if checkpoint:
+        monkeypatch.setattr(ckpt, "latest_checkpoint", lambda run_dir: Path(run_dir) / "checkpoint-000040.pt")
+    assert main(["pretrain", "--out", str(run)]) == 130
+    err = capsys.readouterr().err.replace("\n", " ")
+    if checkpoint:
+        assert run.is_dir() and "kept" in err and "checkpoint-000040.pt" in err
+        assert "ecamp-bench pretrain --preset cpu-small --resume" in err
+    else:
+        assert not run.exists() and "nothing to resume" in err
+
+
+def test_a_failed_pretrain_leaves_no_run_folder(tmp_path, capsys):
+    run = tmp_path / "run"
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    assert main(["pretrain", "--out", str(run), "--data-root", str(empty)]) != 0
+    assert not run.exists()
+    assert "was removed" in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_resume_of_a_finished_run_prints_a_summary_not_an_empty_table(monkeypatch, tmp_path, capsys):
+    import ecamp_bench.pretrain.loop as loop
+
+    def finished(cfg, run_dir, **kwargs):
+        return loop.PretrainResult(Path(run_dir), 400, 0.5, tmp_path / "b.safetensors", {}), None
+
+    monkeypatch.setattr(loop, "run_pretraining", finished)
+    assert main(["pretrain", "--out", str(tmp_path / "run"), "--resume"]) == 0
+    out = capsys.readouterr().out.replace("\n", " ")
+    assert "nothing to train: the run in" in out and "already finished (400 steps)" in out and "first 10%" not in out

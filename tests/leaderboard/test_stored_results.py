@@ -1,0 +1,26 @@
+"""A results folder written by an earlier ecamp-bench (schema 2, tests/fixtures/results_schema2: 10 records of
+rsna-cls and covidx-cls with their predictions, and the leaderboard that version rendered) keeps loading, and its
+leaderboard stays byte-identical."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ecamp_bench.cli import main
+from ecamp_bench.results.record import read_record
+
+STORED = Path(__file__).resolve().parents[1] / "fixtures" / "results_schema2"
+
+
+def test_stored_schema2_results_load_and_render_the_same_leaderboard(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "results"
+    shutil.copytree(STORED / "runs", results / "runs")
+    records = [read_record(p) for p in sorted((results / "runs").rglob("*.json"))]
+    assert len(records) == 10 and {r.schema_version for r in records} == {2}
+    monkeypatch.setenv("ECAMP_BENCH_RESULTS", str(results))
+    assert main(["leaderboard", "--format", "md"]) == 0
+    capsys.readouterr()
+    assert (results / "leaderboard.md").read_text() == (STORED / "expected-leaderboard.md").read_text()
+    expected_csv = (STORED / "expected-leaderboard.csv").read_text().replace("{results}", str(results))
+    assert (results / "leaderboard.csv").read_text() == expected_csv
