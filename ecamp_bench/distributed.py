@@ -48,16 +48,42 @@ def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
     """``auto`` → CUDA when available else CPU; ``cuda`` without a GPU is a :class:`ConfigError`."""
     if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError("run.device=cuda but no CUDA device is available (use --device cpu)")
+    check_device(preference)
     return torch.device("cuda", local_rank)
+
+
+def check_device(name: str) -> None:
+    """Raise a one-line :class:`ConfigError` unless the device ``name`` can be used here.
+
+    ``cuda``/``cuda:N`` need ``torch.cuda.is_available()`` (and N below the visible device count), ``mps``
+    needs ``torch.backends.mps.is_available()``; ``cpu`` and ``auto`` always pass. The message names the torch
+    build, so "a CPU-only torch" and "no driver" read differently.
+    """
+    if name in ("auto", "cpu"):
+        return
+    try:
+        parsed = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"--device {name}: not a torch device ({exc}); use auto, cpu, cuda, cuda:N or mps") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise ConfigError(f"--device {name}: CUDA is not available here (torch {torch.__version__}, {build}); "
+                              "use --device cpu, or install a CUDA torch (README: GPU setup)")
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise ConfigError(f"--device {name}: only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
+    elif parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {name}: MPS is not available here; use --device cpu")
 
 
 def device_name(preference: str) -> str:
     """The device string a run records and uses: ``auto`` → ``cuda`` when CUDA is available, else ``cpu``;
-    any other value (``cpu``, ``cuda``, ``cuda:1``, ``mps``) as given."""
+    any other value (``cpu``, ``cuda``, ``cuda:1``, ``mps``) as given, after :func:`check_device` (so a device
+    that is not there fails at once, before any record is read or written)."""
     if preference == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    check_device(preference)
     return preference
 
 

@@ -107,6 +107,7 @@ class RunOutcome:
     record: ResultRecord
     path: Path
     skipped: bool = False
+    note: str | None = None  # a line the user must see about a reused record (made on another device)
 
 
 class TableCache:
@@ -275,9 +276,14 @@ def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None 
     if broadcast_object(not request.force and is_finished(path), info):
         existing = try_read_record(path)
         if existing is not None:
-            return RunOutcome(existing, path, skipped=True)
+            return RunOutcome(existing, path, skipped=True, note=device_reuse_note(existing, request.device))
     task, split = plan.task, plan.split
     started, t0 = utc_now(), time.perf_counter()
+    if hasattr(progress, "with_prefix"):  # name the run in every progress line (ecamp_bench.progress.Progress)
+        from ecamp_bench.leaderboard.aggregate import format_fraction
+
+        progress = progress.with_prefix(f"{task.name} {format_fraction(request.fraction)} {plan.protocol.name} "
+                                        f"seed {request.seed}")
     ctx = make_context(plan, progress, info)
     try:
         torch.manual_seed(request.seed)
@@ -302,6 +308,22 @@ def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None 
         write_record(record, path)
         catalog.notify_run_finished(record)
     return RunOutcome(broadcast_object(record, info), path)
+
+
+def device_reuse_note(record: ResultRecord, device: str) -> str | None:
+    """The line to print when a finished ``record`` is reused for a run asked on ``device`` but was made on a
+    device of another type (``cpu`` vs ``cuda``; ``cuda:0`` and ``cuda:1`` are the same type); else ``None``.
+
+    The device is not part of the run key: a run key names the experiment (task, protocol, weights, resolved
+    config, split, seed), which a CPU and a GPU measure alike up to floating-point non-determinism, so one
+    record serves both and the leaderboard never splits a backbone's row by device. Reuse is never silent,
+    though: ``--force`` reruns the cell on the device asked for.
+    """
+    made_on = str((record.env or {}).get("device") or "unknown")
+    if made_on.split(":")[0] == str(device).split(":")[0]:
+        return None
+    return (f"reusing the record made on {made_on} (this run asked for {device}); "
+            f"use --force to rerun it on {device}")
 
 
 def _provider(catalog: Catalog, kind: str, name: str) -> str:
@@ -376,6 +398,6 @@ def dataset_section(plan: RunPlan) -> dict:
 
 
 __all__ = [
-    "RunOutcome", "RunPlan", "RunRequest", "TableCache", "build_record", "make_context", "prepare_run", "run_evaluation",
-    "run_plan",
+    "RunOutcome", "RunPlan", "RunRequest", "TableCache", "build_record", "device_reuse_note", "make_context", "prepare_run",
+    "run_evaluation", "run_plan",
 ]  # fmt: skip
