@@ -67,9 +67,14 @@ def format_duration(seconds: float) -> str:
     return f"{s}s"
 
 
-def format_line(label: str, done: int, total: int | None, elapsed: float, status: str = "") -> str:
-    """``[label] done/total (pct%) rate it/s elapsed T ETA T [status]`` (no total: no percentage and no ETA)."""
-    rate = done / elapsed if elapsed > 0 else 0.0
+def format_line(label: str, done: int, total: int | None, elapsed: float, status: str = "",
+                rate: float | None = None) -> str:
+    """``[label] done/total (pct%) rate it/s elapsed T ETA T [status]`` (no total: no percentage and no ETA).
+
+    ``rate`` (steps per second) defaults to ``done / elapsed``.
+    """
+    if rate is None:
+        rate = done / elapsed if elapsed > 0 else 0.0
     parts = [f"[{label}]", f"{done}/{total}" if total else f"{done}"]
     if total:
         parts.append(f"({100 * done // total}%)")
@@ -96,6 +101,7 @@ class Phase:
         self._interval = interval_s() if interval is None else float(interval)
         self._lock = threading.Lock()
         self._start = self._last = _clock()
+        self._base: tuple[float, int] | None = None
         self._stop = threading.Event()
         self._thread = None
         if self._bar is None:
@@ -115,6 +121,8 @@ class Phase:
                 self.total = int(total)
             if done is not None:
                 self.done = int(done)
+                if self._base is None:  # the rate counts from the first finished step (not set-up, not resumed steps)
+                    self._base = (_clock(), self.done)
             if status is not None:
                 self.status = status
             if self._bar is not None:
@@ -146,7 +154,10 @@ class Phase:
     def _write_locked(self) -> None:
         now = _clock()
         stream = self._stream if self._stream is not None else sys.stderr
-        stream.write(format_line(self.label, self.done, self.total, now - self._start, self.status) + "\n")
+        rate = None
+        if self._base is not None and self.done > self._base[1] and now > self._base[0]:
+            rate = (self.done - self._base[1]) / (now - self._base[0])
+        stream.write(format_line(self.label, self.done, self.total, now - self._start, self.status, rate) + "\n")
         stream.flush()
         self._last = now
 
@@ -183,9 +194,9 @@ class Progress:
                                    TimeElapsedColumn, TimeRemainingColumn)
 
         console = Console(file=self._stream, stderr=self._stream is None, highlight=False)
-        with RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                          TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-                          console=console, transient=True) as progress:  # fmt: skip
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(),
+                   TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
+        with RichProgress(*columns, console=console, transient=True) as progress:
             task_id = progress.add_task(self._label(description), total=total, status="")
             yield Phase(self._label(description), total, bar=(progress, task_id))
 
@@ -230,5 +241,7 @@ class _NullPhase:
         pass
 
 
-__all__ = ["DEFAULT_INTERVAL_S", "INTERVAL_ENV", "Phase", "Progress", "RateColumn", "format_duration", "format_line", "interval_s",
-           "phase_progress"]  # fmt: skip
+__all__ = [
+    "DEFAULT_INTERVAL_S", "INTERVAL_ENV", "Phase", "Progress", "RateColumn", "format_duration", "format_line",
+    "interval_s", "phase_progress",
+]  # fmt: skip
