@@ -238,6 +238,32 @@ def derive_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
+DETERMINISTIC_ENV = "ECAMP_BENCH_DETERMINISTIC"
+
+
+def reproducible_kernels(device: torch.device) -> bool:
+    """Make an evaluation on a CUDA ``device`` repeatable; returns whether every kernel is forced deterministic.
+
+    Always on CUDA: cuDNN uses deterministic convolution algorithms and no benchmark-driven choice
+    (``cudnn.deterministic = True``, ``cudnn.benchmark = False``), so the same seed gives the same training
+    on the same GPU and software, up to the kernels below. ``$ECAMP_BENCH_DETERMINISTIC=1`` also calls
+    ``torch.use_deterministic_algorithms(True, warn_only=True)`` (a warning names each op that has no
+    deterministic CUDA kernel, e.g. index/scatter-add or bilinear-upsampling backward, whose atomic adds make
+    last-digit differences between reruns) and sets ``CUBLAS_WORKSPACE_CONFIG=:4096:8``, which cuBLAS reads
+    when CUDA starts: set the variable before the process starts to cover the first run too. CPU runs are
+    deterministic already and are left alone.
+    """
+    if device.type != "cuda":
+        return False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    if os.environ.get(DETERMINISTIC_ENV, "").strip() not in ("1", "true", "yes"):
+        return False
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return True
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (CPU and CUDA) global generators."""
     random.seed(seed)

@@ -26,7 +26,7 @@ import numpy as np
 from ecamp_bench import __version__
 from ecamp_bench.config import apply_overrides, config_sha256, from_dict, to_dict
 from ecamp_bench.data.samples import SampleTable
-from ecamp_bench.distributed import broadcast_object, current, main_first
+from ecamp_bench.distributed import broadcast_object, current, main_first, reproducible_kernels
 from ecamp_bench.errors import DataError, EcampBenchError
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
 from ecamp_bench.evaluation.params import DEFAULT_PRESET, protocol_params
@@ -286,6 +286,7 @@ def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None 
                                         f"seed {request.seed}")
     ctx = make_context(plan, progress, info)
     try:
+        reproducible_kernels(ctx.device)
         torch.manual_seed(request.seed)
         predictions = import_ref(plan.protocol.run)(ctx)
         metrics = []
