@@ -26,7 +26,11 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PRINT_CACHE_DIR=0
 if [[ "${1:-}" == "--cache-dir" ]]; then PRINT_CACHE_DIR=1; shift; fi
 PY="${1:-$REPO_ROOT/.venv/bin/python}"
-CONSTRAINTS="$REPO_ROOT/constraints.txt"
+# ECAMP_BENCH_CONSTRAINTS: the pins for the runtime dependencies (default constraints.txt, the CPU build machine's;
+# empty = none, for a venv whose packages are someone else's, e.g. a GPU image: benchmarks/gpu_check.sh).
+CONSTRAINTS="${ECAMP_BENCH_CONSTRAINTS-$REPO_ROOT/constraints.txt}"
+CONSTRAINT_ARGS=()
+if [[ -n "$CONSTRAINTS" ]]; then CONSTRAINT_ARGS=(-c "$CONSTRAINTS"); fi
 WHEEL_ROOT="${ECAMP_BENCH_WHEEL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ecamp-bench/wheels}"
 # shellcheck source=scripts/wheel_build.sh
 source "$REPO_ROOT/scripts/wheel_build.sh"
@@ -43,7 +47,7 @@ RUNTIME_DEPS=(addict termcolor yapf opencv-python-headless pycocotools shapely t
 PROBE="import ecamp_bench, mmcv, mmcv.ops, mmdet, mmseg"
 
 log() { wheel_build_log "$@"; }
-pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" "$@"; }
+pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "${CONSTRAINT_ARGS[@]}" "$@"; }
 
 if [[ ! -x "$PY" ]]; then
   log "no python at $PY (create the venv first: make install)"
@@ -90,7 +94,8 @@ trap remove_build_work EXIT
 build_mmcv_wheel() {
   BUILD_WORK="$(mktemp -d "${TMPDIR:-/tmp}/ecamp-mmcv-build.XXXXXX")"
   log "no cached mmcv wheel in $WHEEL_DIR"
-  log "building mmcv $MMCV_VERSION with $MMCV_OPS against torch $TORCH_VERSION (CPU ops: 35 CPU-minutes, 20-50 min on 2 cores);"
+  log "building mmcv $MMCV_VERSION with $MMCV_OPS against torch $TORCH_VERSION"
+  log "(CPU ops: 35 CPU-minutes, 20-50 min on 2 cores; CUDA ops add more);"
   log "progress every ${WHEEL_BUILD_PROGRESS_S} s, build log: $WHEEL_DIR/build.log"
   mkdir -p "$WHEEL_DIR"
   if ! wheel_build "mmcv $MMCV_VERSION" "$PY" "$BUILD_WORK" "$WHEEL_DIR/build.log" --no-binary mmcv "mmcv==$MMCV_VERSION"; then

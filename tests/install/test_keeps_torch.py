@@ -46,7 +46,8 @@ def _installed_stub(purelib: Path, name: str, version: str) -> None:
     (info / "RECORD").write_text(f"{info.name}/METADATA,,\n{info.name}/INSTALLER,,\n{info.name}/RECORD,,\n")
 
 
-def _pip_install_into_a_venv_with_torch_2_11(root: Path, pyproject_edit=None) -> tuple[subprocess.CompletedProcess, Path]:
+def _pip_install_into_a_venv_with_torch_2_11(root: Path, pyproject_edit=None) -> tuple[subprocess.CompletedProcess,
+                                                                                       Path]:
     src = root / "src"
     for name in _source_files():
         (src / name).parent.mkdir(parents=True, exist_ok=True)
