@@ -17,25 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from test_wheel_install import REPO, _source_files
+from test_wheel_install import OWN, REPO, _site_packages_without_ecamp_bench, _source_files
 
 pytestmark = pytest.mark.slow
 
-HIDDEN = ("torch", "torchvision", "ecamp_bench", "__editable__.ecamp_bench", "__editable___ecamp_bench", "nvidia",
-          "triton", "functorch", "torchgen")  # fmt: skip
-
-
-def _view_without_torch(into: Path) -> list[Path]:
-    folders = []
-    for i, entry in enumerate(p for p in dict.fromkeys(sys.path) if Path(p).name in ("site-packages", "dist-packages")):
-        view = into / f"deps{i}"
-        view.mkdir(parents=True)
-        for item in Path(entry).iterdir():
-            stem = item.name.split("-")[0].split(".")[0]
-            if stem not in HIDDEN and not item.name.startswith(HIDDEN[3:5]):
-                (view / item.name).symlink_to(item)
-        folders.append(view)
-    return folders
+# torch and what comes with it (torchvision, torchgen, its CUDA libraries, triton), and ecamp-bench itself
+HIDDEN = (*OWN, "torch", "nvidia", "triton", "functorch")
 
 
 def _installed_stub(purelib: Path, name: str, version: str) -> None:
@@ -57,7 +44,7 @@ def _pip_install_into_a_venv_with_torch_2_11(root: Path, pyproject_edit=None) ->
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
-    (purelib / "_test_deps.pth").write_text("".join(f"{d}\n" for d in _view_without_torch(root)))
+    (purelib / "_test_deps.pth").write_text("".join(f"{d}\n" for d in _site_packages_without_ecamp_bench(root, HIDDEN)))
     _installed_stub(purelib, "torch", "2.11.0")
     _installed_stub(purelib, "torchvision", "0.26.0")
     # Offline, with nothing to install from (no find-links from the environment or pip's config files).

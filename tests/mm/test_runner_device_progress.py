@@ -45,6 +45,14 @@ def test_the_runner_puts_the_model_on_the_run_device(tmp_path, monkeypatch):
     assert next(runner.model.parameters()).device.type == "meta"
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_a_gpu_machine_the_runner_trains_on_the_device_asked_for(tmp_path):
+    for device in (torch.device("cpu"), torch.device("cuda", torch.cuda.device_count() - 1)):
+        runner = build_runner({"model": Tiny()}, tmp_path / device.type, "mmengine", device=device)
+        assert next(runner.model.parameters()).device == device
+
+
 @pytest.mark.slow
 def test_segmentation_training_prints_its_iterations(tmp_path, capsys, monkeypatch):
     from ecamp_bench.cli import main
