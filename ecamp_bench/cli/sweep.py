@@ -107,6 +107,8 @@ class SweepDisplay:
             self.console.print(f"[red]✗ {escape(result.cell.label)}[/]: {escape(str(result.error))}", soft_wrap=True)
         else:
             self.console.print(f"✓ {result.cell.label}: {value} in {result.wall_s:.1f} s", soft_wrap=True, markup=False)
+            if getattr(result, "note", None):  # a record reused from another device (it is said, never silent)
+                self.console.print(f"  {result.note}", soft_wrap=True, markup=False)
 
     @contextmanager
     def bar(self, description: str, total: int | None) -> Iterator:
