@@ -12,17 +12,23 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .PHONY: install demo test clean-venv
 
-# torch is asked for as 2.13.0+cpu: where no CPU build exists for this Python (only a cp311 one is in
-# /opt/wheels; PyPI has CUDA builds only) pip must fail, not fetch gigabytes of CUDA packages.
-TORCH := 2.13.0+cpu
-$(STAMP): pyproject.toml setup.py constraints.txt Makefile scripts/install_openmmlab.sh scripts/wheel_build.sh
+# torch: scripts/select_torch.py keeps a torch the venv already has; otherwise, with no NVIDIA driver, the CPU build
+# 2.13.0+cpu from PIP_FIND_LINKS (only a cp311 one is in /opt/wheels; PyPI has CUDA builds only, so where none fits
+# pip must fail, not fetch gigabytes of CUDA packages); with a driver, the CUDA build 2.13.0+<variant> from
+# PyTorch's wheel index (newest the driver supports; TORCH_CUDA=cu126|cu128|cu130 chooses, TORCH_INDEX_URL a mirror).
+# The CPU pins of constraints.txt go with the CPU build; a CUDA or kept torch is left alone (pyproject's range).
+TORCH_CUDA ?=
+export TORCH_CUDA
+$(STAMP): pyproject.toml setup.py constraints.txt Makefile scripts/install_openmmlab.sh scripts/wheel_build.sh scripts/select_torch.py
 	$(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install -q "torch==$(TORCH)" torchvision==0.28.0 2>$(VENV)/torch-install.log || { \
-	  echo "make install: no CPU build of torch $(TORCH) for $$($(BIN)/python -V) here (PIP_FIND_LINKS=$(PIP_FIND_LINKS));"; \
-	  echo "  pip said: $$(grep -m 1 ERROR $(VENV)/torch-install.log)"; \
-	  echo "  use a Python that has one (make PYTHON=python3.11) or put a torch-$(TORCH) wheel for it into PIP_FIND_LINKS"; \
+	@$(BIN)/python scripts/select_torch.py --install --python $(BIN)/python || { \
+	  echo "make install: no torch for $$($(BIN)/python -V) here (see the line above; PIP_FIND_LINKS=$(PIP_FIND_LINKS));"; \
+	  echo "  use a Python that has one (make PYTHON=python3.11) or put a torch-2.13.0+cpu wheel for it into PIP_FIND_LINKS"; \
 	  exit 1; }
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	@if $(BIN)/python -c 'import sys, torch; sys.exit(torch.__version__ != "2.13.0+cpu")'; then \
+	  cp constraints.txt $(VENV)/constraints.txt; \
+	else grep -v -E '^(torch|torchvision)==' constraints.txt > $(VENV)/constraints.txt; fi
+	$(BIN)/pip install -q -c $(VENV)/constraints.txt -e ".[dev]"
 	scripts/install_openmmlab.sh $(BIN)/python
 	touch $@
 

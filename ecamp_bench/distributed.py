@@ -48,16 +48,42 @@ def resolve_device(preference: str, local_rank: int = 0) -> torch.device:
     """``auto`` → CUDA when available else CPU; ``cuda`` without a GPU is a :class:`ConfigError`."""
     if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ConfigError("run.device=cuda but no CUDA device is available (use --device cpu)")
+    check_device(preference)
     return torch.device("cuda", local_rank)
+
+
+def check_device(name: str) -> None:
+    """Raise a one-line :class:`ConfigError` unless the device ``name`` can be used here.
+
+    ``cuda``/``cuda:N`` need ``torch.cuda.is_available()`` (and N below the visible device count), ``mps``
+    needs ``torch.backends.mps.is_available()``; ``cpu`` and ``auto`` always pass. The message names the torch
+    build, so "a CPU-only torch" and "no driver" read differently.
+    """
+    if name in ("auto", "cpu"):
+        return
+    try:
+        parsed = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"--device {name}: not a torch device ({exc}); use auto, cpu, cuda, cuda:N or mps") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise ConfigError(f"--device {name}: CUDA is not available here (torch {torch.__version__}, {build}); "
+                              "use --device cpu, or install a CUDA torch (README: GPU setup)")
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise ConfigError(f"--device {name}: only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
+    elif parsed.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {name}: MPS is not available here; use --device cpu")
 
 
 def device_name(preference: str) -> str:
     """The device string a run records and uses: ``auto`` → ``cuda`` when CUDA is available, else ``cpu``;
-    any other value (``cpu``, ``cuda``, ``cuda:1``, ``mps``) as given."""
+    any other value (``cpu``, ``cuda``, ``cuda:1``, ``mps``) as given, after :func:`check_device` (so a device
+    that is not there fails at once, before any record is read or written)."""
     if preference == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    check_device(preference)
     return preference
 
 
@@ -210,6 +236,32 @@ def wrap_ddp(model: torch.nn.Module, device: torch.device, info: DistInfo) -> to
 def derive_seed(*parts: int) -> int:
     """A 63-bit seed determined by the integers ``parts`` (e.g. seed, rank, step, micro-step)."""
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+DETERMINISTIC_ENV = "ECAMP_BENCH_DETERMINISTIC"
+
+
+def reproducible_kernels(device: torch.device) -> bool:
+    """Make an evaluation on a CUDA ``device`` repeatable; returns whether every kernel is forced deterministic.
+
+    Always on CUDA: cuDNN uses deterministic convolution algorithms and no benchmark-driven choice
+    (``cudnn.deterministic = True``, ``cudnn.benchmark = False``), so the same seed gives the same training
+    on the same GPU and software, up to the kernels below. ``$ECAMP_BENCH_DETERMINISTIC=1`` also calls
+    ``torch.use_deterministic_algorithms(True, warn_only=True)`` (a warning names each op that has no
+    deterministic CUDA kernel, e.g. index/scatter-add or bilinear-upsampling backward, whose atomic adds make
+    last-digit differences between reruns) and sets ``CUBLAS_WORKSPACE_CONFIG=:4096:8``, which cuBLAS reads
+    when CUDA starts: set the variable before the process starts to cover the first run too. CPU runs are
+    deterministic already and are left alone.
+    """
+    if device.type != "cuda":
+        return False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    if os.environ.get(DETERMINISTIC_ENV, "").strip() not in ("1", "true", "yes"):
+        return False
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return True
 
 
 def seed_everything(seed: int) -> None:

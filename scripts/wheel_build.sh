@@ -27,6 +27,12 @@ wheel_build_log() { printf '[%s] %s\n' "${WHEEL_BUILD_LOG_NAME:-wheel_build}" "$
 wheel_build_settings_hash() {
   local compiler
   compiler="$(c++ --version 2>/dev/null | head -n 1 || true)"
+  # A CUDA build also depends on the CUDA compiler (a CPU build's key is unchanged by this).
+  if [[ " ${WHEEL_BUILD_ENV[*]-} " == *" FORCE_CUDA=1 "* ]]; then
+    local nvcc
+    nvcc="$( (nvcc --version || "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" --version) 2>/dev/null | tail -n 1)"
+    compiler+=" | nvcc $nvcc"
+  fi
   printf 'tools=%s\npip=%s\nenv=%s\ncompiler=%s\n' "${WHEEL_BUILD_TOOLS[*]}" "${WHEEL_BUILD_PIP_ARGS[*]}" \
     "${WHEEL_BUILD_ENV[*]-}" "$compiler" | sha256sum | cut -c1-12
 }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -15,29 +13,6 @@ from ecamp_bench.cli._options import (
 )  # fmt: skip
 
 app = typer.Typer()
-
-
-class RichProgress:
-    """Progress bars on stderr (transient), one per phase."""
-
-    def __init__(self) -> None:
-        self.console = err_console()
-
-    @contextmanager
-    def bar(self, description: str, total: int | None) -> Iterator:
-        """A rich progress bar; yields ``advance(n=1)``."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=self.console, transient=True,
-        ) as progress:  # fmt: skip
-            task_id = progress.add_task(description, total=total)
-            yield lambda n=1: progress.advance(task_id, n)
-
-    def log(self, message: str) -> None:
-        """Print one dim line on stderr."""
-        self.console.print(f"[dim]{message}[/]")
 
 
 def summary_line(outcome) -> str:
@@ -53,6 +28,8 @@ def summary_line(outcome) -> str:
         score = f"{primary.name} {primary.value:.3f}{ci_text} (n={primary.n})"
     head = f"{rec.task.name} {format_fraction(rec.fraction)} {rec.protocol.name} {rec.backbone.name} seed {rec.seed}"
     if outcome.skipped:
+        if outcome.note:
+            return f"{head}: {outcome.note} ({score}) → {outcome.path}"
         return f"{head}: skipped, already done ({score}) → {outcome.path} (use --force to rerun)"
     return f"{head}: {score} in {rec.timing.wall_time_s or 0.0:.1f} s → {outcome.path}"
 
@@ -121,15 +98,17 @@ def eval_command(
                                          shutdown_distributed)
     from ecamp_bench.evaluation.context import NullProgress
     from ecamp_bench.evaluation.runner import RunRequest, run_evaluation
+    from ecamp_bench.progress import Progress
 
     value = parse_fraction(fraction)
+    device_name(device)  # a device that is not here fails now, before any record is read or written
     cat = catalog()
     main_process = True
     if launched_by_torchrun():
         info, resolved = init_distributed("cuda" if device_name(device).startswith("cuda") else "cpu")
         device, main_process = str(resolved), info.is_main
     device = device_name(device)
-    progress = RichProgress() if main_process else NullProgress()
+    progress = Progress() if main_process else NullProgress()
     finished: list[str] = []
     try:
         for s in seed:

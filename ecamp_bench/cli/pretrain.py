@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ecamp_bench.cli._cluster import (
@@ -93,19 +92,19 @@ def pretrain(
                                    retries=retries)  # fmt: skip
         _submit(cfg, run_dir, options, nodes, tasks_per_node, resume, executor == "local" if wait is None else wait)
         return
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), TextColumn("{task.fields[status]}"), console=err_console(), disable=not main_process) as progress:
-        task = progress.add_task("pretrain", total=None, status="preparing")
+    from ecamp_bench.progress import Progress, phase_progress
+
+    display = Progress()
+    with phase_progress(f"pretrain {cfg.name} (steps)", None, display, enabled=main_process) as phase:
 
         def on_step(info) -> None:
             losses = " ".join(f"{k} {v:.3f}" for k, v in info.losses.items())
-            progress.update(task, total=info.total_steps, completed=info.step,
-                            status=f"{losses} | lr {info.lr:.2e} | {info.samples_per_s:.1f} samples/s")
+            phase.update(done=info.step, total=info.total_steps,
+                         status=f"{losses} | lr {info.lr:.2e} | {info.samples_per_s:.1f} samples/s")
 
         existed = run_dir.exists()
         try:
-            result, _ = run_pretraining(cfg, run_dir, resume=resume, on_step=on_step,
-                                        on_event=lambda msg: progress.console.print(msg))
+            result, _ = run_pretraining(cfg, run_dir, resume=resume, on_step=on_step, on_event=display.log)
         except KeyboardInterrupt:
             if main_process:
                 err_console().print(leftover_message(run_dir, existed, preset, variant, interrupted=True),

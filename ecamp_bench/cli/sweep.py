@@ -48,6 +48,7 @@ class SweepDisplay:
         self.t0 = time.perf_counter()
         self.live = None
         self.progress = self
+        self.running_label = ""
 
     def render(self):
         """The grid table plus a status line (called by ``Live`` on every refresh)."""
@@ -97,6 +98,7 @@ class SweepDisplay:
     def started(self, result) -> None:
         """Name the running cell."""
         self.phase = f"running {result.cell.label}"
+        self.running_label = result.cell.label
 
     def finished(self, result) -> None:
         """One log line per finished cell (kept in the scrollback and in non-terminal logs)."""
@@ -106,18 +108,26 @@ class SweepDisplay:
             self.console.print(f"[red]✗ {escape(result.cell.label)}[/]: {escape(str(result.error))}", soft_wrap=True)
         else:
             self.console.print(f"✓ {result.cell.label}: {value} in {result.wall_s:.1f} s", soft_wrap=True, markup=False)
+            if getattr(result, "note", None):  # a record reused from another device (it is said, never silent)
+                self.console.print(f"  {result.note}", soft_wrap=True, markup=False)
 
     @contextmanager
     def bar(self, description: str, total: int | None) -> Iterator:
-        """A phase of the running cell (feature extraction, training), shown under the grid."""
+        """A phase of the running cell (feature extraction, training), shown under the grid; where stderr is not
+        a terminal (CI, SLURM logs) also as plain progress lines (:mod:`ecamp_bench.progress`)."""
+        from ecamp_bench.progress import Progress
+
         done = [0]
-
-        def advance(n: int = 1) -> None:
-            done[0] += n
-            self.phase = f"{description} {done[0]}/{total if total is not None else '?'}"
-
         self.phase = description
-        yield advance
+        if self.console.is_terminal:
+            def advance(n: int = 1) -> None:
+                done[0] += n
+                self.phase = f"{description} {done[0]}/{total if total is not None else '?'}"
+
+            yield advance
+            return
+        with Progress(interactive=False, prefix=self.running_label).bar(description, total) as phase:
+            yield phase
 
     def log(self, message: str) -> None:
         """A dim informational line from the running cell."""
@@ -196,6 +206,10 @@ def sweep_command(
     from ecamp_bench.sweep.runner import SweepSettings, plan_cells, run_sweep
     from ecamp_bench.sweep.shard import parse_shard, shard_cells
 
+    if executor is None:  # a local sweep runs here: a device that is not here fails now (a cluster's nodes check their own)
+        from ecamp_bench.distributed import check_device
+
+        check_device(device)
     cat = catalog()
     pairs, skipped = resolve_tasks(cat, tasks, protocol)
     for item in skipped:

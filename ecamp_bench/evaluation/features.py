@@ -80,8 +80,12 @@ def image_loader(
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     seed: int = 0,
     dist: DistInfo | None = None,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """A DataLoader of normalised image batches for ``backbone`` over ``table``.
+
+    ``pin_memory`` (for a CUDA run): batches in page-locked memory, so ``.to(device, non_blocking=True)``
+    overlaps the copy with the GPU's work.
 
     With ``shuffle`` under DDP each rank draws its own part of every epoch (``DistributedSampler`` seeded
     with ``seed``; call ``loader.sampler.set_epoch(e)``), and ``batch_size`` is the per-rank batch.
@@ -92,10 +96,10 @@ def image_loader(
         from torch.utils.data import DistributedSampler
 
         sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, generator=generator)
-    return DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=generator, drop_last=False
-    )
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, generator=generator,
+                          pin_memory=pin_memory)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=generator,
+                      drop_last=False, pin_memory=pin_memory)
 
 
 def shard_of(table: SampleTable, dist: DistInfo) -> tuple[list[int], SampleTable]:
@@ -152,10 +156,12 @@ def extract_features(
     backbone.eval()
     mine, part = shard_of(table, dist)
     out = np.zeros((len(mine), backbone.num_features), dtype=np.float32)
-    loader = image_loader(part, backbone, batch_size=batch_size, num_workers=num_workers)
+    loader = image_loader(part, backbone, batch_size=batch_size, num_workers=num_workers,
+                          pin_memory=device.type == "cuda")
     with progress.bar(f"features {backbone.spec.name}", len(mine)) as advance:
         for images, index in loader:
-            feats = backbone.forward_global(images.to(device))  # [B, D]
+            feats = backbone.forward_global(images.to(device, non_blocking=True))  # [B, D] on the device
+            # the cache holds CPU float32 (one copy per batch; the GPU keeps only the running batch)
             out[index.numpy()] = feats.float().cpu().numpy()
             advance(len(index))
     return gather_rows(len(table), mine, out, dist)

@@ -140,7 +140,7 @@ def run(ctx: RunContext) -> Predictions:
     augment = random_resized_crop(params.crop_scale_min, params.hflip)
     train_loader = image_loader(
         ctx.train, backbone, batch_size=rank_batch_size(int(params.batch_size), ctx.dist), num_workers=ctx.num_workers,
-        shuffle=True, augment=augment, seed=ctx.seed, dist=ctx.dist,
+        shuffle=True, augment=augment, seed=ctx.seed, dist=ctx.dist, pin_memory=ctx.device.type == "cuda",
     )  # fmt: skip
     evaluate = dict(batch_size=params.eval_batch_size, device=ctx.device, num_workers=ctx.num_workers, dist=ctx.dist,
                     single_label=single)
@@ -159,7 +159,8 @@ def run(ctx: RunContext) -> Predictions:
                 for group in optim.param_groups:
                     group["lr"] = group["base_lr"] * factor
                 optim.zero_grad(set_to_none=True)
-                loss = loss_fn(trained(images.to(ctx.device)), y_train[index].to(ctx.device))  # logits [B, C]
+                images = images.to(ctx.device, non_blocking=True)
+                loss = loss_fn(trained(images), y_train[index].to(ctx.device, non_blocking=True))  # logits [B, C]
                 loss.backward()
                 optim.step()
                 step += 1

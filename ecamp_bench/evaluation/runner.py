@@ -26,7 +26,7 @@ import numpy as np
 from ecamp_bench import __version__
 from ecamp_bench.config import apply_overrides, config_sha256, from_dict, to_dict
 from ecamp_bench.data.samples import SampleTable
-from ecamp_bench.distributed import broadcast_object, current, main_first
+from ecamp_bench.distributed import broadcast_object, current, main_first, reproducible_kernels
 from ecamp_bench.errors import DataError, EcampBenchError
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
 from ecamp_bench.evaluation.params import DEFAULT_PRESET, protocol_params
@@ -109,6 +109,7 @@ class RunOutcome:
     record: ResultRecord
     path: Path
     skipped: bool = False
+    note: str | None = None  # a line the user must see about a reused record (made on another device)
 
 
 class TableCache:
@@ -277,8 +278,14 @@ def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None 
     if broadcast_object(not request.force and is_finished(path), info):
         existing = try_read_record(path)
         if existing is not None:
-            return RunOutcome(existing, path, skipped=True)
+            return RunOutcome(existing, path, skipped=True, note=device_reuse_note(existing, request.device))
+    task = plan.task
     started, t0 = utc_now(), time.perf_counter()
+    if hasattr(progress, "with_prefix"):  # name the run in every progress line (ecamp_bench.progress.Progress)
+        from ecamp_bench.leaderboard.aggregate import format_fraction
+
+        progress = progress.with_prefix(f"{task.name} {format_fraction(request.fraction)} {plan.protocol.name} "
+                                        f"seed {request.seed}")
     ctx = make_context(plan, progress, info)
     try:
         return _run(plan, catalog, ctx, info, started, t0)
@@ -294,6 +301,7 @@ def _run(plan: RunPlan, catalog: Catalog, ctx: RunContext, info, started: str, t
 
     request, path, task, split = plan.request, plan.path, plan.task, plan.split
     try:
+        reproducible_kernels(ctx.device)
         torch.manual_seed(request.seed)
         predictions = import_ref(plan.protocol.run)(ctx)
         metrics = []
@@ -316,6 +324,22 @@ def _run(plan: RunPlan, catalog: Catalog, ctx: RunContext, info, started: str, t
         write_record(record, path)
         catalog.notify_run_finished(record)
     return RunOutcome(broadcast_object(record, info), path)
+
+
+def device_reuse_note(record: ResultRecord, device: str) -> str | None:
+    """The line to print when a finished ``record`` is reused for a run asked on ``device`` but was made on a
+    device of another type (``cpu`` vs ``cuda``; ``cuda:0`` and ``cuda:1`` are the same type); else ``None``.
+
+    The device is not part of the run key: a run key names the experiment (task, protocol, weights, resolved
+    config, split, seed), which a CPU and a GPU measure alike up to floating-point non-determinism, so one
+    record serves both and the leaderboard never splits a backbone's row by device. Reuse is never silent,
+    though: ``--force`` reruns the cell on the device asked for.
+    """
+    made_on = str((record.env or {}).get("device") or "unknown")
+    if made_on.split(":")[0] == str(device).split(":")[0]:
+        return None
+    return (f"reusing the record made on {made_on} (this run asked for {device}); "
+            f"use --force to rerun it on {device}")
 
 
 def _provider(catalog: Catalog, kind: str, name: str) -> str:
@@ -390,6 +414,6 @@ def dataset_section(plan: RunPlan) -> dict:
 
 
 __all__ = [
-    "RunOutcome", "RunPlan", "RunRequest", "TableCache", "build_record", "make_context", "prepare_run", "run_evaluation",
-    "run_plan",
+    "RunOutcome", "RunPlan", "RunRequest", "TableCache", "build_record", "device_reuse_note", "make_context", "prepare_run",
+    "run_evaluation", "run_plan",
 ]  # fmt: skip

@@ -115,7 +115,8 @@ def train_and_predict(ctx: RunContext, make_config: Callable[[int], dict], *, fr
     generator = torch.Generator().manual_seed(ctx.seed)
     best, best_state, since_best = None, trainable_state(model, frozen), 0
     ctx.progress.log(f"detector: {size} px, lr {lr:g}, batch {batch_size}, {len(sets['train'])} train images")
-    with ctx.progress.bar("training detector", int(params.max_epochs)) as advance:
+    steps_per_epoch = -(-len(sets["train"]) // batch_size)
+    with ctx.progress.bar("training detector (steps)", int(params.max_epochs) * steps_per_epoch) as advance:
         for epoch in range(int(params.max_epochs)):
             model.train()
             order = torch.randperm(len(sets["train"]), generator=generator).tolist()
@@ -128,8 +129,8 @@ def train_and_predict(ctx: RunContext, make_config: Callable[[int], dict], *, fr
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 optim.step()
+                advance(1)
             score = val_map(model, sets["val"], int(params.eval_batch_size), ctx.dist)
-            advance(1)
             if score is not None and (best is None or score > best):
                 best, best_state, since_best = score, trainable_state(model, frozen), 0
             elif best is None:  # no val mAP (no true box in val): nothing to select on, keep the latest

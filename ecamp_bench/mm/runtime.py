@@ -101,15 +101,41 @@ QUIET_HOOKS: dict[str, Any] = {
 }
 
 
-def build_runner(cfg: dict[str, Any], work_dir: Path, scope: str):
+def _device_runner_class():
+    """mmengine's ``Runner`` that puts a single-process model on the device the run asked for."""
+    from mmengine.model import is_model_wrapper, revert_sync_batchnorm
+    from mmengine.runner import Runner
+
+    class DeviceRunner(Runner):
+        """``Runner(..., device=torch.device)``: a single-process model goes to ``device``.
+
+        mmengine's own ``wrap_model`` moves every model to its process-wide default device (CUDA whenever a
+        GPU is visible, and then the *current* CUDA device), so ``--device cpu`` on a GPU machine would train on
+        the GPU and ``--device cuda:1`` on ``cuda:0``. Under DDP mmengine's wrapper is kept: the process group
+        was opened with ``torch.cuda.set_device(LOCAL_RANK)``, which is where mmengine puts the model.
+        """
+
+        def __init__(self, *args: Any, device: torch.device | None = None, **kwargs: Any) -> None:
+            self._run_device = device  # read by wrap_model, which Runner.__init__ calls
+            super().__init__(*args, **kwargs)
+
+        def wrap_model(self, model_wrapper_cfg, model):
+            """The model on the run's device (single process); mmengine's wrapping otherwise."""
+            if self.distributed or self._run_device is None or is_model_wrapper(model):
+                return super().wrap_model(model_wrapper_cfg, model)
+            return revert_sync_batchnorm(model.to(self._run_device))
+
+    return DeviceRunner
+
+
+def build_runner(cfg: dict[str, Any], work_dir: Path, scope: str, device: torch.device | None = None):
     """An mmengine ``Runner`` from ``cfg`` (``Runner`` keyword arguments) in ``work_dir`` with ``scope``.
 
     Defaults added unless ``cfg`` sets them: a unique ``experiment_name``, ``log_level="WARNING"``,
-    :data:`QUIET_HOOKS` (no checkpoint files), and ``default_scope=scope``. Build and run it inside
-    ``with scoped(scope):``.
+    :data:`QUIET_HOOKS` (no checkpoint files), and ``default_scope=scope``. ``device``: where a single-process
+    model trains (model, data batches through the model's data preprocessor, and losses); ``None`` leaves it
+    to mmengine. Build and run it inside ``with scoped(scope):``.
     """
-    from mmengine.runner import Runner
-
     if "work_dir" in cfg:
         raise ConfigError("build_runner: pass work_dir as an argument, not in cfg")
     kwargs = dict(cfg)
@@ -118,10 +144,37 @@ def build_runner(cfg: dict[str, Any], work_dir: Path, scope: str):
     kwargs["default_hooks"] = {**QUIET_HOOKS, **(kwargs.get("default_hooks") or {})}
     kwargs.setdefault("default_scope", scope)
     Path(work_dir).mkdir(parents=True, exist_ok=True)
-    return Runner(work_dir=str(work_dir), **kwargs)
+    return _device_runner_class()(work_dir=str(work_dir), device=device, **kwargs)
+
+
+def progress_hook(phase: Any):
+    """An mmengine hook that reports every training iteration to ``phase`` (an
+    :class:`ecamp_bench.progress.Phase`, or any ``advance(n=1)`` callable): the total is the train loop's
+    ``max_iters`` (an upper bound when early stopping ends training sooner)."""
+    from mmengine.hooks import Hook
+
+    class ProgressHook(Hook):
+        """Training iterations → ``phase`` (done/total); validation runs are covered by its heartbeat lines."""
+
+        priority = "VERY_LOW"
+
+        def before_train(self, runner) -> None:
+            """Tell the phase how many iterations training has at most."""
+            if hasattr(phase, "update"):
+                phase.update(done=runner.iter, total=runner.max_iters)
+
+        def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+            """One more iteration done."""
+            if hasattr(phase, "update"):
+                phase.update(done=runner.iter + 1)
+            else:
+                phase(1)
+
+    return ProgressHook()
 
 
 __all__ = [
-    "QUIET_HOOKS", "build_runner", "load_runner_checkpoint", "resolve_device", "scoped", "seed_everything",
+    "QUIET_HOOKS", "build_runner", "load_runner_checkpoint", "progress_hook", "resolve_device", "scoped",
+    "seed_everything",
     "trusted_runner_checkpoints",
 ]  # fmt: skip

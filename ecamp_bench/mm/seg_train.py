@@ -35,7 +35,8 @@ from mmengine.optim import OptimWrapper
 from ecamp_bench.distributed import gather_rows, rank_batch_size, shard_indices
 from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.seg_metrics import DiceCounts, dice_values
-from ecamp_bench.mm.runtime import build_runner, known_openmmlab_warnings_ignored, scoped, seed_everything
+from ecamp_bench.mm.runtime import (build_runner, known_openmmlab_warnings_ignored, progress_hook, scoped,
+                                   seed_everything)
 
 MONITOR = "dice_per_image"
 
@@ -165,20 +166,20 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
     keep_best = KeepBestStateHook(monitor)
     stopper = EarlyStoppingHook(monitor=monitor, rule="greater", min_delta=0.0, patience=int(params.patience))
     work_dir = ctx.work_dir / f"mm-{mode}-seg"
-    with scoped("mmseg"):
+    with scoped("mmseg"), ctx.progress.bar(f"{mode}-seg training (iterations)", None) as phase:
         runner = build_runner(
             {
                 "model": model, **loaders, **schedule_cfg(params),
                 "optim_wrapper": _optimizer(model, params, mode),
                 "val_evaluator": Evaluator([ValDiceMetric()]),
-                "custom_hooks": [keep_best, stopper],
+                "custom_hooks": [keep_best, stopper, progress_hook(phase)],
                 "randomness": dict(seed=int(ctx.seed)),
                 **_distributed_runner_cfg(ctx),
             },
-            work_dir, "mmseg",
+            work_dir, "mmseg", device=ctx.device,
         )  # fmt: skip
-        with ctx.progress.bar(f"{mode}-seg training", None):
-            runner.train()
+        runner.train()
+    with scoped("mmseg"):
         if keep_best.best_state is not None:
             model.load_state_dict(keep_best.best_state)
         ctx.progress.log(f"{mode}-seg: best val {monitor} {keep_best.best_score} after {len(keep_best.history)} validations")

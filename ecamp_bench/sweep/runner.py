@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ecamp_bench.evaluation.context import NullProgress, ProgressReporter
-from ecamp_bench.evaluation.runner import RunPlan, RunRequest, TableCache, prepare_run, run_plan
+from ecamp_bench.evaluation.runner import RunPlan, RunRequest, TableCache, device_reuse_note, prepare_run, run_plan
 from ecamp_bench.plugins import Catalog
 from ecamp_bench.sweep.grid import Cell
 from ecamp_bench.sweep.turns import claimed_turns
@@ -51,6 +51,7 @@ class CellResult:
     wall_s: float | None = None
     value: float | None = None
     plan: RunPlan | None = None
+    note: str | None = None  # a reused record made on another device (printed by the sweep)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ def plan_cells(
             result.path = result.plan.path
             record = try_read_record(result.path)
             if record is not None and record.ok:
+                result.note = device_reuse_note(record, result.plan.request.device)
                 result.state, result.value, result.plan = CellState.DONE, record.primary_value, None
         results.append(result)
     return results
@@ -177,6 +179,7 @@ def run_cell(result: CellResult, settings: SweepSettings, catalog: Catalog, prog
         result.state, result.error = CellState.FAILED, _error_text(exc)
     else:
         result.path = outcome.path
+        result.note = outcome.note
         result.state = CellState.DONE if outcome.skipped else CellState.OK
         result.value = outcome.record.primary_value
     result.plan = None  # release the split tables
@@ -191,6 +194,9 @@ def run_sweep(
     t0 = time.perf_counter()
     summary = SweepSummary(plan_cells(cells, settings, catalog))
     observer.planned(summary.results)
+    for result in summary.results:
+        if result.note:
+            observer.progress.log(f"{result.cell.label}: {result.note}")
     try:
         for result, claim in claimed_turns(summary.results, observer):
             if claim is None:  # another worker sharing the results folder finished it

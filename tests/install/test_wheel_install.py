@@ -25,14 +25,15 @@ def _source_files() -> list[str]:
     return [f for f in listed if (REPO / f).is_file()]
 
 
-def _site_packages_without_ecamp_bench(into: Path) -> list[Path]:
-    """One folder per site-packages folder of this interpreter, of links to all its entries but ecamp-bench's."""
+def _site_packages_without_ecamp_bench(into: Path, hidden: tuple[str, ...] = OWN) -> list[Path]:
+    """One folder per site-packages folder of this interpreter, of links to all its entries but ecamp-bench's
+    (and those whose names start with another of ``hidden``)."""
     folders = []
     for i, entry in enumerate(p for p in dict.fromkeys(sys.path) if Path(p).name in ("site-packages", "dist-packages")):
         view = into / f"deps{i}"
         view.mkdir(parents=True)
         for item in Path(entry).iterdir():
-            if not item.name.startswith(OWN):
+            if not item.name.startswith(hidden):
                 (view / item.name).symlink_to(item)
         folders.append(view)
     return folders
