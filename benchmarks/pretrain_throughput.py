@@ -297,7 +297,7 @@ def main() -> None:
           f"autocast={args.amp} timed steps/config={args.steps} (interleaved) warm-up={args.warmup}")
     print(f"text: template reports with their rule context (inserted with p {masking.context_prob}): "
           f"{statistics.mean(tokens):.0f} tokens on average, longest {max(tokens)}; max_length {masking.max_length}")
-    print(f"matrix-product peak for MFU: {peak_tflops:.2f} TFLOP/s ({peak_source})")
+    print(f"matrix-product peak for MFU: {peak_tflops:.3g} TFLOP/s ({peak_source})")
     print("Timed steps of all configurations are interleaved, so load from other processes on a shared machine "
           "hits them alike; absolute figures are inflated by that load, the ratios are what to compare.")
     header = (f"{'configuration':<46} {'images/s':>9} {'s/step':>8} {'GFLOP/step':>11} {'TFLOP/s':>8} {'MFU':>6} "

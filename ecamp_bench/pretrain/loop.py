@@ -303,9 +303,11 @@ class Trainer:
                     self.save()
                     if writer is not None:
                         writer.close()
+                    self._data_loader = None  # its persistent workers end with the last reference
                     raise TrainingStopped(self.step)
         if writer is not None:
             writer.close()
+        self._data_loader = None
         return history
 
     def save(self) -> None:
