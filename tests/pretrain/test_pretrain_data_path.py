@@ -86,3 +86,28 @@ def test_stop_and_resume_with_persistent_workers_and_device_augmentation_repeats
     assert all(kw["persistent_workers"] for kw in built)
     # 3 epochs, SR rule full then attention: one loader per (process, rule), not one per epoch
     assert len(built) == 3
+
+
+@pytest.mark.parametrize("mode, suffix", [("L", ".png"), ("L", ".jpg"), ("RGB", ".png"), ("I;16", ".png")])
+def test_images_load_as_stored_and_convert_to_the_former_floats(tmp_path, mode, suffix):
+    """8-bit images come as uint8 (a quarter of the bytes to crop and move); the float conversion gives what
+    ``load_image`` gave before: Pillow's grey values / 255 (16-bit images stay float in [0, 1])."""
+    from PIL import Image
+
+    from ecamp_bench.data.images import as_unit_float, load_image, load_image_array
+
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 65536 if mode == "I;16" else 256, size=(30, 40) + ((3,) if mode == "RGB" else ()))
+    image = Image.fromarray(pixels.astype(np.uint16 if mode == "I;16" else np.uint8))  # mode from dtype, shape
+    assert image.mode == mode
+    path = tmp_path / f"x{suffix}"
+    image.save(path)
+    array = load_image_array(path)
+    with Image.open(path) as opened:
+        if mode == "I;16":
+            before = np.asarray(opened, dtype=np.float32) / 65535.0
+        else:
+            before = np.asarray(opened.convert("L"), dtype=np.float32) / 255.0
+    assert array.dtype == (np.float32 if mode == "I;16" else np.uint8)
+    assert np.array_equal(as_unit_float(array), np.clip(before, 0, 1).astype(np.float32))
+    assert np.array_equal(load_image(path), as_unit_float(array))
