@@ -36,6 +36,13 @@ def load_image(path: Path, min_side: int | None = None) -> np.ndarray:
     when one is registered, and a JPEG is decoded at 1/2, 1/4 or 1/8 scale (Pillow's ``draft``) while its
     shorter side stays >= ``min_side``. None: the full image, as stored.
     """
+    return as_unit_float(load_image_array(path, min_side))
+
+
+def load_image_array(path: Path, min_side: int | None = None) -> np.ndarray:
+    """:func:`load_image` before the conversion to float: uint8 ``[H, W]`` for 8-bit images (a quarter of the
+    bytes to crop and move; :func:`as_unit_float` gives the same floats later, e.g. on the GPU), else float32
+    ``[H, W]`` in ``[0, 1]``."""
     path = Path(path)
     if min_side is not None and not is_dicom(path):
         from ecamp_bench.data.prepared import prepared_path
@@ -44,6 +51,13 @@ def load_image(path: Path, min_side: int | None = None) -> np.ndarray:
     if not path.is_file():
         raise DataError("image file not found", path=path)
     return _load_dicom(path) if is_dicom(path) else _load_raster(path, min_side)
+
+
+def as_unit_float(array: np.ndarray) -> np.ndarray:
+    """An array of :func:`load_image_array` as float32 in ``[0, 1]`` (uint8 / 255; floats clipped)."""
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / np.float32(255.0)
+    return np.clip(array, 0.0, 1.0).astype(np.float32)
 
 
 def _load_raster(path: Path, min_side: int | None = None) -> np.ndarray:
@@ -61,7 +75,7 @@ def _load_raster(path: Path, min_side: int | None = None) -> np.ndarray:
             elif image.mode == "F":
                 array = np.asarray(image, dtype=np.float32)
             else:
-                array = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+                return np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"unreadable image ({exc})", path=path) from None
     return np.clip(array, 0.0, 1.0).astype(np.float32)

@@ -104,8 +104,32 @@ def sincos_pos_embed_2d(dim: int, grid: int, cls_token: bool = True) -> torch.Te
     return emb.float()
 
 
+def conv3x3_taps(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, padding=1)`` for a 3×3 kernel written as 9 shifted multiply-adds.
+
+    x: [N, C, H, W]; weight: [O, C, 3, 3]; bias: [O] → [N, O, H, W]. The same sum as the convolution (in another
+    order: equal within float rounding). Under ``torch.compile`` this becomes one element-wise kernel that reads
+    x once and writes the output once, with no layout conversion: for the few channels of the SR head that is
+    what its FLOPs and bytes say, where a library convolution of 3 channels runs far below both ceilings.
+    """
+    height, width = x.shape[-2:]
+    padded = F.pad(x, (1, 1, 1, 1))
+    out = None
+    for dy in range(3):
+        for dx in range(3):
+            tap = padded[:, None, :, dy : dy + height, dx : dx + width]  # [N, 1, C, H, W]
+            term = (tap * weight[None, :, :, dy, dx, None, None]).sum(dim=2)  # [N, O, H, W]
+            out = term if out is None else out + term
+    return out if bias is None else out + bias[None, :, None, None]
+
+
 class SRHead(nn.Module):
-    """Context-guided super-resolution head: ↑×s bilinear → conv3×3 → ReLU → conv3×3, + the upsampled input."""
+    """Context-guided super-resolution head: ↑×s bilinear → conv3×3 → ReLU → conv3×3, + the upsampled input.
+
+    ``taps``: compute the convolutions with :func:`conv3x3_taps` (used inside a compiled region, where it fuses);
+    otherwise the library convolution, on CUDA in channels-last memory format (cuDNN's bf16 kernels are NHWC:
+    an NCHW input would be converted there and back in every call). Same function either way.
+    """
 
     def __init__(self, scale: int, channels: int, final_relu: bool):
         super().__init__()
@@ -113,10 +137,16 @@ class SRHead(nn.Module):
         self.conv1 = nn.Conv2d(3, channels, kernel_size=3, padding=1)
         self.conv2 = nn.Conv2d(channels, 3, kernel_size=3, padding=1)
 
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
+    def forward(self, img: torch.Tensor, taps: bool = False) -> torch.Tensor:
         """img: [N, 3, H, W] → [N, 3, s*H, s*W]."""
         up = F.interpolate(img, scale_factor=self.scale, mode="bilinear", align_corners=False)
-        out = self.conv2(F.relu(self.conv1(up))) + up
+        if taps:
+            hidden = F.relu(conv3x3_taps(up, self.conv1.weight, self.conv1.bias))
+            out = conv3x3_taps(hidden, self.conv2.weight, self.conv2.bias) + up
+        else:
+            if up.is_cuda:
+                up = up.contiguous(memory_format=torch.channels_last)
+            out = self.conv2(F.relu(self.conv1(up))) + up
         return F.relu(out) if self.final_relu else out
 
 
@@ -154,6 +184,7 @@ class ECAMP(nn.Module):
         text_config = bert_config(cfg.vocab_size, cfg.text_hidden, cfg.text_layers, cfg.text_heads, cfg.text_ffn,
                                   cfg.text_max_len, cfg.text_dropout, attn_implementation=cfg.attention)
         self.text = MultimodalBert(text_config, image_dim=cfg.embed_dim)
+        self._sr_and_loss = None  # the compiled SR branch (compile_regions)
         self._init_decoder()
         if cfg.init == "reference":
             self._init_reference()
@@ -227,6 +258,22 @@ class ECAMP(nn.Module):
         return torch.einsum("nhwpqc->nchpwq", x).reshape(x.shape[0], 3, g * p, g * p)
 
     @staticmethod
+    def masking_indices(n: int, length: int, mask_ratio: float, device: torch.device | str | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The draw of :meth:`random_masking` without the tokens: (ids_keep [N, L_keep], mask [N, L] with
+        0 keep / 1 remove, ids_restore [N, L]); uses the same random numbers (one ``torch.rand(N, L)``)."""
+        if mask_ratio == 0:
+            ids = torch.arange(length, device=device).expand(n, length)
+            return ids, torch.zeros(n, length, device=device), ids
+        len_keep = int(length * (1 - mask_ratio))
+        noise = torch.rand(n, length, device=device)  # [N, L]
+        ids_shuffle = torch.argsort(noise, dim=1)  # ascending: small noise is kept
+        ids_restore = torch.argsort(ids_shuffle, dim=1)
+        mask = torch.ones(n, length, device=device)
+        mask[:, :len_keep] = 0
+        return ids_shuffle[:, :len_keep], torch.gather(mask, 1, ids_restore), ids_restore
+
+    @staticmethod
     def random_masking(x: torch.Tensor, mask_ratio: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Keep a random (1 - mask_ratio) share of the tokens of each sample (argsort of uniform noise).
 
@@ -234,26 +281,35 @@ class ECAMP(nn.Module):
         A ratio of 0 keeps every token in its original order.
         """
         n, length, d = x.shape
+        ids_keep, mask, ids_restore = ECAMP.masking_indices(n, length, mask_ratio, x.device)
         if mask_ratio == 0:
-            ids = torch.arange(length, device=x.device).expand(n, length)
-            return x, torch.zeros(n, length, device=x.device), ids
-        len_keep = int(length * (1 - mask_ratio))
-        noise = torch.rand(n, length, device=x.device)  # [N, L]
-        ids_shuffle = torch.argsort(noise, dim=1)  # ascending: small noise is kept
-        ids_restore = torch.argsort(ids_shuffle, dim=1)
-        ids_keep = ids_shuffle[:, :len_keep]
-        x_visible = torch.gather(x, 1, ids_keep[:, :, None].expand(-1, -1, d))
-        mask = torch.ones(n, length, device=x.device)
-        mask[:, :len_keep] = 0
-        return x_visible, torch.gather(mask, 1, ids_restore), ids_restore
+            return x, mask, ids_restore
+        return torch.gather(x, 1, ids_keep[:, :, None].expand(-1, -1, d)), mask, ids_restore
 
     # ------------------------------------------------------------------------------
     # forward passes
+    def embed_visible_patches(self, imgs: torch.Tensor, ids_keep: torch.Tensor) -> torch.Tensor:
+        """The patch embedding (+ position) of the kept patches only: imgs [N, 3, H, W], ids_keep [N, K] →
+        [N, K, D].
+
+        Equal to timm's ``patch_embed`` (a p×p conv of stride p) on every patch followed by the gather of
+        :meth:`random_masking`, computed as one matrix product over the K kept patches (a quarter of them at
+        the paper's 0.75 mask ratio): no convolution, no layout conversion, no work on masked patches.
+        """
+        enc, p, g = self.encoder, self.cfg.patch_size, self.grid
+        n, c = imgs.shape[:2]
+        weight = enc.patch_embed.proj.weight  # [D, C, p, p]
+        pixels = imgs.reshape(n, c, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(n, g * g, c * p * p)
+        pixels = torch.gather(pixels, 1, ids_keep[:, :, None].expand(-1, -1, pixels.shape[-1]))  # [N, K, C*p*p]
+        x = enc.patch_embed.norm(F.linear(pixels, weight.reshape(weight.shape[0], -1), enc.patch_embed.proj.bias))
+        pos = enc.pos_embed[:, 1:, :].expand(n, -1, -1)
+        return x + torch.gather(pos, 1, ids_keep[:, :, None].expand(-1, -1, pos.shape[-1]))
+
     def forward_encoder(self, imgs: torch.Tensor, mask_ratio: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """imgs: [N, 3, H, W] → (latent [N, 1 + L_keep, D] incl. CLS, mask [N, L], ids_restore [N, L])."""
         enc = self.encoder
-        x = enc.patch_embed(imgs) + enc.pos_embed[:, 1:, :]  # [N, L, D]
-        x, mask, ids_restore = self.random_masking(x, mask_ratio)
+        ids_keep, mask, ids_restore = self.masking_indices(imgs.shape[0], self.num_patches, mask_ratio, imgs.device)
+        x = self.embed_visible_patches(imgs, ids_keep)  # [N, L_keep, D]
         cls = (enc.cls_token + enc.pos_embed[:, :1, :]).expand(x.shape[0], -1, -1)  # [N, 1, D]
         x = enc.norm_pre(torch.cat([cls, x], dim=1))
         x = enc.norm(enc.blocks(x))
@@ -271,9 +327,32 @@ class ECAMP(nn.Module):
             x = block(x)
         return self.decoder_pred(self.decoder_norm(x))[:, 1:, :]  # drop CLS
 
-    def forward_sr(self, pred: torch.Tensor) -> torch.Tensor:
+    def forward_sr(self, pred: torch.Tensor, taps: bool = False) -> torch.Tensor:
         """pred: [N, L, p*p*3] → the super-resolved reconstruction [N, 3, s*H, s*W]."""
-        return self.sr_head(self.unpatchify(pred))
+        return self.sr_head(self.unpatchify(pred), taps=taps)
+
+    def sr_and_loss(self, pred: torch.Tensor, imgs_hr: torch.Tensor, region: torch.Tensor, taps: bool = False
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The SR branch from the decoder's prediction to its loss: (sr_image [N, 3, sH, sW], loss scalar).
+
+        One function so that :meth:`compile_regions` can compile it whole: unpatchify, upsampling, both
+        convolutions, residual, squared error and mask fuse into a few element-wise and reduction kernels.
+        """
+        sr_image = self.forward_sr(pred, taps=taps)
+        return sr_image, self.forward_loss_sr(imgs_hr, sr_image, region)
+
+    def compile_regions(self, **options) -> None:
+        """``torch.compile`` the parts of the step that compile without graph breaks, in place: every encoder,
+        decoder and BERT block, the fusion layer, and the SR branch with its loss (convolutions as taps).
+
+        The whole model does not compile as one graph (the MLM logits at data-dependent positions, the text's
+        varying width): compiling these regions keeps every FLOP-heavy part inside a compiled graph.
+        ``options`` go to ``torch.compile``.
+        """
+        blocks = [*self.encoder.blocks, *self.decoder_blocks, *self.text.encoder.layer, self.text.fusion]
+        for block in blocks:
+            block.compile(**options)
+        self._sr_and_loss = torch.compile(partial(self.sr_and_loss, taps=True), **options)
 
     def forward_text(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, latent: torch.Tensor,
@@ -333,11 +412,11 @@ class ECAMP(nn.Module):
         """
         latent, mask, ids_restore = self.forward_encoder(imgs, self.cfg.mask_ratio)
         pred = self.forward_decoder(latent, ids_restore)
-        sr_image = self.forward_sr(pred)
+        sr_image, sr_loss = (self._sr_and_loss or self.sr_and_loss)(pred, imgs_hr, sr_region)
         logits, attn = self.forward_text(input_ids, attention_mask, latent, mlm_positions)
         losses = {
             "mim": self.forward_loss_mim(imgs, pred, mask),
-            "sr": self.forward_loss_sr(imgs_hr, sr_image, sr_region),
+            "sr": sr_loss,
             "mlm": mlm_loss_fn(logits.float()),
         }
         weights = {**self.cfg.loss_weights, **(loss_weights or {})}

@@ -91,7 +91,9 @@ class RunConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     max_steps: int | None = None  # stop early after this many optimizer steps (smoke tests, benchmarks)
-    compile: bool = False  # torch.compile the model's forward (opt-in: minutes of compilation first)
+    # torch.compile every transformer block and the SR branch (ECAMP.compile_regions; the whole model graph
+    # breaks at the data-dependent MLM positions). Opt-in: minutes of compilation first.
+    compile: bool = False
     init_checkpoint: Path | None = None  # local MAE/timm ViT weights (.pth/.safetensors) for the encoder/decoder
     export: bool = True
 

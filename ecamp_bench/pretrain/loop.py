@@ -29,7 +29,8 @@ from ecamp_bench.models.ecamp import ECAMP, parameter_counts
 from ecamp_bench.models.sr_region import build_sr_rule, region_mask
 from ecamp_bench.pretrain import checkpointing as ckpt
 from ecamp_bench.pretrain.config import PretrainConfig
-from ecamp_bench.pretrain.data import PretrainDataset, PretrainPair, ResumableDistributedSampler, StepSeeds, TextCollate
+from ecamp_bench.pretrain.data import (PretrainDataset, PretrainPair, ResumableDistributedSampler, StepSeeds,
+                                       TextCollate, augment_on_device)
 from ecamp_bench.distributed import DistInfo, barrier, derive_seed, init_distributed, seed_everything
 from ecamp_bench.pretrain.export import export_backbone, init_from_checkpoint
 from ecamp_bench.pretrain.optim import build_optimizer, build_scheduler
@@ -41,6 +42,7 @@ from ecamp_bench.text.masking import TextBatch, TextBatcher
 
 log = logging.getLogger(__name__)
 LOSS_NAMES = ("loss", "mim", "sr", "mlm")
+PREFETCH_BATCHES = 2  # per DataLoader worker (16 workers: 32 batches ready ahead)
 
 
 @dataclass
@@ -113,7 +115,10 @@ class Trainer:
     """Holds the state of one run; :meth:`fit` trains to the end (or ``run.max_steps``)."""
 
     def __init__(self, cfg: PretrainConfig, run_dir: Path, pairs: list[PretrainPair], tokenizer,
-                 image_loader: Callable[[str], np.ndarray], info: DistInfo, device: torch.device):
+                 image_loader: Callable[[str], np.ndarray], info: DistInfo, device: torch.device,
+                 augment_on: str | None = None):
+        """``augment_on``: where resize/flip/normalise run (:mod:`~ecamp_bench.pretrain.data`); None = on the
+        device when it is a GPU (the workers then only decode and crop), else in the DataLoader workers."""
         self.cfg, self.run_dir, self.info, self.device = cfg, Path(run_dir), info, device
         self.dtype = amp_dtype(cfg.optim.amp, device)
         self.batcher = TextBatcher(tokenizer, cfg.text.masking)
@@ -124,7 +129,10 @@ class Trainer:
         self.dataset = PretrainDataset(
             pairs, hr_size=cfg.data.hr_size, crop_scale=tuple(cfg.data.crop_scale), crop_ratio=tuple(cfg.data.crop_ratio),
             hflip_prob=cfg.data.hflip_prob, mean=cfg.data.mean, std=cfg.data.std,
-            sr_rule=build_sr_rule("full", cfg.sr.window, self.grid), seed=cfg.run.seed, image_loader=image_loader)
+            sr_rule=build_sr_rule("full", cfg.sr.window, self.grid), seed=cfg.run.seed, image_loader=image_loader,
+            augment_on=augment_on or ("device" if device.type == "cuda" else "worker"))
+        self._data_loader: DataLoader | None = None  # built once, rebuilt only when the SR rule changes
+        self._loader_rule = None
         self.sampler = ResumableDistributedSampler(self.dataset, info.world_size, info.rank, cfg.run.seed)
         per_rank_batches = self.sampler.num_samples // cfg.optim.batch_size
         self.steps_per_epoch = per_rank_batches // cfg.optim.accum_steps
@@ -142,8 +150,8 @@ class Trainer:
         self.step = 0
         self.ddp = (DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
                     if info.distributed else self.model)
-        if cfg.run.compile:  # opt-in: compiles on the first steps (and again for new text widths)
-            self.ddp = torch.compile(self.ddp)
+        if cfg.run.compile:  # opt-in: compiles the blocks and the SR branch on the first steps
+            self.model.compile_regions()
 
     # ------------------------------------------------------------------------------
     # state
@@ -183,8 +191,11 @@ class Trainer:
         """Put the right SR rule into the dataset for ``epoch`` (computing attention windows once)."""
         sr = self.cfg.sr
         if sr.rule != "attention":
-            self.dataset.sr_rule = build_sr_rule(sr.rule, sr.window, self.grid)
+            if self.dataset.sr_rule.name != sr.rule:  # once: the workers keep the rule they started with
+                self.dataset.sr_rule = build_sr_rule(sr.rule, sr.window, self.grid)
         elif sr.windows_file is not None:
+            if self.dataset.sr_rule.name == "attention":
+                return
             self.dataset.sr_rule = build_sr_rule("attention", sr.window, self.grid,
                                                  load_windows(sr.windows_file, self.grid, sr.window))
         elif epoch >= sr.attention_stage_epochs and self.dataset.sr_rule.name != "attention":
@@ -201,13 +212,31 @@ class Trainer:
     # ------------------------------------------------------------------------------
     # training
     def _loader(self, epoch: int, step_in_epoch: int) -> DataLoader:
+        """The run's DataLoader, positioned at ``(epoch, step_in_epoch)``. Its workers persist across epochs
+        (each keeps ``PREFETCH_BATCHES`` batches ready); it is rebuilt only when the dataset's SR rule changes,
+        since the workers hold their own copy of the dataset."""
         bs = self.cfg.optim.batch_size
         self.sampler.set_position(epoch, step_in_epoch * self.cfg.optim.accum_steps * bs)
-        workers = self.cfg.data.num_workers
-        seeds = StepSeeds(self.cfg.run.seed, self.info.rank, bs, self.cfg.optim.accum_steps, self.steps_per_epoch)
-        collate = TextCollate(self.batcher, seeds)  # text masking runs in the workers
-        return DataLoader(self.dataset, batch_size=bs, sampler=self.sampler, num_workers=workers, collate_fn=collate,
-                          drop_last=True, pin_memory=self.device.type == "cuda", persistent_workers=False)
+        loader = self._data_loader
+        if loader is None or self._loader_rule is not self.dataset.sr_rule:
+            workers = self.cfg.data.num_workers
+            seeds = StepSeeds(self.cfg.run.seed, self.info.rank, bs, self.cfg.optim.accum_steps, self.steps_per_epoch)
+            collate = TextCollate(self.batcher, seeds)  # text masking runs in the workers
+            self._data_loader = loader = None  # lets the previous workers go first
+            loader = DataLoader(self.dataset, batch_size=bs, sampler=self.sampler, num_workers=workers,
+                                collate_fn=collate, drop_last=True, pin_memory=self.device.type == "cuda",
+                                persistent_workers=workers > 0,
+                                prefetch_factor=PREFETCH_BATCHES if workers > 0 else None)
+            self._loader_rule = self.dataset.sr_rule  # the rule this loader's workers were started with
+            self._data_loader = loader
+        return loader
+
+    def _images(self, batch: dict) -> torch.Tensor:
+        """The batch's augmented hi-res images on the device, [B, 3, S, S]."""
+        if "image_hr" in batch:
+            return batch["image_hr"].to(self.device, non_blocking=True)
+        d = self.cfg.data
+        return augment_on_device(batch["crops"], batch["flip"], d.hr_size, d.mean, d.std, self.device)
 
     def train_step(self, batches, epoch: int) -> dict[str, float]:
         """Forward/backward over ``accum_steps`` micro-batches, then one optimizer step. Returns mean losses."""
@@ -220,7 +249,7 @@ class Trainer:
             seed = derive_seed(cfg.run.seed, self.info.rank, self.step, micro)
             torch.manual_seed(seed)  # MAE masking noise and dropout
             text = batch["text"].to(self.device)  # masked with the same seed in the DataLoader worker
-            imgs_hr = batch["image_hr"].to(self.device, non_blocking=True)
+            imgs_hr = self._images(batch)
             sync = micro == accum - 1 or not self.info.distributed
             with nullcontext() if sync else self.ddp.no_sync():
                 out = forward_step(self.ddp, imgs_hr, batch["sr_box"].to(self.device), text, cfg.model.img_size,
@@ -274,9 +303,11 @@ class Trainer:
                     self.save()
                     if writer is not None:
                         writer.close()
+                    self._data_loader = None  # its persistent workers end with the last reference
                     raise TrainingStopped(self.step)
         if writer is not None:
             writer.close()
+        self._data_loader = None
         return history
 
     def save(self) -> None:
@@ -322,10 +353,12 @@ def backbone_path(cfg: PretrainConfig) -> Path:
 def run_pretraining(cfg: PretrainConfig, run_dir: Path, *, resume: bool = False, pairs: list[PretrainPair] | None = None,
                     image_loader: Callable[[str], np.ndarray] | None = None,
                     on_step: Callable[[StepInfo], None] | None = None, on_event: Callable[[str], None] | None = None,
-                    stop: Callable[[DistInfo], bool] | None = None) -> tuple[PretrainResult, Trainer]:
+                    stop: Callable[[DistInfo], bool] | None = None,
+                    augment_on: str | None = None) -> tuple[PretrainResult, Trainer]:
     """Run (or resume) pre-training in ``run_dir`` and export the encoder. Works alone or under ``torchrun``.
 
     ``stop``: see :meth:`Trainer.fit` (raises :class:`TrainingStopped` after checkpointing).
+    ``augment_on``: see :class:`Trainer` (None = on the GPU when training on one).
     """
     from ecamp_bench.pretrain.setup import prepare_run
 
@@ -333,7 +366,7 @@ def run_pretraining(cfg: PretrainConfig, run_dir: Path, *, resume: bool = False,
     info, device = init_distributed(cfg.run.device)
     pairs, tokenizer, image_loader = prepare_run(cfg, Path(run_dir), info, resume=resume, pairs=pairs,
                                                  image_loader=image_loader, on_event=on_event)
-    trainer = Trainer(cfg, run_dir, pairs, tokenizer, image_loader, info, device)
+    trainer = Trainer(cfg, run_dir, pairs, tokenizer, image_loader, info, device, augment_on)
     if cfg.run.init_checkpoint is not None and not resume:
         report = init_from_checkpoint(trainer.model, cfg.run.init_checkpoint)
         if on_event and info.is_main:

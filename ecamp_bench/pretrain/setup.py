@@ -21,11 +21,12 @@ from ecamp_bench.pretrain.sources import prepare_tokenizer, read_pairs, resolve_
 
 
 def default_image_loader(path: str, min_side: int | None = None) -> np.ndarray:
-    """Any supported image file (PNG/JPEG/DICOM) as float32 [H, W] in [0, 1]; with ``min_side`` possibly
-    smaller (a prepared copy, or JPEG draft decoding) but with the shorter side >= ``min_side``."""
-    from ecamp_bench.data.images import load_image
+    """Any supported image file (PNG/JPEG/DICOM) as [H, W]: uint8 for 8-bit images, else float32 in [0, 1]
+    (:func:`~ecamp_bench.data.images.load_image_array`); with ``min_side`` possibly smaller (a prepared copy,
+    or JPEG draft decoding) but with the shorter side >= ``min_side``."""
+    from ecamp_bench.data.images import load_image_array
 
-    return load_image(Path(path), min_side=min_side)
+    return load_image_array(Path(path), min_side=min_side)
 
 
 def decode_min_side(cfg: DataConfig) -> int | None:
