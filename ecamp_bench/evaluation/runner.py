@@ -27,8 +27,9 @@ from ecamp_bench import __version__
 from ecamp_bench.config import apply_overrides, config_sha256, from_dict, to_dict
 from ecamp_bench.data.samples import SampleTable
 from ecamp_bench.distributed import broadcast_object, current, main_first
-from ecamp_bench.errors import DataError, EcampBenchError
+from ecamp_bench.errors import DataError, EcampBenchError, NonFiniteError
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
+from ecamp_bench.evaluation.finite import require_finite_predictions
 from ecamp_bench.evaluation.params import DEFAULT_PRESET, protocol_params
 from ecamp_bench.evaluation.sample_size import small_test_set_reasons
 from ecamp_bench.evaluation.splitting import SplitResult, split_for_run, split_from_published
@@ -281,9 +282,10 @@ def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None 
     ctx = make_context(plan, progress, info)
     try:
         torch.manual_seed(request.seed)
-        predictions = import_ref(plan.protocol.run)(ctx)
+        predictions = _named_nonfinite(plan, lambda: import_ref(plan.protocol.run)(ctx))
         metrics = []
         if info.is_main:
+            require_finite_predictions(predictions, backbone=plan.backbone.name, task=task.name)
             predictions = attach_truth(plan.impl, task, split.test, predictions)
             n_bootstrap = int(plan.config["eval"]["n_bootstrap"])
             metrics = plan.impl.score(task, predictions, n_bootstrap=n_bootstrap, seed=request.seed)
@@ -302,6 +304,15 @@ def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None 
         write_record(record, path)
         catalog.notify_run_finished(record)
     return RunOutcome(broadcast_object(record, info), path)
+
+
+def _named_nonfinite(plan: RunPlan, body):
+    """``body()``, with a :class:`NonFiniteError` raised inside the protocol re-raised naming the backbone and task."""
+    try:
+        return body()
+    except NonFiniteError as exc:
+        raise NonFiniteError(f"backbone '{plan.backbone.name}' on task '{plan.task.name}': {exc}; "
+                             "no result is recorded") from None
 
 
 def _provider(catalog: Catalog, kind: str, name: str) -> str:

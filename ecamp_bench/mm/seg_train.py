@@ -117,11 +117,18 @@ def build_segmentor(params: Any, ctx: RunContext, mode: str) -> torch.nn.Module:
 
 @torch.no_grad()
 def predict_masks(model: torch.nn.Module, loader, size: int) -> np.ndarray:
-    """Predicted masks ``[N, size, size]`` uint8 of every batch of ``loader`` (model in eval mode)."""
+    """Predicted masks ``[N, size, size]`` uint8 of every batch of ``loader`` (model in eval mode).
+
+    Raises :class:`~ecamp_bench.errors.NonFiniteError` when the logits behind a mask hold NaN or ±inf.
+    """
+    from ecamp_bench.evaluation.finite import require_finite
+
     model.eval()
     masks = []
     for batch in loader:
         for sample in model.test_step(batch):
+            if "seg_logits" in sample:  # NaN logits give an all-background mask: refuse them here
+                require_finite(sample.seg_logits.data, "segmentation logits of the test set")
             masks.append(sample.pred_sem_seg.data.squeeze(0).to("cpu", torch.uint8).numpy())  # [S, S]
     return np.stack(masks) if masks else np.zeros((0, size, size), dtype=np.uint8)
 
