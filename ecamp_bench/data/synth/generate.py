@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ecamp_bench.atomic import default_mode
 from ecamp_bench.data.synth import chexpert, covidx, mimic_cxr, nih_cxr14, rsna, siim
 from ecamp_bench.data.synth.parallel import Progress, default_workers
 from ecamp_bench.errors import UnknownNameError
@@ -98,6 +99,7 @@ def ensure_synthetic_default(preset: str | None = None, progress: Progress | Non
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    staging.chmod(default_mode(directory=True))  # mkdtemp's 0700 would hide the data from colleagues
     try:
         generate(staging, preset=preset, seed=0, progress=progress)
         if root.exists():
