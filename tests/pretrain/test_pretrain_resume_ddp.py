@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -56,6 +57,44 @@ def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_p
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert straight.wait(timeout=180) == 0, straight.stdout.read().decode()
     _assert_same(_weights(tmp_path / "straight-rank0.pt"), _weights(tmp_path / "killed-rank0.pt"))
+
+
+@pytest.mark.slow
+def test_kill_resume_export_is_byte_identical_to_the_uninterrupted_export_in_another_folder(tmp_path):
+    """The export is a function of weights and config: not of the run folder, the output folder, the kill or the
+    probe rows a resumed run adds (they go to the run folder's export.json)."""
+    import hashlib
+
+    pairs = tiny_pairs(tmp_path / "pairs")
+    tokenizer = train_wordpiece([p.report for p in pairs] + ["Entity context: effusion present."], 300, 1)
+    save_tokenizer(tokenizer, tmp_path / "tokenizer.json")
+
+    def cmd(run, *extra):
+        return [sys.executable, str(WORKER), str(tmp_path / run), str(tmp_path / "pairs"), str(tmp_path / run),
+                "--tokenizer", str(tmp_path / "tokenizer.json"), "--export", *extra]
+
+    def env(out):
+        return {**_env(), "ECAMP_BENCH_PRETRAINED": str(tmp_path / out)}
+
+    straight = subprocess.Popen(cmd("straight"), env=env("out-a"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    victim = subprocess.Popen(cmd("killed", "--sleep", "1.5"), env=env("out-b"), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    deadline = time.monotonic() + 120
+    while not (checkpoints / "ckpt-00000002.pt").exists():
+        assert victim.poll() is None and time.monotonic() < deadline, victim.stdout.read().decode()
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    resumed = subprocess.run(cmd("killed", "--resume"), env=env("out-b"), capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert straight.wait(timeout=180) == 0, straight.stdout.read().decode()
+    (a,), (b,) = (list((tmp_path / out).glob("*.safetensors")) for out in ("out-a", "out-b"))
+    assert a.name == b.name
+    assert hashlib.sha256(a.read_bytes()).hexdigest() == hashlib.sha256(b.read_bytes()).hexdigest()
+    steps = [[row["step"] for row in json.loads((tmp_path / run / "export.json").read_text())["probe"]]
+             for run in ("straight", "killed")]
+    assert steps[0] == [0, 2, 4, 6] and set(steps[1]) >= set(steps[0])  # history differs only outside the weights
 
 
 @pytest.mark.slow
