@@ -115,7 +115,10 @@ def eval_command(
     from ecamp_bench.evaluation.context import NullProgress
     from ecamp_bench.evaluation.runner import RunRequest, run_evaluation
 
+    from ecamp_bench.seeds import check_seed
+
     value = parse_fraction(fraction)
+    seed = [check_seed(s) for s in seed]
     cat = catalog()
     main_process = True
     if launched_by_torchrun():

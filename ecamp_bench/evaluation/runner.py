@@ -179,6 +179,9 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
 
     ``tables`` shares layout reads between plans (a sweep passes one cache for all its cells).
     """
+    from ecamp_bench.seeds import check_seed
+
+    check_seed(request.seed, "seed")
     task = catalog.task(request.task)
     protocol = catalog.protocol(request.protocol or task.protocols[0])
     if task.kind not in protocol.kinds:
