@@ -17,6 +17,8 @@ reads and writes the cache and hands a cached entry to the other ranks.
 from __future__ import annotations
 
 import hashlib
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -198,8 +200,8 @@ def _read_cache_entry(path: Path, ids: list[str]) -> np.ndarray | None:
         with np.load(path, allow_pickle=False) as data:
             if list(data["ids"]) == ids:
                 return data["features"]
-    except (OSError, ValueError, KeyError):
-        pass  # unreadable entry: recompute and overwrite
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+        pass  # unreadable (e.g. truncated) entry: recompute and overwrite
     return None
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecamp_bench.errors import DataError, EcampBenchError
+from ecamp_bench.evaluation.predictions import UnreadablePredictions
 from ecamp_bench.evaluation.context import Predictions
 from ecamp_bench.evaluation.stats import PairedTest, align_predictions, compare_auc, paired_bootstrap
 from ecamp_bench.leaderboard.aggregate import LeaderboardTable, Pivot, assign_rows, latest_per_seed
@@ -122,6 +123,8 @@ def column_significance(
                 a, b, metric=column.metric, paired_test=row_a.get("paired_test"), value_fn=row_a.get("value_fn"),
                 n_bootstrap=n_bootstrap, seed=seed, names=(best, runner_up),
             )[0]  # fmt: skip
+    except UnreadablePredictions:
+        raise  # a damaged file is an error, not a missing test: the report stops and names it
     except (EcampBenchError, KeyError) as exc:
         result.reason = f"not tested: {exc}"
         return result

@@ -157,3 +157,20 @@ def test_compare_keeps_presets_apart_and_asks_for_one_where_a_cell_has_several(t
     assert "presets ['cpu-demo', 'tiny']; pass --preset" in capsys.readouterr().err
     assert main([*single, "--preset", "cpu-demo"]) == 0
     assert "frozen-seg (preset cpu-demo) seed 0" in capsys.readouterr().out
+
+
+def test_a_truncated_predictions_file_is_a_named_error_in_compare_and_leaderboard(tmp_path, capsys, monkeypatch):
+    from ecamp_bench.cli import main
+
+    for seed in (0, 1):
+        _add_seg_run(tmp_path, "good", seed, 0.97)
+        _add_seg_run(tmp_path, "poor", seed, 0.6)
+    (victim,) = [p for p in tmp_path.rglob("*.predictions.npz") if p.name.startswith("segpoor1")]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    assert main(["compare", "good", "poor", "--task", "toy-seg", "--fraction", "1%", "--results", str(tmp_path),
+                 "--n-bootstrap", "20"]) == 2
+    err = capsys.readouterr().err
+    assert f"{victim}: unreadable predictions file" in err.replace("\n", "") and "Traceback" not in err
+    monkeypatch.setenv("ECAMP_BENCH_RESULTS", str(tmp_path))
+    assert main(["leaderboard", "--format", "html"]) == 2
+    assert f"{victim}: unreadable predictions file" in capsys.readouterr().err.replace("\n", "")
