@@ -77,6 +77,9 @@ def resize_image_file(src: Path, dst: Path, size: int) -> tuple[int, int]:
     try:
         with reduced_open(src, size) as image:
             image.load()
+            from ecamp_bench.data.images import upright
+
+            image = upright(image)  # the copy carries no EXIF: store it upright
             w, h = image.size
             if min(w, h) > size:
                 factor = size / min(w, h)
