@@ -55,3 +55,11 @@ class PluginError(EcampBenchError):
 
 class ConfigError(EcampBenchError):
     """A configuration file or `--set key=value` override that is invalid."""
+
+
+class DiskFullError(EcampBenchError, OSError):
+    """A write that ran out of space (``ENOSPC``/``EDQUOT``); the message names the folder."""
+
+
+class NonFiniteError(EcampBenchError, ValueError):
+    """NaN or ±inf where a finite number is required (model outputs, metric inputs, record values)."""

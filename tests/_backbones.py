@@ -7,8 +7,11 @@ from pathlib import Path
 KWARGS = {"depth": 2, "embed_dim": 32, "num_heads": 2}
 
 
-def export_tiny_backbone(name: str = "tiny-vit", *, size: int = 32, seed: int = 0) -> Path:
-    """A 2-block, 32-dim ViT at ``size`` px, weights drawn with ``seed``, saved as ``pretrained/<name>.safetensors``."""
+def export_tiny_backbone(name: str = "tiny-vit", *, size: int = 32, seed: int = 0, nan: bool = False) -> Path:
+    """A 2-block, 32-dim ViT at ``size`` px, weights drawn with ``seed``, saved as ``pretrained/<name>.safetensors``.
+
+    ``nan``: every weight of the first block's MLP is NaN (a diverged model: its outputs are NaN).
+    """
     import torch
 
     from ecamp_bench.models.backbone import build_backbone
@@ -20,6 +23,10 @@ def export_tiny_backbone(name: str = "tiny-vit", *, size: int = 32, seed: int = 
     vit = build_backbone(BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=size, model_kwargs=KWARGS), None).encoder
     meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={**KWARGS, "img_size": size}, img_size=size,
                         embed_dim=32, depth=2, origin="test")  # fmt: skip
+    if nan:
+        with torch.no_grad():
+            for param in vit.blocks[0].mlp.parameters():
+                param.fill_(float("nan"))
     path = pretrained_dir() / f"{name}.safetensors"
     save_backbone_file(path, vit.state_dict(), meta)
     return path

@@ -1,13 +1,15 @@
 """The ``ecamp-bench`` command line: one Typer app, one module per command.
 
 Errors that a user can cause (:class:`~ecamp_bench.errors.EcampBenchError`) are printed as one red
-line on stderr with exit code 2; everything else is a bug and keeps its traceback.
+line on stderr with exit code 2, and so is a full disk (``ENOSPC``, naming the folder); everything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import typer
 
@@ -57,6 +59,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except EcampBenchError as exc:
         err_console().print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True)
+        return 2
+    except OSError as exc:  # a full disk outside the atomic writers (logs, appends): one line, not a traceback
+        from ecamp_bench.atomic import disk_full
+
+        full = disk_full(exc, Path(exc.filename).parent if exc.filename else Path.cwd())
+        if full is None:
+            raise
+        err_console().print(f"[bold red]error:[/] {full}", soft_wrap=True, markup=True)
         return 2
     return 0
 

@@ -18,6 +18,7 @@ from rich.markup import escape
 from ecamp_bench.cli._options import console, err_console
 from ecamp_bench.errors import EcampBenchError
 from ecamp_bench.leaderboard.compare import CellComparison, find_runs, paired_runs, summarise
+from ecamp_bench.leaderboard.training_noise import MIN_TRAINING_RUNS, few_runs_note
 
 app = typer.Typer()
 
@@ -37,8 +38,9 @@ def print_summary(cells: list[CellComparison], a: str, b: str, *, alpha: float, 
         rows.append((c.task, c.protocol, c.preset, format_fraction(c.fraction), c.metric, ",".join(map(str, c.seeds)),
                      f"{c.mean_a:.3f}", f"{c.mean_b:.3f}", f"{c.mean_a - c.mean_b:+.3f}", p, c.verdict(alpha), c.test,
                      str(c.n)))  # fmt: skip
-    legend = (f"A = {a}, B = {b}; A and B: mean over the shared seeds; better: A or B when p < {alpha:g} on every "
-              "shared seed in the same direction, else -.")
+    legend = (f"A = {a}, B = {b}; A and B: mean over the shared seeds; better: A or B when there are at least "
+              f"{MIN_TRAINING_RUNS} shared seeds (training runs) and p < {alpha:g} on every one in the same direction, "
+              "else -; fewer seeds are not significant by design (the paired tests resample test images, not training).")
     if markdown:
         print("| " + " | ".join(headers) + " |")
         print("|" + "|".join("---" if h in ("task", "protocol", "preset", "metric", "test", "better") else "---:" for h in headers) + "|")
@@ -117,3 +119,7 @@ def compare_command(
         out.print(table)
     out.print(f"bold p: below alpha = {alpha:g} (two-sided). Macro AUC of multi-label tasks: paired bootstrap of the "
               "macro-AUC difference; per-label AUC and single-label AUC: DeLong's test.", soft_wrap=True)  # fmt: skip
+    few = few_runs_note(len(seeds))
+    if few is not None:
+        out.print(f"{few}: {len(seeds)} seed(s), and each p above covers test-image sampling only, not training noise.",
+                  soft_wrap=True)

@@ -28,6 +28,9 @@ def synth(
     from ecamp_bench.data.synth.generate import LAYOUTS, preset as preset_params
     from ecamp_bench.paths import synthetic_root
 
+    from ecamp_bench.seeds import check_seed
+
+    check_seed(seed)
     preset_params(preset)
     target = out if out is not None else synthetic_root(preset)
     started = time.perf_counter()

@@ -100,8 +100,11 @@ def eval_command(
     from ecamp_bench.evaluation.runner import RunRequest, run_evaluation
     from ecamp_bench.progress import Progress
 
+    from ecamp_bench.seeds import check_seed
+
     value = parse_fraction(fraction)
     device_name(device)  # a device that is not here fails now, before any record is read or written
+    seed = [check_seed(s) for s in seed]
     cat = catalog()
     main_process = True
     if launched_by_torchrun():

@@ -74,6 +74,9 @@ def pretrain(
 
         extra = [*variant_overrides(load_pretrain_config(preset).name, variant), *extra]
     cfg = load_pretrain_config(preset, extra)
+    from ecamp_bench.seeds import check_seed
+
+    check_seed(cfg.run.seed, "--seed" if seed is not None else "run.seed")
     if data_root is not None:
         cfg.data.root = data_root
     _configure_logging()

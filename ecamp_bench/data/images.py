@@ -3,10 +3,21 @@
 Every loader returns a float32 array ``[H, W]`` in ``[0, 1]`` where bright means dense (bone, fluid),
 whatever the storage: 8/16-bit JPEG or PNG, DICOM MONOCHROME2 or MONOCHROME1 (inverted), any BitsStored,
 with the modality rescale (slope/intercept) applied. Unreadable files raise :class:`DataError` naming them.
+
+JPEG/PNG/TIFF images are turned upright by their EXIF Orientation tag (as a viewer shows them).
+
+A 16-bit PNG is scaled by its real bit depth where the file states it: the ``sBIT`` chunk (which Pillow does
+not expose; :func:`png_significant_bits` reads it) says ``b`` significant bits, and values that fit in ``b``
+bits are divided by ``2**b - 1`` (12-bit data stored as it is); values above that mean the writer scaled the
+samples to the full range, as the PNG specification asks, and they are divided by 65535. Without ``sBIT`` the
+rule is the file's bit depth: divide by 65535 (a 12-bit image without ``sBIT`` then looks dark: convert it
+with an ``sBIT`` chunk or to full range).
 """
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +79,10 @@ def _load_raster(path: Path, min_side: int | None = None) -> np.ndarray:
     try:
         with reduced_open(path, min_side) as image:
             image.load()
-            if image.mode in ("I;16", "I;16B", "I;16L"):
-                array = np.asarray(image, dtype=np.float32) / 65535.0
+            image = upright(image)
+            if image.mode in ("I;16", "I;16B", "I;16L") or (image.mode == "I" and image.format == "PNG"):
+                values = np.asarray(image, dtype=np.float32)
+                array = values / sixteen_bit_scale(path, values) if values.size else values
             elif image.mode == "I":
                 array = np.asarray(image, dtype=np.float32) / (255.0 if np.asarray(image).max() <= 255 else 65535.0)
             elif image.mode == "F":
@@ -79,6 +92,55 @@ def _load_raster(path: Path, min_side: int | None = None) -> np.ndarray:
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"unreadable image ({exc})", path=path) from None
     return np.clip(array, 0.0, 1.0).astype(np.float32)
+
+
+def upright(image):
+    """``image`` turned by its EXIF Orientation tag (Pillow's ``ImageOps.exif_transpose``); as it is without one."""
+    from PIL import ImageOps
+
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError):  # a damaged EXIF block: keep the pixels as stored
+        return image
+    return ImageOps.exif_transpose(image) if orientation not in (None, 1) else image
+
+
+def png_significant_bits(path: Path) -> int | None:
+    """The significant bits of a PNG's grey/colour samples from its ``sBIT`` chunk, or None (no chunk, not a PNG).
+
+    Reads the chunks before the first ``IDAT`` (``sBIT`` must come before it); CRCs are checked, so a damaged
+    chunk counts as absent.
+    """
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+                return None
+            color_type = None
+            while True:
+                head = handle.read(8)
+                if len(head) < 8:
+                    return None
+                length, kind = struct.unpack(">I4s", head)
+                if kind in (b"IDAT", b"IEND") or length > 1 << 20:
+                    return None
+                data, crc = handle.read(length), handle.read(4)
+                if len(crc) < 4 or zlib.crc32(kind + data) != struct.unpack(">I", crc)[0]:
+                    return None
+                if kind == b"IHDR" and length >= 10:
+                    color_type = data[9]
+                elif kind == b"sBIT" and data:
+                    samples = {0: 1, 2: 3, 3: 3, 4: 1, 6: 3}.get(color_type, 1)  # alpha's byte is not a sample
+                    return max(data[:samples])
+    except OSError:
+        return None
+
+
+def sixteen_bit_scale(path: Path, values: np.ndarray) -> float:
+    """The divisor that maps a 16-bit PNG's ``values`` to ``[0, 1]`` (module docstring: the ``sBIT`` rule)."""
+    bits = png_significant_bits(path)
+    if bits is not None and 1 <= bits < 16 and float(values.max()) <= 2.0**bits - 1:
+        return 2.0**bits - 1
+    return 65535.0
 
 
 def dicom_value_range(ds) -> tuple[float, float]:

@@ -4,7 +4,8 @@ MIMIC-CXR-JPG images are ~3000×2500 JPEGs; pre-training needs a 448 crop. Decod
 sample is most of a data worker's time. :func:`prepare_tree` writes every JPEG/PNG under a root once, with
 its shorter side brought down to ``size`` (never up), into ``<cache>/prepared/<root name>-<hash>/<size>px/``
 under the same relative path, with a manifest (``manifest.jsonl``: source, its byte size and mtime, output
-size) that makes a rerun skip what is done and redo what changed. The copy is registered in
+size) that makes a rerun skip what is done and redo what changed, and lets the loader refuse a copy whose
+source changed or is gone. The copy is registered in
 ``<cache>/prepared/registry.json``; :func:`prepared_path` then maps an image path under that root to its
 copy, for loaders that state the resolution they need (``load_image(path, min_side=...)``).
 """
@@ -76,6 +77,9 @@ def resize_image_file(src: Path, dst: Path, size: int) -> tuple[int, int]:
     try:
         with reduced_open(src, size) as image:
             image.load()
+            from ecamp_bench.data.images import upright
+
+            image = upright(image)  # the copy carries no EXIF: store it upright
             w, h = image.size
             if min(w, h) > size:
                 factor = size / min(w, h)
@@ -181,7 +185,9 @@ def _read_registry(path: str, mtime: int) -> dict[str, dict[int, Path]]:
 
 def prepared_path(path: Path, min_side: int) -> Path | None:
     """The prepared copy of ``path`` whose shorter side is at least ``min_side`` (the smallest such), or None
-    when no registered copy under a parent folder holds it."""
+    when no registered copy under a parent folder holds it, or when the source itself is gone (the caller then
+    reports the missing file). A copy is used only while its manifest entry matches the source's byte size and
+    mtime; otherwise :class:`DataError` names the stale copy, its source and the command that refreshes it."""
     path = Path(path).resolve()
     registry = _registry()
     for parent in path.parents:
@@ -191,6 +197,31 @@ def prepared_path(path: Path, min_side: int) -> Path | None:
             for size in sorted(s for s in sizes if s >= min_side):
                 candidate = sizes[size] / rel
                 if candidate.is_file():
-                    return candidate
+                    return _unless_stale(candidate, path, rel.as_posix(), parent, size)
             return None
     return None
+
+
+def _unless_stale(copy: Path, source: Path, rel: str, root: Path, size: int) -> Path | None:
+    """``copy`` when its manifest entry still describes ``source``; None when the source is gone; else DataError."""
+    try:
+        stat = source.stat()
+    except OSError:
+        return None  # a deleted source is not loaded from its old copy
+    manifest = copy.parents[len(Path(rel).parts) - 1] / MANIFEST
+    try:
+        entries = _manifest_entries(str(manifest), manifest.stat().st_mtime_ns)
+    except OSError:
+        entries = {}
+    entry = entries.get(rel)
+    if entry is None or entry.get("bytes") != stat.st_size or entry.get("mtime") != stat.st_mtime_ns:
+        why = "is not in its manifest" if entry is None else "changed since it was prepared (size or mtime)"
+        raise DataError(f"stale prepared copy {copy}: its source {why}; refresh it with `ecamp-bench data prepare "
+                        f"--root {root} --size {size}`", path=source)
+    return copy
+
+
+@lru_cache(maxsize=4)
+def _manifest_entries(path: str, mtime: int) -> dict[str, dict]:
+    """``{source: entry}`` of a copy's manifest, re-read only when the file changed (the last line of a source wins)."""
+    return _read_manifest(Path(path).parent)

@@ -44,6 +44,13 @@ class ImageDetections:
     boxes: np.ndarray
     scores: np.ndarray
 
+    def __post_init__(self) -> None:
+        from ecamp_bench.evaluation.finite import require_finite
+
+        require_finite(self.gt, "map: true boxes")
+        require_finite(self.boxes, "map: predicted boxes")
+        require_finite(self.scores, "map: predicted scores")  # NaN is not "the lowest score"
+
     @classmethod
     def of(cls, gt: Sequence, boxes: Sequence = (), scores: Sequence = ()) -> ImageDetections:
         """Build from lists (empty lists allowed)."""

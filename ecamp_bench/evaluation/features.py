@@ -17,13 +17,15 @@ reads and writes the cache and hands a cached entry to the other ranks.
 from __future__ import annotations
 
 import hashlib
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ecamp_bench.config import canonical_json
 from ecamp_bench.data.images import load_image
@@ -44,7 +46,12 @@ def to_tensor(image: np.ndarray, size: int) -> torch.Tensor:
 
 
 class ImageDataset(Dataset):
-    """``(image [3, S, S] normalised, index)`` for each sample; ``augment`` (optional) acts on ``[3, S, S]``."""
+    """``(image [3, S, S] normalised, index)`` for each sample; ``augment`` (optional) acts on ``[3, S, S]``.
+
+    ``augment(x, generator)`` draws from the generator it is given: the dataset is indexed with
+    ``(index, seed)`` pairs (:class:`SeededSampler`), so a sample's augmentation depends on the seed drawn for
+    it in the main process, not on which worker process loads it (``--num-workers`` changes nothing).
+    """
 
     def __init__(
         self,
@@ -63,11 +70,39 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        index, seed = key if isinstance(key, tuple) else (key, None)
         x = to_tensor(load_image(self.samples[index].image_path), self.size)  # [3, S, S]
         if self.augment is not None:
-            x = self.augment(x)
+            generator = torch.Generator()
+            generator.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,))))
+            x = self.augment(x, generator)
         return (x - self.mean) / self.std, index
+
+
+class SeededSampler(Sampler):
+    """Wraps a sampler: yields ``(index, seed)``, the seeds drawn in order from a generator seeded with ``seed``.
+
+    The sampler runs in the main process, so each drawn sample's augmentation seed is fixed by the run seed and
+    the draw order alone. ``set_epoch`` is passed on to a ``DistributedSampler``.
+    """
+
+    def __init__(self, sampler: Sampler, seed: int) -> None:
+        self.sampler = sampler
+        self.generator = torch.Generator()
+        self.generator.manual_seed(int(seed) + 0x5EED)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        for index in self.sampler:
+            yield int(index), int(torch.randint(0, 2**62, (1,), generator=self.generator))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Forwarded to the wrapped sampler when it has one (DDP)."""
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
 
 
 def image_loader(
@@ -96,10 +131,20 @@ def image_loader(
         from torch.utils.data import DistributedSampler
 
         sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed)
+        if augment is not None:
+            sampler = SeededSampler(sampler, seed + 7919 * dist.rank)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, generator=generator,
                           pin_memory=pin_memory)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=generator,
-                      drop_last=False, pin_memory=pin_memory)
+    if augment is not None:  # per-sample augmentation seeds (see ImageDataset); the same order as shuffle=True
+        from torch.utils.data import RandomSampler, SequentialSampler
+
+        order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        return DataLoader(dataset, batch_size=batch_size, sampler=SeededSampler(order, seed), num_workers=num_workers,
+                          drop_last=False, pin_memory=pin_memory)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, generator=generator, drop_last=False,
+        pin_memory=pin_memory,
+    )
 
 
 def shard_of(table: SampleTable, dist: DistInfo) -> tuple[list[int], SampleTable]:
@@ -204,8 +249,8 @@ def _read_cache_entry(path: Path, ids: list[str]) -> np.ndarray | None:
         with np.load(path, allow_pickle=False) as data:
             if list(data["ids"]) == ids:
                 return data["features"]
-    except (OSError, ValueError, KeyError):
-        pass  # unreadable entry: recompute and overwrite
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+        pass  # unreadable (e.g. truncated) entry: recompute and overwrite
     return None
 
 

@@ -56,19 +56,21 @@ class Classifier(nn.Module):
 
 
 def random_resized_crop(scale_min: float, hflip: bool):
-    """An augmentation of ``[3, S, S]`` tensors: crop area in ``[scale_min, 1]``, ratio in [3/4, 4/3], resize back."""
+    """An augmentation ``(x [3, S, S], generator) -> [3, S, S]``: crop area in ``[scale_min, 1]``, ratio in
+    [3/4, 4/3], resize back, optional horizontal flip; every draw comes from ``generator`` (one per sample)."""
 
-    def augment(x: torch.Tensor) -> torch.Tensor:
+    def augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        g = generator
         size = x.shape[-1]
-        area = float(torch.empty(1).uniform_(scale_min, 1.0)) * size * size
-        ratio = math.exp(float(torch.empty(1).uniform_(math.log(3 / 4), math.log(4 / 3))))
+        area = float(torch.empty(1).uniform_(scale_min, 1.0, generator=g)) * size * size
+        ratio = math.exp(float(torch.empty(1).uniform_(math.log(3 / 4), math.log(4 / 3), generator=g)))
         w = max(1, min(size, round(math.sqrt(area * ratio))))
         h = max(1, min(size, round(math.sqrt(area / ratio))))
-        top = int(torch.randint(0, size - h + 1, (1,)))
-        left = int(torch.randint(0, size - w + 1, (1,)))
+        top = int(torch.randint(0, size - h + 1, (1,), generator=g))
+        left = int(torch.randint(0, size - w + 1, (1,), generator=g))
         crop = x[:, top : top + h, left : left + w][None]  # [1, 3, h, w]
         out = nn.functional.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False)[0]
-        if hflip and bool(torch.rand(1) < 0.5):
+        if hflip and bool(torch.rand(1, generator=g) < 0.5):
             out = out.flip(-1)
         return out
 

@@ -106,6 +106,9 @@ def run(ctx: RunContext) -> Predictions:
         dist=ctx.dist,
     )
     del backbone
+    from ecamp_bench.evaluation.finite import require_finite
+
+    require_finite(features, "frozen features")  # a NaN encoder: say so before the head trains on it
 
     def rows(table) -> torch.Tensor:
         return torch.from_numpy(features[[row_of[i] for i in table.ids]])  # [N, D]

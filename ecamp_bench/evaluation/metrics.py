@@ -2,7 +2,8 @@
 
 The bootstrap resamples test images with replacement ``n_bootstrap`` times (seeded); a resample in which a
 label has a single class has no AUC and is skipped (for the macro AUC: skipped if any label is degenerate).
-The resampled AUCs are computed in one vectorised pass with the rank formula
+Every metric refuses NaN/±inf scores (:func:`~ecamp_bench.evaluation.finite.require_finite`); NaN *targets*
+mean "label not given" and are skipped. The resampled AUCs are computed in one vectorised pass with the rank formula
 ``AUC = (sum of positive ranks - P (P + 1) / 2) / (P N)`` (ties get average ranks, as in scikit-learn).
 """
 
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
+
+from ecamp_bench.evaluation.finite import require_finite
 
 
 CI_LEVEL = 0.95  # every reported interval: a two-sided 95% CI (bootstrap percentiles 2.5 / 97.5, DeLong z 1.96)
@@ -57,7 +60,7 @@ class MetricValue:
 
 def binary_auc(targets: np.ndarray, scores: np.ndarray) -> float | None:
     """scikit-learn ROC AUC of one label (NaN targets ignored); ``None`` when only one class is present."""
-    targets, scores = np.asarray(targets, dtype=float), np.asarray(scores, dtype=float)
+    targets, scores = np.asarray(targets, dtype=float), require_finite(np.asarray(scores, dtype=float), "auc: scores")
     keep = ~np.isnan(targets)
     y = targets[keep] > 0.5
     if y.all() or not y.any():
@@ -91,7 +94,7 @@ def auc_with_ci(
     that column's point estimate; the bootstrap uses rows whose targets are all defined.
     """
     targets = np.asarray(targets, dtype=float).reshape(len(targets), -1)
-    scores = np.asarray(scores, dtype=float).reshape(len(scores), -1)
+    scores = require_finite(np.asarray(scores, dtype=float).reshape(len(scores), -1), "auc: scores")
     per_label = np.array([_nan_if_none(binary_auc(targets[:, c], scores[:, c])) for c in range(targets.shape[1])])
     macro = None if np.isnan(per_label).any() else float(per_label.mean())
     ci = None
@@ -144,7 +147,7 @@ def accuracy_with_ci(
     (the lowest index on a tie, as numpy's ``argmax``). ``(None, None)`` for an empty test set.
     """
     targets = np.asarray(targets, dtype=float).reshape(len(targets), -1)
-    scores = np.asarray(scores, dtype=float).reshape(len(scores), -1)
+    scores = require_finite(np.asarray(scores, dtype=float).reshape(len(scores), -1), "accuracy: scores")
     if not len(targets):
         return None, None
     correct = (scores.argmax(axis=1) == targets.argmax(axis=1)).astype(np.float64)  # [N]

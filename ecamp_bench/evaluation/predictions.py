@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,10 @@ from ecamp_bench.errors import DataError
 from ecamp_bench.evaluation.context import Predictions
 
 EXTRA_PREFIX = "extra__"
+
+
+class UnreadablePredictions(DataError):
+    """A predictions file that exists but cannot be read (truncated, corrupt): reports stop on it, naming it."""
 
 
 def _stored(array: np.ndarray) -> np.ndarray:
@@ -35,7 +41,8 @@ def save_predictions(predictions: Predictions, path: Path) -> Path:
 
 
 def load_predictions(path: Path) -> Predictions:
-    """Read predictions written by :func:`save_predictions`; a bad file raises DataError naming it."""
+    """Read predictions written by :func:`save_predictions`; a bad file (truncated, corrupt) raises
+    :class:`UnreadablePredictions` naming it."""
     try:
         with np.load(Path(path), allow_pickle=False) as data:
             return Predictions(
@@ -45,5 +52,6 @@ def load_predictions(path: Path) -> Predictions:
                 label_names=tuple(str(n) for n in data["label_names"]),
                 extras={k[len(EXTRA_PREFIX) :]: data[k] for k in data.files if k.startswith(EXTRA_PREFIX)},
             )
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"unreadable predictions file ({exc})", path=path) from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # truncated or corrupt
+        raise UnreadablePredictions(f"unreadable predictions file ({type(exc).__name__}: {exc}); rerun its run with "
+                                    "--force or delete it with its record", path=path) from None

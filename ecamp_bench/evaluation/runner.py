@@ -27,8 +27,9 @@ from ecamp_bench import __version__
 from ecamp_bench.config import apply_overrides, config_sha256, from_dict, to_dict
 from ecamp_bench.data.samples import SampleTable
 from ecamp_bench.distributed import broadcast_object, current, main_first, reproducible_kernels
-from ecamp_bench.errors import DataError, EcampBenchError
+from ecamp_bench.errors import DataError, EcampBenchError, NonFiniteError
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
+from ecamp_bench.evaluation.finite import require_finite_predictions
 from ecamp_bench.evaluation.params import DEFAULT_PRESET, protocol_params
 from ecamp_bench.evaluation.sample_size import small_test_set_reasons
 from ecamp_bench.evaluation.splitting import SplitResult, split_for_run, split_from_published
@@ -177,6 +178,9 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
 
     ``tables`` shares layout reads between plans (a sweep passes one cache for all its cells).
     """
+    from ecamp_bench.seeds import check_seed
+
+    check_seed(request.seed, "seed")
     task = catalog.task(request.task)
     protocol = catalog.protocol(request.protocol or task.protocols[0])
     if task.kind not in protocol.kinds:
@@ -303,9 +307,10 @@ def _run(plan: RunPlan, catalog: Catalog, ctx: RunContext, info, started: str, t
     try:
         reproducible_kernels(ctx.device)
         torch.manual_seed(request.seed)
-        predictions = import_ref(plan.protocol.run)(ctx)
+        predictions = _named_nonfinite(plan, lambda: import_ref(plan.protocol.run)(ctx))
         metrics = []
         if info.is_main:
+            require_finite_predictions(predictions, backbone=plan.backbone.name, task=task.name)
             predictions = attach_truth(plan.impl, task, split.test, predictions)
             n_bootstrap = int(plan.config["eval"]["n_bootstrap"])
             metrics = plan.impl.score(task, predictions, n_bootstrap=n_bootstrap, seed=request.seed)
@@ -340,6 +345,15 @@ def device_reuse_note(record: ResultRecord, device: str) -> str | None:
         return None
     return (f"reusing the record made on {made_on} (this run asked for {device}); "
             f"use --force to rerun it on {device}")
+
+
+def _named_nonfinite(plan: RunPlan, body):
+    """``body()``, with a :class:`NonFiniteError` raised inside the protocol re-raised naming the backbone and task."""
+    try:
+        return body()
+    except NonFiniteError as exc:
+        raise NonFiniteError(f"backbone '{plan.backbone.name}' on task '{plan.task.name}': {exc}; "
+                             "no result is recorded") from None
 
 
 def _provider(catalog: Catalog, kind: str, name: str) -> str:

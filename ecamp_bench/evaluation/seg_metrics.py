@@ -47,8 +47,14 @@ def binarize(masks: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 
 
 def dice_counts(targets: np.ndarray, predictions: np.ndarray, threshold: float = 0.5) -> DiceCounts:
-    """Per-image counts of ``targets``/``predictions`` ``[N, H, W]`` (binarised at ``threshold``)."""
-    t, p = binarize(targets, threshold), binarize(predictions, threshold)
+    """Per-image counts of ``targets``/``predictions`` ``[N, H, W]`` (binarised at ``threshold``).
+
+    NaN or ±inf in either raises :class:`~ecamp_bench.errors.NonFiniteError` (NaN is not "background").
+    """
+    from ecamp_bench.evaluation.finite import require_finite
+
+    require_finite(targets, "dice: target masks")
+    t, p = binarize(targets, threshold), binarize(require_finite(predictions, "dice: predicted masks"), threshold)
     if t.shape != p.shape:
         raise ValueError(f"targets {t.shape} and predictions {p.shape} differ in shape")
     n = t.shape[0]

@@ -95,7 +95,11 @@ def delong_covariance(targets: np.ndarray, scores: np.ndarray) -> tuple[np.ndarr
 
 def delong_test(targets: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray, metric: str = "auc") -> PairedTest:
     """DeLong's two-sided test of AUC(A) = AUC(B) on one binary label (rows with a NaN target are dropped)."""
+    from ecamp_bench.evaluation.finite import require_finite
+
     targets = np.asarray(targets, dtype=float)
+    require_finite(scores_a, "delong: scores of A")
+    require_finite(scores_b, "delong: scores of B")
     keep = ~np.isnan(targets)
     aucs, cov = delong_covariance(targets[keep], np.stack([np.asarray(scores_a)[keep], np.asarray(scores_b)[keep]]))
     difference = float(aucs[0] - aucs[1])

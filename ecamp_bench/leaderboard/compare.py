@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecamp_bench.errors import EcampBenchError
+from ecamp_bench.leaderboard.training_noise import few_runs_note
 from ecamp_bench.leaderboard.keys import CellKey, RunIdentity
 
 
@@ -96,7 +97,12 @@ class CellComparison:
     n: int
 
     def verdict(self, alpha: float) -> str:
-        """``A``/``B`` when every seed's test has p < ``alpha`` with the same sign of the difference, else ``-``."""
+        """``A``/``B`` when every seed's test has p < ``alpha`` with the same sign of the difference, else ``-``;
+        with fewer than 3 shared seeds (training runs) ``"one training run, not significant by design"`` (or the
+        count): the paired tests resample test images only, not training."""
+        few = few_runs_note(len(self.seeds))
+        if few is not None:
+            return few
         if not self.p_values or any(p is None or p >= alpha for p in self.p_values):
             return "-"
         signs = {d > 0 for d in self.differences if d is not None}

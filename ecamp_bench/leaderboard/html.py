@@ -18,6 +18,8 @@ from ecamp_bench.leaderboard.plots import Plot
 from ecamp_bench.leaderboard.reference import REPORTED, ReferenceRow, rows_for_table
 from ecamp_bench.leaderboard.render import MISSING, cell_text
 from ecamp_bench.leaderboard.significance import MARK, Significance, legend
+from ecamp_bench.leaderboard.training_noise import LEGEND as TRAINING_NOISE_LEGEND
+from ecamp_bench.leaderboard.training_noise import MIN_TRAINING_RUNS
 from ecamp_bench.results.record import ResultRecord
 
 CSS = """
@@ -141,6 +143,8 @@ def _section(index: int, table: LeaderboardTable, inputs: ReportInputs) -> str:
     legend_items = [f"Cells: mean ± sample std over seeds (n = seeds); bold = best per column; {MISSING} = no run."]
     if any(c.short for c in table.cells.values()):
         legend_items.append(f"* fewer seeds than the {table.expected_n} of the most complete cell.")
+    if any(c.mean is not None and c.n < MIN_TRAINING_RUNS for c in table.cells.values()):
+        legend_items.append(TRAINING_NOISE_LEGEND)
     legend_items.append(legend())
     parts.append('<p class="legend">' + " ".join(escape(x) for x in legend_items) + "</p>")
     used = {_footnote(inputs.references, s): s for _, _, sources in rows_for_table(table, inputs.references) for s in sources}

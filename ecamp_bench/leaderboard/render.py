@@ -1,7 +1,8 @@
 """Renderers: pure functions from a :class:`Pivot` (or tidy rows) to text. They never touch the runner.
 
 - markdown: one GitHub pipe table per protocol; best per column in bold; ``—`` for a missing cell;
-  ``(n=k)`` after every value, with ``*`` when the cell has fewer seeds than its table's maximum.
+  ``(n=k)`` after every value, with ``*`` when the cell has fewer seeds than its table's maximum and ``‡``
+  when it has fewer than 3 training runs (one training run: not significant by design).
 - csv: the tidy long form (one row per record × metric), lossless and pandas-ready.
 - json: the pivot. rich: a :class:`rich.table.Table` per protocol with right-aligned numbers.
 """
@@ -13,18 +14,21 @@ import io
 import json
 
 from ecamp_bench.leaderboard.aggregate import Cell, LeaderboardTable, Pivot
+from ecamp_bench.leaderboard.training_noise import FEW_RUNS_MARK, LEGEND, MIN_TRAINING_RUNS
 from ecamp_bench.results.store import TIDY_COLUMNS
 
 MISSING = "—"
 
 
 def cell_text(cell: Cell | None, digits: int = 3) -> str:
-    """``0.873 ± 0.012 (n=3)``; ``*`` marks fewer seeds than expected; ``—`` when missing or undefined."""
+    """``0.873 ± 0.012 (n=3)``; ``*`` marks fewer seeds than expected, ``‡`` fewer than 3 training runs (not
+    significant by design, :mod:`~ecamp_bench.leaderboard.training_noise`); ``—`` when missing or undefined."""
     if cell is None or cell.mean is None:
         return MISSING
     std = f" ± {cell.std:.{digits}f}" if cell.std is not None else ""
     flag = "*" if cell.short else ""
-    return f"{cell.mean:.{digits}f}{std} (n={cell.n}){flag}{cell.mark}"
+    few = FEW_RUNS_MARK if cell.n < MIN_TRAINING_RUNS else ""
+    return f"{cell.mean:.{digits}f}{std} (n={cell.n}){flag}{few}{cell.mark}"
 
 
 def _md_escape(text: str) -> str:
@@ -45,6 +49,8 @@ def markdown_table(table: LeaderboardTable) -> str:
         lines.append("| " + " | ".join([_md_escape(backbone), *cells]) + " |")
     if any(c.short for c in table.cells.values()):
         lines += ["", f"\\* fewer seeds than the {table.expected_n} of the most complete cell."]
+    if any(c.mean is not None and c.n < MIN_TRAINING_RUNS for c in table.cells.values()):
+        lines += ["", LEGEND]
     return "\n".join(lines)
 
 

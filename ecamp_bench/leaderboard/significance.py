@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecamp_bench.errors import DataError, EcampBenchError
+from ecamp_bench.evaluation.predictions import UnreadablePredictions
 from ecamp_bench.evaluation.context import Predictions
 from ecamp_bench.evaluation.stats import PairedTest, align_predictions, compare_auc, paired_bootstrap
 from ecamp_bench.leaderboard.aggregate import LeaderboardTable, Pivot, assign_rows, latest_per_seed
 from ecamp_bench.leaderboard.keys import CellKey, SeedKey, TableKey
+from ecamp_bench.leaderboard.training_noise import MIN_TRAINING_RUNS, few_runs_note
 
 ALPHA = 0.05
 MARK = "†"
@@ -45,7 +47,8 @@ class Significance:
 def legend(alpha: float = ALPHA) -> str:
     """The sentence every report prints next to the mark."""
     return (
-        f"{MARK} best in its column and significantly better than the runner-up (two-sided p < {alpha:g} on every "
+        f"{MARK} best in its column and significantly better than the runner-up (at least {MIN_TRAINING_RUNS} "
+        f"training runs, two-sided p < {alpha:g} on every "
         "seed both share, paired on the same test images: DeLong's test for single-label AUC, paired bootstrap "
         "(1000 resamples) of the macro-AUC difference for multi-label AUC, paired bootstrap of the metric otherwise)."
     )
@@ -114,6 +117,10 @@ def column_significance(
     if not seeds:
         result.reason = "no seed in common"
         return result
+    few = few_runs_note(len(seeds))
+    if few is not None:  # training noise is in no paired test: no mark, whatever one training run's p-value is
+        result.significant, result.reason = False, few
+        return result
     sign = 1.0 if column.higher_is_better else -1.0
     try:
         for seed in seeds:
@@ -123,6 +130,8 @@ def column_significance(
                 a, b, metric=column.metric, paired_test=row_a.get("paired_test"), value_fn=row_a.get("value_fn"),
                 n_bootstrap=n_bootstrap, seed=seed, names=(best, runner_up),
             )[0]  # fmt: skip
+    except UnreadablePredictions:
+        raise  # a damaged file is an error, not a missing test: the report stops and names it
     except (EcampBenchError, KeyError) as exc:
         result.reason = f"not tested: {exc}"
         return result

@@ -28,6 +28,7 @@ from ecamp_bench.errors import ConfigError
 from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.det_metrics import IOU_40_75, ImageDetections, mean_ap
 from ecamp_bench.mm.det_data import DetectionSet, boxes_to_original
+from ecamp_bench.mm.runtime import fixed_cpu_threads
 
 FROZEN_PREFIX = "backbone.backbone.encoder."
 
@@ -53,27 +54,42 @@ def evaluation_size(params: Any, ctx: RunContext) -> int:
 
 
 @torch.no_grad()
-def predict(model, data: DetectionSet, batch_size: int, dist: DistInfo | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def predict(model, data: DetectionSet, batch_size: int, dist: DistInfo | None = None, *,
+            check_finite: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per image ``(boxes [P, 4] at the evaluated size, scores [P])`` after the head's thresholds and NMS.
 
-    Under DDP each rank predicts its shard and every rank receives the whole list.
+    Under DDP each rank predicts its shard and every rank receives the whole list. With ``check_finite``,
+    non-finite outputs of the backbone, neck or heads raise :class:`~ecamp_bench.errors.NonFiniteError`
+    (validation passes ``False``: a diverged state just scores nothing and is not selected).
     """
+    from ecamp_bench.evaluation.finite import OutputWatch
+
     dist = dist or DistInfo()
     model.eval()
     mine = shard_indices(len(data), dist)
     out = []
-    for start in range(0, len(mine), batch_size):
-        batch = model.data_preprocessor(data.batch(mine[start : start + batch_size]), False)
-        for result in model.predict(batch["inputs"], batch["data_samples"], rescale=False):
-            inst = result.pred_instances
-            out.append((inst.bboxes.detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
-                        inst.scores.detach().cpu().numpy().astype(np.float64).reshape(-1)))  # fmt: skip
+    # NaN head outputs fall below every score threshold and leave no box at all: watch them on the way
+    watch = OutputWatch({name: getattr(model, name) for name in _WATCHED if getattr(model, name, None) is not None})
+    try:
+        for start in range(0, len(mine), batch_size):
+            batch = model.data_preprocessor(data.batch(mine[start : start + batch_size]), False)
+            for result in model.predict(batch["inputs"], batch["data_samples"], rescale=False):
+                inst = result.pred_instances
+                out.append((inst.bboxes.detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
+                            inst.scores.detach().cpu().numpy().astype(np.float64).reshape(-1)))  # fmt: skip
+    finally:
+        watch.close()
+    if check_finite:
+        watch.check("detector")
     return gather_items(len(data), mine, out, dist)
+
+
+_WATCHED = ("backbone", "neck", "rpn_head", "bbox_head")  # the detector parts whose outputs must stay finite
 
 
 def val_map(model, data: DetectionSet, batch_size: int, dist: DistInfo | None = None) -> float | None:
     """``map_40_75`` of ``model`` on ``data`` (all images)."""
-    preds = predict(model, data, batch_size, dist)
+    preds = predict(model, data, batch_size, dist, check_finite=False)
     images = [ImageDetections.of(gt, b, s) for gt, (b, s) in zip(data.gt_boxes, preds)]
     return mean_ap(images, IOU_40_75)
 
@@ -94,6 +110,7 @@ def optimizer(model, params: Any, lr: float, frozen: bool) -> torch.optim.Optimi
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(params.betas), weight_decay=float(params.weight_decay))
 
 
+@fixed_cpu_threads
 def train_and_predict(ctx: RunContext, make_config: Callable[[int], dict], *, frozen: bool) -> Predictions:
     """Build the detector of ``make_config(size)``; train on train, select on val, predict test."""
     from ecamp_bench.mm.det_config import build_detector

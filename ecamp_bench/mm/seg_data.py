@@ -64,7 +64,21 @@ class SegmentationDataset(Dataset):
             self._cache[index] = pair
         return pair
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """The packed sample of row ``index``; ``key`` ``(index, seed)`` (from a :class:`SeededSampler`) makes its
+        random flip a function of that seed alone, whichever process loads it (mmcv draws from numpy's global
+        generator, which is saved and restored around the draw)."""
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        if seed is None:
+            return self._packed(index)
+        state = np.random.get_state()
+        np.random.seed(int(seed) % 2**32)
+        try:
+            return self._packed(index)
+        finally:
+            np.random.set_state(state)
+
+    def _packed(self, index: int) -> dict:
         image, mask = self.pair(index)
         sample = self.table[index]
         results = {
@@ -88,9 +102,15 @@ def make_loader(
     """A ``DataLoader`` with mmengine's ``pseudo_collate`` (lists of tensors and data samples), seeded shuffling.
 
     Under DDP (``dist`` with several ranks) a ``DistributedSampler`` gives each rank its share (strided, so
-    mmengine's evaluator puts gathered results back in dataset order) and ``batch_size`` is per rank.
+    mmengine's evaluator puts gathered results back in dataset order) and ``batch_size`` is per rank. With
+    ``shuffle`` the sampler is wrapped in :class:`~ecamp_bench.evaluation.features.SeededSampler`: the random
+    flip of each drawn sample comes from a seed drawn in the main process (same results for any ``num_workers``).
     """
     from mmengine.dataset import pseudo_collate
+
+    from torch.utils.data import RandomSampler
+
+    from ecamp_bench.evaluation.features import SeededSampler
 
     generator = torch.Generator().manual_seed(int(seed))
     sampler = None
@@ -98,6 +118,10 @@ def make_loader(
         from torch.utils.data import DistributedSampler
 
         sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=shuffle, seed=int(seed))
+    if shuffle:  # training: each drawn sample carries its own augmentation seed (worker count changes nothing)
+        order = sampler if sampler is not None else RandomSampler(dataset, generator=generator)
+        rank = dist.rank if dist is not None and dist.distributed else 0
+        sampler = SeededSampler(order, int(seed) + 7919 * rank)
     return DataLoader(
         dataset, batch_size=int(batch_size), shuffle=shuffle if sampler is None else None, sampler=sampler,
         generator=generator, collate_fn=pseudo_collate, num_workers=int(num_workers), persistent_workers=False,

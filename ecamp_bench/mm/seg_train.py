@@ -35,8 +35,8 @@ from mmengine.optim import OptimWrapper
 from ecamp_bench.distributed import gather_rows, rank_batch_size, shard_indices
 from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.seg_metrics import DiceCounts, dice_values
-from ecamp_bench.mm.runtime import (build_runner, known_openmmlab_warnings_ignored, progress_hook, scoped,
-                                   seed_everything)
+from ecamp_bench.mm.runtime import (build_runner, fixed_cpu_threads, known_openmmlab_warnings_ignored, progress_hook,
+                                   scoped, seed_everything)
 
 MONITOR = "dice_per_image"
 
@@ -118,11 +118,18 @@ def build_segmentor(params: Any, ctx: RunContext, mode: str) -> torch.nn.Module:
 
 @torch.no_grad()
 def predict_masks(model: torch.nn.Module, loader, size: int) -> np.ndarray:
-    """Predicted masks ``[N, size, size]`` uint8 of every batch of ``loader`` (model in eval mode)."""
+    """Predicted masks ``[N, size, size]`` uint8 of every batch of ``loader`` (model in eval mode).
+
+    Raises :class:`~ecamp_bench.errors.NonFiniteError` when the logits behind a mask hold NaN or ±inf.
+    """
+    from ecamp_bench.evaluation.finite import require_finite
+
     model.eval()
     masks = []
     for batch in loader:
         for sample in model.test_step(batch):
+            if "seg_logits" in sample:  # NaN logits give an all-background mask: refuse them here
+                require_finite(sample.seg_logits.data, "segmentation logits of the test set")
             masks.append(sample.pred_sem_seg.data.squeeze(0).to("cpu", torch.uint8).numpy())  # [S, S]
     return np.stack(masks) if masks else np.zeros((0, size, size), dtype=np.uint8)
 
@@ -139,6 +146,7 @@ def _distributed_runner_cfg(ctx: RunContext) -> dict[str, Any]:
     return {"launcher": "pytorch", "cfg": {"model_wrapper_cfg": wrapper}}
 
 
+@fixed_cpu_threads
 def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
     """Train, early-stop and select on val, and predict the test split (see the module docstring)."""
     from ecamp_bench.mm.seg_config import schedule_cfg

@@ -63,8 +63,10 @@ def export_backbone(model: ECAMP, path: Path, *, mean: float, std: float, origin
                     extra: dict | None = None) -> Path:
     """Write the encoder as a backbone file loadable by ``timm.create_model(arch, num_classes=0, **kwargs)``.
 
-    No wall-clock time goes into the file: the same config, seed and data give a byte-identical file (and so
-    the same weights sha256 in every result record).
+    The file is a function of the weights and the config alone: no wall-clock time, run folder or probe history
+    goes into it (that varies with the folder, with interruptions and resumes; :func:`write_export_provenance`
+    puts it in the run folder), so the same config, seed and data give a byte-identical file, and so the same
+    weights sha256 in every result record, whether the run was resumed or written to another folder.
     """
     cfg = model.cfg
     meta = BackboneMeta(
@@ -73,3 +75,19 @@ def export_backbone(model: ECAMP, path: Path, *, mean: float, std: float, origin
         config_sha256=config_sha256, extra=dict(extra or {}),
     )
     return save_backbone_file(Path(path), model.encoder_state_dict(), meta, stamp_time=False)
+
+
+EXPORT_PROVENANCE = "export.json"
+
+
+def write_export_provenance(run_dir: Path, backbone: Path, extra: dict | None = None) -> Path:
+    """``<run_dir>/export.json``: the exported file's path and sha256, the run folder, and ``extra`` (the probe log).
+
+    What varies between runs of the same weights lives here, not in the weights file.
+    """
+    from ecamp_bench.atomic import atomic_write_json
+    from ecamp_bench.models.checkpoints import weights_sha256
+
+    document = {"backbone": str(backbone), "weights_sha256": weights_sha256(Path(backbone)),
+                "run_dir": str(run_dir), **dict(extra or {})}
+    return atomic_write_json(Path(run_dir) / EXPORT_PROVENANCE, document)

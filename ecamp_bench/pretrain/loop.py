@@ -32,7 +32,7 @@ from ecamp_bench.pretrain.config import PretrainConfig
 from ecamp_bench.pretrain.data import (PretrainDataset, PretrainPair, ResumableDistributedSampler, StepSeeds,
                                        TextCollate, augment_on_device)
 from ecamp_bench.distributed import DistInfo, barrier, derive_seed, init_distributed, seed_everything
-from ecamp_bench.pretrain.export import export_backbone, init_from_checkpoint
+from ecamp_bench.pretrain.export import export_backbone, init_from_checkpoint, write_export_provenance
 from ecamp_bench.pretrain.optim import build_optimizer, build_scheduler
 from ecamp_bench.pretrain.probe import attach_probe, probe_metadata
 from ecamp_bench.models.backbone_refs import kebab
@@ -381,8 +381,8 @@ def run_pretraining(cfg: PretrainConfig, run_dir: Path, *, resume: bool = False,
     if cfg.run.export and info.is_main:
         exported = export_backbone(trainer.model, backbone_path(cfg), mean=cfg.data.mean, std=cfg.data.std,
                                    origin=f"ecamp-bench pretrain ({cfg.name}, {trainer.step} steps)",
-                                   config_sha256=config_sha256(to_dict(cfg)),
-                                   extra={"run_dir": str(run_dir), **probe_metadata(run_dir)})
+                                   config_sha256=config_sha256(to_dict(cfg)))
+        write_export_provenance(run_dir, exported, probe_metadata(run_dir))
     start, end = summarise(history)
     result = PretrainResult(Path(run_dir), trainer.step, time.perf_counter() - started, exported,
                             parameter_counts(trainer.model), start, end)

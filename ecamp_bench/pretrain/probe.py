@@ -180,7 +180,7 @@ def attach_probe(cfg, trainer, backbone: str | None, on_step=None):
 
 
 def probe_metadata(run_dir: Path) -> dict:
-    """``{"probe": [{"step", "auc"}, ...]}`` for an exported backbone's metadata (``{}`` without a probe log)."""
+    """``{"probe": [{"step", "auc"}, ...]}`` for the export provenance of a run (``{}`` without a probe log)."""
     path = Path(run_dir) / PROBE_FILE
     if not path.is_file():
         return {}

@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import importlib.metadata as md
 import json
+import math
 import platform
 import subprocess
 from collections.abc import Mapping
@@ -267,17 +268,39 @@ def record_from_json(obj: Any, source: str | Path = "<record>") -> ResultRecord:
 
 
 def read_record(path: Path) -> ResultRecord:
-    """The record at ``path``; a :class:`RecordError` naming the file when it is unreadable or not a record."""
+    """The record at ``path``; a :class:`RecordError` naming the file when it is unreadable or not a record.
+
+    A record holding ``NaN``/``Infinity`` (which :func:`write_record` never writes) is refused the same way, so
+    no cell averages fewer values than it counts.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordError(f"{path}: unreadable ({exc})") from None
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_constant=_non_finite, parse_float=_finite_float)
+    except _NonFiniteValue as exc:
+        raise RecordError(f"{path}: holds the non-finite value {exc} (a record holds finite numbers only; "
+                          "it is not used)") from None
     except ValueError as exc:
         raise RecordError(f"{path}: not valid JSON ({exc})") from None
     return record_from_json(obj, path)
+
+
+class _NonFiniteValue(Exception):
+    """A ``NaN``/``Infinity`` (or an overflowing number such as ``1e999``) met while parsing a record."""
+
+
+def _non_finite(constant: str):
+    raise _NonFiniteValue(constant)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFiniteValue(text)
+    return value
 
 
 def try_read_record(path: Path) -> ResultRecord | None:

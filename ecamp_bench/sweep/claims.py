@@ -166,7 +166,7 @@ class Claim:
 
 def _create(path: Path, holder: Holder) -> bool:
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)  # less the umask, as open() does
     except FileExistsError:
         return False
     content = {"pid": holder.pid, "host": holder.host, "token": holder.token, "claimed_at": holder.claimed_at,

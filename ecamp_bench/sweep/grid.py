@@ -15,6 +15,7 @@ from pathlib import Path
 from ecamp_bench.data.splits import parse_fraction
 from ecamp_bench.errors import ConfigError, EcampBenchError
 from ecamp_bench.plugins import Catalog
+from ecamp_bench.seeds import check_seed
 
 
 @dataclass(frozen=True, order=True)
@@ -67,17 +68,17 @@ def parse_fractions(text: str) -> list[float]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0,1,2"`` → ``[0, 1, 2]``; ranges ``"0-4"`` are accepted too."""
+    """``"0,1,2"`` → ``[0, 1, 2]``; ranges ``"0-4"`` are accepted too; every seed in ``[0, 2**32)``."""
     seeds: set[int] = set()
     for part in split_list(text, "seeds"):
         span = re.fullmatch(r"(\d+)-(\d+)", part)
         if span:
-            seeds.update(range(int(span.group(1)), int(span.group(2)) + 1))
+            seeds.update(range(int(span.group(1)), check_seed(int(span.group(2)), "--seeds") + 1))
         elif re.fullmatch(r"\d+", part):
             seeds.add(int(part))
         else:
             raise ConfigError(f"--seeds: {part!r} is not a non-negative integer or a range like 0-4")
-    return sorted(seeds)
+    return [check_seed(s, "--seeds") for s in sorted(seeds)]
 
 
 def resolve_tasks(catalog: Catalog, tasks: str, protocol: str | None) -> tuple[list[tuple[str, str]], list[SkippedTask]]:

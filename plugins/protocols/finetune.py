@@ -54,7 +54,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
     return [
         ProtocolSpec(
             name="finetune",
-            version=1,
+            version=2,  # 2: augmentation seeded per drawn sample (results no longer depend on --num-workers)
             kinds=("classification",),
             params=FinetuneParams,
             run="ecamp_bench.evaluation.finetune:run",

@@ -53,7 +53,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
     return [
         ProtocolSpec(
             name="finetune-seg",
-            version=1,
+            version=2,  # 2: random flips seeded per drawn sample (results no longer depend on --num-workers)
             kinds=("segmentation",),
             params=FinetuneSegParams,
             run="ecamp_bench.mm.seg_train:run_finetune",

@@ -56,7 +56,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
     return [
         ProtocolSpec(
             name="frozen-seg",
-            version=1,
+            version=2,  # 2: random flips seeded per drawn sample (results no longer depend on --num-workers)
             kinds=("segmentation",),
             params=FrozenSegParams,
             run="ecamp_bench.mm.seg_train:run_frozen",

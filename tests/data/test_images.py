@@ -71,3 +71,41 @@ def test_missing_and_garbage_files_name_the_file(tmp_path):
     (tmp_path / "junk.jpg").write_bytes(b"\xff\xd8garbage")
     with pytest.raises(DataError, match="junk.jpg"):
         load_image(tmp_path / "junk.jpg")
+
+
+def _with_sbit(png: bytes, bits: int) -> bytes:
+    """``png`` with an ``sBIT`` chunk of ``bits`` inserted after IHDR (8-byte signature + 25-byte IHDR)."""
+    import struct
+    import zlib
+
+    chunk = struct.pack(">I4sB", 1, b"sBIT", bits) + struct.pack(">I", zlib.crc32(b"sBIT" + bytes([bits])))
+    return png[:33] + chunk + png[33:]
+
+
+def test_a_16_bit_png_is_scaled_by_its_sbit_depth_else_by_65535(tmp_path):
+    from ecamp_bench.data.images import png_significant_bits
+
+    twelve = np.array([[0, 1024], [2048, 4095]], dtype=np.uint16)  # 12-bit data, stored as it is
+    Image.fromarray(twelve).save(tmp_path / "plain.png")
+    (tmp_path / "sbit12.png").write_bytes(_with_sbit((tmp_path / "plain.png").read_bytes(), 12))
+    assert png_significant_bits(tmp_path / "sbit12.png") == 12 and png_significant_bits(tmp_path / "plain.png") is None
+    np.testing.assert_allclose(load_image(tmp_path / "sbit12.png"), twelve / 4095.0, atol=1e-6)
+    np.testing.assert_allclose(load_image(tmp_path / "plain.png"), twelve / 65535.0, atol=1e-6)  # the documented rule
+    shifted = twelve << 4  # scaled to the full range as the PNG specification asks: sBIT 12 and values above 4095
+    Image.fromarray(shifted).save(tmp_path / "shifted.png")
+    (tmp_path / "shifted12.png").write_bytes(_with_sbit((tmp_path / "shifted.png").read_bytes(), 12))
+    np.testing.assert_allclose(load_image(tmp_path / "shifted12.png"), shifted / 65535.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_exif_orientation_is_applied(tmp_path, suffix):
+    pixels = np.zeros((20, 40), dtype=np.uint8)
+    pixels[:5, :10] = 255  # a bright top-left corner, stored landscape
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    path = tmp_path / f"sideways{suffix}"
+    image.save(path, exif=exif.tobytes(), **({"quality": 100} if suffix == ".jpg" else {}))
+    upright = load_image(path)
+    assert upright.shape == (40, 20)  # portrait, as a viewer shows it
+    assert upright[:10, -5:].mean() > 0.8 and upright[:10, :5].mean() < 0.2  # the corner went to the top right

@@ -134,3 +134,24 @@ def test_chexpert_missing_column_image_and_unreadable_jpeg(copy_of):
                      ("unreadable-image", 2, "Path")], problems
     with pytest.raises(DataError, match=r"train.csv, row 3, key 'Path': image file not found"):
         chexpert.read(root)
+
+
+@pytest.mark.parametrize("layout, csv", [("chexpert", "train.csv"), ("nih-cxr14", "Data_Entry_2017_v2020.csv")])
+def test_a_duplicate_image_id_is_a_problem_naming_the_csv_and_line(copy_of, layout, csv, capsys):
+    from ecamp_bench.cli import main
+    from ecamp_bench.plugins import get_catalog
+
+    root = copy_of(layout)
+    lines = _lines(root / csv)
+    _write(root / csv, [*lines, lines[2]])  # line 3 listed again as the last line
+
+    spec = get_catalog().layout(layout)
+    problems = spec.validate(root)
+    duplicate = [p for p in problems if p.code == "duplicate-id"]
+    assert len(duplicate) == 1, problems
+    assert duplicate[0].path.endswith(csv) and duplicate[0].row == len(lines) + 1
+    assert "(first listed at line 3)" in duplicate[0].message
+    with pytest.raises(DataError, match=rf"{csv}, row {len(lines) + 1}, key .*duplicate image id"):
+        spec.read(root)
+    assert main(["data", "check", "--layout", layout, "--root", str(root), "--quick", "--workers", "1"]) == 1
+    assert "duplicate-id" in capsys.readouterr().out

@@ -11,6 +11,7 @@ from PIL import Image
 
 from ecamp_bench.cli import main
 from ecamp_bench.data.images import load_image
+from ecamp_bench.errors import DataError
 from ecamp_bench.data.prepared import default_out, prepare_tree, prepared_path
 from ecamp_bench.pretrain.config import DataConfig
 from ecamp_bench.pretrain.setup import decode_min_side, default_image_loader
@@ -86,3 +87,20 @@ def test_pretraining_loader_uses_the_prepared_copy(tmp_path, cache):
     prepare_tree(root, 1024, workers=1)
     assert loader(str(image)).shape == (1024, 1229)
     assert decode_min_side(DataConfig(reduced_decode=False)) is None
+
+
+def test_a_copy_is_used_only_while_its_source_matches_the_manifest(tmp_path, cache):
+    root = tmp_path / "mimic"
+    a = _radiograph(root / "files" / "a.jpg", 900, 750)
+    b = _radiograph(root / "files" / "b.jpg", 900, 750)
+    prepare_tree(root, 300, workers=1)
+    assert load_image(a, min_side=250).shape == (300, 360)  # the copy
+    Image.fromarray(np.full((750, 900), 255, dtype=np.uint8)).save(a, quality=95)  # replaced by a white image
+    with pytest.raises(DataError, match=r"stale prepared copy .*a\.jpg: its source changed since it was prepared") as err:
+        load_image(a, min_side=250)
+    assert str(a) in str(err.value) and f"data prepare --root {root} --size 300" in str(err.value)
+    prepare_tree(root, 300, workers=1)  # re-prepared: the copy is the white image now
+    assert load_image(a, min_side=250).mean() > 0.99
+    b.unlink()  # a deleted source never loads from its old copy
+    with pytest.raises(DataError, match="image file not found"):
+        load_image(b, min_side=250)

@@ -90,7 +90,7 @@ def _add_seg_run(results, backbone: str, seed: int, quality: float, preset: str 
 
 def test_report_renders_from_a_copied_results_folder_without_data_or_task_plugins(tmp_path, monkeypatch):
     original = tmp_path / "original"
-    for seed in (0, 1):
+    for seed in (0, 1, 2):  # a mark needs 3 training runs
         _add_seg_run(original, "good", seed, 0.97)
         _add_seg_run(original, "poor", seed, 0.6)
     copied = tmp_path / "elsewhere" / "results"
@@ -124,16 +124,16 @@ def test_compare_uses_the_records_paired_test_and_refuses_mixed_identities(tmp_p
 def test_compare_without_task_summarises_every_shared_cell_with_a_verdict(tmp_path, capsys):
     from ecamp_bench.cli import main
 
-    for seed in (0, 1):
+    for seed in (0, 1, 2):
         _add_seg_run(tmp_path, "good", seed, 0.97)
         _add_seg_run(tmp_path, "poor", seed, 0.6)
-    _add_seg_run(tmp_path, "poor", 2, 0.6)  # a seed only B has: left out of the pairing
+    _add_seg_run(tmp_path, "poor", 3, 0.6)  # a seed only B has: left out of the pairing
     assert main(["compare", "good", "poor", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
     out = capsys.readouterr().out
     (row,) = [line for line in out.splitlines() if line.startswith("| toy-seg")]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[:6] == ["toy-seg", "frozen-seg", "default", "1%", "dice_per_image", "0,1"]
-    assert float(cells[8]) > 0.2 and cells[10] == "A"  # good beats poor on both seeds
+    assert cells[:6] == ["toy-seg", "frozen-seg", "default", "1%", "dice_per_image", "0,1,2"]
+    assert float(cells[8]) > 0.2 and cells[10] == "A"  # good beats poor on all three seeds
     assert main(["compare", "poor", "good", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
     assert "| B |" in capsys.readouterr().out
     assert main(["compare", "good", "nobody", "--results", str(tmp_path)]) != 0
@@ -144,7 +144,7 @@ def test_compare_keeps_presets_apart_and_asks_for_one_where_a_cell_has_several(t
     from ecamp_bench.cli import main
 
     for preset, (good, poor) in {"tiny": (0.6, 0.97), "cpu-demo": (0.97, 0.6)}.items():  # opposite verdicts
-        for seed in (0, 1):
+        for seed in (0, 1, 2):
             _add_seg_run(tmp_path, "good", seed, good, preset)
             _add_seg_run(tmp_path, "poor", seed, poor, preset)
     assert main(["compare", "good", "poor", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
@@ -171,3 +171,42 @@ def test_compare_takes_timm_names_in_either_spelling_and_suggests_known_backbone
         capsys.readouterr()
     assert main(["compare", "timm:vit_smal_patch16_224", "random-init", "--results", str(tmp_path)]) != 0
     assert "did you mean 'timm:vit-small-patch16-224'?" in capsys.readouterr().err
+
+
+def test_a_truncated_predictions_file_is_a_named_error_in_compare_and_leaderboard(tmp_path, capsys, monkeypatch):
+    from ecamp_bench.cli import main
+
+    for seed in (0, 1, 2):
+        _add_seg_run(tmp_path, "good", seed, 0.97)
+        _add_seg_run(tmp_path, "poor", seed, 0.6)
+    (victim,) = [p for p in tmp_path.rglob("*.predictions.npz") if p.name.startswith("segpoor1")]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    assert main(["compare", "good", "poor", "--task", "toy-seg", "--fraction", "1%", "--results", str(tmp_path),
+                 "--n-bootstrap", "20"]) == 2
+    err = capsys.readouterr().err
+    assert f"{victim}: unreadable predictions file" in err.replace("\n", "") and "Traceback" not in err
+    monkeypatch.setenv("ECAMP_BENCH_RESULTS", str(tmp_path))
+    assert main(["leaderboard", "--format", "html"]) == 2
+    assert f"{victim}: unreadable predictions file" in capsys.readouterr().err.replace("\n", "")
+
+
+def test_a_cell_with_fewer_than_3_training_runs_states_no_verdict(tmp_path, capsys, monkeypatch):
+    """One training run's paired test resamples test images only: compare, leaderboard and HTML say so."""
+    from ecamp_bench.cli import main
+
+    _add_seg_run(tmp_path, "good", 0, 0.97)  # p is tiny on this one seed, but a retraining could flip it
+    _add_seg_run(tmp_path, "poor", 0, 0.6)
+    assert main(["compare", "good", "poor", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| toy-seg")]
+    assert [c.strip() for c in row.strip("|").split("|")][10] == "one training run, not significant by design"
+    assert main(["compare", "good", "poor", "--task", "toy-seg", "--fraction", "1%", "--results", str(tmp_path),
+                 "--n-bootstrap", "50"]) == 0
+    assert "one training run, not significant by design" in capsys.readouterr().out.replace("\n", " ")
+    _add_seg_run(tmp_path, "good", 1, 0.97)
+    _add_seg_run(tmp_path, "poor", 1, 0.6)
+    assert main(["compare", "good", "poor", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
+    assert "| 2 training runs (< 3), not significant by design |" in capsys.readouterr().out
+    md = to_markdown(pivot(tidy_rows(scan(tmp_path))))
+    assert "(n=2)‡" in md and "fewer than 3 training runs (seeds): not significant by design" in md
+    html, _ = build_report(tmp_path, None, n_bootstrap=50)
+    assert "†</td>" not in html and "not significant by design" in html

@@ -1,6 +1,8 @@
 """Subprocess entry for the DDP and SIGKILL tests: train the tiny setup and save each rank's weights.
 
-usage: _pretrain_worker.py RUN_DIR PAIRS_DIR OUT_PREFIX [--resume] [--sleep SECONDS] [--tokenizer PATH]
+usage: _pretrain_worker.py RUN_DIR PAIRS_DIR OUT_PREFIX [--resume] [--sleep SECONDS] [--tokenizer PATH] [--export]
+
+``--export``: export the backbone (into $ECAMP_BENCH_PRETRAINED) with a 40-image probe every 2 steps.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ def main() -> None:
     resume = "--resume" in sys.argv
     sleep = float(sys.argv[sys.argv.index("--sleep") + 1]) if "--sleep" in sys.argv else 0.0
     torch.set_num_threads(1)
-    cfg = tiny_config(export=False)
+    cfg = tiny_config(export="--export" in sys.argv)
+    if "--export" in sys.argv:
+        cfg.probe.every, cfg.probe.images = 2, 40
     if "--tokenizer" in sys.argv:  # WordPiece training is not reproducible across processes: share one
         cfg.text.tokenizer = Path(sys.argv[sys.argv.index("--tokenizer") + 1])
     result, trainer = run_pretraining(cfg, Path(run_dir), resume=resume, pairs=tiny_pairs(Path(pairs_dir)),

@@ -60,8 +60,10 @@ def test_run_logs_the_probe_before_training_and_every_n_steps(probed_run):
     assert [r["step"] for r in rows] == [0, 2, 4, 6]
     assert all(0.0 <= r["auc"] <= 1.0 and r["n_fit"] == 20 for r in rows)
     assert rows[0]["backbone"] == f"file:{result.backbone.stem}"
-    meta = read_backbone_meta(result.backbone)
-    assert [p["step"] for p in meta.extra["probe"]] == [0, 2, 4, 6]
+    assert "probe" not in read_backbone_meta(result.backbone).extra  # the weights file holds no run history
+    provenance = json.loads((folder / "run" / "export.json").read_text())
+    assert [p["step"] for p in provenance["probe"]] == [0, 2, 4, 6]
+    assert provenance["backbone"] == str(result.backbone) and len(provenance["weights_sha256"]) == 64
 
 
 def test_the_probe_does_not_change_what_is_trained(probed_run, tmp_path, monkeypatch):

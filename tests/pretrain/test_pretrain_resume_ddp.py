@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -33,15 +34,19 @@ def _assert_same(a: dict, b: dict) -> None:
     assert different == []
 
 
-@pytest.mark.slow
-def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+def _straight_and_killed(tmp_path, *flags: str, env=lambda run: _env()) -> None:
+    """Train run ``straight`` without interruption and run ``killed`` (SIGKILL after its step-2 checkpoint, then
+    ``--resume``) side by side with the worker's ``flags``; ``env(run)`` is each run's environment."""
     pairs = tiny_pairs(tmp_path / "pairs")
     tokenizer = train_wordpiece([p.report for p in pairs] + ["Entity context: effusion present."], 300, 1)
     save_tokenizer(tokenizer, tmp_path / "tokenizer.json")
-    cmd = lambda run, *extra: [sys.executable, str(WORKER), str(tmp_path / run), str(tmp_path / "pairs"),  # noqa: E731
-                               str(tmp_path / run), "--tokenizer", str(tmp_path / "tokenizer.json"), *extra]
-    straight = subprocess.Popen(cmd("straight"), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    victim = subprocess.Popen(cmd("killed", "--sleep", "1.5"), env=_env(), stdout=subprocess.PIPE,
+
+    def cmd(run, *extra):
+        return [sys.executable, str(WORKER), str(tmp_path / run), str(tmp_path / "pairs"), str(tmp_path / run),
+                "--tokenizer", str(tmp_path / "tokenizer.json"), *flags, *extra]
+
+    straight = subprocess.Popen(cmd("straight"), env=env("straight"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    victim = subprocess.Popen(cmd("killed", "--sleep", "1.5"), env=env("killed"), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
     checkpoints = tmp_path / "killed" / "checkpoints"
     deadline = time.monotonic() + 120
@@ -52,10 +57,33 @@ def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_p
     victim.wait()
     assert victim.returncode == -signal.SIGKILL
     assert not (checkpoints / "ckpt-00000006.pt").exists(), "the run finished before the kill"
-    resumed = subprocess.run(cmd("killed", "--resume"), env=_env(), capture_output=True, text=True, timeout=180)
+    resumed = subprocess.run(cmd("killed", "--resume"), env=env("killed"), capture_output=True, text=True, timeout=180)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert straight.wait(timeout=180) == 0, straight.stdout.read().decode()
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    _straight_and_killed(tmp_path)
     _assert_same(_weights(tmp_path / "straight-rank0.pt"), _weights(tmp_path / "killed-rank0.pt"))
+
+
+@pytest.mark.slow
+def test_kill_resume_export_is_byte_identical_to_the_uninterrupted_export_in_another_folder(tmp_path):
+    """The export is a function of weights and config: not of the run folder, the output folder, the kill or the
+    probe rows a resumed run adds (they go to the run folder's export.json)."""
+    import hashlib
+
+    def exports_to(run: str) -> dict:  # each run exports into its own pretrained/ folder
+        return {**_env(), "ECAMP_BENCH_PRETRAINED": str(tmp_path / f"out-{run}")}
+
+    _straight_and_killed(tmp_path, "--export", env=exports_to)
+    (a,), (b,) = (list((tmp_path / f"out-{run}").glob("*.safetensors")) for run in ("straight", "killed"))
+    assert a.name == b.name
+    assert hashlib.sha256(a.read_bytes()).hexdigest() == hashlib.sha256(b.read_bytes()).hexdigest()
+    steps = [[row["step"] for row in json.loads((tmp_path / run / "export.json").read_text())["probe"]]
+             for run in ("straight", "killed")]
+    assert steps[0] == [0, 2, 4, 6] and set(steps[1]) >= set(steps[0])  # history differs only outside the weights
 
 
 @pytest.mark.slow

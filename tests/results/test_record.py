@@ -116,3 +116,25 @@ def test_unknown_schema_or_bad_field_fails_naming_the_file_and_key(tmp_path):
     with pytest.raises(rec.RecordError):  # nothing unreadable is ever written
         rec.write_record(fake_record(seed="zero"), tmp_path / "bad.json")
     assert not (tmp_path / "bad.json").exists()
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_record_with_a_non_finite_value_is_refused_with_its_path_never_averaged(tmp_path, value, capsys,
+                                                                                   monkeypatch):
+    from ecamp_bench.cli import main
+
+    runs = tmp_path / "runs" / "rsna-cls" / "random-init"
+    for seed, metric in ((0, "0.7"), (1, "0.8"), (2, value)):
+        text = json.dumps(fake_record(run_key=f"{seed:016x}", seed=seed)).replace('"value": 0.7', f'"value": {metric}')
+        (runs / f"{seed:016x}.json").parent.mkdir(parents=True, exist_ok=True)
+        (runs / f"{seed:016x}.json").write_text(text)
+    bad = runs / f"{2:016x}.json"
+    with pytest.raises(rec.RecordError, match=f"{bad}: holds the non-finite value {value}"):
+        read_record(bad)
+    result = scan(tmp_path)
+    assert [r.seed for _, r in result.records] == [0, 1]
+    assert [s.path for s in result.skipped] == [bad]
+    monkeypatch.setenv("ECAMP_BENCH_RESULTS", str(tmp_path))
+    assert main(["leaderboard", "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert str(bad) in captured.err and "nan" not in captured.out.lower()

@@ -42,6 +42,28 @@ class Problems:
         return bool(self.items)
 
 
+class SeenIds:
+    """Where each image id was first listed, so a second listing is a problem naming the CSV and both lines.
+
+    For label files whose rows are one image each (CheXpert's ``Path``, NIH's ``Image Index``, MIMIC's
+    ``dicom_id``); files that list an image once per box or mask (RSNA, SIIM) merge their rows instead.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._first: dict[str, tuple[Path, int]] = {}
+
+    def repeated(self, image_id: str, path: Path, line: int, problems: Problems) -> bool:
+        """Whether ``image_id`` was listed before (then recorded as a problem at ``path``, ``line``)."""
+        first = self._first.setdefault(image_id, (Path(path), line))
+        if first == (Path(path), line):
+            return False
+        where = f"line {first[1]}" if first[0] == Path(path) else f"{first[0].name} line {first[1]}"
+        problems.add(path, f"duplicate image id {image_id!r} (first listed at {where})", row=line, key=self.key,
+                     code="duplicate-id")
+        return True
+
+
 def read_csv(path: Path, required: Sequence[str], problems: Problems) -> pd.DataFrame | None:
     """Read a CSV (or ``.csv.gz``) as strings with blanks kept as ``""``; ``None`` if missing/unusable.
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._scan import read_table, validate_tree
-from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
+from ecamp_bench.data.layouts._csv import Problems, SeenIds, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.samples import Sample, SampleTable
 from ecamp_bench.errors import ConfigError
@@ -57,6 +57,7 @@ def _top_folder(root: Path, cell: str) -> str | None:
 def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
     root = Path(root)
     samples = []
+    seen = SeenIds("Path")
     for split in SPLITS:
         path = root / f"{split}.csv"
         frame = read_csv(path, COLUMNS, problems)
@@ -69,6 +70,8 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
                          code="missing-folder")
         for index, row in enumerate(frame.to_dict("records")):
             line, cell = line_of(index), row["Path"]
+            if seen.repeated(cell, path, line, problems):
+                continue
             patient = next((p for p in Path(cell).parts if _PATIENT.match(p)), None)
             if patient is None:
                 problems.add(path, f"Path {cell!r} has no patientNNNNN folder", row=line, key="Path")

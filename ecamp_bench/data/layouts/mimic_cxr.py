@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._scan import read_table, validate_tree
-from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
+from ecamp_bench.data.layouts._csv import Problems, SeenIds, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.reports import ReportParseSummary, ReportSections, parse_report
 from ecamp_bench.data.samples import Sample, SampleTable
@@ -71,8 +71,11 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
     splits = dict(zip(split_frame["dicom_id"], split_frame["split"])) if split_frame is not None else {}
     reports: dict[str, ReportSections | None] = {}
     samples = []
+    seen = SeenIds("dicom_id")
     for index, row in enumerate(metadata.to_dict("records")):
         line, dicom_id, subject, study = line_of(index), row["dicom_id"], row["subject_id"], row["study_id"]
+        if dicom_id and seen.repeated(dicom_id, path, line, problems):
+            continue
         if not (subject.isdigit() and study.isdigit() and dicom_id):
             problems.add(path, f"bad ids: subject_id={subject!r}, study_id={study!r}, dicom_id={dicom_id!r}", row=line,
                          key="subject_id")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layouts._scan import read_table, validate_tree
-from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
+from ecamp_bench.data.layouts._csv import Problems, SeenIds, line_of, parse_float, read_csv
 from ecamp_bench.data.layouts._images import check_image
 from ecamp_bench.data.samples import Sample, SampleTable
 from ecamp_bench.specs import Problem
@@ -152,8 +152,11 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
     boxes = _boxes(root, problems, {r["Image Index"] for r in rows})
     on_disk = index_images(root)
     samples = []
+    seen = SeenIds("Image Index")
     for index, row in enumerate(rows):
         line, name = line_of(index), row["Image Index"]
+        if seen.repeated(name, path, line, problems):
+            continue
         findings = parse_findings(row["Finding Labels"])
         unknown = [f for f in findings if f not in LABELS]
         if unknown or not row["Finding Labels"]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from ecamp_bench.atomic import default_mode
 from ecamp_bench.data.synth.parallel import Progress, default_workers
 from ecamp_bench.errors import UnknownNameError
 
@@ -123,6 +124,7 @@ def ensure_synthetic_default(preset: str | None = None, progress: Progress | Non
         return root  # complete, and no layout plugin joined or left since
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    staging.chmod(default_mode(directory=True))  # mkdtemp's 0700 would hide the data from colleagues
     try:
         generate(staging, preset=preset, seed=0, progress=progress)
         if root.exists():
