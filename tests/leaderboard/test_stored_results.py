@@ -21,6 +21,15 @@ def test_stored_schema2_results_load_and_render_the_same_leaderboard(tmp_path, m
     monkeypatch.setenv("ECAMP_BENCH_RESULTS", str(results))
     assert main(["leaderboard", "--format", "md"]) == 0
     capsys.readouterr()
-    assert (results / "leaderboard.md").read_text() == (STORED / "expected-leaderboard.md").read_text()
+    assert _without_additions((results / "leaderboard.md").read_text()) == \
+        (STORED / "expected-leaderboard.md").read_text()
     expected_csv = (STORED / "expected-leaderboard.csv").read_text().replace("{results}", str(results))
     assert (results / "leaderboard.csv").read_text() == expected_csv
+
+
+def _without_additions(markdown: str) -> str:
+    """The leaderboard less what later features add to an old folder's table: the ‡ mark of cells with fewer than
+    3 training runs and its footnote."""
+    lines = [line for line in markdown.split("\n") if not line.startswith("‡ ")]
+    text = "\n".join(lines).replace("‡", "")
+    return text.replace("\n\n\n", "\n\n").rstrip("\n") + "\n"
