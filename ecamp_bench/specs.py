@@ -124,6 +124,10 @@ class TaskSpec:
     (``{"finetune": {0.01: {"steps": 3000, "lr": 0.03}, ...}}``): the entry of the largest listed fraction not
     above the run's fraction is applied over the protocol's published defaults (default preset only; named
     presets such as ``tiny`` and ``--set`` are not affected by it, ``--set`` always wins).
+
+    ``demographics`` (classification tasks) maps a demographic axis (``sex``, ``age``) to the ``Sample.meta`` key that
+    holds it in the task's layout (``{"sex": "sex", "age": "age"}``); every record then carries the primary
+    metric per subgroup and the gaps (:mod:`ecamp_bench.evaluation.subgroups`). Empty: no subgroup metrics.
     """
 
     name: str
@@ -139,9 +143,13 @@ class TaskSpec:
     options: dict[str, Any] = field(default_factory=dict)
     label_type: LabelType = "multi-label"
     protocol_params: dict[str, dict[float, dict[str, Any]]] = field(default_factory=dict)
+    demographics: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_name(self.name, "task")
+        unknown_axes = sorted(set(self.demographics) - {"sex", "age"})
+        if unknown_axes:
+            raise ValueError(f"task {self.name!r}: demographics axes {unknown_axes} are not 'sex' or 'age'")
         if self.label_type not in LABEL_TYPES:
             raise ValueError(f"task {self.name!r}: label_type {self.label_type!r} is not one of {LABEL_TYPES}")
         if self.kind not in TASK_KINDS:

@@ -58,6 +58,7 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
             metrics=auc_metric_specs(LABELS),
             protocols=("linear", "finetune"),
             implementation="ecamp_bench_plugins.tasks.chexpert_cls:IMPLEMENTATION",
+            demographics={"sex": "sex", "age": "age"},
             options={"uncertainty_policy": "published"},
             description="5 competition labels, macro ROC AUC; test = official valid set (frontal)",
         )

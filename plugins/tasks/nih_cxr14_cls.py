@@ -53,6 +53,7 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
             metrics=auc_metric_specs(LABELS),
             protocols=("linear", "finetune"),
             implementation="ecamp_bench_plugins.tasks.nih_cxr14_cls:IMPLEMENTATION",
+            demographics={"sex": "sex", "age": "age"},
             protocol_params={"finetune": MRM_FINETUNE},
             description="14 findings (NIH ChestX-ray14), macro ROC AUC; test = official test list; MRM/ECAMP lineage",
         )
