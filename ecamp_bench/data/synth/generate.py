@@ -42,6 +42,8 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 # Keyword arguments of a layout writer that differ from its defaults, per preset.
 LAYOUT_OPTIONS: dict[str, dict[str, dict]] = {"demo": {"chexpert": {"valid_share": 0.15}}}
+# Layouts whose writers take the ``hard`` knob (those that write demographics in their official columns).
+HARD_FINDING_LAYOUTS = ("chexpert", "nih-cxr14")
 
 
 def preset(name: str) -> dict[str, int]:
@@ -60,11 +62,13 @@ def read_marker(out: Path) -> dict | None:
 
 
 def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress | None = None,
-             workers: int | None = None) -> dict[str, int]:
+             workers: int | None = None, hard=None) -> dict[str, int]:
     """Write every layout of :data:`LAYOUTS` under ``out/<subdir>`` deterministically from ``seed``; returns images per layout.
 
     The marker ``out/SYNTHETIC.json`` (preset, seed, counts, generator version) is written last, so a tree
-    without it is incomplete. ``progress(layout, done, total)`` is called as cases are written.
+    without it is incomplete. ``progress(layout, done, total)`` is called as cases are written. ``hard`` (a
+    :class:`~ecamp_bench.data.synth.case.HardFinding`, off by default) goes to the layouts with demographics
+    (:data:`HARD_FINDING_LAYOUTS`) and into the marker.
     """
     params = globals()["preset"](preset)
     out = Path(out)
@@ -72,10 +76,16 @@ def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress
     workers = default_workers() if workers is None else workers
     counts = {}
     for name, (subdir, module) in LAYOUTS.items():
+        options = dict(LAYOUT_OPTIONS.get(preset, {}).get(name, {}))
+        if hard is not None and name in HARD_FINDING_LAYOUTS:
+            options["hard"] = hard
         counts[name] = module.write(out / subdir, params[name], seed, size=params["size"], workers=workers,
-                                    progress=progress, **LAYOUT_OPTIONS.get(preset, {}).get(name, {}))
+                                    progress=progress, **options)
     marker = {"generator_version": GENERATOR_VERSION, "preset": preset, "seed": seed, "size": params["size"],
               "counts": counts, "layouts": {name: subdir for name, (subdir, _) in LAYOUTS.items()}}
+    if hard is not None:
+        marker["hard_finding"] = {"kind": hard.kind, "sex": hard.sex, "contrast": hard.contrast,
+                                  "layouts": list(HARD_FINDING_LAYOUTS)}
     (out / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return counts
 
