@@ -25,9 +25,15 @@ from ecamp_bench.errors import EcampBenchError
 app = typer.Typer()
 
 
+def _is_metric(row: dict, metric: str | None) -> bool:
+    """Whether ``row`` is the compared metric: ``metric`` when named, else the record's primary metric."""
+    return row["metric"] == metric if metric else bool(row["primary"])
+
+
 def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, protocol: str | None,
-              preset: str | None = None) -> dict[int, dict]:
-    """``seed → newest primary-metric row`` of ``backbone`` on ``task`` at ``fraction`` (one protocol, one preset).
+              preset: str | None = None, metric: str | None = None) -> dict[int, dict]:
+    """``seed → newest primary-metric row`` (or ``metric``'s row) of ``backbone`` on ``task`` at ``fraction`` (one
+    protocol, one preset).
 
     Raises :class:`EcampBenchError` when the runs span several protocols or presets and none was named: runs of
     different presets (e.g. ``finetune`` under ``tiny`` and ``cpu-demo``) are different experiments.
@@ -35,7 +41,7 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
     from ecamp_bench.sweep.grid import short_backbone
 
     name = short_backbone(backbone)
-    mine = [r for r in rows if r["primary"] and r["task"] == task and abs(r["fraction"] - fraction) < 1e-12 and r["backbone"] == name]
+    mine = [r for r in rows if _is_metric(r, metric) and r["task"] == task and abs(r["fraction"] - fraction) < 1e-12 and r["backbone"] == name]
     protocols = sorted({r["protocol"] for r in mine})
     if protocol is None and len(protocols) > 1:
         raise EcampBenchError(f"backbone '{name}' has {task} runs under protocols {protocols}; pass --protocol")
@@ -97,7 +103,7 @@ class CellComparison:
 
 
 def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: float | None, protocol: str | None,
-              n_bootstrap: int, alpha: float, preset: str | None = None) -> list[CellComparison]:  # fmt: skip
+              n_bootstrap: int, alpha: float, preset: str | None = None, metric: str | None = None) -> list[CellComparison]:  # fmt: skip
     """A :class:`CellComparison` for every (task, protocol, preset, fraction) cell where both ``a`` and ``b`` have
     runs with shared seeds, sorted by task, protocol, preset and fraction. Raises :class:`EcampBenchError` when there
     is none."""
@@ -105,17 +111,18 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
 
     names = {short_backbone(a), short_backbone(b)}
     cells = sorted({(r["task"], r["protocol"], r["preset"], r["fraction"]) for r in rows
-                    if r["primary"] and r["backbone"] in names and (task is None or r["task"] == task)
+                    if _is_metric(r, metric) and r["backbone"] in names and (task is None or r["task"] == task)
                     and (fraction is None or abs(r["fraction"] - fraction) < 1e-12)
                     and (protocol is None or r["protocol"] == protocol)
                     and (preset is None or r["preset"] == preset)})  # fmt: skip
     out = []
     for cell_task, cell_protocol, cell_preset, cell_fraction in cells:
         try:
-            runs_a, runs_b = (find_runs(rows, x, cell_task, cell_fraction, cell_protocol, cell_preset) for x in (a, b))
+            runs_a, runs_b = (find_runs(rows, x, cell_task, cell_fraction, cell_protocol, cell_preset, metric) for x in (a, b))
         except EcampBenchError:
             continue  # one of the two has no run here
-        seeds = tuple(sorted(set(runs_a) & set(runs_b)))
+        seeds = tuple(s for s in sorted(set(runs_a) & set(runs_b))
+                      if runs_a[s]["value"] is not None and runs_b[s]["value"] is not None)  # e.g. a subgroup too small
         if not seeds:
             continue
         tests = [paired_runs(runs_a[s], runs_b[s], (a, b), n_bootstrap=n_bootstrap, seed=s)[0] for s in seeds]
@@ -181,6 +188,8 @@ def compare_command(
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
     results: Annotated[Path | None, typer.Option("--results", help="Results folder (default: results/).")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Summary table as markdown (without --task/--fraction).")] = False,
+    metric: Annotated[str | None, typer.Option("--metric", "-m", help="Metric to compare, e.g. 'auc[sex=F]', 'auc_gap[age]', "
+                                               "ece (default: each task's primary metric).")] = None,
 ) -> None:
     """Paired test of two backbones on the same test images (DeLong for AUC, paired bootstrap otherwise).
 
@@ -201,10 +210,10 @@ def compare_command(
     rows = tidy_rows(scanned)
     if task is None or fraction is None:
         cells = summarise(rows, a, b, task=task, fraction=None if fraction is None else parse_fraction(fraction),
-                          protocol=protocol, n_bootstrap=n_bootstrap, alpha=alpha, preset=preset)  # fmt: skip
+                          protocol=protocol, n_bootstrap=n_bootstrap, alpha=alpha, preset=preset, metric=metric)  # fmt: skip
         print_summary(cells, a, b, alpha=alpha, markdown=markdown)
         return
-    runs_a, runs_b = (find_runs(rows, x, task, value, protocol, preset) for x in (a, b))
+    runs_a, runs_b = (find_runs(rows, x, task, value, protocol, preset, metric) for x in (a, b))
     shared = sorted(set(runs_a) & set(runs_b))
     seeds = sorted(seed) if seed else shared
     missing = [s for s in seeds if s not in shared]
