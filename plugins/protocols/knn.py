@@ -10,14 +10,12 @@ and a label's score is the weighted share of votes for it, ``sum_j w_j y_jc / su
 
 ``k`` is chosen on the val split from ``ks`` (5, 20, 200; capped at the number of training images): the mean
 per-label ROC AUC for multi-label tasks, top-1 accuracy for single-label ones; a tie goes to the smaller ``k``, and
-without a usable val split the middle value (20) is used. The chosen ``k`` is written to the run's work folder
-(``knn.json``). Features come from the linear protocol's cache (:mod:`ecamp_bench.evaluation.features`), so a k-NN
+without a usable val split the middle value (20) is used. The chosen ``k`` and the val scores are logged. Features come from the linear protocol's cache (:mod:`ecamp_bench.evaluation.features`), so a k-NN
 run after a linear run of the same backbone costs a few matrix products.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from ecamp_bench.api import ProtocolSpec, hookimpl
@@ -110,9 +108,6 @@ def run(ctx):
     train_x, train_y = rows(ctx.train), ctx.targets(ctx.train)
     k, val_scores = choose_k(train_x, train_y, rows(ctx.val), ctx.targets(ctx.val), params, single)
     scores = knn_scores(train_x, train_y, rows(ctx.test), k, params.temperature, params.query_batch_size)
-    if ctx.dist is None or ctx.dist.is_main:
-        ctx.work_dir.mkdir(parents=True, exist_ok=True)
-        (ctx.work_dir / "knn.json").write_text(json.dumps({"k": k, "val": {str(a): b for a, b in val_scores.items()}}) + "\n")
     ctx.progress.log(f"knn: k = {k} (val: {', '.join(f'{a}: {b:.4f}' for a, b in val_scores.items())})")
     return Predictions(ids=tuple(ctx.test.ids), targets=None, scores=np.asarray(scores, dtype=np.float32),
                        label_names=ctx.labels)  # fmt: skip
