@@ -108,12 +108,12 @@ def fairness_tables(records) -> list[FairnessTable]:
 
 
 def cell(values: list[float | None] | None, column: str) -> str:
-    """A table cell: mean over seeds (3 decimals), ``max p`` for p-values, ``too small`` when undefined."""
+    """A table cell: mean over seeds (3 decimals), ``max p`` for p-values, ``too small`` for an unscored subgroup."""
     if not values:
         return "—"
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if not finite:
-        return TOO_SMALL if "[" in column else "—"
+        return TOO_SMALL if "=" in column else "—"
     if "_gap_p[" in column:
         return f"{max(finite):.2g}"
     text = f"{sum(finite) / len(finite):.3f}"
