@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 
 from ecamp_bench.plugins import get_catalog
@@ -61,3 +63,20 @@ def test_mimic_without_labels_is_a_clear_error(tmp_path):
                       labels={name: 0.0 for name in LABELS}, meta={"source": "nih-cxr14"})]  # fmt: skip
     with pytest.raises(DataError, match="mimic-cxr-2.0.0-chexpert.csv.gz"):
         IMPLEMENTATION.prepare(get_catalog().task("mimic-to-nih-cls"), SampleTable("x", tmp_path, samples))
+
+
+def test_mimic_demographics_from_mimic_iv_patients_file(synthetic_tiny, tmp_path):
+    import shutil
+
+    from ecamp_bench.data.layouts import mimic_cxr
+    from ecamp_bench.evaluation.subgroups import demographic_extras
+
+    root = tmp_path / "mimic"
+    shutil.copytree(synthetic_tiny / mimic_cxr.SUBDIR, root)
+    subjects = sorted({s.patient_id for s in mimic_cxr.read(root)})
+    rows = ["subject_id,gender,anchor_age,anchor_year,anchor_year_group,dod"]
+    rows += [f"{s},{'F' if i % 2 else 'M'},{50 + i},2150,2008 - 2010," for i, s in enumerate(subjects)]
+    (root / "patients.csv").write_text("\n".join(rows) + "\n")
+    table = mimic_cxr.read(root)
+    extras = demographic_extras({"sex": "sex", "age": "age"}, list(table))
+    assert set(extras["demo_sex"]) == {"F", "M"} and np.isfinite(extras["demo_age"]).all()
