@@ -41,7 +41,11 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
     from ecamp_bench.sweep.grid import short_backbone
 
     name = short_backbone(backbone)
-    mine = [r for r in rows if _is_metric(r, metric) and r["task"] == task and abs(r["fraction"] - fraction) < 1e-12 and r["backbone"] == name]
+    mine = [
+        r for r in rows
+        if _is_metric(r, metric) and r["task"] == task and abs(r["fraction"] - fraction) < 1e-12
+        and r["backbone"] == name
+    ]
     protocols = sorted({r["protocol"] for r in mine})
     if protocol is None and len(protocols) > 1:
         raise EcampBenchError(f"backbone '{name}' has {task} runs under protocols {protocols}; pass --protocol")
@@ -93,17 +97,21 @@ class CellComparison:
     p_values: tuple[float | None, ...]
     test: str
     n: int
+    higher_is_better: bool = True
 
     def verdict(self, alpha: float) -> str:
-        """``A``/``B`` when every seed's test has p < ``alpha`` with the same sign of the difference, else ``-``."""
+        """``A``/``B`` when every seed's test has p < ``alpha`` with the same sign of the difference, else ``-``
+        (for a lower-is-better metric such as ``ece``, a negative A − B favours A)."""
         if not self.p_values or any(p is None or p >= alpha for p in self.p_values):
             return "-"
-        signs = {d > 0 for d in self.differences if d is not None}
+        signs = {(d > 0) == self.higher_is_better for d in self.differences if d is not None}
         return ("A" if signs == {True} else "B") if len(signs) == 1 else "-"
 
 
-def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: float | None, protocol: str | None,
-              n_bootstrap: int, alpha: float, preset: str | None = None, metric: str | None = None) -> list[CellComparison]:  # fmt: skip
+def summarise(
+    rows: list[dict], a: str, b: str, *, task: str | None, fraction: float | None, protocol: str | None,
+    n_bootstrap: int, alpha: float, preset: str | None = None, metric: str | None = None,
+) -> list[CellComparison]:
     """A :class:`CellComparison` for every (task, protocol, preset, fraction) cell where both ``a`` and ``b`` have
     runs with shared seeds, sorted by task, protocol, preset and fraction. Raises :class:`EcampBenchError` when there
     is none."""
@@ -118,7 +126,9 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
     out = []
     for cell_task, cell_protocol, cell_preset, cell_fraction in cells:
         try:
-            runs_a, runs_b = (find_runs(rows, x, cell_task, cell_fraction, cell_protocol, cell_preset, metric) for x in (a, b))
+            runs_a, runs_b = (
+                find_runs(rows, x, cell_task, cell_fraction, cell_protocol, cell_preset, metric) for x in (a, b)
+            )
         except EcampBenchError:
             continue  # one of the two has no run here
         seeds = tuple(s for s in sorted(set(runs_a) & set(runs_b))
@@ -131,7 +141,7 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
             mean_a=sum(runs_a[s]["value"] for s in seeds) / len(seeds),
             mean_b=sum(runs_b[s]["value"] for s in seeds) / len(seeds),
             differences=tuple(t.difference for t in tests), p_values=tuple(t.p_value for t in tests),
-            test=tests[0].test, n=tests[0].n,
+            test=tests[0].test, n=tests[0].n, higher_is_better=bool(runs_a[seeds[0]]["higher_is_better"]),
         ))  # fmt: skip
     if not out:
         raise EcampBenchError(f"'{a}' and '{b}' share no (task, protocol, preset, fraction, seed) in the results folder")
@@ -188,8 +198,9 @@ def compare_command(
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
     results: Annotated[Path | None, typer.Option("--results", help="Results folder (default: results/).")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Summary table as markdown (without --task/--fraction).")] = False,
-    metric: Annotated[str | None, typer.Option("--metric", "-m", help="Metric to compare, e.g. 'auc[sex=F]', 'auc_gap[age]', "
-                                               "ece (default: each task's primary metric).")] = None,
+    metric: Annotated[str | None, typer.Option(
+        "--metric", "-m", help="Metric to compare, e.g. 'auc[sex=F]', 'auc_gap[age]', ece (default: primary metric).",
+    )] = None,
 ) -> None:
     """Paired test of two backbones on the same test images (DeLong for AUC, paired bootstrap otherwise).
 
@@ -209,8 +220,10 @@ def compare_command(
         err_console().print(f"[yellow]skipped[/] {escape(str(skipped))}", soft_wrap=True)
     rows = tidy_rows(scanned)
     if task is None or fraction is None:
-        cells = summarise(rows, a, b, task=task, fraction=None if fraction is None else parse_fraction(fraction),
-                          protocol=protocol, n_bootstrap=n_bootstrap, alpha=alpha, preset=preset, metric=metric)  # fmt: skip
+        cells = summarise(
+            rows, a, b, task=task, fraction=None if fraction is None else parse_fraction(fraction), protocol=protocol,
+            n_bootstrap=n_bootstrap, alpha=alpha, preset=preset, metric=metric,
+        )
         print_summary(cells, a, b, alpha=alpha, markdown=markdown)
         return
     runs_a, runs_b = (find_runs(rows, x, task, value, protocol, preset, metric) for x in (a, b))
@@ -231,7 +244,7 @@ def compare_command(
             ci = f"[{t.ci95[0]:+.4f}, {t.ci95[1]:+.4f}]" if t.ci95 else "—"
             p = "—" if t.p_value is None else (f"[bold]{t.p_value:.2g}[/]" if t.significant(alpha) else f"{t.p_value:.2g}")
             diff = "—" if t.difference is None else f"{t.difference:+.4f}"
-            table.add_row(t.metric, _num(t.value_a), _num(t.value_b), diff, ci, p, escape(t.test))
+            table.add_row(escape(t.metric), _num(t.value_a), _num(t.value_b), diff, ci, p, escape(t.test))
         out.print(table)
     out.print(f"bold p: below alpha = {alpha:g} (two-sided). Macro AUC of multi-label tasks: paired bootstrap of the "
               "macro-AUC difference; per-label AUC and single-label AUC: DeLong's test.", soft_wrap=True)  # fmt: skip

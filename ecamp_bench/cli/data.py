@@ -23,8 +23,10 @@ def synth(
     seed: SeedOpt = 0,
     workers: Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")] = None,
     hard_finding: Annotated[str | None, typer.Option(
-        "--hard-finding", help="KIND:SEX:CONTRAST, e.g. effusion:Female:0.3: that finding drawn with less contrast in that "
-        "sex (CheXpert and ChestX-ray14 layouts), so a subgroup gap exists on purpose. Off by default.")] = None,
+        "--hard-finding",
+        help="KIND:SEX:CONTRAST, e.g. effusion:Female:0.3: that finding drawn with less contrast in that sex "
+        "(CheXpert and ChestX-ray14 layouts), so a subgroup gap exists on purpose. Off by default.",
+    )] = None,
 ) -> None:
     """Write synthetic chest X-rays with reports in every layout of the synthetic default, deterministically from the seed."""
     from ecamp_bench.data.synth import generate

@@ -22,7 +22,9 @@ def leaderboard_command(
     reference: Annotated[
         Path | None, typer.Option("--reference", help="html: also show published rows from this YAML (configs/reference/published.yaml).")
     ] = None,
-    cost: Annotated[bool, typer.Option("--cost", help="Also show each backbone's parameters, GFLOPs/image and images/s.")] = False,
+    cost: Annotated[
+        bool, typer.Option("--cost", help="Also show each backbone's parameters, GFLOPs/image and images/s.")
+    ] = False,
 ) -> None:
     """Aggregate results/runs/ into tables (rows = backbones, columns = task × fraction), one per protocol."""
     from ecamp_bench.leaderboard.aggregate import pivot
@@ -48,8 +50,9 @@ def leaderboard_command(
     markdown, csv_text = to_markdown(table) + (f"\n{legend()}\n" if marked else ""), to_csv(rows)
     from ecamp_bench.leaderboard.fairness import cost_markdown, cost_rows, fairness_markdown, fairness_tables
 
-    extra_md = "\n".join(x for x in (fairness_markdown(fairness_tables(scanned.records)),
-                                      cost_markdown(cost_rows(scanned.records)) if cost else "") if x)  # fmt: skip
+    fairness = fairness_markdown(fairness_tables(scanned.records))
+    extra = (fairness, cost_markdown(cost_rows(scanned.records)) if cost else "")
+    extra_md = "\n".join(x for x in extra if x)
     markdown += ("\n" + extra_md) if extra_md else ""
     out = console()
     if fmt == "html":

@@ -4,7 +4,8 @@ Every label is scored one-vs-rest on its own probability column (for a single-la
 probability against "not this class"); the macro values are the means over labels.
 
 - ``ece``: :data:`N_BINS` = 15 **equal-mass** bins per label: the test images sorted by score (stable sort) and cut
-  into 15 runs of (nearly) equal size (``numpy.array_split`` sizes); ``ECE = sum_k n_k / N · |mean(y_k) − mean(p_k)|``.
+  into 15 runs of (nearly) equal size (``numpy.array_split`` sizes);
+  ``ECE = sum_k n_k / N · |mean(y_k) − mean(p_k)|``.
   Equal-mass bins keep every bin populated when scores crowd near 0 (rare findings), where equal-width bins
   leave most bins empty. Lower is better; 0 = calibrated.
 - ``brier``: ``mean((p − y)²)`` per label. Lower is better.
@@ -131,8 +132,12 @@ def write_reliability_diagram(predictions, path: Path, title: str = "") -> Path 
             ax.plot(mean_p, rate, marker="o", markersize=3, linewidth=1.2, label=str(name))
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability (per bin)", ylabel="observed positive rate")
     ece = values.get("ece")
-    ax.set_title((title + "\n" if title else "") + f"ECE {ece:.3f} ({N_BINS} {BINNING} bins), Brier {values['brier']:.3f}"
-                 if ece is not None else title, fontsize=8)  # fmt: skip
+    ax.set_title(
+        (title + "\n" if title else "") + f"ECE {ece:.3f} ({N_BINS} {BINNING} bins), Brier {values['brier']:.3f}"
+        if ece is not None
+        else title,
+        fontsize=8,
+    )
     ax.legend(fontsize=6, loc="upper left")
     fig.tight_layout()
     with atomic_path(Path(path), suffix=".png") as tmp:

@@ -57,8 +57,15 @@ def extra_metrics(task: TaskSpec, predictions, *, n_bootstrap: int, seed: int) -
         return []
     labels = predictions.label_names or tuple(task.labels)
     out = calibration_metrics(predictions.targets, predictions.scores, labels, n_bootstrap=n_bootstrap, seed=seed)
-    out += subgroups.subgroup_metrics(subgroup_metric(task), predictions.targets, predictions.scores, labels,
-                                      predictions.extras, n_bootstrap=n_bootstrap, seed=seed)  # fmt: skip
+    out += subgroups.subgroup_metrics(
+        subgroup_metric(task),
+        predictions.targets,
+        predictions.scores,
+        labels,
+        predictions.extras,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+    )
     return out
 
 

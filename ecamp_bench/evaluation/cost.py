@@ -30,9 +30,15 @@ def cost_key(spec, device: str) -> str:
     """The cache key of ``spec``'s cost on ``device``."""
     import torch
 
-    identity = {"arch": spec.arch, "model_kwargs": dict(spec.model_kwargs), "input_size": int(spec.input_size),
-                "global_pool": spec.global_pool, "feature_indices": list(spec.feature_indices or ()),
-                "device": str(device), "torch": torch.__version__}  # fmt: skip
+    identity = {
+        "arch": spec.arch,
+        "model_kwargs": dict(spec.model_kwargs),
+        "input_size": int(spec.input_size),
+        "global_pool": spec.global_pool,
+        "feature_indices": list(spec.feature_indices or ()),
+        "device": str(device),
+        "torch": torch.__version__,
+    }
     return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:24]
 
 
@@ -52,7 +58,9 @@ def images_per_second(backbone, device) -> tuple[float, int]:
     """``(images/s, images timed)`` of ``forward_global`` on random batches (see the module docstring)."""
     import torch
 
-    x = torch.randn(BATCH, 3, backbone.input_size, backbone.input_size, generator=torch.Generator().manual_seed(0)).to(device)
+    x = torch.randn(BATCH, 3, backbone.input_size, backbone.input_size, generator=torch.Generator().manual_seed(0)).to(
+        device
+    )
     with torch.no_grad():
         backbone.forward_global(x)  # warm-up
         _sync(device)
@@ -86,11 +94,16 @@ def measure(spec, device) -> dict:
     gflops = count_gflops(backbone, device)
     rate, timed = images_per_second(backbone, device)
     return {
-        "params": int(params), "gflops": round(gflops, 6), "input_size": int(backbone.input_size),
-        "images_per_s": round(rate, 3), "images_timed": timed, "batch_size": BATCH, "device": str(device),
+        "params": int(params),
+        "gflops": round(gflops, 6),
+        "input_size": int(backbone.input_size),
+        "images_per_s": round(rate, 3),
+        "images_timed": timed,
+        "batch_size": BATCH,
+        "device": str(device),
         "flops_counter": "torch.utils.flop_counter.FlopCounterMode (multiply-add = 2 FLOPs)",
         "throughput": "forward_global on random batches, wall clock, no decode",
-    }  # fmt: skip
+    }
 
 
 def encoder_cost(spec, device, cache_dir: Path) -> dict:

@@ -29,8 +29,12 @@ from ecamp_bench.data.samples import SampleTable
 from ecamp_bench.distributed import broadcast_object, current, main_first
 from ecamp_bench.errors import DataError, EcampBenchError
 from ecamp_bench.evaluation.classification_extras import (
-    extra_metric_spec, extra_metrics, subgroup_section, with_demographics, write_reliability,
-)  # fmt: skip
+    extra_metric_spec,
+    extra_metrics,
+    subgroup_section,
+    with_demographics,
+    write_reliability,
+)
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
 from ecamp_bench.evaluation.cost import encoder_cost
 from ecamp_bench.evaluation.params import DEFAULT_PRESET, protocol_params
@@ -303,8 +307,9 @@ def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None 
         from ecamp_bench.evaluation.predictions import save_predictions
 
         save_predictions(predictions, plan.predictions_path)
-        write_reliability(task, predictions, path, f"{task.name} {plan.protocol.name} {plan.backbone.name} "
-                          f"fraction {request.fraction:g} seed {request.seed}")  # fmt: skip
+        title = f"{task.name} {plan.protocol.name} {plan.backbone.name} fraction {request.fraction:g}"
+        title += f" seed {request.seed}"
+        write_reliability(task, predictions, path, title)
         record = build_record(plan, catalog, metrics, started, t0, "ok", None, plan.predictions_path.name)
         section = subgroup_section(task, predictions)
         record = record.replace(cost=encoder_cost(plan.backbone, ctx.device, cache_dir()),

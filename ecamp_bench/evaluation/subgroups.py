@@ -42,8 +42,11 @@ MIN_POSITIVES = 20
 AXES = ("sex", "age")
 SEX_GROUPS = ("F", "M")
 AGE_BANDS: tuple[tuple[str, float | None, float | None], ...] = (
-    ("<40", None, 40.0), ("40-60", 40.0, 60.0), ("60-80", 60.0, 80.0), ("80+", 80.0, None),
-)  # fmt: skip
+    ("<40", None, 40.0),
+    ("40-60", 40.0, 60.0),
+    ("60-80", 60.0, 80.0),
+    ("80+", 80.0, None),
+)
 EXTRA = {"sex": "demo_sex", "age": "demo_age"}
 SUBGROUP_PRIMARY = ("auc", "accuracy")
 _SEX = {"f": "F", "female": "F", "m": "M", "male": "M"}
@@ -66,20 +69,15 @@ def normalise_age(value) -> float:
     return age if math.isfinite(age) and 0 <= age < 150 else math.nan
 
 
-def check_axes(demographics: Mapping[str, str], where: str) -> None:
-    """Raise ``ValueError`` naming ``where`` when ``demographics`` names an axis other than ``sex``/``age``."""
-    unknown = sorted(set(demographics) - set(AXES))
-    if unknown:
-        raise ValueError(f"{where}: demographics axes {unknown} are not among {list(AXES)}")
-
-
 def demographic_extras(demographics: Mapping[str, str], samples: Sequence) -> dict[str, np.ndarray]:
     """``{"demo_sex": str [N], "demo_age": float [N]}`` for the axes in ``demographics`` (axis → meta key)."""
     out = {}
     if "sex" in demographics:
         out[EXTRA["sex"]] = np.array([normalise_sex(s.meta.get(demographics["sex"])) for s in samples], dtype=str)
     if "age" in demographics:
-        out[EXTRA["age"]] = np.array([normalise_age(s.meta.get(demographics["age"])) for s in samples], dtype=np.float64)
+        out[EXTRA["age"]] = np.array(
+            [normalise_age(s.meta.get(demographics["age"])) for s in samples], dtype=np.float64
+        )
     return out
 
 
@@ -92,8 +90,10 @@ def group_masks(extras: Mapping[str, np.ndarray], n: int) -> dict[str, dict[str,
     if EXTRA["age"] in extras:
         age = np.asarray(extras[EXTRA["age"]], dtype=np.float64).reshape(n)
         known = np.isfinite(age)
-        out["age"] = {name: known & (age >= (-np.inf if lo is None else lo)) & (age < (np.inf if hi is None else hi))
-                      for name, lo, hi in AGE_BANDS}  # fmt: skip
+        out["age"] = {
+            name: known & (age >= (-np.inf if lo is None else lo)) & (age < (np.inf if hi is None else hi))
+            for name, lo, hi in AGE_BANDS
+        }
     return out
 
 
@@ -141,18 +141,29 @@ class GroupSummary:
 
     def to_record(self) -> dict:
         """The entry of ``dataset.subgroups.groups``."""
-        return {"axis": self.axis, "group": self.group, "n": self.n, "positives": self.positives,
-                "too_small": self.too_small}  # fmt: skip
+        return {
+            "axis": self.axis,
+            "group": self.group,
+            "n": self.n,
+            "positives": self.positives,
+            "too_small": self.too_small,
+        }
 
 
-def summarise_groups(targets: np.ndarray, labels: Sequence[str], extras: Mapping[str, np.ndarray]) -> list[GroupSummary]:
+def summarise_groups(
+    targets: np.ndarray, labels: Sequence[str], extras: Mapping[str, np.ndarray]
+) -> list[GroupSummary]:
     """Every subgroup's size and positives; too small when any label has fewer than :data:`MIN_POSITIVES`."""
     targets = np.asarray(targets, dtype=np.float64).reshape(len(targets), -1)
     out = []
     for axis, groups in group_masks(extras, len(targets)).items():
         for group, mask in groups.items():
             positives = {label: int((targets[mask, c] > 0.5).sum()) for c, label in enumerate(labels)}
-            out.append(GroupSummary(axis, group, int(mask.sum()), positives, min(positives.values(), default=0) < MIN_POSITIVES))
+            out.append(
+                GroupSummary(
+                    axis, group, int(mask.sum()), positives, min(positives.values(), default=0) < MIN_POSITIVES
+                )
+            )
     return out
 
 
@@ -172,9 +183,15 @@ def subgroup_section(targets: np.ndarray, labels: Sequence[str], extras: Mapping
 
 
 def subgroup_metrics(
-    primary: str, targets: np.ndarray, scores: np.ndarray, labels: Sequence[str], extras: Mapping[str, np.ndarray],
-    *, n_bootstrap: int = 1000, seed: int = 0,
-) -> list[MetricValue]:  # fmt: skip
+    primary: str,
+    targets: np.ndarray,
+    scores: np.ndarray,
+    labels: Sequence[str],
+    extras: Mapping[str, np.ndarray],
+    *,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> list[MetricValue]:
     """Per-subgroup values with CIs, then per axis the gap (with CI) and its p-value (see the module docstring).
 
     ``targets``/``scores`` ``[N, C]``; ``extras`` holds ``demo_sex``/``demo_age`` ``[N]``. Empty when ``primary`` is not
@@ -204,10 +221,15 @@ def subgroup_metrics(
     return out
 
 
-def _gap(primary: str, axis: str, values: dict[str, float], replicates: dict[str, np.ndarray], n: int) -> list[MetricValue]:
+def _gap(
+    primary: str, axis: str, values: dict[str, float], replicates: dict[str, np.ndarray], n: int
+) -> list[MetricValue]:
     """The gap of one axis and its p-value (``None`` values with fewer than two scored subgroups)."""
     if len(values) < 2:
-        return [MetricValue(gap_key(primary, axis), None, False, None, n), MetricValue(gap_p_key(primary, axis), None, True, None, n)]
+        return [
+            MetricValue(gap_key(primary, axis), None, False, None, n),
+            MetricValue(gap_p_key(primary, axis), None, True, None, n),
+        ]
     hi = max(values, key=values.get)
     lo = min(values, key=values.get)
     gap = values[hi] - values[lo]
@@ -222,7 +244,10 @@ def _gap(primary: str, axis: str, values: dict[str, float], replicates: dict[str
         if statistic.size:
             p = float((1 + np.sum(statistic >= gap - 1e-12)) / (1 + statistic.size))
         ci = percentile_ci(replicates[hi] - replicates[lo])
-    return [MetricValue(gap_key(primary, axis), gap, False, ci, n), MetricValue(gap_p_key(primary, axis), p, True, None, n)]
+    return [
+        MetricValue(gap_key(primary, axis), gap, False, ci, n),
+        MetricValue(gap_p_key(primary, axis), p, True, None, n),
+    ]
 
 
 def subgroup_values(predictions) -> dict[str, float | None]:
@@ -231,8 +256,9 @@ def subgroup_values(predictions) -> dict[str, float | None]:
     The metric is the one the runner stored with the predictions (:func:`primary_of`).
     """
     primary = primary_of(predictions)
-    metrics = subgroup_metrics(primary, predictions.targets, predictions.scores, predictions.label_names,
-                               predictions.extras, n_bootstrap=0)  # fmt: skip
+    metrics = subgroup_metrics(
+        primary, predictions.targets, predictions.scores, predictions.label_names, predictions.extras, n_bootstrap=0
+    )
     return {m.name: m.value for m in metrics}
 
 

@@ -86,7 +86,9 @@ def fairness_tables(records) -> list[FairnessTable]:
 
     grouped: dict[tuple, dict[tuple, FairnessRow]] = {}
     primaries: dict[tuple, str] = {}
-    for (protocol, preset, task, fraction, backbone, seed), (path, rec) in sorted(_newest(records).items(), key=lambda kv: str(kv[0])):
+    for (protocol, preset, task, fraction, backbone, seed), (path, rec) in sorted(
+        _newest(records).items(), key=lambda kv: str(kv[0])
+    ):
         wanted = [m for m in rec.metrics if fairness_metric(m.name)]
         if not wanted:
             continue
@@ -103,7 +105,9 @@ def fairness_tables(records) -> list[FairnessTable]:
     for (protocol, preset, task), rows in sorted(grouped.items()):
         names = {name for row in rows.values() for name in row.values}
         ordered = [r for _, r in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
-        tables.append(FairnessTable(protocol, preset, task, _order(names, primaries[(protocol, preset, task)]), ordered))
+        tables.append(
+            FairnessTable(protocol, preset, task, _order(names, primaries[(protocol, preset, task)]), ordered)
+        )
     return tables
 
 
@@ -129,12 +133,22 @@ def fairness_markdown(tables: list[FairnessTable]) -> str:
     """All fairness tables as markdown (empty string when there are none)."""
     if not tables:
         return ""
-    out = ["## Fairness and calibration", "",
-           f"Means over seeds; `{TOO_SMALL}`: fewer than 20 positives of some label in that subgroup of the test set; "
-           "`*`: some seeds too small; gap = largest difference between scored subgroups; ece = 15 equal-mass bins.", ""]  # fmt: skip
+    out = [
+        "## Fairness and calibration",
+        "",
+        (
+            f"Means over seeds; `{TOO_SMALL}`: fewer than 20 positives of some label in that subgroup of the test set; "
+            "`*`: some seeds too small; gap = largest difference between scored subgroups; ece = 15 equal-mass bins."
+        ),
+        "",
+    ]
     for table in tables:
-        out += [f"### {table.title}", "", "| backbone | fraction | " + " | ".join(column_label(c) for c in table.columns) + " |",
-                "|---|---:|" + "---:|" * len(table.columns)]  # fmt: skip
+        out += [
+            f"### {table.title}",
+            "",
+            "| backbone | fraction | " + " | ".join(column_label(c) for c in table.columns) + " |",
+            "|---|---:|" + "---:|" * len(table.columns),
+        ]
         for row in table.rows:
             cells = " | ".join(cell(row.values.get(c), c) for c in table.columns)
             out.append(f"| {row.backbone} | {format_fraction(row.fraction)} | {cells} |")
@@ -148,18 +162,25 @@ def fairness_html(tables: list[FairnessTable]) -> str:
 
     if not tables:
         return ""
-    parts = ['<section id="fairness"><h2>Fairness and calibration</h2>',
-             f'<p class="legend">Means over seeds; <i>{TOO_SMALL}</i>: fewer than 20 positives of some label in that '
-             "subgroup of the test set (never shown as a number); * some seeds too small; gap = largest difference "
-             "between the scored subgroups, p = bootstrap test of no gap (largest over seeds); ece = expected "
-             "calibration error over 15 equal-mass bins, brier = mean squared error of the probabilities (lower is better).</p>"]  # fmt: skip
+    parts = [
+        '<section id="fairness"><h2>Fairness and calibration</h2>',
+        (
+            f'<p class="legend">Means over seeds; <i>{TOO_SMALL}</i>: fewer than 20 positives of some label in that '
+            "subgroup of the test set (never shown as a number); * some seeds too small; gap = largest difference "
+            "between the scored subgroups, p = bootstrap test of no gap (largest over seeds); ece = expected "
+            "calibration error over 15 equal-mass bins, brier = mean squared error of the probabilities "
+            "(lower is better).</p>"
+        ),
+    ]
     for table in tables:
         head = "".join(f"<th>{escape(column_label(c))}</th>" for c in table.columns)
         parts.append(f"<h3>{escape(table.title)}</h3>")
         parts.append(f'<table class="fairness"><thead><tr><th>backbone</th><th>fraction</th>{head}</tr></thead><tbody>')
         for row in table.rows:
             cells = "".join(f'<td class="num">{escape(cell(row.values.get(c), c))}</td>' for c in table.columns)
-            parts.append(f"<tr><th>{escape(row.backbone)}</th><td class=\"num\">{format_fraction(row.fraction)}</td>{cells}</tr>")
+            parts.append(
+                f'<tr><th>{escape(row.backbone)}</th><td class="num">{format_fraction(row.fraction)}</td>{cells}</tr>'
+            )
         parts.append("</tbody></table>")
         figures = [r for r in table.rows if r.reliability is not None]
         if figures:
@@ -167,8 +188,10 @@ def fairness_html(tables: list[FairnessTable]) -> str:
             for row in figures:
                 data = base64.b64encode(row.reliability.read_bytes()).decode("ascii")
                 caption = f"reliability: {row.backbone}, {format_fraction(row.fraction)}, seed {min(row.seeds)}"
-                parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{escape(caption)}" width="368">'
-                             f"<figcaption>{escape(caption)}</figcaption></figure>")  # fmt: skip
+                parts.append(
+                    f'<figure><img src="data:image/png;base64,{data}" alt="{escape(caption)}" width="368">'
+                    f"<figcaption>{escape(caption)}</figcaption></figure>"
+                )
             parts.append("</div>")
     parts.append("</section>")
     return "\n".join(parts)
@@ -197,8 +220,15 @@ def cost_rows(records) -> list[CostRow]:
         if not rec.ok or "params" not in cost:
             continue
         key = (rec.backbone.name, arch_tag(rec), str(cost.get("device", "?")))
-        row = CostRow(rec.backbone.name, key[1], key[2], cost.get("params"), cost.get("gflops"), cost.get("images_per_s"),
-                      cost.get("input_size"))  # fmt: skip
+        row = CostRow(
+            rec.backbone.name,
+            key[1],
+            key[2],
+            cost.get("params"),
+            cost.get("gflops"),
+            cost.get("images_per_s"),
+            cost.get("input_size"),
+        )
         stamp = rec.timing.finished_at or ""
         if key not in rows or stamp >= rows[key][0]:
             rows[key] = (stamp, row)
@@ -206,8 +236,14 @@ def cost_rows(records) -> list[CostRow]:
 
 
 def _cost_cells(row: CostRow) -> list[str]:
-    return [row.backbone, row.arch, row.device, "—" if row.params is None else f"{row.params / 1e6:.2f}",
-            "—" if row.gflops is None else f"{row.gflops:.3g}", "—" if row.images_per_s is None else f"{row.images_per_s:.1f}"]
+    return [
+        row.backbone,
+        row.arch,
+        row.device,
+        "—" if row.params is None else f"{row.params / 1e6:.2f}",
+        "—" if row.gflops is None else f"{row.gflops:.3g}",
+        "—" if row.images_per_s is None else f"{row.images_per_s:.1f}",
+    ]
 
 
 COST_HEADERS = ("backbone", "architecture", "device", "params (M)", "GFLOPs / image", "images/s (wall clock)")
@@ -217,9 +253,17 @@ def cost_markdown(rows: list[CostRow]) -> str:
     """The cost table as markdown (empty string without rows)."""
     if not rows:
         return ""
-    out = ["## Cost", "", "GFLOPs counted by torch's FlopCounterMode (multiply-add = 2) at the input size; images/s: "
-           "encoder forward on random batches of 16 on that device, wall clock.", "",
-           "| " + " | ".join(COST_HEADERS) + " |", "|---|---|---|---:|---:|---:|"]  # fmt: skip
+    out = [
+        "## Cost",
+        "",
+        (
+            "GFLOPs counted by torch's FlopCounterMode (multiply-add = 2) at the input size; images/s: "
+            "encoder forward on random batches of 16 on that device, wall clock."
+        ),
+        "",
+        "| " + " | ".join(COST_HEADERS) + " |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     out += ["| " + " | ".join(_cost_cells(r)) + " |" for r in rows]
     return "\n".join(out) + "\n"
 
@@ -230,6 +274,8 @@ def cost_html(rows: list[CostRow]) -> str:
         return ""
     head = "".join(f"<th>{escape(h)}</th>" for h in COST_HEADERS)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in _cost_cells(r)) + "</tr>" for r in rows)
-    return ('<section id="cost"><h2>Cost</h2><p class="legend">GFLOPs counted by torch\'s FlopCounterMode '
-            "(multiply-add = 2) at the input size; images/s: encoder forward on random batches of 16, wall clock.</p>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>")  # fmt: skip
+    return (
+        '<section id="cost"><h2>Cost</h2><p class="legend">GFLOPs counted by torch\'s FlopCounterMode '
+        "(multiply-add = 2) at the input size; images/s: encoder forward on random batches of 16, wall clock.</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>"
+    )

@@ -10,8 +10,9 @@ and a label's score is the weighted share of votes for it, ``sum_j w_j y_jc / su
 
 ``k`` is chosen on the val split from ``ks`` (5, 20, 200; capped at the number of training images): the mean
 per-label ROC AUC for multi-label tasks, top-1 accuracy for single-label ones; a tie goes to the smaller ``k``, and
-without a usable val split the middle value (20) is used. The chosen ``k`` and the val scores are logged. Features come from the linear protocol's cache (:mod:`ecamp_bench.evaluation.features`), so a k-NN
-run after a linear run of the same backbone costs a few matrix products.
+without a usable val split the middle value (20) is used. The chosen ``k`` and the val scores are logged. Features
+come from the linear protocol's cache (:mod:`ecamp_bench.evaluation.features`), so a k-NN run after a linear run
+of the same backbone costs a few matrix products.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ def choose_k(train_x, train_y, val_x, val_y, params: KnnParams, single_label: bo
     scored = {}
     if len(val_x):
         for k in ks:
-            scored[k] = selection_score(val_y, knn_scores(train_x, train_y, val_x, k, params.temperature,
-                                                          params.query_batch_size), single_label)  # fmt: skip
+            scored[k] = selection_score(
+                val_y, knn_scores(train_x, train_y, val_x, k, params.temperature, params.query_batch_size), single_label
+            )
     finite = {k: v for k, v in scored.items() if not math.isnan(v)}
     if not finite:
         return ks[len(ks) // 2], scored
@@ -96,9 +98,16 @@ def run(ctx):
     backbone = ctx.build_backbone()
     backbone.requires_grad_(False)
     row_of, features, _ = cached_features(
-        backbone, weights_identity(ctx, backbone), ctx.pool, ctx.cache_dir, device=ctx.device,
-        batch_size=params.feature_batch_size, num_workers=ctx.num_workers, progress=ctx.progress, dist=ctx.dist,
-    )  # fmt: skip
+        backbone,
+        weights_identity(ctx, backbone),
+        ctx.pool,
+        ctx.cache_dir,
+        device=ctx.device,
+        batch_size=params.feature_batch_size,
+        num_workers=ctx.num_workers,
+        progress=ctx.progress,
+        dist=ctx.dist,
+    )
     del backbone
 
     def rows(table):
@@ -109,8 +118,9 @@ def run(ctx):
     k, val_scores = choose_k(train_x, train_y, rows(ctx.val), ctx.targets(ctx.val), params, single)
     scores = knn_scores(train_x, train_y, rows(ctx.test), k, params.temperature, params.query_batch_size)
     ctx.progress.log(f"knn: k = {k} (val: {', '.join(f'{a}: {b:.4f}' for a, b in val_scores.items())})")
-    return Predictions(ids=tuple(ctx.test.ids), targets=None, scores=np.asarray(scores, dtype=np.float32),
-                       label_names=ctx.labels)  # fmt: skip
+    return Predictions(
+        ids=tuple(ctx.test.ids), targets=None, scores=np.asarray(scores, dtype=np.float32), label_names=ctx.labels
+    )
 
 
 @hookimpl
@@ -125,7 +135,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             run="ecamp_bench_plugins.protocols.knn:run",
             presets={"tiny": {}},
             description="frozen encoder, weighted k-NN on cached features (cosine, exp(cos/0.07) votes, k in 5/20/200 "
-                        "chosen on val); no head trained",
+            "chosen on val); no head trained",
             lineage="DINO (ICCV 2021) weighted k-NN classifier",
         )
     ]

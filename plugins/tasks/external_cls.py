@@ -39,14 +39,25 @@ NAMES: dict[str, dict[str, str]] = {
     "mimic-cxr": {**{x: x for x in LABELS}, "Effusion": "Pleural Effusion"},
     "nih-cxr14": {x: x for x in LABELS},
 }
-UNCERTAIN = {"Atelectasis": 1.0, "Edema": 1.0, "Effusion": 1.0, "Cardiomegaly": 0.0, "Consolidation": 0.0,
-             "Pneumonia": 0.0, "Pneumothorax": 0.0}  # fmt: skip
+UNCERTAIN = {
+    "Atelectasis": 1.0,
+    "Edema": 1.0,
+    "Effusion": 1.0,
+    "Cardiomegaly": 0.0,
+    "Consolidation": 0.0,
+    "Pneumonia": 0.0,
+    "Pneumothorax": 0.0,
+}
 CHEXPERT_STYLE = ("chexpert", "mimic-cxr")  # labels with -1 = uncertain and blanks
 TEST_SPLIT = {"chexpert": "valid", "nih-cxr14": "test", "mimic-cxr": "test"}
 FRONTAL = {"chexpert": ("Frontal",), "mimic-cxr": ("PA", "AP")}  # view values kept; NIH is all frontal
 PAIRS = (("chexpert", "nih-cxr14"), ("mimic-cxr", "chexpert"), ("mimic-cxr", "nih-cxr14"))
-TASKS = (("chexpert-to-nih-cls", "chexpert", "nih-cxr14"), ("nih-to-chexpert-cls", "nih-cxr14", "chexpert"),
-         ("mimic-to-chexpert-cls", "mimic-cxr", "chexpert"), ("mimic-to-nih-cls", "mimic-cxr", "nih-cxr14"))  # fmt: skip
+TASKS = (
+    ("chexpert-to-nih-cls", "chexpert", "nih-cxr14"),
+    ("nih-to-chexpert-cls", "nih-cxr14", "chexpert"),
+    ("mimic-to-chexpert-cls", "mimic-cxr", "chexpert"),
+    ("mimic-to-nih-cls", "mimic-cxr", "nih-cxr14"),
+)
 
 
 def _module(name: str) -> ModuleType:
@@ -84,16 +95,25 @@ def pair_layout(members: tuple[str, str]) -> LayoutSpec:
         found = {m: member_root(m, root) for m in members}
         missing = [m for m, r in found.items() if r is None]
         if missing:
-            raise DataError(f"layout '{name}' needs {' and '.join(members)} under one folder; not found: "
-                            + ", ".join(f"{m} (tried {Path(root) / _module(m).SUBDIR})" for m in missing), path=root)  # fmt: skip
+            raise DataError(
+                f"layout '{name}' needs {' and '.join(members)} under one folder; not found: "
+                + ", ".join(f"{m} (tried {Path(root) / _module(m).SUBDIR})" for m in missing),
+                path=root,
+            )
         return found  # type: ignore[return-value]
 
     def read(root: Path) -> SampleTable:
         samples = []
         for member, member_dir in roots(root).items():
             for s in _module(member).read(member_dir):
-                samples.append(replace(s, image_id=f"{member}:{s.image_id}", patient_id=f"{member}:{s.patient_id}",
-                                       meta={**s.meta, "source": member}))  # fmt: skip
+                samples.append(
+                    replace(
+                        s,
+                        image_id=f"{member}:{s.image_id}",
+                        patient_id=f"{member}:{s.patient_id}",
+                        meta={**s.meta, "source": member},
+                    )
+                )
         return SampleTable(name, Path(root), tuple(samples))
 
     def validate(root: Path, options=None) -> list[Problem]:
@@ -107,9 +127,15 @@ def pair_layout(members: tuple[str, str]) -> LayoutSpec:
         for member in members:
             _module(member).write_synthetic(Path(root) / _module(member).SUBDIR, n, seed)
 
-    return LayoutSpec(name=name, description=f"{members[0]} and {members[1]} under one folder (external validation)",
-                      citation="see the two member layouts", detect=detect, read=read, validate=validate,
-                      write_synthetic=write_synthetic)  # fmt: skip
+    return LayoutSpec(
+        name=name,
+        description=f"{members[0]} and {members[1]} under one folder (external validation)",
+        citation="see the two member layouts",
+        detect=detect,
+        read=read,
+        validate=validate,
+        write_synthetic=write_synthetic,
+    )
 
 
 def shared_labels(source: str, labels: dict[str, float]) -> dict[str, float]:
@@ -137,17 +163,22 @@ class ExternalClassification(ClassificationTask):
             origin = s.meta.get("source")
             if origin in FRONTAL and s.view not in FRONTAL[origin]:
                 return False
-            return (origin == source and s.split != TEST_SPLIT[source]) or (origin == target and s.split == TEST_SPLIT[target])
+            return (origin == source and s.split != TEST_SPLIT[source]) or (
+                origin == target and s.split == TEST_SPLIT[target]
+            )
 
         chosen = table.filter(keep)
         if source == "mimic-cxr" and not any(s.labels for s in chosen if s.meta.get("source") == source):
-            raise DataError("MIMIC-CXR has no labels here: the external tasks need mimic-cxr-2.0.0-chexpert.csv.gz",
-                            path=table.root)  # fmt: skip
+            raise DataError(
+                "MIMIC-CXR has no labels here: the external tasks need mimic-cxr-2.0.0-chexpert.csv.gz", path=table.root
+            )
         chosen = chosen.map(lambda s: s.with_labels(shared_labels(s.meta["source"], s.labels)))
         chosen = self._defined(spec, chosen)
         test_ids = tuple(s.image_id for s in chosen if s.meta.get("source") == target)
         if not test_ids:
-            raise DataError(f"task '{spec.name}': no {target} test images ({TEST_SPLIT[target]} split)", path=table.root)
+            raise DataError(
+                f"task '{spec.name}': no {target} test images ({TEST_SPLIT[target]} split)", path=table.root
+            )
         return PreparedTask(table=chosen, fixed_test_ids=test_ids, stratify=tuple(spec.labels))
 
 
@@ -177,7 +208,7 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
             options={"source": source, "target": target},
             demographics={"sex": "sex", "age": "age"},
             description=f"external validation: train on {source}, test on {target}'s official test set; "
-                        "7 shared findings, macro ROC AUC",
+            "7 shared findings, macro ROC AUC",
         )
         for name, source, target in TASKS
     ]

@@ -47,5 +47,7 @@ def test_reliability_diagram_is_a_png(tmp_path):
     rng = np.random.default_rng(1)
     p = rng.random((200, 2))
     y = (rng.random((200, 2)) < p).astype(float)
-    path = write_reliability_diagram(Predictions(tuple(map(str, range(200))), y, p, ("a", "b")), tmp_path / "r.png", "t")
+    path = write_reliability_diagram(
+        Predictions(tuple(map(str, range(200))), y, p, ("a", "b")), tmp_path / "r.png", "t"
+    )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

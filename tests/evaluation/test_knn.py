@@ -48,8 +48,24 @@ def test_eval_rsna_cls_with_knn(synthetic_tiny):
     from ecamp_bench.paths import results_dir
 
     export_tiny_backbone()
-    assert main(["eval", "--task", "rsna-cls", "--protocol", "knn", "--fraction", "1", "--data-root", str(synthetic_tiny),
-                 "--set", "eval.n_bootstrap=20"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "eval",
+                "--task",
+                "rsna-cls",
+                "--protocol",
+                "knn",
+                "--fraction",
+                "1",
+                "--data-root",
+                str(synthetic_tiny),
+                "--set",
+                "eval.n_bootstrap=20",
+            ]
+        )
+        == 0
+    )
     (path,) = (results_dir() / "runs" / "rsna-cls").rglob("*.json")
     record = json.loads(path.read_text())
     assert record["status"] == "ok" and record["protocol"]["name"] == "knn"

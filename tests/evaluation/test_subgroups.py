@@ -1,4 +1,4 @@
-"""Subgroup metrics: groups, the too-small rule, the gap and its p-value (on synthetic images with and without a gap)."""
+"""Subgroup metrics: groups, the too-small rule, the gap and its p-value (synthetic images with and without a gap)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,37 @@ import pytest
 
 from ecamp_bench.data.synth.case import HardFinding, make_case
 from ecamp_bench.evaluation.subgroups import (
-    MIN_POSITIVES, group_masks, normalise_age, normalise_sex, subgroup_metrics, subgroup_values,
-)  # fmt: skip
+    MIN_POSITIVES,
+    group_masks,
+    normalise_age,
+    normalise_sex,
+    subgroup_metrics,
+    subgroup_values,
+)
 
 
 def test_normalise_sex_and_age_across_data_sets():
-    assert [normalise_sex(v) for v in ("F", "Female", "male", "M", "Unknown", None, "")] == ["F", "F", "M", "M", "", "", ""]
+    assert [normalise_sex(v) for v in ("F", "Female", "male", "M", "Unknown", None, "")] == [
+        "F",
+        "F",
+        "M",
+        "M",
+        "",
+        "",
+        "",
+    ]
     assert normalise_age("058Y") == 58.0 and normalise_age(61) == 61.0 and normalise_age("72.0") == 72.0
     assert math.isnan(normalise_age("")) and math.isnan(normalise_age(None)) and math.isnan(normalise_age("400"))
 
 
 def test_age_bands_are_half_open():
     masks = group_masks({"demo_age": np.array([39.9, 40, 59, 60, 80, np.nan])}, 6)["age"]
-    assert [int(np.flatnonzero(masks[b])[0]) if masks[b].any() else None for b in ("<40", "40-60", "60-80", "80+")] == [0, 1, 3, 4]
+    assert [int(np.flatnonzero(masks[b])[0]) if masks[b].any() else None for b in ("<40", "40-60", "60-80", "80+")] == [
+        0,
+        1,
+        3,
+        4,
+    ]
     assert masks["40-60"].tolist() == [False, True, True, False, False, False]
     assert not any(m[5] for m in masks.values())  # unknown age is in no band
 
@@ -62,7 +80,9 @@ def test_gap_is_max_minus_min_and_value_fn_agrees():
     metrics = {m.name: m for m in subgroup_metrics("auc", y, s, ("x",), {"demo_sex": sex}, n_bootstrap=200)}
     assert metrics["auc_gap[sex]"].value == pytest.approx(metrics["auc[sex=M]"].value - metrics["auc[sex=F]"].value)
     assert metrics["auc_gap[sex]"].higher_is_better is False
-    preds = Predictions(tuple(map(str, range(400))), y, s, ("x",), {"demo_sex": sex, "subgroup_metric": np.array(["auc"])})
+    preds = Predictions(
+        tuple(map(str, range(400))), y, s, ("x",), {"demo_sex": sex, "subgroup_metric": np.array(["auc"])}
+    )
     assert subgroup_values(preds)["auc_gap[sex]"] == pytest.approx(metrics["auc_gap[sex]"].value)
 
 

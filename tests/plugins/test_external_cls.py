@@ -22,11 +22,14 @@ def test_name_mapping_and_uncertain_policy():
     assert nih["Effusion"] == 1.0
 
 
-@pytest.mark.parametrize("task,source,target,test_split", [
-    ("chexpert-to-nih-cls", "chexpert", "nih-cxr14", "test"),
-    ("nih-to-chexpert-cls", "nih-cxr14", "chexpert", "valid"),
-    ("mimic-to-nih-cls", "mimic-cxr", "nih-cxr14", "test"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "task,source,target,test_split",
+    [
+        ("chexpert-to-nih-cls", "chexpert", "nih-cxr14", "test"),
+        ("nih-to-chexpert-cls", "nih-cxr14", "chexpert", "valid"),
+        ("mimic-to-nih-cls", "mimic-cxr", "nih-cxr14", "test"),
+    ],
+)
 def test_prepare_trains_on_source_and_tests_on_target(synthetic_tiny, task, source, target, test_split):
     catalog = get_catalog()
     spec = catalog.task(task)
@@ -57,10 +60,24 @@ def test_mimic_without_labels_is_a_clear_error(tmp_path):
     from ecamp_bench.data.samples import Sample, SampleTable
     from ecamp_bench.errors import DataError
 
-    samples = [Sample(image_id="mimic-cxr:1", image_path=tmp_path / "1.jpg", patient_id="p", view="PA", split="train",
-                      meta={"source": "mimic-cxr"}),
-               Sample(image_id="nih-cxr14:2", image_path=tmp_path / "2.png", patient_id="q", split="test",
-                      labels={name: 0.0 for name in LABELS}, meta={"source": "nih-cxr14"})]  # fmt: skip
+    samples = [
+        Sample(
+            image_id="mimic-cxr:1",
+            image_path=tmp_path / "1.jpg",
+            patient_id="p",
+            view="PA",
+            split="train",
+            meta={"source": "mimic-cxr"},
+        ),
+        Sample(
+            image_id="nih-cxr14:2",
+            image_path=tmp_path / "2.png",
+            patient_id="q",
+            split="test",
+            labels={name: 0.0 for name in LABELS},
+            meta={"source": "nih-cxr14"},
+        ),
+    ]
     with pytest.raises(DataError, match="mimic-cxr-2.0.0-chexpert.csv.gz"):
         IMPLEMENTATION.prepare(get_catalog().task("mimic-to-nih-cls"), SampleTable("x", tmp_path, samples))
 

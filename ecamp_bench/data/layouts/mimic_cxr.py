@@ -112,7 +112,8 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
         samples.append(Sample(image_id=dicom_id, image_path=image, patient_id=subject, study_id=study,
                               view=row["ViewPosition"] or None, labels=dict(labels.get(study, {})),
                               width=int(row["Columns"]), height=int(row["Rows"]), report=reports[study],
-                              split=splits.get(dicom_id), meta={"subject_id": subject, **demographics.get(subject, {})}))
+                              split=splits.get(dicom_id),
+                              meta={"subject_id": subject, **demographics.get(subject, {})}))
     return samples
 
 

@@ -53,8 +53,9 @@ class HardFinding:
     def __post_init__(self) -> None:
         from ecamp_bench.data.synth.findings import KINDS
 
-        if self.kind not in KINDS or self.kind in ("cardiomegaly", "pneumothorax"):
-            raise ValueError(f"hard finding {self.kind!r}: one of {[k for k in KINDS if k not in ('cardiomegaly', 'pneumothorax')]}")
+        allowed = [k for k in KINDS if k not in ("cardiomegaly", "pneumothorax")]  # drawn apart from the opacities
+        if self.kind not in allowed:
+            raise ValueError(f"hard finding {self.kind!r}: one of {allowed}")
         if self.sex not in ("Female", "Male"):
             raise ValueError(f"hard finding group {self.sex!r}: 'Female' or 'Male'")
         if not 0.0 <= self.contrast <= 1.0:
