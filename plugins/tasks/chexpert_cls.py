@@ -56,7 +56,7 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
             layout="chexpert",
             labels=LABELS,
             metrics=auc_metric_specs(LABELS),
-            protocols=("linear", "finetune"),
+            protocols=("linear", "finetune", "knn"),
             implementation="ecamp_bench_plugins.tasks.chexpert_cls:IMPLEMENTATION",
             demographics={"sex": "sex", "age": "age"},
             options={"uncertainty_policy": "published"},
