@@ -10,7 +10,10 @@ probability against "not this class"); the macro values are the means over label
   leave most bins empty. Lower is better; 0 = calibrated.
 - ``brier``: ``mean((p − y)²)`` per label. Lower is better.
 
-Both come with a bootstrap 95% CI over test images (the same resampling as the AUC CIs). They need probabilities
+Both come with a bootstrap 95% CI over test images (the same resampling as the AUC CIs). ECE is biased upward on a
+resample (duplicated images add noise to every bin, and ``|.|`` turns noise into error), often by more than the
+interval's half-width, so its percentile interval is shifted by the bootstrap bias estimate
+``mean(ECE*) − ECE``; Brier's is the plain percentile interval. They need probabilities
 in ``[0, 1]`` (every built-in protocol returns them); for other scores (a protocol returning logits) the values
 are ``None`` and no diagram is drawn.
 """
@@ -82,14 +85,21 @@ def calibration_metrics(
         boot = {"ece": ece_rows(yb, pb), "brier": brier_rows(yb, pb)}  # [C, B]
     out = []
     for name in ("ece", "brier"):
-        ci = percentile_ci(boot[name].mean(axis=0)) if boot else None
+        ci = _interval(name, boot[name].mean(axis=0), float(point[name].mean())) if boot else None
         out.append(MetricValue(name, float(point[name].mean()), False, ci, n))
     if len(labels) > 1:
         for name in ("ece", "brier"):
             for c, label in enumerate(labels):
-                ci = percentile_ci(boot[name][c]) if boot else None
+                ci = _interval(name, boot[name][c], float(point[name][c])) if boot else None
                 out.append(MetricValue(f"{name}/{label}", float(point[name][c]), False, ci, n))
     return out
+
+
+def _interval(name: str, replicates: np.ndarray, point: float) -> tuple[float, float] | None:
+    """Percentile CI; for ``ece`` shifted by the bootstrap bias (``mean(replicates) - point``, see the module docstring)."""
+    if name == "ece":
+        replicates = replicates - (np.nanmean(replicates) - point)
+    return percentile_ci(replicates)
 
 
 def calibration_values(predictions) -> dict[str, float | None]:

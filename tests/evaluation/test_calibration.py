@@ -51,3 +51,11 @@ def test_reliability_diagram_is_a_png(tmp_path):
         Predictions(tuple(map(str, range(200))), y, p, ("a", "b")), tmp_path / "r.png", "t"
     )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ece_interval_is_bias_shifted_and_holds_the_estimate():
+    rng = np.random.default_rng(3)
+    p = rng.random((300, 1))
+    y = (rng.random((300, 1)) < p).astype(float)
+    ece = next(m for m in calibration_metrics(y, p, ("x",), n_bootstrap=300) if m.name == "ece")
+    assert ece.ci95[0] < ece.value < ece.ci95[1]
