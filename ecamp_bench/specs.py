@@ -136,6 +136,10 @@ class TaskSpec:
     presets such as ``tiny`` and ``--set`` are not affected by it, ``--set`` always wins).
     ``published_splits`` maps a published split's name (``mrm``, ``ecamp``, ``benchx``) to the folder below the
     splits root that holds this task's lists as that project releases them (``--split NAME``).
+
+    ``demographics`` (classification tasks) maps a demographic axis (``sex``, ``age``) to the ``Sample.meta`` key that
+    holds it in the task's layout (``{"sex": "sex", "age": "age"}``); every record then carries the primary
+    metric per subgroup and the gaps (:mod:`ecamp_bench.evaluation.subgroups`). Empty: no subgroup metrics.
     """
 
     name: str
@@ -152,9 +156,13 @@ class TaskSpec:
     label_type: LabelType = "multi-label"
     protocol_params: dict[str, dict[float, dict[str, Any]]] = field(default_factory=dict)
     published_splits: dict[str, str] = field(default_factory=dict)
+    demographics: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_name(self.name, "task")
+        unknown_axes = sorted(set(self.demographics) - {"sex", "age"})
+        if unknown_axes:
+            raise ValueError(f"task {self.name!r}: demographics axes {unknown_axes} are not 'sex' or 'age'")
         if self.label_type not in LABEL_TYPES:
             raise ValueError(f"task {self.name!r}: label_type {self.label_type!r} is not one of {LABEL_TYPES}")
         if self.kind not in TASK_KINDS:

@@ -74,6 +74,9 @@ def compare_command(
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
     results: Annotated[Path | None, typer.Option("--results", help="Results folder (default: results/).")] = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Summary table as markdown (without --task/--fraction).")] = False,
+    metric: Annotated[str | None, typer.Option(
+        "--metric", "-m", help="Metric to compare, e.g. 'auc[sex=F]', 'auc_gap[age]', ece (default: primary metric).",
+    )] = None,
 ) -> None:
     """Paired test of two backbones on the same test images (DeLong for AUC, paired bootstrap otherwise).
 
@@ -93,11 +96,13 @@ def compare_command(
         err_console().print(f"[yellow]skipped[/] {escape(str(skipped))}", soft_wrap=True)
     rows = tidy_rows(scanned)
     if task is None or fraction is None:
-        cells = summarise(rows, a, b, task=task, fraction=None if fraction is None else parse_fraction(fraction),
-                          protocol=protocol, n_bootstrap=n_bootstrap, alpha=alpha, preset=preset)  # fmt: skip
+        cells = summarise(
+            rows, a, b, task=task, fraction=None if fraction is None else parse_fraction(fraction), protocol=protocol,
+            n_bootstrap=n_bootstrap, alpha=alpha, preset=preset, metric=metric,
+        )
         print_summary(cells, a, b, alpha=alpha, markdown=markdown)
         return
-    runs_a, runs_b = (find_runs(rows, x, task, value, protocol, preset) for x in (a, b))
+    runs_a, runs_b = (find_runs(rows, x, task, value, protocol, preset, metric) for x in (a, b))
     shared = sorted(set(runs_a) & set(runs_b))
     seeds = sorted(seed) if seed else shared
     missing = [s for s in seeds if s not in shared]
@@ -115,7 +120,7 @@ def compare_command(
             ci = f"[{t.ci95[0]:+.4f}, {t.ci95[1]:+.4f}]" if t.ci95 else "—"
             p = "—" if t.p_value is None else (f"[bold]{t.p_value:.2g}[/]" if t.significant(alpha) else f"{t.p_value:.2g}")
             diff = "—" if t.difference is None else f"{t.difference:+.4f}"
-            table.add_row(t.metric, _num(t.value_a), _num(t.value_b), diff, ci, p, escape(t.test))
+            table.add_row(escape(t.metric), _num(t.value_a), _num(t.value_b), diff, ci, p, escape(t.test))
         out.print(table)
     out.print(f"bold p: below alpha = {alpha:g} (two-sided). Macro AUC of multi-label tasks: paired bootstrap of the "
               "macro-AUC difference; per-label AUC and single-label AUC: DeLong's test.", soft_wrap=True)  # fmt: skip

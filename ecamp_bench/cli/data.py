@@ -22,6 +22,11 @@ def synth(
     preset: Annotated[str, typer.Option("--preset", help="tiny, small or medium.")] = "small",
     seed: SeedOpt = 0,
     workers: Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")] = None,
+    hard_finding: Annotated[str | None, typer.Option(
+        "--hard-finding",
+        help="KIND:SEX:CONTRAST, e.g. effusion:Female:0.3: that finding drawn with less contrast in that sex "
+        "(CheXpert and ChestX-ray14 layouts), so a subgroup gap exists on purpose. Off by default.",
+    )] = None,
 ) -> None:
     """Write synthetic chest X-rays with reports in every layout of the synthetic default, deterministically from the seed."""
     from ecamp_bench.data.synth import generate
@@ -31,7 +36,14 @@ def synth(
     from ecamp_bench.seeds import check_seed
 
     check_seed(seed)
+    from ecamp_bench.data.synth.case import HardFinding
+    from ecamp_bench.errors import ConfigError
+
     preset_params(preset)
+    try:
+        hard = HardFinding.parse(hard_finding) if hard_finding else None
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--hard-finding {hard_finding!r}: {exc}") from None
     target = out if out is not None else synthetic_root(preset)
     started = time.perf_counter()
     with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -43,7 +55,7 @@ def synth(
                 tasks[layout] = bar.add_task(layout, total=total)
             bar.update(tasks[layout], completed=done)
 
-        counts = generate(target, preset=preset, seed=seed, progress=progress, workers=workers)
+        counts = generate(target, preset=preset, seed=seed, progress=progress, workers=workers, hard=hard)
     elapsed = time.perf_counter() - started
     table = Table(title=f"synthetic data ({preset}, seed {seed}) in {target}", title_justify="left")
     table.add_column("layout", style="bold")

@@ -22,6 +22,9 @@ def leaderboard_command(
     reference: Annotated[
         Path | None, typer.Option("--reference", help="html: also show published rows from this YAML (configs/reference/published.yaml).")
     ] = None,
+    cost: Annotated[
+        bool, typer.Option("--cost", help="Also show each backbone's parameters, GFLOPs/image and images/s.")
+    ] = False,
 ) -> None:
     """Aggregate results/runs/ into tables (rows = backbones, columns = task × fraction), one per protocol."""
     from ecamp_bench.leaderboard.aggregate import pivot
@@ -45,11 +48,18 @@ def leaderboard_command(
     marks = significance(table, rows)
     marked = apply_marks(table, marks)
     markdown, csv_text = to_markdown(table) + (f"\n{legend()}\n" if marked else ""), to_csv(rows)
+    from ecamp_bench.leaderboard.fairness import cost_markdown, cost_rows, fairness_markdown, fairness_tables
+
+    fairness = fairness_markdown(fairness_tables(scanned.records))
+    extra = (fairness, cost_markdown(cost_rows(scanned.records)) if cost else "")
+    extra_md = "\n".join(x for x in extra if x)
+    markdown += ("\n" + extra_md) if extra_md else ""
     out = console()
     if fmt == "html":
         from ecamp_bench.leaderboard.html import build_report
 
-        html_text, plot_paths = build_report(folder, catalog(), references=reference, scanned=scanned, marks=marks)
+        html_text, plot_paths = build_report(folder, catalog(), references=reference, scanned=scanned, marks=marks,
+                                               cost=cost)
         atomic_write_text(folder / "leaderboard.html", html_text)
         err_console().print(f"wrote {folder / 'leaderboard.html'} and {len(plot_paths)} plot(s) in {folder / 'plots'}", soft_wrap=True)
     elif fmt == "rich":
@@ -57,6 +67,8 @@ def leaderboard_command(
             out.print(f"no result records in {folder / 'runs'}; run `ecamp-bench eval` first")
         for t in to_rich(table):
             out.print(t)
+        if extra_md:
+            out.print(extra_md, markup=False, soft_wrap=True)
     else:
         out.print({"md": markdown, "csv": csv_text, "json": to_json(table)}[fmt], end="", markup=False, soft_wrap=True)
     if write:

@@ -30,6 +30,14 @@ from ecamp_bench.distributed import broadcast_object, current, main_first, repro
 from ecamp_bench.errors import DataError, EcampBenchError, NonFiniteError
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
 from ecamp_bench.evaluation.finite import require_finite_predictions
+from ecamp_bench.evaluation.classification_extras import (
+    extra_metric_spec,
+    extra_metrics,
+    subgroup_section,
+    with_demographics,
+    write_reliability,
+)
+from ecamp_bench.evaluation.cost import encoder_cost
 from ecamp_bench.evaluation.params import DEFAULT_PRESET, protocol_params
 from ecamp_bench.evaluation.sample_size import small_test_set_reasons
 from ecamp_bench.evaluation.splitting import SplitResult, split_for_run, split_from_published
@@ -311,9 +319,10 @@ def _run(plan: RunPlan, catalog: Catalog, ctx: RunContext, info, started: str, t
         metrics = []
         if info.is_main:
             require_finite_predictions(predictions, backbone=plan.backbone.name, task=task.name)
-            predictions = attach_truth(plan.impl, task, split.test, predictions)
+            predictions = with_demographics(task, split.test, attach_truth(plan.impl, task, split.test, predictions))
             n_bootstrap = int(plan.config["eval"]["n_bootstrap"])
             metrics = plan.impl.score(task, predictions, n_bootstrap=n_bootstrap, seed=request.seed)
+            metrics = [*metrics, *extra_metrics(task, predictions, n_bootstrap=n_bootstrap, seed=request.seed)]
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         if info.is_main:
@@ -325,7 +334,13 @@ def _run(plan: RunPlan, catalog: Catalog, ctx: RunContext, info, started: str, t
         from ecamp_bench.evaluation.predictions import save_predictions
 
         save_predictions(predictions, plan.predictions_path)
+        title = f"{task.name} {plan.protocol.name} {plan.backbone.name} fraction {request.fraction:g}"
+        title += f" seed {request.seed}"
+        write_reliability(task, predictions, path, title)
         record = build_record(plan, catalog, metrics, started, t0, "ok", None, plan.predictions_path.name)
+        section = subgroup_section(task, predictions)
+        record = record.replace(cost=encoder_cost(plan.backbone, ctx.device, cache_dir()),
+                                dataset={**record.dataset, **({"subgroups": section} if section else {})})
         write_record(record, path)
         catalog.notify_run_finished(record)
     return RunOutcome(broadcast_object(record, info), path)
@@ -368,7 +383,7 @@ def metric_records(task: TaskSpec, metrics) -> tuple[MetricRecord, ...]:
     specs = {m.name: m for m in task.metrics}
     out = []
     for m in metrics:
-        spec = specs.get(m.name) or specs.get(m.name.split("/", 1)[0])
+        spec = specs.get(m.name) or specs.get(m.name.split("/", 1)[0]) or extra_metric_spec(m.name)
         out.append(MetricRecord(
             name=m.name, value=None if m.value is None else float(m.value), higher_is_better=bool(m.higher_is_better),
             ci95=tuple(float(x) for x in m.ci95) if m.ci95 is not None else None, n=int(m.n),

@@ -18,9 +18,15 @@ from ecamp_bench.leaderboard.training_noise import few_runs_note
 from ecamp_bench.leaderboard.keys import CellKey, RunIdentity
 
 
+def _is_metric(row: dict, metric: str | None) -> bool:
+    """Whether ``row`` is the compared metric: ``metric`` when named, else the record's primary metric."""
+    return row["metric"] == metric if metric else bool(row["primary"])
+
+
 def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, protocol: str | None,
-              preset: str | None = None) -> dict[int, dict]:
-    """``seed → newest primary-metric row`` of ``backbone`` on ``task`` at ``fraction`` (one protocol, one preset).
+              preset: str | None = None, metric: str | None = None) -> dict[int, dict]:
+    """``seed → newest primary-metric row`` (or ``metric``'s row) of ``backbone`` on ``task`` at ``fraction`` (one
+    protocol, one preset).
 
     Raises :class:`EcampBenchError` when the runs span several protocols or presets and none was named: runs of
     different presets (e.g. ``finetune`` under ``tiny`` and ``cpu-demo``) are different experiments.
@@ -28,7 +34,7 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
     from ecamp_bench.sweep.grid import short_backbone
 
     name = short_backbone(backbone)
-    mine = [r for r in rows if r["primary"] and r["backbone"] == name and CellKey.from_row(r).task == task
+    mine = [r for r in rows if _is_metric(r, metric) and r["backbone"] == name and CellKey.from_row(r).task == task
             and CellKey.from_row(r).same_fraction(fraction)]
     protocols = sorted({r["protocol"] for r in mine})
     if protocol is None and len(protocols) > 1:
@@ -95,29 +101,33 @@ class CellComparison:
     p_values: tuple[float | None, ...]
     test: str
     n: int
+    higher_is_better: bool = True
 
     def verdict(self, alpha: float) -> str:
         """``A``/``B`` when every seed's test has p < ``alpha`` with the same sign of the difference, else ``-``;
         with fewer than 3 shared seeds (training runs) ``"one training run, not significant by design"`` (or the
-        count): the paired tests resample test images only, not training."""
+        count): the paired tests resample test images only, not training. For a lower-is-better metric such as
+        ``ece``, a negative A − B favours A."""
         few = few_runs_note(len(self.seeds))
         if few is not None:
             return few
         if not self.p_values or any(p is None or p >= alpha for p in self.p_values):
             return "-"
-        signs = {d > 0 for d in self.differences if d is not None}
+        signs = {(d > 0) == self.higher_is_better for d in self.differences if d is not None}
         return ("A" if signs == {True} else "B") if len(signs) == 1 else "-"
 
 
-def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: float | None, protocol: str | None,
-              n_bootstrap: int, alpha: float, preset: str | None = None) -> list[CellComparison]:  # fmt: skip
+def summarise(
+    rows: list[dict], a: str, b: str, *, task: str | None, fraction: float | None, protocol: str | None,
+    n_bootstrap: int, alpha: float, preset: str | None = None, metric: str | None = None,
+) -> list[CellComparison]:
     """A :class:`CellComparison` for every (task, protocol, preset, fraction) cell where both ``a`` and ``b`` have
     runs with shared seeds, sorted by task, protocol, preset and fraction. Raises :class:`EcampBenchError` when there
     is none."""
     from ecamp_bench.sweep.grid import short_backbone
 
     names = {short_backbone(a), short_backbone(b)}
-    keys = {CellKey.from_row(r) for r in rows if r["primary"] and r["backbone"] in names}
+    keys = {CellKey.from_row(r) for r in rows if _is_metric(r, metric) and r["backbone"] in names}
     cells = sorted({(k.task, k.table.protocol, k.table.preset, k.fraction) for k in keys
                     if (task is None or k.task == task) and (fraction is None or k.same_fraction(fraction))
                     and (protocol is None or k.table.protocol == protocol)
@@ -125,10 +135,12 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
     out = []
     for cell_task, cell_protocol, cell_preset, cell_fraction in cells:
         try:
-            runs_a, runs_b = (find_runs(rows, x, cell_task, cell_fraction, cell_protocol, cell_preset) for x in (a, b))
+            runs_a, runs_b = (find_runs(rows, x, cell_task, cell_fraction, cell_protocol, cell_preset, metric)
+                              for x in (a, b))
         except EcampBenchError:
             continue  # one of the two has no run here
-        seeds = tuple(sorted(set(runs_a) & set(runs_b)))
+        seeds = tuple(s for s in sorted(set(runs_a) & set(runs_b))
+                      if runs_a[s]["value"] is not None and runs_b[s]["value"] is not None)  # e.g. a subgroup too small
         if not seeds:
             continue
         tests = [paired_runs(runs_a[s], runs_b[s], (a, b), n_bootstrap=n_bootstrap, seed=s)[0] for s in seeds]
@@ -138,7 +150,7 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
             mean_a=sum(runs_a[s]["value"] for s in seeds) / len(seeds),
             mean_b=sum(runs_b[s]["value"] for s in seeds) / len(seeds),
             differences=tuple(t.difference for t in tests), p_values=tuple(t.p_value for t in tests),
-            test=tests[0].test, n=tests[0].n,
+            test=tests[0].test, n=tests[0].n, higher_is_better=bool(runs_a[seeds[0]]["higher_is_better"]),
         ))  # fmt: skip
     if not out:
         hints = "".join(did_you_mean(short_backbone(x), rows) for x in (a, b))

@@ -49,6 +49,8 @@ class ReportInputs:
     generated_at: str = ""
     n_records: int = 0
     probe_html: str = ""  # the pre-training probe section (leaderboard/probe_plot.py), "" when no run logged one
+    fairness_html: str = ""  # fairness/calibration tables and reliability diagrams (leaderboard/fairness.py)
+    cost_html: str = ""  # the cost table (leaderboard --cost)
 
 
 def dataset_notes(records: list[tuple[Path, ResultRecord]]) -> tuple[dict[tuple[str, int, str], list[str]], dict[tuple[str, int, str], bool]]:
@@ -180,8 +182,7 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
     else:
         body.append(f"<nav><ul>{toc}</ul></nav>")
     body += [_section(i, t, inputs) for i, t in enumerate(pivot.tables)]
-    if inputs.probe_html:
-        body.append(inputs.probe_html)
+    body += [part for part in (inputs.fairness_html, inputs.cost_html, inputs.probe_html) if part]
     if pivot.notes:
         body.append('<details class="notes"><summary>Superseded records</summary><ul>'
                     + "".join(f"<li>{escape(n)}</li>" for n in pivot.notes) + "</ul></details>")  # fmt: skip
@@ -191,7 +192,7 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
 
 def build_report(
     folder: Path, catalog=None, *, references: Path | None = None, plots_dir: Path | None = None, n_bootstrap: int = 1000,
-    scanned=None, marks: dict | None = None,
+    scanned=None, marks: dict | None = None, cost: bool = False,
 ) -> tuple[str, list[Path]]:  # fmt: skip
     """Scan ``folder/runs``, aggregate, test significance, draw the plots (saved under ``plots_dir``), and
     return ``(html, plot paths)``; ``references`` is an optional reference-row YAML file.
@@ -200,9 +201,12 @@ def build_report(
     task implementation imported. ``catalog`` (optional) only supplies the protocols' descriptions.
 
     A caller that has already scanned the folder and tested significance on that scan (the CLI, for the
-    markdown written beside the report) passes ``scanned`` and ``marks`` so neither is done twice.
+    markdown written beside the report) passes ``scanned`` and ``marks`` so neither is done twice. ``cost`` adds the
+    cost table; the fairness section (subgroups, calibration, reliability diagrams) is always there when records
+    hold those metrics.
     """
     from ecamp_bench.leaderboard.aggregate import pivot as make_pivot
+    from ecamp_bench.leaderboard.fairness import cost_html, cost_rows, fairness_html, fairness_tables
     from ecamp_bench.leaderboard.plots import label_efficiency_plots, save_plots
     from ecamp_bench.leaderboard.probe_plot import probe_section
     from ecamp_bench.leaderboard.reference import load_references
@@ -228,5 +232,7 @@ def build_report(
         references=load_references(references) if references is not None else [],
         plots=plots, dataset_notes=notes, synthetic=synthetic, protocol_notes=protocol_notes,
         generated_at=utc_now(), n_records=len(scanned.records), probe_html=probe_html,
+        fairness_html=fairness_html(fairness_tables(scanned.records)),
+        cost_html=cost_html(cost_rows(scanned.records)) if cost else "",
     )  # fmt: skip
     return to_html(table, inputs), paths + probe_paths

@@ -9,7 +9,7 @@ Schema (``schema_version: 2``; docs/architecture.md, "Result record")::
     metrics [{name, value, higher_is_better, ci95, n, paired_test, value_fn}], primary_metric,
     env {ecamp_bench, python, torch, timm, mmengine, mmdet, mmseg, cuda, device, git_commit, git_dirty},
     plugins {task, protocol, backbone}, timing {started_at, finished_at, wall_time_s}, status, error,
-    predictions_file
+    predictions_file, cost {params, gflops, input_size, images_per_s, device, ...} (optional)
 
 Schema 2 adds, per metric, ``paired_test`` (how two runs are compared on it, from
 :attr:`~ecamp_bench.specs.MetricSpec.paired_test`) and ``value_fn`` (the ``"module:function"`` that computes
@@ -145,6 +145,7 @@ class ResultRecord:
     error: str | None
     predictions_file: str | None = None
     schema_version: int = SCHEMA_VERSION
+    cost: dict | None = None  # the encoder's cost (ecamp_bench.evaluation.cost); absent in older records
 
     @property
     def ok(self) -> bool:
@@ -260,6 +261,7 @@ def record_from_json(obj: Any, source: str | Path = "<record>") -> ResultRecord:
             status=str(obj["status"]),
             error=obj.get("error"),
             predictions_file=obj.get("predictions_file"),
+            cost=dict(obj["cost"]) if isinstance(obj.get("cost"), Mapping) else None,
         )
     except RecordError:
         raise

@@ -57,8 +57,9 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
             layout="chexpert",
             labels=LABELS,
             metrics=auc_metric_specs(LABELS),
-            protocols=("linear", "finetune"),
+            protocols=("linear", "finetune", "knn"),
             implementation="ecamp_bench_plugins.tasks.chexpert_cls:IMPLEMENTATION",
+            demographics={"sex": "sex", "age": "age"},
             options={"uncertainty_policy": "published"},
             description="5 competition labels, macro ROC AUC; test = official valid set (frontal)",
         )

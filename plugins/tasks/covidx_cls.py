@@ -74,7 +74,7 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
             layout="covidx-cxr",
             labels=CLASSES,
             metrics=METRICS,
-            protocols=("linear", "finetune"),
+            protocols=("linear", "finetune", "knn"),
             implementation="ecamp_bench_plugins.tasks.covidx_cls:IMPLEMENTATION",
             label_type="single-label",
             description="normal / pneumonia / COVID-19 (COVIDx CXR; the release's classes), accuracy; "

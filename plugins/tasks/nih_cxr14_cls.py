@@ -52,8 +52,9 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
             layout="nih-cxr14",
             labels=LABELS,
             metrics=auc_metric_specs(LABELS),
-            protocols=("linear", "finetune"),
+            protocols=("linear", "finetune", "knn"),
             implementation="ecamp_bench_plugins.tasks.nih_cxr14_cls:IMPLEMENTATION",
+            demographics={"sex": "sex", "age": "age"},
             protocol_params={"finetune": MRM_FINETUNE},
             description="14 findings (NIH ChestX-ray14), macro ROC AUC; test = official test list; MRM/ECAMP lineage",
         )

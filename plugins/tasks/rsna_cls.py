@@ -31,7 +31,7 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
             layout="rsna-pneumonia",
             labels=LABELS,
             metrics=auc_metric_specs(LABELS),
-            protocols=("linear", "finetune"),
+            protocols=("linear", "finetune", "knn"),
             implementation="ecamp_bench_plugins.tasks.rsna_cls:IMPLEMENTATION",
             description="Pneumonia yes/no (RSNA stage 2), ROC AUC; MGCA linear / MRM fine-tuning lineage",
         )

@@ -4,6 +4,10 @@ Images are ``files/pNN/pSUBJECT/sSTUDY/DICOMID.jpg`` and reports ``files/pNN/pSU
 ``mimic-cxr-2.0.0-{metadata,split}.csv.gz`` files give views and splits, and the optional
 ``mimic-cxr-2.0.0-chexpert.csv.gz`` the 14 CheXpert-labeler labels per study (pre-training needs no labels: without
 the file every sample has empty labels, and ``validate`` does not count its absence as a problem). One sample per JPG; the report text is FINDINGS + IMPRESSION (see ``data/reports.py``).
+
+Demographics (optional): MIMIC-CXR has none, but MIMIC-IV's ``hosp/patients.csv(.gz)`` (``subject_id``, ``gender``,
+``anchor_age``) shares its ``subject_id``s. Placed in the root, it gives every sample ``meta["sex"]`` (``F``/``M``)
+and ``meta["age"]`` (``anchor_age``: the age in the patient's anchor year, MIMIC-IV's only age field).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ SUBDIR = "mimic-cxr-jpg/2.0.0"
 METADATA = "mimic-cxr-2.0.0-metadata.csv.gz"
 SPLIT = "mimic-cxr-2.0.0-split.csv.gz"
 CHEXPERT = "mimic-cxr-2.0.0-chexpert.csv.gz"
+PATIENTS = ("patients.csv.gz", "patients.csv")  # MIMIC-IV hosp module, optional
 LABELS = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum", "Fracture",
           "Lung Lesion", "Lung Opacity", "No Finding", "Pleural Effusion", "Pleural Other", "Pneumonia",
           "Pneumothorax", "Support Devices")
@@ -60,12 +65,24 @@ def _labels(root: Path, problems: Problems) -> dict[str, dict[str, float]]:
     return table
 
 
+def patients(root: Path, problems: Problems) -> dict[str, dict[str, str]]:
+    """``subject_id → {"sex", "age"}`` from MIMIC-IV's ``patients.csv(.gz)`` in ``root`` (``{}`` when absent)."""
+    path = next((Path(root) / name for name in PATIENTS if (Path(root) / name).is_file()), None)
+    if path is None:
+        return {}
+    frame = read_csv(path, ("subject_id", "gender", "anchor_age"), problems)
+    if frame is None:
+        return {}
+    return {row["subject_id"]: {"sex": row["gender"], "age": row["anchor_age"]} for row in frame.to_dict("records")}
+
+
 def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
     root = Path(root)
     path = root / METADATA
     metadata = read_csv(path, METADATA_REQUIRED, problems)
     split_frame = read_csv(root / SPLIT, ("dicom_id", "split"), problems)
     labels = _labels(root, problems)
+    demographics = patients(root, problems)
     if metadata is None:
         return []
     splits = dict(zip(split_frame["dicom_id"], split_frame["split"])) if split_frame is not None else {}
@@ -104,7 +121,7 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
                               view=row["ViewPosition"] or None, labels=dict(labels.get(study, {})),
                               width=int(row["Columns"]), height=int(row["Rows"]),
                               report=parsed.text if parsed is not None else None,
-                              split=splits.get(dicom_id), meta=meta))
+                              split=splits.get(dicom_id), meta={**meta, **demographics.get(subject, {})}))
     return samples
 
 

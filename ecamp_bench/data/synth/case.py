@@ -36,27 +36,82 @@ class Case:
                 "labels": {k: (None if v != v else v) for k, v in self.report.labels.items()}}
 
 
+@dataclass(frozen=True)
+class HardFinding:
+    """A finding drawn with less contrast in one demographic group: the knob that makes a subgroup gap on purpose.
+
+    For a case whose ``sex`` is ``sex`` (``"Female"`` or ``"Male"``, as the case records it) and that has finding
+    ``kind``, that finding's change to the density map is multiplied by ``contrast`` (0 = invisible, 1 = unchanged).
+    Cases of the other group, and cases without the finding, are drawn as with the knob off. Off by default.
+    Spelled ``KIND:SEX:CONTRAST`` on the command line (``effusion:Female:0.3``).
+    """
+
+    kind: str
+    sex: str = "Female"
+    contrast: float = 0.3
+
+    def __post_init__(self) -> None:
+        from ecamp_bench.data.synth.findings import KINDS
+
+        allowed = [k for k in KINDS if k not in ("cardiomegaly", "pneumothorax")]  # drawn apart from the opacities
+        if self.kind not in allowed:
+            raise ValueError(f"hard finding {self.kind!r}: one of {allowed}")
+        if self.sex not in ("Female", "Male"):
+            raise ValueError(f"hard finding group {self.sex!r}: 'Female' or 'Male'")
+        if not 0.0 <= self.contrast <= 1.0:
+            raise ValueError(f"hard finding contrast {self.contrast}: must be in [0, 1]")
+
+    @classmethod
+    def parse(cls, text: str) -> HardFinding:
+        """``"effusion:Female:0.3"`` (group and contrast optional) → a :class:`HardFinding`."""
+        parts = text.split(":")
+        return cls(parts[0], *(parts[1:2] or []), *([float(parts[2])] if len(parts) > 2 else []))
+
+
+def _draw_hard(image, findings: list[Finding], hard: HardFinding, rng: np.random.Generator) -> Truth:
+    """Draw ``findings`` with the hard finding last and its density change scaled by ``hard.contrast``."""
+    truth = draw_findings(image, [f for f in findings if f.kind != hard.kind], rng)
+    before = image.density.copy()
+    extra = draw_findings(image, [f for f in findings if f.kind == hard.kind], rng)
+    image.density = before + hard.contrast * (image.density - before)
+    truth.boxes += extra.boxes
+    truth.records += extra.records
+    return truth
+
+
 def case_rng(seed: int, profile: str, index: int) -> np.random.Generator:
     """The random generator of case ``index`` of ``profile`` for ``seed`` (independent of every other case)."""
     return np.random.default_rng(np.random.SeedSequence([seed, STREAMS[profile], index]))
 
 
 def make_case(seed: int, profile: str, index: int, size: int, lateral: bool = False,
-              extra: tuple[Finding, ...] = ()) -> Case:
+              extra: tuple[Finding, ...] = (), hard: HardFinding | None = None) -> Case:
     """Render case ``index`` of ``profile`` at ``size`` pixels (square), deterministically from ``seed``.
 
     ``extra`` findings are drawn after the ones sampled from the profile (a writer that decides a case's class
-    first, e.g. COVIDx, passes the class's findings here).
+    first, e.g. COVIDx, passes the class's findings here). ``hard`` (off by default) draws one finding with less
+    contrast in one sex (:class:`HardFinding`); with it set, sex and age come from a stream of their own, drawn
+    before the image.
     """
     rng = case_rng(seed, profile, index)
+    demographics = None
+    if hard is not None:
+        side = np.random.default_rng(np.random.SeedSequence([seed, STREAMS[profile], index, 1]))
+        demographics = (str(side.choice(["Male", "Female"])), int(side.integers(18, 91)))
     findings = sample_findings(rng, profile) + list(extra)
     anat = Anatomy.sample(rng, heart_ratio=heart_ratio(findings))
     image = draw_frontal(anat, size, rng)
-    truth = draw_findings(image, findings, rng)
+    if demographics is not None and demographics[0] == hard.sex and any(f.kind == hard.kind for f in findings):
+        truth = _draw_hard(image, findings, hard, rng)
+    else:
+        truth = draw_findings(image, findings, rng)
     frontal = to_pixels(image.density, anat, rng)
     side_view = None
     if lateral:
         side_view = to_pixels(lateral_overlay(draw_lateral(anat, size, rng), findings, rng), anat, rng)
     report = write_report(findings, rng)
-    return Case(frontal=frontal, lateral=side_view, view="AP" if rng.random() < 0.3 else "PA", findings=findings,
-                truth=truth, report=report, sex=str(rng.choice(["Male", "Female"])), age=int(rng.integers(18, 91)))
+    view = "AP" if rng.random() < 0.3 else "PA"
+    sex, age = str(rng.choice(["Male", "Female"])), int(rng.integers(18, 91))
+    sex, age = demographics or (sex, age)
+    return Case(frontal=frontal, lateral=side_view, view=view, findings=findings, truth=truth, report=report, sex=sex,
+                age=age)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecamp_bench.data.synth.case import make_case
+from ecamp_bench.data.synth.case import HardFinding, make_case
 from ecamp_bench.data.synth.parallel import Progress, map_cases
 from ecamp_bench.data.synth.reports import OBSERVATIONS
 from ecamp_bench.data.synth.truth import drawn_observations, write_truth
@@ -17,8 +17,8 @@ COLUMNS = ("Path", "Sex", "Age", "Frontal/Lateral", "AP/PA", *OBSERVATIONS)
 
 
 def _render(item: tuple) -> dict:
-    root, seed, index, size, split, patient, study, lateral = item
-    case = make_case(seed, "chexpert", index, size, lateral=lateral)
+    root, seed, index, size, split, patient, study, lateral, hard = item
+    case = make_case(seed, "chexpert", index, size, lateral=lateral, hard=hard)
     relative = f"{split}/patient{patient:05d}/study{study}"
     rows, truth = [], []
     if split == "valid":  # the official test set: radiologist consensus, 0/1 only
@@ -39,9 +39,9 @@ def _render(item: tuple) -> dict:
 
 
 def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, progress: Progress | None = None,
-          valid_share: float = 0.12) -> int:
+          valid_share: float = 0.12, hard: HardFinding | None = None) -> int:
     """Write ``n`` synthetic studies (a ``valid_share`` of the patients in ``valid``, 20% with a lateral); returns
-    the image count."""
+    the image count. ``hard``: one finding drawn with less contrast in one sex (off by default; see ``make_case``)."""
     root = Path(root)
     rng = np.random.default_rng([seed, 102])
     items, patient = [], 0
@@ -49,7 +49,7 @@ def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, p
         patient += 1
         split = "valid" if rng.random() < valid_share else "train"
         for study in range(1, min(int(rng.integers(1, 3)), n - len(items)) + 1):
-            items.append((str(root), seed, len(items), size, split, patient, study, bool(rng.random() < 0.2)))
+            items.append((str(root), seed, len(items), size, split, patient, study, bool(rng.random() < 0.2), hard))
     rows = map_cases(_render, items, label="chexpert", workers=workers, progress=progress)
     write_truth(root, [t for row in rows for t in row["truth"]])
     for split in ("valid", "train"):

@@ -54,6 +54,8 @@ LAYOUTS: Mapping[str, tuple[str, Any]] = _Derived(
 )
 #: preset → ``{layout: cases, ..., "size": px}``.
 PRESETS: Mapping[str, dict[str, int]] = _Derived(lambda: {name: preset(name) for name in SIZES})
+# Layouts whose writers take the ``hard`` knob (those that write demographics in their official columns).
+HARD_FINDING_LAYOUTS = ("chexpert", "nih-cxr14")
 
 
 def preset(name: str) -> dict[str, int]:
@@ -76,13 +78,15 @@ def read_marker(out: Path) -> dict | None:
 
 
 def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress | None = None,
-             workers: int | None = None) -> dict[str, int]:
+             workers: int | None = None, hard=None) -> dict[str, int]:
     """Write every synthetic layout of the catalog under ``out/<subdir>``, deterministically from ``seed``.
 
     Returns the number of images per layout.
 
     The marker ``out/SYNTHETIC.json`` (preset, seed, counts, generator version) is written last, so a tree
-    without it is incomplete. ``progress(layout, done, total)`` is called as cases are written.
+    without it is incomplete. ``progress(layout, done, total)`` is called as cases are written. ``hard`` (a
+    :class:`~ecamp_bench.data.synth.case.HardFinding`, off by default) goes to the layouts with demographics
+    (:data:`HARD_FINDING_LAYOUTS`) and into the marker.
     """
     params = globals()["preset"](preset)
     out = Path(out)
@@ -91,10 +95,16 @@ def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress
     counts = {}
     layouts = {name: spec for name, spec in synthetic_layouts().items() if name in params}
     for name, spec in layouts.items():
+        options = dict(spec.synthetic_options.get(preset, {}))
+        if hard is not None and name in HARD_FINDING_LAYOUTS:
+            options["hard"] = hard
         counts[name] = spec.write_synthetic(out / spec.subdir, params[name], seed, size=params["size"], workers=workers,
-                                            progress=progress, **spec.synthetic_options.get(preset, {}))
+                                            progress=progress, **options)
     marker = {"generator_version": GENERATOR_VERSION, "preset": preset, "seed": seed, "size": params["size"],
               "counts": counts, "layouts": expected_layouts(preset)}
+    if hard is not None:
+        marker["hard_finding"] = {"kind": hard.kind, "sex": hard.sex, "contrast": hard.contrast,
+                                  "layouts": list(HARD_FINDING_LAYOUTS)}
     (out / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return counts
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecamp_bench.data.synth.case import make_case
+from ecamp_bench.data.synth.case import HardFinding, make_case
 from ecamp_bench.data.synth.parallel import Progress, map_cases
 from ecamp_bench.data.synth.truth import write_truth
 from ecamp_bench.data.synth.writers import atomic_write_bytes, write_csv
@@ -49,8 +49,8 @@ def nih_findings(records: list[dict]) -> set[str]:
 def _render(item: tuple) -> dict:
     from PIL import Image
 
-    root, seed, index, n, size, patient, follow_up, split, undrawn = item
-    case = make_case(seed, "nih", index, size)
+    root, seed, index, n, size, patient, follow_up, split, undrawn, hard = item
+    case = make_case(seed, "nih", index, size, hard=hard)
     name = f"{patient:08d}_{follow_up:03d}.png"
     folder = Path(root) / f"images_{1 + index * IMAGE_FOLDERS // n:03d}" / "images"
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,8 @@ def _render(item: tuple) -> dict:
     return {"row": row, "split": split, "boxes": boxes, "truth": {"image_id": name, **case.truth_record()}}
 
 
-def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, progress: Progress | None = None) -> int:
+def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, progress: Progress | None = None,
+          hard: HardFinding | None = None) -> int:
     """Write ``n`` synthetic images (1-3 per patient, a quarter of the patients in the test list); returns ``n``."""
     root = Path(root)
     rng = np.random.default_rng([seed, 105])
@@ -78,7 +79,7 @@ def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, p
         split = "test" if rng.random() < TEST_SHARE else "train_val"
         for follow_up in range(min(int(rng.integers(1, 4)), n - len(items))):
             undrawn = tuple(label for label in UNDRAWN if rng.random() < UNDRAWN_RATE)
-            items.append((str(root), seed, len(items), n, size, patient, follow_up, split, undrawn))
+            items.append((str(root), seed, len(items), n, size, patient, follow_up, split, undrawn, hard))
     rows = map_cases(_render, items, label="nih-cxr14", workers=workers, progress=progress)
     write_truth(root, [row["truth"] for row in rows])
     write_csv(root / "BBox_List_2017.csv", BBOX_COLUMNS, [b for row in rows for b in row["boxes"]])

@@ -1,0 +1,281 @@
+"""Fairness, calibration and cost tables of the leaderboard, built from the records alone.
+
+- **Fairness table**, one per (protocol, preset, task) whose records hold subgroup or calibration metrics: one row
+  per (backbone, fraction), the columns the task's primary metric, every subgroup value (``auc[sex=F]``, …), the
+  gap per axis with the largest p-value over seeds (``max p``), then ``ece`` and ``brier``. Cells are means over
+  seeds (the newest record per seed); a subgroup too small on the test set shows ``too small`` (never a number).
+- **Reliability diagrams**: the PNG of the lowest seed of each row (``<run_key>.reliability.png``).
+- **Cost table** (``leaderboard --cost``): per backbone and architecture, the parameter count, GFLOPs per image at
+  the input size, and the feature-extraction images/s on each device a record names.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+
+from ecamp_bench.leaderboard.aggregate import format_fraction
+
+TOO_SMALL = "too small"
+_SUBGROUP = re.compile(r"^[a-z0-9_]+\[(sex|age)=[^\]]+\]$")
+_GAP = re.compile(r"^[a-z0-9_]+_gap(_p)?\[(sex|age)\]$")
+CALIBRATION = ("ece", "brier")
+
+
+def fairness_metric(name: str) -> bool:
+    """Whether a metric belongs in the fairness table (subgroups, gaps, macro calibration)."""
+    return bool(_SUBGROUP.match(name) or _GAP.match(name)) or name in CALIBRATION
+
+
+@dataclass
+class FairnessRow:
+    """One (backbone, fraction): metric → values over seeds; the reliability diagram of its lowest seed."""
+
+    backbone: str
+    fraction: float
+    values: dict[str, list[float | None]] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=list)
+    reliability: Path | None = None
+
+
+@dataclass
+class FairnessTable:
+    """The fairness table of one (protocol, preset, task)."""
+
+    protocol: str
+    preset: str
+    task: str
+    columns: list[str]
+    rows: list[FairnessRow]
+
+    @property
+    def title(self) -> str:
+        """``chexpert-cls — linear (preset tiny)``."""
+        return f"{self.task} — {self.protocol}" + (f" (preset {self.preset})" if self.preset != "default" else "")
+
+
+def _newest(records) -> dict[tuple, tuple[Path, object]]:
+    """The newest ok record per (protocol, preset, task, fraction, backbone, seed)."""
+    newest: dict[tuple, tuple[Path, object]] = {}
+    for path, rec in records:
+        if not rec.ok:
+            continue
+        key = (rec.protocol.name, rec.preset, rec.task.name, rec.fraction, rec.backbone.name, rec.seed)
+        if key not in newest or (rec.timing.finished_at or "") >= (newest[key][1].timing.finished_at or ""):
+            newest[key] = (Path(path), rec)
+    return newest
+
+
+def _order(names: set[str], primary: str) -> list[str]:
+    """Primary, then per axis its groups (fixed order), gap and gap p-value, then ece and brier; others last."""
+    from ecamp_bench.evaluation.subgroups import AGE_BANDS, SEX_GROUPS, gap_key, gap_p_key, key
+
+    wanted = [primary]
+    for axis, groups in (("sex", SEX_GROUPS), ("age", tuple(band for band, _, _ in AGE_BANDS))):
+        wanted += [key(primary, axis, g) for g in groups] + [gap_key(primary, axis), gap_p_key(primary, axis)]
+    wanted += list(CALIBRATION)
+    return [n for n in wanted if n in names] + sorted(names - set(wanted))
+
+
+def fairness_tables(records) -> list[FairnessTable]:
+    """The fairness tables of ``records`` (``(path, ResultRecord)`` pairs), sorted by protocol, preset, task."""
+    from ecamp_bench.evaluation.classification_extras import reliability_path
+
+    grouped: dict[tuple, dict[tuple, FairnessRow]] = {}
+    primaries: dict[tuple, str] = {}
+    for (protocol, preset, task, fraction, backbone, seed), (path, rec) in sorted(
+        _newest(records).items(), key=lambda kv: str(kv[0])
+    ):
+        wanted = [m for m in rec.metrics if fairness_metric(m.name)]
+        if not wanted:
+            continue
+        table_key = (protocol, preset, task)
+        primaries[table_key] = rec.primary_metric
+        row = grouped.setdefault(table_key, {}).setdefault((backbone, fraction), FairnessRow(backbone, fraction))
+        for m in [rec.primary, *wanted]:
+            if m is not None:
+                row.values.setdefault(m.name, []).append(m.value)
+        row.seeds.append(seed)
+        if seed == min(row.seeds) and reliability_path(path).is_file():
+            row.reliability = reliability_path(path)
+    tables = []
+    for (protocol, preset, task), rows in sorted(grouped.items()):
+        names = {name for row in rows.values() for name in row.values}
+        ordered = [r for _, r in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
+        tables.append(
+            FairnessTable(protocol, preset, task, _order(names, primaries[(protocol, preset, task)]), ordered)
+        )
+    return tables
+
+
+def cell(values: list[float | None] | None, column: str) -> str:
+    """A table cell: mean over seeds (3 decimals), ``max p`` for p-values, ``too small`` for an unscored subgroup."""
+    if not values:
+        return "—"
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return TOO_SMALL if "=" in column else "—"
+    if "_gap_p[" in column:
+        return f"{max(finite):.2g}"
+    text = f"{sum(finite) / len(finite):.3f}"
+    return text + ("*" if len(finite) < len(values) else "")
+
+
+def column_label(column: str) -> str:
+    """Header text: a p-value column says it is the largest over seeds."""
+    return column.replace("_gap_p[", " gap p (max over seeds) [") if "_gap_p[" in column else column
+
+
+def fairness_markdown(tables: list[FairnessTable]) -> str:
+    """All fairness tables as markdown (empty string when there are none)."""
+    if not tables:
+        return ""
+    out = [
+        "## Fairness and calibration",
+        "",
+        (
+            f"Means over seeds; `{TOO_SMALL}`: fewer than 20 positives of some label in that subgroup of the test set; "
+            "`*`: some seeds too small; gap = largest difference between scored subgroups; ece = 15 equal-mass bins."
+        ),
+        "",
+    ]
+    for table in tables:
+        out += [
+            f"### {table.title}",
+            "",
+            "| backbone | fraction | " + " | ".join(column_label(c) for c in table.columns) + " |",
+            "|---|---:|" + "---:|" * len(table.columns),
+        ]
+        for row in table.rows:
+            cells = " | ".join(cell(row.values.get(c), c) for c in table.columns)
+            out.append(f"| {row.backbone} | {format_fraction(row.fraction)} | {cells} |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def fairness_html(tables: list[FairnessTable]) -> str:
+    """The report's fairness section: a table per task and the reliability diagrams (inline PNGs)."""
+    import base64
+
+    if not tables:
+        return ""
+    parts = [
+        '<section id="fairness"><h2>Fairness and calibration</h2>',
+        (
+            f'<p class="legend">Means over seeds; <i>{TOO_SMALL}</i>: fewer than 20 positives of some label in that '
+            "subgroup of the test set (never shown as a number); * some seeds too small; gap = largest difference "
+            "between the scored subgroups, p = bootstrap test of no gap (largest over seeds); ece = expected "
+            "calibration error over 15 equal-mass bins, brier = mean squared error of the probabilities "
+            "(lower is better).</p>"
+        ),
+    ]
+    for table in tables:
+        head = "".join(f"<th>{escape(column_label(c))}</th>" for c in table.columns)
+        parts.append(f"<h3>{escape(table.title)}</h3>")
+        parts.append(f'<table class="fairness"><thead><tr><th>backbone</th><th>fraction</th>{head}</tr></thead><tbody>')
+        for row in table.rows:
+            cells = "".join(f'<td class="num">{escape(cell(row.values.get(c), c))}</td>' for c in table.columns)
+            parts.append(
+                f'<tr><th>{escape(row.backbone)}</th><td class="num">{format_fraction(row.fraction)}</td>{cells}</tr>'
+            )
+        parts.append("</tbody></table>")
+        figures = [r for r in table.rows if r.reliability is not None]
+        if figures:
+            parts.append('<div class="plots">')
+            for row in figures:
+                data = base64.b64encode(row.reliability.read_bytes()).decode("ascii")
+                caption = f"reliability: {row.backbone}, {format_fraction(row.fraction)}, seed {min(row.seeds)}"
+                parts.append(
+                    f'<figure><img src="data:image/png;base64,{data}" alt="{escape(caption)}" width="368">'
+                    f"<figcaption>{escape(caption)}</figcaption></figure>"
+                )
+            parts.append("</div>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """One backbone's cost on one device."""
+
+    backbone: str
+    arch: str
+    device: str
+    params: int | None
+    gflops: float | None
+    images_per_s: float | None
+    input_size: int | None
+
+
+def cost_rows(records) -> list[CostRow]:
+    """One row per (backbone, architecture tag, device) over the ok records that carry a cost (newest wins)."""
+    from ecamp_bench.results.store import arch_tag
+
+    rows: dict[tuple, tuple[str, CostRow]] = {}
+    for _, rec in records:
+        cost = rec.cost or {}
+        if not rec.ok or "params" not in cost:
+            continue
+        key = (rec.backbone.name, arch_tag(rec), str(cost.get("device", "?")))
+        row = CostRow(
+            rec.backbone.name,
+            key[1],
+            key[2],
+            cost.get("params"),
+            cost.get("gflops"),
+            cost.get("images_per_s"),
+            cost.get("input_size"),
+        )
+        stamp = rec.timing.finished_at or ""
+        if key not in rows or stamp >= rows[key][0]:
+            rows[key] = (stamp, row)
+    return [row for _, (_, row) in sorted(rows.items())]
+
+
+def _cost_cells(row: CostRow) -> list[str]:
+    return [
+        row.backbone,
+        row.arch,
+        row.device,
+        "—" if row.params is None else f"{row.params / 1e6:.2f}",
+        "—" if row.gflops is None else f"{row.gflops:.3g}",
+        "—" if row.images_per_s is None else f"{row.images_per_s:.1f}",
+    ]
+
+
+COST_HEADERS = ("backbone", "architecture", "device", "params (M)", "GFLOPs / image", "images/s (wall clock)")
+
+
+def cost_markdown(rows: list[CostRow]) -> str:
+    """The cost table as markdown (empty string without rows)."""
+    if not rows:
+        return ""
+    out = [
+        "## Cost",
+        "",
+        (
+            "GFLOPs counted by torch's FlopCounterMode (multiply-add = 2) at the input size; images/s: "
+            "encoder forward on random batches of 16 on that device, wall clock."
+        ),
+        "",
+        "| " + " | ".join(COST_HEADERS) + " |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    out += ["| " + " | ".join(_cost_cells(r)) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def cost_html(rows: list[CostRow]) -> str:
+    """The report's cost section (empty string without rows)."""
+    if not rows:
+        return ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in COST_HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in _cost_cells(r)) + "</tr>" for r in rows)
+    return (
+        '<section id="cost"><h2>Cost</h2><p class="legend">GFLOPs counted by torch\'s FlopCounterMode '
+        "(multiply-add = 2) at the input size; images/s: encoder forward on random batches of 16, wall clock.</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>"
+    )
