@@ -59,7 +59,8 @@ def test_ensure_synthetic_default_generates_once(monkeypatch, tmp_path):
     def fake_generate(out, preset, seed, progress=None):
         calls.append(out)
         (out / "x").write_text("data")
-        (out / MARKER).write_text(json.dumps({"generator_version": gen.GENERATOR_VERSION}))
+        (out / MARKER).write_text(json.dumps({"generator_version": gen.GENERATOR_VERSION,
+                                              "layouts": gen.expected_layouts(preset)}))
         return {}
 
     monkeypatch.setattr(gen, "generate", fake_generate)
@@ -106,7 +107,8 @@ def test_the_synthetic_default_preset_follows_the_environment(monkeypatch, tmp_p
 
     def fake_generate(out, preset, seed, progress=None):
         presets.append(preset)
-        (out / MARKER).write_text(json.dumps({"generator_version": gen.GENERATOR_VERSION}))
+        (out / MARKER).write_text(json.dumps({"generator_version": gen.GENERATOR_VERSION,
+                                              "layouts": gen.expected_layouts(preset)}))
         return {}
 
     monkeypatch.setattr(gen, "generate", fake_generate)
