@@ -175,7 +175,7 @@ def _print_resolved(resolved: ResolvedCell) -> None:
     cell, out = resolved.cell, console()
     out.print(f"[bold]{cell.task} {cell.protocol} {format_fraction(cell.fraction)}[/]", soft_wrap=True)
     for key, value in resolved.params.items():
-        out.print(f"  {key} = {value}  ({escape(resolved.sources.get(key, 'protocol default'))})", soft_wrap=True)
+        out.print(f"  {key} = {value}  ({escape(resolved.sources.get(key, 'protocol default: not given by the source'))})", soft_wrap=True)
 
 
 def comparison_table(recipe: Recipe, cells: list[RecipeCell], grid, settings) -> Table:
