@@ -46,3 +46,5 @@ def test_reproduce_ecamp_tiny_runs_end_to_end_and_shows_the_published_column(syn
     assert "3 run" in out and "published" in out and "in CI" in out
     assert main(args) == 0  # resumable: every cell is already done
     assert "0 run, 3 already done" in capsys.readouterr().out
+    assert main(["leaderboard", "--format", "md", "--no-write"]) == 0
+    assert "(recipe ecamp@" in capsys.readouterr().out  # the leaderboard row names the recipe and its hash
