@@ -63,7 +63,8 @@ AllowOverlapOpt = Annotated[
 ]
 RecipeOpt = Annotated[
     str | None,
-    typer.Option("--recipe", help="A paper's hyper-parameters per task and fraction (`ecamp-bench list recipes`), applied "
-                 "over the protocol's defaults, under --preset and --set; its published split applies unless --split "
+    typer.Option("--recipe", help="A paper's hyper-parameters per task and fraction (`ecamp-bench list recipes`), "
+                 "applied over the protocol's defaults, under --preset and --set; its published split applies unless "
+                 "--split "
                  "(--split ours: our own split)."),
 ]

@@ -68,7 +68,9 @@ def _by_family(cat: Catalog) -> dict[str, list[str]]:
 
 @app.command("list")
 def list_command(
-    what: Annotated[str, typer.Argument(help="tasks, backbones, protocols, layouts, recipes or plugins (default: all).")] = "all",
+    what: Annotated[
+        str, typer.Argument(help="tasks, backbones, protocols, layouts, recipes or plugins (default: all).")
+    ] = "all",
     name: Annotated[str | None, typer.Argument(help="Show only this item (e.g. `list backbones NAME`).")] = None,
 ) -> None:
     """List the tasks, backbones, protocols and layouts the installed plugins provide, with their providers."""

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from ecamp_bench.cli._options import (
     DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, SplitsRootOpt, catalog, console, err_console,
-)  # fmt: skip
+)
 from ecamp_bench.evaluation.recipes import Recipe, RecipeCell, load_recipe, param_sources, recipe_names
 
 app = typer.Typer()
@@ -29,14 +29,16 @@ SPLITS_ENV = "ECAMP_BENCH_SPLITS"
 
 @dataclass(frozen=True)
 class ResolvedCell:
-    """A recipe cell's protocol parameters after defaults ← recipe ← preset ← ``--set``, and where each came from."""
+    """A recipe cell's protocol parameters after defaults ← recipe ← preset ← ``--set``, and where each came
+    from."""
 
     cell: RecipeCell
     params: dict[str, Any]
     sources: dict[str, str]
 
 
-def resolve_cell(recipe: Recipe, cell: RecipeCell, preset: str = "default", overrides: tuple[str, ...] = ()) -> ResolvedCell:
+def resolve_cell(recipe: Recipe, cell: RecipeCell, preset: str = "default",
+                 overrides: tuple[str, ...] = ()) -> ResolvedCell:
     """The resolved protocol parameters of ``cell`` (no data read); parameters absent from ``sources`` keep the
     protocol's default (ours where the source gives none)."""
     from ecamp_bench.config import apply_overrides, from_dict, parse_override, to_dict
@@ -94,7 +96,7 @@ def print_recipes(name: str | None) -> None:
         table.add_column(column, overflow="fold")
     for recipe in map(load_recipe, recipe_names()):
         table.add_row(recipe.name, recipe.sha256[:8], recipe.split or "ours", str(len(recipe.cells)),
-                      escape(f"{recipe.repo}@{recipe.commit[:7]}"), escape(recipe.description))  # fmt: skip
+                      escape(f"{recipe.repo}@{recipe.commit[:7]}"), escape(recipe.description))
     out.print(table)
 
 
@@ -108,7 +110,7 @@ def choose_split(recipe: Recipe, splits_root: Path | None, our_splits: bool) -> 
         return "ours", f"--our-splits: our own seeded splits, not the {recipe.split} lists"
     if splits_root is None and not os.environ.get(SPLITS_ENV):
         return "ours", (f"published {recipe.split} lists absent (no --splits-root, no ${SPLITS_ENV}): "
-                        "evaluating on our own seeded splits")  # fmt: skip
+                        "evaluating on our own seeded splits")
     return recipe.split, f"the published {recipe.split} lists"
 
 
@@ -133,8 +135,12 @@ def reproduce_command(
     overrides: OverridesOpt = [],  # noqa: B006
     seeds: Annotated[str, typer.Option("--seeds", help="Comma list or range of seeds.")] = "0",
     tasks: Annotated[str | None, typer.Option("--tasks", help="Only these tasks (comma list).")] = None,
-    our_splits: Annotated[bool, typer.Option("--our-splits", help="Our own seeded splits, not the recipe's lists.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each cell's resolved parameters and sources.")] = False,
+    our_splits: Annotated[
+        bool, typer.Option("--our-splits", help="Our own seeded splits, not the recipe's lists.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print each cell's resolved parameters and sources.")
+    ] = False,
     device: DeviceOpt = "auto",
     num_workers: NumWorkersOpt = 0,
 ) -> None:
@@ -159,7 +165,7 @@ def reproduce_command(
     cat = catalog()
     grid = sorted({Cell(c.task, c.protocol, backbone, c.fraction, s) for c in cells for s in parse_seeds(seeds)})
     settings = SweepSettings(data_root=data_root, preset=preset, overrides=tuple(overrides), device=device,
-                             num_workers=num_workers, split=split, splits_root=splits_root, recipe=name)  # fmt: skip
+                             num_workers=num_workers, split=split, splits_root=splits_root, recipe=name)
     display = SweepDisplay(f": {len(grid)} cells")
     with display.running():
         summary = run_sweep(grid, settings, cat, display)
@@ -175,7 +181,8 @@ def _print_resolved(resolved: ResolvedCell) -> None:
     cell, out = resolved.cell, console()
     out.print(f"[bold]{cell.task} {cell.protocol} {format_fraction(cell.fraction)}[/]", soft_wrap=True)
     for key, value in resolved.params.items():
-        out.print(f"  {key} = {value}  ({escape(resolved.sources.get(key, 'protocol default: not given by the source'))})", soft_wrap=True)
+        source = resolved.sources.get(key, "protocol default: not given by the source")
+        out.print(f"  {key} = {value}  ({escape(source)})", soft_wrap=True)
 
 
 def comparison_table(recipe: Recipe, cells: list[RecipeCell], grid, settings) -> Table:
@@ -193,9 +200,9 @@ def comparison_table(recipe: Recipe, cells: list[RecipeCell], grid, settings) ->
         if record is not None and record.ok:
             records.setdefault((result.cell.task, result.cell.protocol, result.cell.fraction), []).append(record)
     table = Table(title=f"reproduce {recipe.short}: ours vs published ({recipe.published_method or 'no method'})",
-                  title_justify="left")  # fmt: skip
+                  title_justify="left")
     for column in ("task", "protocol", "fraction", "metric", "ours", "seeds", "95% CI", "published", "diff", "in CI",
-                   "published source"):  # fmt: skip
+                   "published source"):
         table.add_column(column, overflow="fold")
     for cell in cells:
         runs = records.get((cell.task, cell.protocol, cell.fraction), [])
@@ -210,7 +217,7 @@ def comparison_table(recipe: Recipe, cells: list[RecipeCell], grid, settings) ->
             f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "—", _num(value),
             _num(mean - value) if mean is not None and value is not None else "—", inside,
             escape(source) if source else "not in published.yaml",
-        )  # fmt: skip
+        )
     return table
 
 

@@ -58,7 +58,7 @@ class Classifier(nn.Module):
     """
 
     def __init__(self, backbone: Backbone, n_classes: int, head_init_std: float, head_norm: str = "none",
-                 pooling: str = "backbone"):  # fmt: skip
+                 pooling: str = "backbone"):
         super().__init__()
         self.backbone = backbone
         self.pooling = _check_pooling(backbone, pooling)
@@ -194,7 +194,7 @@ class Precision:
 
 
 def train_step(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, loss_fn, optim: torch.optim.Optimizer,
-               precision: Precision, grad_clip: float | None) -> float:  # fmt: skip
+               precision: Precision, grad_clip: float | None) -> float:
     """One optimiser step on a batch (``images [B, 3, H, W]``, ``targets [B, C]``): forward under ``precision``,
     backward (loss scaled for fp16), gradients unscaled and clipped to global norm ``grad_clip`` (``None``: not
     clipped), step (skipped by the scaler when an fp16 gradient overflowed). Returns the loss."""
@@ -230,7 +230,7 @@ def run(ctx: RunContext) -> Predictions:
     params = ctx.params
     backbone = finetune_backbone(ctx)
     model = Classifier(backbone, len(ctx.task.labels), params.head_init_std, params.head_norm,
-                       params.pooling).to(ctx.device)  # fmt: skip
+                       params.pooling).to(ctx.device)
     head = [*model.head.parameters(), *(model.fc_norm.parameters() if model.fc_norm is not None else ())]
     groups = backbone_param_groups(backbone, head, lr=params.lr, weight_decay=params.weight_decay,
                                    layer_decay=params.layer_decay)
@@ -263,7 +263,7 @@ def run(ctx: RunContext) -> Predictions:
                 for group in optim.param_groups:
                     group["lr"] = group["base_lr"] * factor
                 train_step(trained, images.to(ctx.device), y_train[index].to(ctx.device), loss_fn, optim, precision,
-                           params.grad_clip)  # fmt: skip
+                           params.grad_clip)
                 step += 1
                 advance(1)
                 if step % params.eval_every == 0 or step == params.steps:

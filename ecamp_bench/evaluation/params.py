@@ -48,7 +48,8 @@ def protocol_params(spec: ProtocolSpec, preset: str = DEFAULT_PRESET, recipe: Ma
     for what, overrides in (("a recipe", dict(recipe or {})), (f"preset '{preset}'", preset_overrides(spec, preset))):
         unknown = sorted(set(overrides) - set(values))
         if unknown:
-            raise ConfigError(str(UnknownNameError(f"parameter of protocol '{spec.name}' in {what}", unknown[0], list(values))))
+            what_param = f"parameter of protocol '{spec.name}' in {what}"
+            raise ConfigError(str(UnknownNameError(what_param, unknown[0], list(values))))
         values.update(overrides)
     return from_dict(spec.params, values, prefix=f"presets.{preset}" if preset != DEFAULT_PRESET else "params")
 

@@ -130,11 +130,13 @@ def load_recipe(name: str) -> Recipe:
         own = tuple(RecipeValue(str(k), v, source) for k, v in (raw.get("values") or {}).items())
         own_keys = {v.key for v in own}
         values = tuple(v for v in shared.get(protocol, ()) if v.key not in own_keys) + own
-        cells.append(RecipeCell(need(raw, "task", str, at), protocol, float(fraction), values, str(raw.get("note", ""))))
+        task, note = need(raw, "task", str, at), str(raw.get("note", ""))
+        cells.append(RecipeCell(task, protocol, float(fraction), values, note))
     keys = [(c.task, c.protocol, c.fraction) for c in cells]
     duplicate = next((k for k in keys if keys.count(k) > 1), None)
     if duplicate:
-        raise ConfigError(f"{where}: two cells for task {duplicate[0]}, protocol {duplicate[1]}, fraction {duplicate[2]}")
+        task, protocol, fraction = duplicate
+        raise ConfigError(f"{where}: two cells for task {task}, protocol {protocol}, fraction {fraction}")
     published = data.get("published") or {}
     if not isinstance(published, dict):
         raise ConfigError(f"{where}: 'published' must be a mapping (method, protocol)")
@@ -144,7 +146,7 @@ def load_recipe(name: str) -> Recipe:
         repo=str(data.get("repo", "")), commit=str(data.get("commit", "")), cells=tuple(cells), notes=notes,
         sha256=config_sha256(data), path=path, published_method=str(published.get("method", "")),
         published_protocol=str(published.get("protocol", "")),
-    )  # fmt: skip
+    )
 
 
 def check_cell(cell: RecipeCell, params_cls: type, recipe: Recipe) -> None:
@@ -154,7 +156,8 @@ def check_cell(cell: RecipeCell, params_cls: type, recipe: Recipe) -> None:
     known = [f.name for f in dataclasses.fields(params_cls)]
     for value in cell.values:
         if value.key not in known:
-            raise ConfigError(f"{recipe.path}: {UnknownNameError(f'parameter of protocol {cell.protocol!r}', value.key, known)}"
+            unknown = UnknownNameError(f"parameter of protocol {cell.protocol!r}", value.key, known)
+            raise ConfigError(f"{recipe.path}: {unknown}"
                               f" (cell {cell.task} {cell.protocol} {cell.fraction:g})")
 
 

@@ -7,7 +7,8 @@ early stopping after ``patience`` epochs without improvement, and the test set p
 weights. A val split without any true box has no mAP; the last epoch's weights are then used.
 
 Batch size and lr are the protocol's (a recipe sets MGCA's per-fraction values, e.g. 1 %: bs 8, lr 2e-4;
-``ecamp-bench list recipes mgca``). Ground-truth boxes come from the task (``ctx.boxes``); the test predictions carry no truth (the task attaches it).
+``ecamp-bench list recipes mgca``). Ground-truth boxes come from the task (``ctx.boxes``); the test
+predictions carry no truth (the task attaches it).
 
 Under DDP the detector is wrapped in ``DistributedDataParallel``; every global batch of the shared
 shuffled order is split over the ranks (:func:`~ecamp_bench.distributed.rank_slice`), and val/test

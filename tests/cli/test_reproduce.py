@@ -30,8 +30,8 @@ def test_dry_run_prints_rsna_1pct_with_its_source_line(capsys, monkeypatch):
 
 
 def test_dry_run_shows_preset_and_set_over_the_recipe(capsys):
-    assert main(["reproduce", "ecamp", "--backbone", "random-init", "--dry-run", "--tasks", "rsna-cls", "--preset", "tiny",
-                 "--set", "protocol.lr=0.5"]) == 0  # fmt: skip
+    assert main(["reproduce", "ecamp", "--backbone", "random-init", "--dry-run", "--tasks", "rsna-cls",
+                 "--preset", "tiny", "--set", "protocol.lr=0.5"]) == 0
     block = capsys.readouterr().out.split("rsna-cls finetune 1%")[1].split("rsna-cls finetune 10%")[0]
     assert "steps = 30  (preset)" in block and "lr = 0.5  (--set)" in block and "grad_clip = 1.0  (ECAMP" in block
 

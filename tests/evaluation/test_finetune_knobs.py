@@ -23,13 +23,13 @@ from ecamp_bench.specs import BackboneSpec
 from ecamp_bench_plugins.protocols.finetune import FinetuneParams
 
 TINY_VIT = BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=32,
-                        model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2})  # fmt: skip
+                        model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2})
 
 
 def test_defaults_keep_the_earlier_protocol():
     p = FinetuneParams()
     assert (p.grad_clip, p.drop_path, p.pooling, p.eval_resize, p.patience, p.amp) == (
-        None, 0.0, "backbone", "resize", None, "none")  # fmt: skip
+        None, 0.0, "backbone", "resize", None, "none")
 
 
 class Recorder(torch.optim.SGD):
@@ -138,10 +138,10 @@ def test_fp16_step_goes_through_the_scaler():
     optim = torch.optim.SGD(model.parameters(), lr=0.1)
     overflow = Precision.of("fp16", torch.device("cpu"), loss_scale_init=float("inf"))  # every step overflows
     train_step(model, torch.randn(4, 8), torch.ones(4, 2), nn.functional.binary_cross_entropy_with_logits, optim,
-               overflow, 1.0)  # fmt: skip
+               overflow, 1.0)
     assert torch.equal(model.weight, before)  # the scaler skipped the step
     train_step(model, torch.randn(4, 8), torch.ones(4, 2), nn.functional.binary_cross_entropy_with_logits, optim,
-               Precision.of("fp16", torch.device("cpu")), 1.0)  # fmt: skip
+               Precision.of("fp16", torch.device("cpu")), 1.0)
     assert not torch.equal(model.weight, before)
 
 
@@ -164,7 +164,7 @@ def test_patience_stops_after_that_many_evaluations_without_improvement(syntheti
         assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--fraction", "1", "--force",
                      "--data-root", str(synthetic_tiny), "--preset", "tiny", "--set", "protocol.steps=12",
                      "--set", "protocol.eval_every=1", "--set", f"protocol.patience={patience}",
-                     "--set", "eval.n_bootstrap=0"]) == 0  # fmt: skip
+                     "--set", "eval.n_bootstrap=0"]) == 0
         return len(calls)
 
     assert run("null") == 12 and run(3) == 4  # the first evaluation sets the best, three more do not improve it
@@ -174,7 +174,7 @@ def test_params_knobs_round_trip_through_the_config():
     from ecamp_bench.config import from_dict, to_dict
 
     p = replace(FinetuneParams(), grad_clip=1.0, drop_path=0.1, pooling="mean", eval_resize="shortside-centercrop",
-                patience=20, amp="fp16", loss_scale_init=2.0**20)  # fmt: skip
+                patience=20, amp="fp16", loss_scale_init=2.0**20)
     assert from_dict(FinetuneParams, to_dict(p)) == p
     with pytest.raises(ConfigError, match="pooling"):
         from_dict(FinetuneParams, {"pooling": "max"}, prefix="protocol")
@@ -193,7 +193,7 @@ def test_the_authors_knobs_together_run_end_to_end(synthetic_tiny):
     args = [a for k in knobs for a in ("--set", f"protocol.{k}")]
     assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--fraction", "1", "--data-root",
                  str(synthetic_tiny), "--preset", "tiny", "--set", "protocol.steps=3", "--set", "eval.n_bootstrap=0",
-                 *args]) == 0  # fmt: skip
+                 *args]) == 0
     (path,) = sorted((results_dir() / "runs").rglob("*.json"))
     resolved = json.loads(path.read_text())["config"]["resolved"]["protocol"]
     assert resolved["pooling"] == "mean" and resolved["amp"] == "bf16" and resolved["grad_clip"] == 1.0

@@ -87,7 +87,8 @@ def test_label_type_is_checked():
 
 def test_recipe_cell_picks_the_largest_listed_fraction_not_above_the_run():
     recipe = load_recipe("mrm")
-    steps = [recipe.cell("nih-cxr14-cls", "finetune", f).overrides()["steps"] for f in (0.001, 0.01, 0.05, 0.1, 0.5, 1.0)]
+    fractions = (0.001, 0.01, 0.05, 0.1, 0.5, 1.0)
+    steps = [recipe.cell("nih-cxr14-cls", "finetune", f).overrides()["steps"] for f in fractions]
     assert steps == [3000, 3000, 3000, 30000, 30000, 200000]
     assert recipe.cell("nih-cxr14-cls", "linear", 0.1) is None
 
@@ -122,6 +123,7 @@ def test_a_recipe_value_naming_no_parameter_is_refused(tmp_path, synthetic_tiny)
     path = tmp_path / "bad.yaml"
     path.write_text("name: bad\ncells:\n  - {task: rsna-cls, protocol: finetune, fraction: 0.01, source: x, "
                     "values: {stepz: 3}}\n")
-    request = RunRequest(task="rsna-cls", protocol="finetune", fraction=0.01, data_root=synthetic_tiny, recipe=str(path))
+    request = RunRequest(task="rsna-cls", protocol="finetune", fraction=0.01, data_root=synthetic_tiny,
+                         recipe=str(path))
     with pytest.raises(ConfigError, match="stepz"):
         prepare_run(request, get_catalog())
