@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ecamp_bench.cli._options import (
-    DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, SplitsRootOpt, catalog, console, err_console,
+    DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, SplitsRootOpt, catalog, console,
 )
 from ecamp_bench.evaluation.recipes import Recipe, RecipeCell, load_recipe, param_sources, recipe_names
 

@@ -127,3 +127,25 @@ def test_a_recipe_value_naming_no_parameter_is_refused(tmp_path, synthetic_tiny)
                          recipe=str(path))
     with pytest.raises(ConfigError, match="stepz"):
         prepare_run(request, get_catalog())
+
+
+def test_nih_split_uses_the_official_test_list(synthetic_tiny):
+    export_tiny_backbone()
+    plan = prepare_run(RunRequest(task="nih-cxr14-cls", fraction=1.0, data_root=synthetic_tiny), get_catalog())
+    split, table = plan.split, plan.prepared.table
+    official = {s.image_id for s in table if s.split == "test"}
+    assert set(split.test.ids) == official
+    train_val_patients = set(split.train.patients) | set(split.val.patients)
+    assert not train_val_patients & set(split.test.patients) and len(split.val) > 0
+    assert all(s.split == "train_val" for s in (*split.train, *split.val))
+
+
+def test_covidx_binary_release_takes_its_classes_and_official_val(tmp_path):
+    from ecamp_bench.data.layouts import covidx
+
+    root = covidx_tree(tmp_path / "covidx-cxr", "covidx-cxr4")
+    export_tiny_backbone()
+    plan = prepare_run(RunRequest(task="covidx-cls", fraction=1.0, data_root=Path(root)), get_catalog())
+    assert plan.task.labels == ("negative", "positive") and plan.task.single_label
+    assert set(plan.split.val.ids) == {covidx.parse_line(x)[1] for x in (root / "val.txt").read_text().splitlines()}
+    assert len(plan.split.test) == 3 and plan.impl.targets(plan.task, plan.split.test).sum(axis=0).tolist() == [1, 2]
