@@ -48,3 +48,41 @@ def test_reproduce_ecamp_tiny_runs_end_to_end_and_shows_the_published_column(syn
     assert "0 run, 3 already done" in capsys.readouterr().out
     assert main(["leaderboard", "--format", "md", "--no-write"]) == 0
     assert "(recipe ecamp@" in capsys.readouterr().out  # the leaderboard row names the recipe and its hash
+
+
+def test_mgca_detection_recipe_replaces_the_small_fraction_fields():
+    from ecamp_bench.cli.reproduce import resolve_cell
+    from ecamp_bench.evaluation.recipes import load_recipe
+
+    recipe = load_recipe("mgca")
+    one, ten = (resolve_cell(recipe, recipe.cell("rsna-det", "frozen-det", f)) for f in (0.01, 0.1))
+    assert (one.params["lr"], one.params["batch_size"]) == (2e-4, 8)
+    assert (ten.params["lr"], ten.params["batch_size"]) == (5e-4, 16)
+    assert one.sources["lr"] == "mgca/models/mgca/run_det_finetune.sh:4"
+    assert "small_fraction" not in one.params and "lr_small" not in one.params
+
+
+def test_published_column_reads_the_recipes_method_rows():
+    from ecamp_bench.cli.reproduce import published_value
+    from ecamp_bench.config import shipped_configs
+    from ecamp_bench.evaluation.recipes import load_recipe
+    from ecamp_bench.leaderboard.reference import load_references
+
+    references = load_references(shipped_configs() / "reference" / "published.yaml")
+    mrm = load_recipe("mrm")
+    value, metric, source = published_value(mrm, mrm.cell("rsna-cls", "finetune", 0.01), references)
+    assert value == pytest.approx(0.913) and metric == "auc" and "MaCo" in source
+    ecamp = load_recipe("ecamp")
+    assert published_value(ecamp, ecamp.cell("rsna-cls", "finetune", 0.01), references)[0] is None
+
+
+def test_published_lists_are_used_when_a_splits_root_is_given(tmp_path, monkeypatch):
+    from ecamp_bench.cli.reproduce import choose_split
+    from ecamp_bench.evaluation.recipes import load_recipe
+
+    monkeypatch.delenv("ECAMP_BENCH_SPLITS", raising=False)
+    ecamp = load_recipe("ecamp")
+    assert choose_split(ecamp, tmp_path, our_splits=False)[0] == "ecamp"
+    assert choose_split(ecamp, tmp_path, our_splits=True)[0] == "ours"
+    assert choose_split(ecamp, None, our_splits=False)[0] == "ours"
+    assert choose_split(load_recipe("mgca"), tmp_path, our_splits=False)[0] is None
