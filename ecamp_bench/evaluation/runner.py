@@ -28,7 +28,7 @@ from ecamp_bench import __version__
 from ecamp_bench.config import apply_overrides, config_sha256, from_dict, to_dict
 from ecamp_bench.data.samples import SampleTable
 from ecamp_bench.distributed import broadcast_object, current, main_first
-from ecamp_bench.errors import DataError, EcampBenchError
+from ecamp_bench.errors import ConfigError, DataError, EcampBenchError
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
 from ecamp_bench.evaluation.params import protocol_params
 from ecamp_bench.evaluation.recipes import check_cell, load_recipe
@@ -228,10 +228,16 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
         from ecamp_bench.data.published_splits import apply_to_table, resolve_published_split
 
         table = tables.table(layout, layout_root)
-        published = resolve_published_split(split_name, task=task.name, labels=task.labels, table=table,
-                                            fraction=request.fraction, root=request.splits_root,
-                                            allow_overlap=request.allow_split_overlap,
-                                            single_label=task.single_label)
+        try:
+            published = resolve_published_split(split_name, task=task.name, labels=task.labels, table=table,
+                                                fraction=request.fraction, root=request.splits_root,
+                                                allow_overlap=request.allow_split_overlap,
+                                                single_label=task.single_label)
+        except EcampBenchError as exc:
+            if request.split is not None or recipe is None:
+                raise
+            raise ConfigError(f"{exc} (recipe '{recipe.name}' runs on the {split_name} lists; --split {OUR_SPLIT} "
+                              "evaluates on our own seeded split)") from exc
         config["split"] = {"published": published.name, "allow_overlap": bool(request.allow_split_overlap)}
         prepared = impl.prepare(task, apply_to_table(published, table, task.labels))
     else:

@@ -129,6 +129,14 @@ def test_a_recipe_value_naming_no_parameter_is_refused(tmp_path, synthetic_tiny)
         prepare_run(request, get_catalog())
 
 
+def test_a_recipes_published_lists_apply_and_their_absence_names_split_ours(synthetic_tiny, monkeypatch):
+    export_tiny_backbone()
+    monkeypatch.delenv("ECAMP_BENCH_SPLITS", raising=False)
+    request = RunRequest(task="rsna-cls", protocol="finetune", fraction=0.01, data_root=synthetic_tiny, recipe="ecamp")
+    with pytest.raises(ConfigError, match="--split ours"):
+        prepare_run(request, get_catalog())
+
+
 def test_nih_split_uses_the_official_test_list(synthetic_tiny):
     export_tiny_backbone()
     plan = prepare_run(RunRequest(task="nih-cxr14-cls", fraction=1.0, data_root=synthetic_tiny), get_catalog())
