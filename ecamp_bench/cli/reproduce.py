@@ -89,7 +89,9 @@ def print_recipes(name: str | None) -> None:
         for protocol, notes in recipe.notes.items():
             for note in notes:
                 out.print(f"[yellow]note[/] {protocol}: {escape(note)}", soft_wrap=True)
-        out.print(f"source: {recipe.repo}@{recipe.commit[:7]}; split: {recipe.split or 'ours'}", soft_wrap=True)
+        names = ", ".join(f"{theirs} = {ours}" for theirs, ours in recipe.task_names)
+        out.print(f"source: {recipe.repo}@{recipe.commit[:7]}; split: {recipe.split or 'ours'}; tasks: {names}",
+                  soft_wrap=True)
         return
     table = Table(title="recipes", title_justify="left")
     for column in ("name", "sha256", "split", "cells", "source", "description"):

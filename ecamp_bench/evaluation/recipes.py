@@ -7,6 +7,7 @@ folders) of this shape::
     description: ...
     split: ecamp                  # the published split lists it runs on (``--split``); null: our own splits
     published: {method: ECAMP}    # its rows of configs/reference/published.yaml (``protocol``: where filed)
+    task_names: {ChestX-ray14: nih-cxr14-cls, ...}  # the authors' dataset names and our tasks
     repo: ToniChopp/ECAMP         # where the sources are, at ``commit``
     commit: d02d16d...
     protocols:                    # values every cell of a protocol shares, each with its own source
@@ -76,6 +77,7 @@ class Recipe:
     path: Path
     published_method: str = ""  # the method whose rows of configs/reference/published.yaml `reproduce` shows
     published_protocol: str = ""  # the protocol those rows are filed under when not the cells' own
+    task_names: tuple[tuple[str, str], ...] = ()  # (the authors' dataset name, our task name)
 
     def cell(self, task: str, protocol: str, fraction: float) -> RecipeCell | None:
         """The cell of ``task``/``protocol`` at the largest listed fraction not above ``fraction`` (else the
@@ -119,6 +121,9 @@ def load_recipe(name: str) -> Recipe:
             values.append(RecipeValue(str(key), item["value"], item["source"]))
         shared[str(protocol)] = tuple(values)
     cells = []
+    names = data.get("task_names") or {}
+    if not isinstance(names, dict):
+        raise ConfigError(f"{where}: 'task_names' must map the authors' dataset names to our task names")
     for i, raw in enumerate(need(data, "cells", list, "")):
         at = f"cells[{i}]."
         if not isinstance(raw, dict):
@@ -146,6 +151,7 @@ def load_recipe(name: str) -> Recipe:
         repo=str(data.get("repo", "")), commit=str(data.get("commit", "")), cells=tuple(cells), notes=notes,
         sha256=config_sha256(data), path=path, published_method=str(published.get("method", "")),
         published_protocol=str(published.get("protocol", "")),
+        task_names=tuple((str(k), str(v)) for k, v in (data.get("task_names") or {}).items()),
     )
 
 
