@@ -86,3 +86,20 @@ def test_published_lists_are_used_when_a_splits_root_is_given(tmp_path, monkeypa
     assert choose_split(ecamp, tmp_path, our_splits=True)[0] == "ours"
     assert choose_split(ecamp, None, our_splits=False)[0] == "ours"
     assert choose_split(load_recipe("mgca"), tmp_path, our_splits=False)[0] is None
+
+
+def test_every_shipped_recipe_names_known_tasks_protocols_and_parameters():
+    from ecamp_bench.evaluation.recipes import check_cell, load_recipe, recipe_names
+    from ecamp_bench.plugins import get_catalog
+
+    catalog = get_catalog()
+    names = recipe_names()
+    assert {"ecamp", "ecamp-lp", "mrm", "mgca", "benchx"} <= set(names)
+    for recipe in map(load_recipe, names):
+        assert recipe.cells and recipe.repo and len(recipe.commit) == 40
+        for cell in recipe.cells:
+            catalog.task(cell.task)
+            check_cell(cell, catalog.protocol(cell.protocol).params, recipe)
+            assert all(v.source for v in cell.values)
+        for _, ours in recipe.task_names:
+            catalog.task(ours)
