@@ -103,3 +103,21 @@ def test_every_shipped_recipe_names_known_tasks_protocols_and_parameters():
             assert all(v.source for v in cell.values)
         for _, ours in recipe.task_names:
             catalog.task(ours)
+
+
+@pytest.mark.slow
+def test_eval_takes_a_recipe_and_the_record_carries_it(synthetic_tiny):
+    import json
+
+    from ecamp_bench.evaluation.recipes import load_recipe
+    from ecamp_bench.paths import results_dir
+
+    export_tiny_backbone()
+    assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--fraction", "0.01", "--recipe", "mrm",
+                 "--split", "ours", "--data-root", str(synthetic_tiny), "--preset", "tiny",
+                 "--set", "protocol.steps=3", "--set", "eval.n_bootstrap=0"]) == 0
+    (path,) = sorted((results_dir() / "runs").rglob("*.json"))
+    resolved = json.loads(path.read_text())["config"]["resolved"]
+    assert resolved["recipe"]["name"] == "mrm" and resolved["recipe"]["sha256"] == load_recipe("mrm").sha256
+    assert resolved["protocol"]["warmup_steps"] == 5  # the tiny preset sits over the recipe's 50 (README.md:90)
+    assert resolved["protocol"]["grad_clip"] == 1.0 and resolved["protocol"]["pooling"] == "mean"  # the recipe's
