@@ -67,6 +67,7 @@ class SweepSettings:
     splits_root: Path | None = None
     allow_split_overlap: bool = False
     weights: Path | None = None  # sweep --weights: the weights of every timm:ARCH backbone of the grid
+    recipe: str | None = None
 
     def request(self, cell: Cell) -> RunRequest:
         """The evaluation request of ``cell`` (``device="auto"`` resolved here, on the machine that runs it)."""
@@ -77,7 +78,7 @@ class SweepSettings:
             weights=sweep_weights(cell.backbone, self.weights), data_root=self.data_root, preset=self.preset,
             overrides=list(self.overrides), device=device_name(self.device),
             num_workers=self.num_workers, split=self.split, splits_root=self.splits_root,
-            allow_split_overlap=self.allow_split_overlap,
+            allow_split_overlap=self.allow_split_overlap, recipe=self.recipe,
         )  # fmt: skip
 
 
