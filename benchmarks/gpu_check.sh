@@ -178,7 +178,7 @@ raise SystemExit(1 if bad or not rows else 0)
 EOF
 
 # --- 6. the GPU tests ----------------------------------------------------------------------------------------
-run_block gpu-tests "$PY" -m pytest -q -m gpu tests/gpu tests/mm -p no:cacheprovider
+run_block gpu-tests "$PY" -m pytest -q -m gpu tests/gpu -p no:cacheprovider
 
 # --- 7. pre-training throughput (benchmarks/pretrain_throughput.py; its options may change: keep this block) -
 # ======================================= pretrain_throughput BLOCK ==========================================
