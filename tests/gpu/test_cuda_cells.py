@@ -43,6 +43,7 @@ def _eval(*args: str) -> dict:
     assert main(["eval", *args, "--device", "cuda", "--set", "eval.n_bootstrap=20"]) == 0
     record = _record()
     assert record["status"] == "ok" and record["env"]["device"] == "cuda" and record["env"]["cuda"], record["env"]
+    assert record["env"]["gpu"] == torch.cuda.get_device_name(0)
     return record
 
 
