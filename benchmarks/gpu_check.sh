@@ -172,13 +172,13 @@ rows = [json.loads(p.read_text()) for p in pathlib.Path(os.environ["ECAMP_BENCH_
 for r in sorted(rows, key=lambda r: (r["task"]["name"], r["protocol"]["name"])):
     m = r["metrics"][0] if r["metrics"] else {"name": "-", "value": None}
     print(f"{r['task']['name']:14} {r['protocol']['name']:13} {r['status']:6} device={r['env']['device']:6} "
-          f"{m['name']}={m['value']} wall={r['timing']['wall_time_s']}s")
+          f"gpu={r['env'].get('gpu')} {m['name']}={m['value']} wall={r['timing']['wall_time_s']}s")
 bad = [r for r in rows if r["status"] != "ok" or not r["env"]["device"].startswith("cuda")]
 raise SystemExit(1 if bad or not rows else 0)
 EOF
 
 # --- 6. the GPU tests ----------------------------------------------------------------------------------------
-run_block gpu-tests "$PY" -m pytest -q -m gpu tests/gpu tests/mm -p no:cacheprovider
+run_block gpu-tests "$PY" -m pytest -q -m gpu tests/gpu -p no:cacheprovider
 
 # --- 7. pre-training throughput (benchmarks/pretrain_throughput.py; its options may change: keep this block) -
 # ======================================= pretrain_throughput BLOCK ==========================================

@@ -64,7 +64,7 @@ def check_device(name: str) -> None:
     try:
         parsed = torch.device(name)
     except RuntimeError as exc:
-        raise ConfigError(f"--device {name}: not a torch device ({exc}); use auto, cpu, cuda, cuda:N or mps") from None
+        raise ConfigError(f"--device {name!r} is not a torch device ({exc}); use auto, cpu, cuda, cuda:N or mps") from None
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
             build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"

@@ -233,6 +233,24 @@ def phase_progress(description: str, total: int | None, progress: Progress | Non
         yield phase
 
 
+def counts_progress(label: str, progress: Progress | None = None) -> Callable[[str, int, int], None]:
+    """A ``report(part, done, total)`` callback (the synthetic data generator's) that shows one phase per part,
+    ``[label part] done/total ...``; a phase ends when ``done`` reaches ``total``."""
+    display = progress or Progress(interactive=False)
+    phases: dict[str, Phase] = {}
+
+    def report(part: str, done: int, total: int) -> None:
+        phase = phases.get(part)
+        if phase is None:
+            phase = phases[part] = Phase(f"{display._label(label)} {part}", total, stream=display._stream,
+                                         heartbeat=False)  # fmt: skip
+        phase.update(done=done, total=total)
+        if total and done >= total:
+            phase.close()
+
+    return report
+
+
 class _NullPhase:
     def __call__(self, n: int = 1) -> None:
         pass
@@ -243,5 +261,5 @@ class _NullPhase:
 
 __all__ = [
     "DEFAULT_INTERVAL_S", "INTERVAL_ENV", "Phase", "Progress", "RateColumn", "format_duration", "format_line",
-    "interval_s", "phase_progress",
+    "counts_progress", "interval_s", "phase_progress",
 ]  # fmt: skip

@@ -65,14 +65,7 @@ if ! MMCV_ENV="$("$PY" "$REPO_ROOT/scripts/select_torch.py" --mmcv-env --python 
 fi
 mapfile -t WHEEL_BUILD_ENV <<<"$MMCV_ENV"
 MMCV_OPS="CPU ops"
-if [[ " ${WHEEL_BUILD_ENV[*]} " == *" FORCE_CUDA=1 "* ]]; then
-  MMCV_OPS="CPU and CUDA ops (${WHEEL_BUILD_ENV[2]})"
-  if ! command -v nvcc >/dev/null 2>&1 && [[ ! -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]]; then
-    log "torch is a CUDA build but there is no CUDA compiler (nvcc on PATH or \$CUDA_HOME/bin/nvcc) to build mmcv's"
-    log "CUDA ops: install the CUDA toolkit matching torch.version.cuda, or MMCV_CUDA=0 for CPU ops only"
-    exit 1
-  fi
-fi
+if [[ " ${WHEEL_BUILD_ENV[*]} " == *" FORCE_CUDA=1 "* ]]; then MMCV_OPS="CPU and CUDA ops (${WHEEL_BUILD_ENV[2]})"; fi
 PY_TAG="$("$PY" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
 WHEEL_DIR="$WHEEL_ROOT/mmcv-$MMCV_VERSION/torch-$TORCH_VERSION-$PY_TAG-$(wheel_build_settings_hash)"
 if (( PRINT_CACHE_DIR )); then
@@ -92,6 +85,12 @@ remove_build_work() { if [[ -n "$BUILD_WORK" ]]; then rm -rf "$BUILD_WORK"; fi; 
 trap remove_build_work EXIT
 
 build_mmcv_wheel() {
+  if [[ "$MMCV_OPS" != "CPU ops" ]] && ! command -v nvcc >/dev/null 2>&1 \
+      && [[ ! -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]]; then
+    log "torch is a CUDA build but there is no CUDA compiler (nvcc on PATH or \$CUDA_HOME/bin/nvcc) to build mmcv's"
+    log "CUDA ops: install the CUDA toolkit matching torch.version.cuda, or MMCV_CUDA=0 for CPU ops only"
+    exit 1
+  fi
   BUILD_WORK="$(mktemp -d "${TMPDIR:-/tmp}/ecamp-mmcv-build.XXXXXX")"
   log "no cached mmcv wheel in $WHEEL_DIR"
   log "building mmcv $MMCV_VERSION with $MMCV_OPS against torch $TORCH_VERSION"

@@ -98,3 +98,17 @@ def test_eval_finetune_without_a_terminal_prints_a_progress_line_per_interval(sy
     assert [int(m["done"]) for m in steps if m] == [0, 1, 2, 3, 4, 4], err
     assert all(m["total"] == "4" for m in steps)
     assert all(" it/s " in line for line in err if "fine-tune" in line and "starting" not in line)
+
+
+def test_counts_progress_shows_one_phase_per_part(monkeypatch):
+    from ecamp_bench.progress import counts_progress
+
+    monkeypatch.setenv("ECAMP_BENCH_PROGRESS_INTERVAL", "0")
+    out = io.StringIO()
+    report = counts_progress("generating:", Progress(out))
+    for part, total in (("chexpert", 2), ("rsna", 1)):
+        for done in range(total + 1):
+            report(part, done, total)
+    lines = out.getvalue().splitlines()
+    assert [line.split("]")[0] for line in lines] == ["[generating: chexpert"] * 5 + ["[generating: rsna"] * 4
+    assert lines[4].startswith("[generating: chexpert] 2/2 (100%)") and lines[4].endswith("(end)")

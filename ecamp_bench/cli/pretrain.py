@@ -66,7 +66,10 @@ def pretrain(
     from ecamp_bench.config import config_sha256, to_dict
     from ecamp_bench.paths import results_dir
     from ecamp_bench.pretrain.config import load_pretrain_config
-    from ecamp_bench.distributed import resolve_device, shutdown_distributed
+    from ecamp_bench.distributed import check_device, resolve_device, shutdown_distributed
+
+    if device and executor is None:  # a device that is not here fails now (a cluster's nodes check their own)
+        check_device(device)
 
     extra = [*overrides, *([f"run.device={device}"] if device else []), *([f"run.seed={seed}"] if seed is not None else [])]
     if variant is not None:

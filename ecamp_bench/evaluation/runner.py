@@ -161,7 +161,9 @@ class TableCache:
 def _default_data_root() -> tuple[Path, bool]:
     from ecamp_bench.data.synth import ensure_synthetic_default
 
-    return Path(ensure_synthetic_default()), True
+    from ecamp_bench.progress import counts_progress
+
+    return Path(ensure_synthetic_default(progress=counts_progress("generating the synthetic default:"))), True
 
 
 def check_device(device: str) -> None:

@@ -397,8 +397,19 @@ def _git(args: list[str]) -> str | None:
     return out.stdout.strip()
 
 
+def _gpu_name(device: str) -> str | None:
+    """The CUDA device's name (``NVIDIA H200``) for a ``cuda``/``cuda:N`` run, else ``None``."""
+    import torch
+
+    if not str(device).startswith("cuda") or not torch.cuda.is_available():
+        return None
+    index = torch.device(device).index
+    return torch.cuda.get_device_name(torch.cuda.current_device() if index is None else index)
+
+
 def environment(device: str, world_size: int = 1) -> dict:
-    """Package versions, CUDA, device, the number of DDP processes and the git commit (``git_dirty`` when tracked files changed)."""
+    """Package versions, CUDA, device (and the GPU's name), the number of DDP processes and the git commit
+    (``git_dirty`` when tracked files changed)."""
     import torch
 
     status = _git(["status", "--porcelain", "--untracked-files=no"])
@@ -412,6 +423,7 @@ def environment(device: str, world_size: int = 1) -> dict:
         "mmseg": _version("mmsegmentation"),
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "device": device,
+        "gpu": _gpu_name(device),
         "world_size": int(world_size),
         "git_commit": _git(["rev-parse", "HEAD"]),
         "git_dirty": bool(status) if status is not None else None,

@@ -38,7 +38,7 @@ def test_a_cuda_index_beyond_the_visible_devices_and_a_bad_name_are_errors(monke
     check_device("cuda:0")
     with pytest.raises(ConfigError, match=r"--device cuda:3: only 1 CUDA device\(s\) are visible"):
         check_device("cuda:3")
-    with pytest.raises(ConfigError, match="--device gpu0: not a torch device"):
+    with pytest.raises(ConfigError, match="--device 'gpu0' is not a torch device"):
         check_device("gpu0")
 
 

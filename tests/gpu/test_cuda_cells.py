@@ -2,7 +2,7 @@
 
 One test per family: classification (``linear``: features computed on the GPU, cached on the CPU; ``finetune``),
 segmentation (``frozen-seg``, mmseg through mmengine's Runner) and detection (``frozen-det``, mmdet with mmcv's
-CUDA NMS; the Runner's device: tests/mm/test_runner_device_progress.py), pre-training (a dry run: one step on the GPU), plus mmcv's CUDA ops themselves and a two-GPU NCCL
+CUDA NMS, and mmengine's Runner on the device asked for), pre-training (a dry run: one step on the GPU), plus mmcv's CUDA ops themselves and a two-GPU NCCL
 run of ``eval`` under torchrun where two GPUs are visible. ``benchmarks/gpu_check.sh`` runs them (``-m gpu``).
 """
 
@@ -43,6 +43,7 @@ def _eval(*args: str) -> dict:
     assert main(["eval", *args, "--device", "cuda", "--set", "eval.n_bootstrap=20"]) == 0
     record = _record()
     assert record["status"] == "ok" and record["env"]["device"] == "cuda" and record["env"]["cuda"], record["env"]
+    assert record["env"]["gpu"] == torch.cuda.get_device_name(0)
     return record
 
 
@@ -89,6 +90,16 @@ def test_mmcv_ops_have_cuda_kernels():
     scores = torch.tensor([0.9, 0.8, 0.7], device="cuda")
     _, keep = nms(boxes, scores, iou_threshold=0.5)
     assert keep.device.type == "cuda" and keep.tolist() == [0, 2]
+
+
+def test_mmengine_runner_trains_on_the_device_asked_for(tmp_path):
+    pytest.importorskip("mmengine", reason="mmengine is not installed (scripts/install_openmmlab.sh)")
+    from _mmengine_tiny import Tiny
+    from ecamp_bench.mm.runtime import build_runner
+
+    for device in (torch.device("cpu"), torch.device("cuda", torch.cuda.device_count() - 1)):
+        runner = build_runner({"model": Tiny()}, tmp_path / device.type, "mmengine", device=device)
+        assert next(runner.model.parameters()).device == device
 
 
 def test_frozen_seg_cell_on_the_gpu(synthetic_tiny):
