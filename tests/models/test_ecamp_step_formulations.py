@@ -129,3 +129,16 @@ def test_compiled_regions_compute_the_eager_step():
     eager = losses_and_grads(new_step, model, batch)
     model.compile_regions()
     assert_same_step(eager, losses_and_grads(new_step, model, batch), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_the_gpu_the_new_step_equals_the_previous_one_and_compiles():
+    """CUDA: channels-last SR convolutions and the kept-patch GEMM against the previous step (fp32, TF32 off),
+    then the compiled regions against eager."""
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    model = tiny_model().cuda().eval()
+    batch = [t.cuda() for t in inputs()]
+    eager = losses_and_grads(new_step, model, batch)
+    assert_same_step(losses_and_grads(previous_step, model, batch), eager, rtol=1e-4, atol=1e-5)
+    model.compile_regions()
+    assert_same_step(eager, losses_and_grads(new_step, model, batch), rtol=1e-3, atol=1e-4)
