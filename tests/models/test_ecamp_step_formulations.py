@@ -132,10 +132,11 @@ def test_compiled_regions_compute_the_eager_step():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_on_the_gpu_the_new_step_equals_the_previous_one_and_compiles():
+def test_on_the_gpu_the_new_step_equals_the_previous_one_and_compiles(monkeypatch):
     """CUDA: channels-last SR convolutions and the kept-patch GEMM against the previous step (fp32, TF32 off),
     then the compiled regions against eager."""
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     model = tiny_model().cuda().eval()
     batch = [t.cuda() for t in inputs()]
     eager = losses_and_grads(new_step, model, batch)
