@@ -176,7 +176,9 @@ def end_to_end(args, device) -> None:
     global_batch = cfg.optim.batch_size * cfg.optim.accum_steps
 
     def rate(first: int) -> float:  # samples/s from the end of step `first` (1-based) to the last step
-        return (len(stamps) - first) * global_batch / (stamps[-1] - stamps[first - 1]) if len(stamps) > first else float("nan")
+        if len(stamps) <= first:
+            return float("nan")
+        return (len(stamps) - first) * global_batch / (stamps[-1] - stamps[first - 1])
 
     half = max(1, len(stamps) // 2)
     print(f"end to end: `ecamp-bench pretrain --preset {preset}` ({' '.join(args.e2e_set) or 'as configured'}) on "

@@ -78,7 +78,8 @@ def assert_same_step(a, b, rtol=1e-4, atol=1e-6):
 def test_conv3x3_taps_is_the_convolution():
     gen = torch.Generator().manual_seed(0)
     for c, o in ((3, 3), (3, 8), (8, 3)):
-        x, w, b = torch.randn(2, c, 11, 9, generator=gen), torch.randn(o, c, 3, 3, generator=gen), torch.randn(o, generator=gen)
+        x, w = torch.randn(2, c, 11, 9, generator=gen), torch.randn(o, c, 3, 3, generator=gen)
+        b = torch.randn(o, generator=gen)
         torch.testing.assert_close(conv3x3_taps(x, w, b), F.conv2d(x, w, b, padding=1), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(conv3x3_taps(x, w, None), F.conv2d(x, w, None, padding=1), rtol=1e-5, atol=1e-5)
 
