@@ -172,7 +172,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per configuration (the first "
                         "also counts FLOPs)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"], help="autocast for ours (default fp32)")
+    parser.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"],
+                        help="autocast for ours (default fp32)")
     parser.add_argument("--ablation", action="store_true", help="also one row per change (cumulative)")
     parser.add_argument("--bf16-row", action="store_true", help="also the preset under bf16 autocast")
     parser.add_argument("--compile-row", action="store_true", help="also the preset with its transformer blocks "

@@ -78,7 +78,8 @@ def assert_same_step(a, b, rtol=1e-4, atol=1e-6):
 def test_conv3x3_taps_is_the_convolution():
     gen = torch.Generator().manual_seed(0)
     for c, o in ((3, 3), (3, 8), (8, 3)):
-        x, w, b = torch.randn(2, c, 11, 9, generator=gen), torch.randn(o, c, 3, 3, generator=gen), torch.randn(o, generator=gen)
+        x, w = torch.randn(2, c, 11, 9, generator=gen), torch.randn(o, c, 3, 3, generator=gen)
+        b = torch.randn(o, generator=gen)
         torch.testing.assert_close(conv3x3_taps(x, w, b), F.conv2d(x, w, b, padding=1), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(conv3x3_taps(x, w, None), F.conv2d(x, w, None, padding=1), rtol=1e-5, atol=1e-5)
 
@@ -129,3 +130,17 @@ def test_compiled_regions_compute_the_eager_step():
     eager = losses_and_grads(new_step, model, batch)
     model.compile_regions()
     assert_same_step(eager, losses_and_grads(new_step, model, batch), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_the_gpu_the_new_step_equals_the_previous_one_and_compiles(monkeypatch):
+    """CUDA: channels-last SR convolutions and the kept-patch GEMM against the previous step (fp32, TF32 off),
+    then the compiled regions against eager."""
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    model = tiny_model().cuda().eval()
+    batch = [t.cuda() for t in inputs()]
+    eager = losses_and_grads(new_step, model, batch)
+    assert_same_step(losses_and_grads(previous_step, model, batch), eager, rtol=1e-4, atol=1e-5)
+    model.compile_regions()
+    assert_same_step(eager, losses_and_grads(new_step, model, batch), rtol=1e-3, atol=1e-4)

@@ -111,3 +111,13 @@ def test_images_load_as_stored_and_convert_to_the_former_floats(tmp_path, mode, 
     assert array.dtype == (np.float32 if mode == "I;16" else np.uint8)
     assert np.array_equal(as_unit_float(array), np.clip(before, 0, 1).astype(np.float32))
     assert np.array_equal(load_image(path), as_unit_float(array))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_device_augmentation_on_the_gpu_matches_the_worker_one():
+    keys = ("a", "b", "c")
+    for epoch in range(2):
+        worker = collate([dataset("worker", keys)[(epoch, i)] for i in range(len(keys))])
+        device = collate([dataset("device", keys)[(epoch, i)] for i in range(len(keys))])
+        images = augment_on_device(device["crops"], device["flip"], 48, 0.47, 0.3, torch.device("cuda"))
+        torch.testing.assert_close(images.cpu(), worker["image_hr"], rtol=1e-5, atol=1e-5)
