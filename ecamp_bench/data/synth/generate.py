@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ecamp_bench.data.synth import chexpert, covidx, mimic_cxr, nih_cxr14, rsna, siim
+from ecamp_bench.data.synth.case import HardFinding
 from ecamp_bench.data.synth.parallel import Progress, default_workers
 from ecamp_bench.errors import UnknownNameError
 
@@ -62,7 +63,7 @@ def read_marker(out: Path) -> dict | None:
 
 
 def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress | None = None,
-             workers: int | None = None, hard=None) -> dict[str, int]:
+             workers: int | None = None, hard: HardFinding | None = None) -> dict[str, int]:
     """Write every layout of :data:`LAYOUTS` under ``out/<subdir>`` deterministically from ``seed``; returns images per layout.
 
     The marker ``out/SYNTHETIC.json`` (preset, seed, counts, generator version) is written last, so a tree
