@@ -89,9 +89,9 @@ def train_linear_head(
     return head
 
 
-def run(ctx: RunContext) -> Predictions:
-    """Linear probe: cached features of ``ctx.pool`` → head trained on train, selected on val → test scores."""
-    params = ctx.params
+def pool_features(ctx: RunContext, batch_size: int) -> Callable[[object], np.ndarray]:
+    """The frozen global features of ``ctx.pool`` (cached, see :mod:`ecamp_bench.evaluation.features`), as a function
+    ``table → [N, D]`` float32 rows in the table's order. Shared by the ``linear`` and ``knn`` protocols."""
     backbone = ctx.build_backbone()
     backbone.requires_grad_(False)
     row_of, features, _ = cached_features(
@@ -100,7 +100,7 @@ def run(ctx: RunContext) -> Predictions:
         ctx.pool,
         ctx.cache_dir,
         device=ctx.device,
-        batch_size=params.feature_batch_size,
+        batch_size=batch_size,
         num_workers=ctx.num_workers,
         progress=ctx.progress,
         dist=ctx.dist,
@@ -109,9 +109,16 @@ def run(ctx: RunContext) -> Predictions:
     from ecamp_bench.evaluation.finite import require_finite
 
     require_finite(features, "frozen features")  # a NaN encoder: say so before the head trains on it
+    return lambda table: features[[row_of[i] for i in table.ids]]
+
+
+def run(ctx: RunContext) -> Predictions:
+    """Linear probe: cached features of ``ctx.pool`` → head trained on train, selected on val → test scores."""
+    params = ctx.params
+    features_of = pool_features(ctx, params.feature_batch_size)
 
     def rows(table) -> torch.Tensor:
-        return torch.from_numpy(features[[row_of[i] for i in table.ids]])  # [N, D]
+        return torch.from_numpy(features_of(table))  # [N, D]
 
     y_train, y_val = (torch.from_numpy(ctx.targets(t)) for t in (ctx.train, ctx.val))
     single = ctx.task.single_label

@@ -125,8 +125,8 @@ def cell(values: list[float | None] | None, column: str) -> str:
 
 
 def column_label(column: str) -> str:
-    """Header text: a p-value column says it is the largest over seeds."""
-    return column.replace("_gap_p[", " gap p (max over seeds) [") if "_gap_p[" in column else column
+    """Header text: the record's key (a p-value column holds the largest p over seeds, as the legends say)."""
+    return column
 
 
 def fairness_markdown(tables: list[FairnessTable]) -> str:
@@ -138,7 +138,8 @@ def fairness_markdown(tables: list[FairnessTable]) -> str:
         "",
         (
             f"Means over seeds; `{TOO_SMALL}`: fewer than 20 positives of some label in that subgroup of the test set; "
-            "`*`: some seeds too small; gap = largest difference between scored subgroups; ece = 15 equal-mass bins."
+            "`*`: some seeds too small; gap = largest difference between scored subgroups, `_gap_p` its bootstrap "
+            "p-value (largest over seeds); ece = 15 equal-mass bins."
         ),
         "",
     ]
@@ -175,13 +176,14 @@ def fairness_html(tables: list[FairnessTable]) -> str:
     for table in tables:
         head = "".join(f"<th>{escape(column_label(c))}</th>" for c in table.columns)
         parts.append(f"<h3>{escape(table.title)}</h3>")
-        parts.append(f'<table class="fairness"><thead><tr><th>backbone</th><th>fraction</th>{head}</tr></thead><tbody>')
+        parts.append('<div class="wide"><table class="fairness"><thead><tr><th>backbone</th><th>fraction</th>')
+        parts.append(f"{head}</tr></thead><tbody>")
         for row in table.rows:
             cells = "".join(f'<td class="num">{escape(cell(row.values.get(c), c))}</td>' for c in table.columns)
             parts.append(
                 f'<tr><th>{escape(row.backbone)}</th><td class="num">{format_fraction(row.fraction)}</td>{cells}</tr>'
             )
-        parts.append("</tbody></table>")
+        parts.append("</tbody></table></div>")
         figures = [r for r in table.rows if r.reliability is not None]
         if figures:
             parts.append('<div class="plots">')

@@ -32,7 +32,7 @@ td.num{text-align:right;white-space:nowrap}td.best{font-weight:700;background:#e
 tbody.reference td,tbody.reference th{background:#fbf7ec;color:#5b4a1e;font-style:italic}
 tbody.reference tr.divider th{background:#f3e8c8;font-style:normal}
 .badge{display:inline-block;font-size:.75rem;font-style:normal;border:1px solid #c9a94f;border-radius:3px;padding:0 .3rem;margin-left:.4rem}
-.warn{color:#8a3b00}.plots{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0}figcaption{font-size:.85rem;color:#4a5563}
+.wide{overflow-x:auto}.warn{color:#8a3b00}.plots{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0}figcaption{font-size:.85rem;color:#4a5563}
 """
 
 

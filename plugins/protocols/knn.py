@@ -91,28 +91,10 @@ def run(ctx):
     import numpy as np
 
     from ecamp_bench.evaluation.context import Predictions
-    from ecamp_bench.evaluation.features import cached_features
-    from ecamp_bench.evaluation.linear_probe import weights_identity
+    from ecamp_bench.evaluation.linear_probe import pool_features
 
     params = ctx.params
-    backbone = ctx.build_backbone()
-    backbone.requires_grad_(False)
-    row_of, features, _ = cached_features(
-        backbone,
-        weights_identity(ctx, backbone),
-        ctx.pool,
-        ctx.cache_dir,
-        device=ctx.device,
-        batch_size=params.feature_batch_size,
-        num_workers=ctx.num_workers,
-        progress=ctx.progress,
-        dist=ctx.dist,
-    )
-    del backbone
-
-    def rows(table):
-        return features[[row_of[i] for i in table.ids]]  # [N, D]
-
+    rows = pool_features(ctx, params.feature_batch_size)  # table -> [N, D]
     single = ctx.task.single_label
     train_x, train_y = rows(ctx.train), ctx.targets(ctx.train)
     k, val_scores = choose_k(train_x, train_y, rows(ctx.val), ctx.targets(ctx.val), params, single)

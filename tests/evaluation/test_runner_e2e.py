@@ -69,7 +69,9 @@ def test_chexpert_uses_the_official_valid_set_as_test(synthetic_tiny):
     assert manifest["test"] and all("/valid/" in i or i.startswith("valid") or "valid" in i for i in manifest["test"])
     assert not set(manifest["test"]) & set(manifest["train"]) and record["split"]["n_test"] == len(manifest["test"])
     names = [m["name"] for m in record["metrics"]]
-    assert names == ["auc", "auc/Atelectasis", "auc/Cardiomegaly", "auc/Consolidation", "auc/Edema", "auc/Pleural Effusion"]
+    assert names[:6] == ["auc", "auc/Atelectasis", "auc/Cardiomegaly", "auc/Consolidation", "auc/Edema", "auc/Pleural Effusion"]
+    assert {"ece", "brier", "auc[sex=F]", "auc[sex=M]", "auc_gap[sex]", "auc[age=80+]", "auc_gap[age]"} <= set(names)
+    assert record["cost"]["params"] > 0 and record["cost"]["gflops"] > 0 and record["dataset"]["subgroups"]["groups"]
 
 
 @pytest.mark.parametrize("preset, head_norm", [("tiny", "none"), ("cpu-demo", "batchnorm")])

@@ -68,6 +68,7 @@ def test_installed_example_evaluates_end_to_end(site, tmp_path, synthetic_tiny):
     record = json.loads(next((tmp_path / "results").rglob("*.json")).read_text())
     assert record["status"] == "ok"
     assert record["plugins"]["task"] == record["plugins"]["backbone"] == "ecamp-bench-example-plugin==0.1.0"
-    assert [m["name"] for m in record["metrics"]] == ["ap"]
+    names = [m["name"] for m in record["metrics"]]
+    assert names[0] == "ap" and set(names[1:]) == {"ece", "brier"}  # every classification record gets calibration
     ap = record["metrics"][0]["value"]
     assert ap is not None and 0.0 < ap <= 1.0

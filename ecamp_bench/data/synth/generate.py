@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ecamp_bench.atomic import default_mode
+from ecamp_bench.data.synth.case import HardFinding
 from ecamp_bench.data.synth.parallel import Progress, default_workers
 from ecamp_bench.errors import UnknownNameError
 
@@ -78,7 +79,7 @@ def read_marker(out: Path) -> dict | None:
 
 
 def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress | None = None,
-             workers: int | None = None, hard=None) -> dict[str, int]:
+             workers: int | None = None, hard: HardFinding | None = None) -> dict[str, int]:
     """Write every synthetic layout of the catalog under ``out/<subdir>``, deterministically from ``seed``.
 
     Returns the number of images per layout.
