@@ -4,9 +4,9 @@
   CUDA is asked for but missing.
 - :func:`seed_everything` — Python, numpy and torch seeded through mmengine's ``set_random_seed``.
 - :func:`reproducible_kernels` — dense training on CPU runs with :data:`DENSE_CPU_THREADS` intra-op threads
-  whatever the machine (on CUDA: cuDNN's deterministic algorithms, no autotuning), because CPU convolutions and matrix products sum in an order that depends on the
-  thread count (measured here: 5 AdamW steps of a small conv net give other weights with 1, 2 and 4 threads),
-  and a dense head with early stopping and arg-max masks turns those last-bit differences into other Dice.
+  whatever the machine (on CUDA: cuDNN's deterministic algorithms, no autotuning), because CPU convolutions
+  and matrix products sum in an order that depends on the thread count (measured here: 5 AdamW steps of a
+  small conv net give other weights with 1, 2 and 4 threads), and a dense head with early stopping and arg-max masks turns those last-bit differences into other Dice.
 - :func:`trusted_runner_checkpoints` / :func:`load_runner_checkpoint` — mmengine 0.10.7 calls ``torch.load``
   without ``weights_only`` and torch 2.13 defaults to ``weights_only=True``, so checkpoints the Runner writes
   itself (pickled ``MessageHub`` buffers, numpy scalars) fail to load (``docs/openmmlab.md``). These helpers
@@ -153,7 +153,7 @@ def build_runner(cfg: dict[str, Any], work_dir: Path, scope: str):
 
 
 __all__ = [
-    "DENSE_CPU_THREADS", "QUIET_HOOKS", "build_runner", "reproducible_kernels", "load_runner_checkpoint", "resolve_device",
-    "scoped", "seed_everything",
+    "DENSE_CPU_THREADS", "QUIET_HOOKS", "build_runner", "load_runner_checkpoint", "reproducible_kernels",
+    "resolve_device", "scoped", "seed_everything",
     "trusted_runner_checkpoints",
 ]  # fmt: skip
