@@ -6,7 +6,8 @@
 - :func:`reproducible_kernels` — dense training on CPU runs with :data:`DENSE_CPU_THREADS` intra-op threads
   whatever the machine (on CUDA: cuDNN's deterministic algorithms, no autotuning), because CPU convolutions
   and matrix products sum in an order that depends on the thread count (measured here: 5 AdamW steps of a
-  small conv net give other weights with 1, 2 and 4 threads), and a dense head with early stopping and arg-max masks turns those last-bit differences into other Dice.
+  small conv net give other weights with 1, 2 and 4 threads), and a dense head with early stopping and
+  arg-max masks turns those last-bit differences into other Dice.
 - :func:`trusted_runner_checkpoints` / :func:`load_runner_checkpoint` — mmengine 0.10.7 calls ``torch.load``
   without ``weights_only`` and torch 2.13 defaults to ``weights_only=True``, so checkpoints the Runner writes
   itself (pickled ``MessageHub`` buffers, numpy scalars) fail to load (``docs/openmmlab.md``). These helpers
