@@ -41,7 +41,7 @@ def default_mode(directory: bool = False) -> int:
 
 
 def disk_full(exc: BaseException, folder: Path) -> DiskFullError | None:
-    """A :class:`DiskFullError` naming ``folder`` when ``exc`` is an ``ENOSPC``/``EDQUOT`` ``OSError``, else ``None``."""
+    """A :class:`DiskFullError` naming ``folder`` when ``exc`` is an ``ENOSPC``/``EDQUOT`` ``OSError``; else None."""
     if isinstance(exc, OSError) and not isinstance(exc, DiskFullError) and exc.errno in DISK_FULL_ERRNOS:
         return DiskFullError(f"{folder}: no space left on device ({os.strerror(exc.errno)}); "
                              "nothing was replaced, free some space and run again")

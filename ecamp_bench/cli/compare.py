@@ -40,7 +40,8 @@ def print_summary(cells: list[CellComparison], a: str, b: str, *, alpha: float, 
                      str(c.n)))  # fmt: skip
     legend = (f"A = {a}, B = {b}; A and B: mean over the shared seeds; better: A or B when there are at least "
               f"{MIN_TRAINING_RUNS} shared seeds (training runs) and p < {alpha:g} on every one in the same direction, "
-              "else -; fewer seeds are not significant by design (the paired tests resample test images, not training).")
+              "else -; fewer seeds are not significant by design (the paired tests resample test images, not "
+              "training).")
     if markdown:
         print("| " + " | ".join(headers) + " |")
         print("|" + "|".join("---" if h in ("task", "protocol", "preset", "metric", "test", "better") else "---:" for h in headers) + "|")

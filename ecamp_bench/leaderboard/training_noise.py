@@ -23,8 +23,8 @@ def few_runs_note(n_runs: int) -> str | None:
     return f"{n_runs} training runs (< {MIN_TRAINING_RUNS}), not significant by design"
 
 
-LEGEND = (f"{FEW_RUNS_MARK} fewer than {MIN_TRAINING_RUNS} training runs (seeds): not significant by design. The paired "
-          "tests resample test images only, so training noise is not in their p-values; a verdict needs "
+LEGEND = (f"{FEW_RUNS_MARK} fewer than {MIN_TRAINING_RUNS} training runs (seeds): not significant by design. "
+          "The paired tests resample test images only, so training noise is not in their p-values; a verdict needs "
           f"{MIN_TRAINING_RUNS} or more seeds, each significant in the same direction.")
 
 __all__ = ["FEW_RUNS_MARK", "LEGEND", "MIN_TRAINING_RUNS", "few_runs_note"]

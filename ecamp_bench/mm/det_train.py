@@ -28,7 +28,7 @@ from ecamp_bench.errors import ConfigError
 from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.det_metrics import IOU_40_75, ImageDetections, mean_ap
 from ecamp_bench.mm.det_data import DetectionSet, boxes_to_original
-from ecamp_bench.mm.runtime import fixed_cpu_threads
+from ecamp_bench.mm.runtime import reproducible_kernels
 
 FROZEN_PREFIX = "backbone.backbone.encoder."
 
@@ -82,8 +82,13 @@ _WATCHED = ("backbone", "neck", "rpn_head", "bbox_head")  # the detector parts w
 
 def val_map(model, data: DetectionSet, batch_size: int, dist: DistInfo | None = None) -> float | None:
     """``map_40_75`` of ``model`` on ``data`` (all images)."""
+    from ecamp_bench.errors import NonFiniteError
+
     preds = predict(model, data, batch_size, dist, check_finite=False)
-    images = [ImageDetections.of(gt, b, s) for gt, (b, s) in zip(data.gt_boxes, preds)]
+    try:
+        images = [ImageDetections.of(gt, b, s) for gt, (b, s) in zip(data.gt_boxes, preds)]
+    except NonFiniteError:
+        return None  # a diverged state scores nothing on val and is not selected; the test prediction checks
     return mean_ap(images, IOU_40_75)
 
 
@@ -103,7 +108,7 @@ def optimizer(model, params: Any, lr: float, frozen: bool) -> torch.optim.Optimi
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(params.betas), weight_decay=float(params.weight_decay))
 
 
-@fixed_cpu_threads
+@reproducible_kernels
 def train_and_predict(ctx: RunContext, make_config: Callable[[int], dict], *, frozen: bool) -> Predictions:
     """Build the detector of ``make_config(size)``; train on train, select on val, predict test."""
     from ecamp_bench.mm.det_config import build_detector

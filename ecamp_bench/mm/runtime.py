@@ -3,10 +3,11 @@
 - :func:`resolve_device` — a ``torch.device`` from ``"cpu"``/``"cuda"``/``"cuda:1"``, with a clear error when
   CUDA is asked for but missing.
 - :func:`seed_everything` — Python, numpy and torch seeded through mmengine's ``set_random_seed``.
-- :func:`fixed_cpu_threads` — dense training on CPU runs with :data:`DENSE_CPU_THREADS` intra-op threads
-  whatever the machine, because CPU convolutions and matrix products sum in an order that depends on the
-  thread count (measured here: 5 AdamW steps of a small conv net give other weights with 1, 2 and 4 threads),
-  and a dense head with early stopping and arg-max masks turns those last-bit differences into other Dice.
+- :func:`reproducible_kernels` — dense training on CPU runs with :data:`DENSE_CPU_THREADS` intra-op threads
+  whatever the machine (on CUDA: cuDNN's deterministic algorithms, no autotuning), because CPU convolutions
+  and matrix products sum in an order that depends on the thread count (measured here: 5 AdamW steps of a
+  small conv net give other weights with 1, 2 and 4 threads), and a dense head with early stopping and
+  arg-max masks turns those last-bit differences into other Dice.
 - :func:`trusted_runner_checkpoints` / :func:`load_runner_checkpoint` — mmengine 0.10.7 calls ``torch.load``
   without ``weights_only`` and torch 2.13 defaults to ``weights_only=True``, so checkpoints the Runner writes
   itself (pickled ``MessageHub`` buffers, numpy scalars) fail to load (``docs/openmmlab.md``). These helpers
@@ -47,21 +48,25 @@ def resolve_device(device: str | torch.device) -> torch.device:
 DENSE_CPU_THREADS = 2  # the fixed intra-op thread count of dense training and prediction on CPU
 
 
-def fixed_cpu_threads(run: Callable[..., Any]) -> Callable[..., Any]:
+def reproducible_kernels(run: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate a protocol body ``run(ctx, ...)``: on a CPU device it runs with :data:`DENSE_CPU_THREADS` torch
-    threads (restored afterwards), so its results do not depend on the machine's core count or ``OMP_NUM_THREADS``
-    (on one CPU instruction set; other kernels, e.g. AVX-512 against AVX2, may still round differently)."""
+    threads, so its results do not depend on the machine's core count or ``OMP_NUM_THREADS`` (on one CPU
+    instruction set; other kernels, e.g. AVX-512 against AVX2, may still round differently); on CUDA with cuDNN's
+    deterministic algorithms and without its autotuner. The previous settings are restored afterwards."""
 
     @functools.wraps(run)
     def wrapped(ctx, *args, **kwargs):
-        if torch.device(ctx.device).type != "cpu":
-            return run(ctx, *args, **kwargs)
-        before = torch.get_num_threads()
-        torch.set_num_threads(DENSE_CPU_THREADS)
+        cudnn = torch.backends.cudnn
+        before = torch.get_num_threads(), cudnn.deterministic, cudnn.benchmark
+        if torch.device(ctx.device).type == "cpu":
+            torch.set_num_threads(DENSE_CPU_THREADS)
+        else:
+            cudnn.deterministic, cudnn.benchmark = True, False
         try:
             return run(ctx, *args, **kwargs)
         finally:
-            torch.set_num_threads(before)
+            torch.set_num_threads(before[0])
+            cudnn.deterministic, cudnn.benchmark = before[1], before[2]
 
     return wrapped
 
@@ -201,7 +206,7 @@ def progress_hook(phase: Any):
 
 
 __all__ = [
-    "DENSE_CPU_THREADS", "QUIET_HOOKS", "build_runner", "fixed_cpu_threads", "load_runner_checkpoint",
-    "progress_hook", "resolve_device", "scoped", "seed_everything",
+    "DENSE_CPU_THREADS", "QUIET_HOOKS", "build_runner", "load_runner_checkpoint", "progress_hook",
+    "reproducible_kernels", "resolve_device", "scoped", "seed_everything",
     "trusted_runner_checkpoints",
 ]  # fmt: skip

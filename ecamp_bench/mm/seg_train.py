@@ -35,7 +35,7 @@ from mmengine.optim import OptimWrapper
 from ecamp_bench.distributed import gather_rows, rank_batch_size, shard_indices
 from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.seg_metrics import DiceCounts, dice_values
-from ecamp_bench.mm.runtime import (build_runner, fixed_cpu_threads, known_openmmlab_warnings_ignored, progress_hook,
+from ecamp_bench.mm.runtime import (build_runner, known_openmmlab_warnings_ignored, progress_hook, reproducible_kernels,
                                    scoped, seed_everything)
 
 MONITOR = "dice_per_image"
@@ -146,7 +146,7 @@ def _distributed_runner_cfg(ctx: RunContext) -> dict[str, Any]:
     return {"launcher": "pytorch", "cfg": {"model_wrapper_cfg": wrapper}}
 
 
-@fixed_cpu_threads
+@reproducible_kernels
 def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
     """Train, early-stop and select on val, and predict the test split (see the module docstring)."""
     from ecamp_bench.mm.seg_config import schedule_cfg

@@ -96,7 +96,8 @@ def test_a_copy_is_used_only_while_its_source_matches_the_manifest(tmp_path, cac
     prepare_tree(root, 300, workers=1)
     assert load_image(a, min_side=250).shape == (300, 360)  # the copy
     Image.fromarray(np.full((750, 900), 255, dtype=np.uint8)).save(a, quality=95)  # replaced by a white image
-    with pytest.raises(DataError, match=r"stale prepared copy .*a\.jpg: its source changed since it was prepared") as err:
+    stale = r"stale prepared copy .*a\.jpg: its source changed since it was prepared"
+    with pytest.raises(DataError, match=stale) as err:
         load_image(a, min_side=250)
     assert str(a) in str(err.value) and f"data prepare --root {root} --size 300" in str(err.value)
     prepare_tree(root, 300, workers=1)  # re-prepared: the copy is the white image now

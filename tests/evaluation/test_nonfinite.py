@@ -52,7 +52,7 @@ def test_a_nan_backbone_on_rsna_cls_fails_naming_backbone_task_and_count(synthet
                str(synthetic_tiny), "--preset", "tiny", "--set", "eval.n_bootstrap=20"])
     err = capsys.readouterr().err
     assert rc == 2, err
-    assert f"backbone 'file:nan-vit' on task 'rsna-cls'" in err and "values are not finite" in err
+    assert "backbone 'file:nan-vit' on task 'rsna-cls'" in err and "values are not finite" in err
     assert "Traceback" not in err
     records = [json.loads(p.read_text()) for p in (results_dir() / "runs").rglob("*.json")]
     assert records and all(r["status"] != "ok" for r in records)
