@@ -30,7 +30,7 @@ from ecamp_bench.distributed import broadcast_object, current, main_first
 from ecamp_bench.errors import DataError, EcampBenchError
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
 from ecamp_bench.evaluation.params import DEFAULT_PRESET, protocol_params
-from ecamp_bench.evaluation.sample_size import small_test_set_reasons
+from ecamp_bench.evaluation.sample_size import small_test_set_reasons, small_train_set_reasons
 from ecamp_bench.evaluation.splitting import SplitResult, split_for_run, split_from_published
 from ecamp_bench.models.backbone import import_ref
 from ecamp_bench.models.backbone_refs import resolve_backbone
@@ -371,6 +371,15 @@ def build_record(plan: RunPlan, catalog: Catalog, metrics, started: str, t0: flo
     )
 
 
+def _small_train(plan: RunPlan) -> dict:
+    """``{"small_train_set": reasons}`` for a classification run whose training subset is too small, else ``{}``
+    (records of larger cells stay as they were)."""
+    if plan.task.kind != "classification":
+        return {}
+    reasons = small_train_set_reasons(len(plan.split.train), _positives(plan.impl, plan.task, plan.split.train))
+    return {"small_train_set": reasons} if reasons else {}
+
+
 def dataset_section(plan: RunPlan) -> dict:
     """The record's ``dataset``: layout, root, synthetic marker (copied, so the report needs no data), sizes, positives."""
     from ecamp_bench.data.synth import read_marker
@@ -386,6 +395,7 @@ def dataset_section(plan: RunPlan) -> dict:
         "synthetic_marker": marker, "n_images": len(plan.prepared.table),
         "positives": {name: _positives(impl, task, t) for name, t in (("train", split.train), ("val", split.val), ("test", split.test))},
         "small_test_set": small_test_set_reasons(len(split.test), _positives(impl, task, split.test)),
+        **_small_train(plan),
     }  # fmt: skip
 
 
