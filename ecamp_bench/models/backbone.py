@@ -327,30 +327,3 @@ def state_digest(module: nn.Module) -> str:
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-def parameter_groups_with_layer_decay(
-    backbone: Backbone, head: nn.Module, *, lr: float, weight_decay: float, layer_decay: float
-) -> list[dict]:
-    """AdamW/SGD parameter groups with layer-wise lr decay (BEiT/MAE): lr × decay^(depth − layer).
-
-    The head and final norms get ``lr``; block ``i`` (0-based) gets ``lr * decay ** (n_blocks - i)``, the
-    embeddings ``lr * decay ** (n_blocks + 1)``. Biases and 1-D parameters get no weight decay.
-    """
-    groups_by_layer: Sequence[list[nn.Parameter]] = backbone.block_groups()
-    n_layers = len(groups_by_layer)  # embed + blocks + top
-    groups: list[dict] = []
-    for layer, params in enumerate(groups_by_layer):
-        scale = layer_decay ** (n_layers - 1 - layer)
-        groups += _split_decay(params, lr * scale, weight_decay)
-    groups += _split_decay(list(head.parameters()), lr, weight_decay)
-    return [g for g in groups if g["params"]]
-
-
-def _split_decay(params: list[nn.Parameter], lr: float, weight_decay: float) -> list[dict]:
-    decay = [p for p in params if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in params if p.requires_grad and p.ndim <= 1]
-    return [
-        {"params": decay, "lr": lr, "base_lr": lr, "weight_decay": weight_decay},
-        {"params": no_decay, "lr": lr, "base_lr": lr, "weight_decay": 0.0},
-    ]

@@ -115,13 +115,3 @@ def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
 def frontal_only(table: SampleTable) -> SampleTable:
     """The PA/AP images only (what ECAMP pre-trains on)."""
     return table.filter(lambda s: s.view in FRONTAL_VIEWS)
-
-
-def write_synthetic(root: Path, n: int, seed: int, **options) -> int:
-    """Write ``n`` synthetic studies in this layout under ``root``; returns the image count.
-
-    ``options`` go to the synthetic writer (``size``, ``workers``, ``progress``, ...).
-    """
-    from ecamp_bench.data.synth import mimic_cxr
-
-    return mimic_cxr.write(Path(root), n, seed, **options)
