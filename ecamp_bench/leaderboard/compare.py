@@ -17,8 +17,9 @@ from ecamp_bench.errors import EcampBenchError
 from ecamp_bench.leaderboard.keys import CellKey, RunIdentity
 
 
-def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, protocol: str | None,
-              preset: str | None = None) -> dict[int, dict]:
+def find_runs(
+    rows: list[dict], backbone: str, task: str, fraction: float, protocol: str | None, preset: str | None = None
+) -> dict[int, dict]:
     """``seed → newest primary-metric row`` of ``backbone`` on ``task`` at ``fraction`` (one protocol, one preset).
 
     Raises :class:`EcampBenchError` when the runs span several protocols or presets and none was named: runs of
@@ -27,8 +28,14 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
     from ecamp_bench.sweep.grid import short_backbone
 
     name = short_backbone(backbone)
-    mine = [r for r in rows if r["primary"] and r["backbone"] == name and CellKey.from_row(r).task == task
-            and CellKey.from_row(r).same_fraction(fraction)]
+    mine = [
+        r
+        for r in rows
+        if r["primary"]
+        and r["backbone"] == name
+        and CellKey.from_row(r).task == task
+        and CellKey.from_row(r).same_fraction(fraction)
+    ]
     protocols = sorted({r["protocol"] for r in mine})
     if protocol is None and len(protocols) > 1:
         raise EcampBenchError(f"backbone '{name}' has {task} runs under protocols {protocols}; pass --protocol")
@@ -43,16 +50,23 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
         if row["seed"] not in runs or (row.get("finished_at") or "") >= (runs[row["seed"]].get("finished_at") or ""):
             runs[row["seed"]] = row
     if not runs:
-        raise EcampBenchError(f"no ok run of backbone '{name}' on {task} at fraction {fraction:g}"
-                              + (f" with protocol '{protocol}'" if protocol else "")
-                              + (f" and preset '{preset}'" if preset else "") + " in the results folder"
-                              + did_you_mean(name, rows))
+        raise EcampBenchError(
+            f"no ok run of backbone '{name}' on {task} at fraction {fraction:g}"
+            + (f" with protocol '{protocol}'" if protocol else "")
+            + (f" and preset '{preset}'" if preset else "")
+            + " in the results folder"
+            + did_you_mean(name, rows)
+        )
     identities = {RunIdentity.from_row(r) for r in runs.values()}  # one preset by now
     if len(identities) > 1:
-        shown = "; ".join(f"weights {str(i.weights_sha256)[:8]}, config {str(i.setup_sha256)[:8]}"
-                          for i in sorted(identities, key=str))
-        raise EcampBenchError(f"backbone '{name}' names {len(identities)} different runs on {task} ({shown}): "
-                              "they are not the same run, so they cannot be paired; keep one set in the results folder")
+        shown = "; ".join(
+            f"weights {str(i.weights_sha256)[:8]}, config {str(i.setup_sha256)[:8]}"
+            for i in sorted(identities, key=str)
+        )
+        raise EcampBenchError(
+            f"backbone '{name}' names {len(identities)} different runs on {task} ({shown}): "
+            "they are not the same run, so they cannot be paired; keep one set in the results folder"
+        )
     return runs
 
 
@@ -72,9 +86,16 @@ def paired_runs(row_a: dict, row_b: dict, names: tuple[str, str], *, n_bootstrap
     """The paired tests (primary metric first) of two runs' saved test predictions, by the test A's record names."""
     from ecamp_bench.leaderboard.significance import load_run_predictions, paired_tests
 
-    return paired_tests(load_run_predictions(Path(row_a["file"])), load_run_predictions(Path(row_b["file"])),
-                        metric=row_a["metric"], paired_test=row_a.get("paired_test"), value_fn=row_a.get("value_fn"),
-                        n_bootstrap=n_bootstrap, seed=seed, names=names)  # fmt: skip
+    return paired_tests(
+        load_run_predictions(Path(row_a["file"])),
+        load_run_predictions(Path(row_b["file"])),
+        metric=row_a["metric"],
+        paired_test=row_a.get("paired_test"),
+        value_fn=row_a.get("value_fn"),
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        names=names,
+    )
 
 
 @dataclass(frozen=True)
@@ -103,8 +124,18 @@ class CellComparison:
         return ("A" if signs == {True} else "B") if len(signs) == 1 else "-"
 
 
-def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: float | None, protocol: str | None,
-              n_bootstrap: int, alpha: float, preset: str | None = None) -> list[CellComparison]:  # fmt: skip
+def summarise(
+    rows: list[dict],
+    a: str,
+    b: str,
+    *,
+    task: str | None,
+    fraction: float | None,
+    protocol: str | None,
+    n_bootstrap: int,
+    alpha: float,
+    preset: str | None = None,
+) -> list[CellComparison]:
     """A :class:`CellComparison` for every (task, protocol, preset, fraction) cell where both ``a`` and ``b`` have
     runs with shared seeds, sorted by task, protocol, preset and fraction. Raises :class:`EcampBenchError` when there
     is none."""
@@ -112,10 +143,16 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
 
     names = {short_backbone(a), short_backbone(b)}
     keys = {CellKey.from_row(r) for r in rows if r["primary"] and r["backbone"] in names}
-    cells = sorted({(k.task, k.table.protocol, k.table.preset, k.fraction) for k in keys
-                    if (task is None or k.task == task) and (fraction is None or k.same_fraction(fraction))
-                    and (protocol is None or k.table.protocol == protocol)
-                    and (preset is None or k.table.preset == preset)})
+    cells = sorted(
+        {
+            (k.task, k.table.protocol, k.table.preset, k.fraction)
+            for k in keys
+            if (task is None or k.task == task)
+            and (fraction is None or k.same_fraction(fraction))
+            and (protocol is None or k.table.protocol == protocol)
+            and (preset is None or k.table.preset == preset)
+        }
+    )
     out = []
     for cell_task, cell_protocol, cell_preset, cell_fraction in cells:
         try:
@@ -126,16 +163,25 @@ def summarise(rows: list[dict], a: str, b: str, *, task: str | None, fraction: f
         if not seeds:
             continue
         tests = [paired_runs(runs_a[s], runs_b[s], (a, b), n_bootstrap=n_bootstrap, seed=s)[0] for s in seeds]
-        out.append(CellComparison(
-            task=cell_task, protocol=cell_protocol, preset=cell_preset, fraction=cell_fraction,
-            metric=tests[0].metric, seeds=seeds,
-            mean_a=sum(runs_a[s]["value"] for s in seeds) / len(seeds),
-            mean_b=sum(runs_b[s]["value"] for s in seeds) / len(seeds),
-            differences=tuple(t.difference for t in tests), p_values=tuple(t.p_value for t in tests),
-            test=tests[0].test, n=tests[0].n,
-        ))  # fmt: skip
+        out.append(
+            CellComparison(
+                task=cell_task,
+                protocol=cell_protocol,
+                preset=cell_preset,
+                fraction=cell_fraction,
+                metric=tests[0].metric,
+                seeds=seeds,
+                mean_a=sum(runs_a[s]["value"] for s in seeds) / len(seeds),
+                mean_b=sum(runs_b[s]["value"] for s in seeds) / len(seeds),
+                differences=tuple(t.difference for t in tests),
+                p_values=tuple(t.p_value for t in tests),
+                test=tests[0].test,
+                n=tests[0].n,
+            )
+        )
     if not out:
         hints = "".join(did_you_mean(short_backbone(x), rows) for x in (a, b))
-        raise EcampBenchError(f"'{a}' and '{b}' share no (task, protocol, preset, fraction, seed) in the results folder"
-                              + hints)
+        raise EcampBenchError(
+            f"'{a}' and '{b}' share no (task, protocol, preset, fraction, seed) in the results folder" + hints
+        )
     return out
