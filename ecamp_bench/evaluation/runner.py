@@ -197,6 +197,10 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
     params = from_dict(protocol.params, config["protocol"], prefix="protocol")
     config["protocol"] = to_dict(params)
     spec = backbone_from_data(config["backbone"], base=spec)
+    if weights_path is not None:  # a file that would not load is refused now, before anything is recorded
+        from ecamp_bench.models.backbone import check_weights_fit
+
+        check_weights_fit(spec, weights_path)
     if config["task"]["options"] != dict(task.options):
         task = replace(task, options=dict(config["task"]["options"]))
     data_root, synthetic = (Path(request.data_root), False) if request.data_root else _default_data_root()
