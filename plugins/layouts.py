@@ -25,6 +25,15 @@ def _lazy(module: str, attr: str) -> Callable:
     return call
 
 
+def _synthetic_writer(module: str) -> Callable:
+    """The layout's synthetic writer, ``ecamp_bench.data.synth.<module>.write`` (imported when called)."""
+    def write(root: Path, n: int, seed: int, **options) -> int:
+        return importlib.import_module(f"ecamp_bench.data.synth.{module}").write(Path(root), n, seed, **options)
+
+    write.__qualname__ = f"{module}.write"
+    return write
+
+
 def _detect(*markers: str) -> Callable[[Path], bool]:
     def detect(root: Path) -> bool:
         return all((Path(root) / m).exists() for m in markers)
@@ -53,7 +62,7 @@ def _spec(name: str, module: str, subdir: str, description: str, citation: str,
           detect: Callable | None = None) -> LayoutSpec:
     return LayoutSpec(name=name, description=description, citation=citation, subdir=subdir,
                       detect=detect or _lazy(module, "detect"), read=_lazy(module, "read"),
-                      validate=_lazy(module, "validate"), write_synthetic=_lazy(module, "write_synthetic"),
+                      validate=_lazy(module, "validate"), write_synthetic=_synthetic_writer(module),
                       synthetic_counts=COUNTS[name], synthetic_options=OPTIONS.get(name, {}),
                       extra_image_folders=EXTRA_IMAGES.get(name, ()))
 

@@ -42,6 +42,10 @@ def record_notes(record) -> list[tuple[str, str]]:
     if small:
         lines.append(("warning", "the test set is too small for a meaningful metric (" + "; ".join(small)
                       + "); the record flags it (dataset.small_test_set)"))
+    few = record.dataset.get("small_train_set") or []
+    if few:
+        lines.append(("warning", "the training subset is too small for the fit to mean much (" + "; ".join(few)
+                      + "); expect a metric near chance (dataset.small_train_set)"))
     published = record.split.published
     if published:
         files = ", ".join(f"{f['role']} {Path(f['path']).name} (sha256 {f['sha256'][:12]})" for f in published["files"])

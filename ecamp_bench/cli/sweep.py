@@ -83,10 +83,11 @@ class SweepDisplay:
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        """Show the live view while the body runs."""
+        """Show the live view while the body runs (log lines of any library printed above it, never through it)."""
         from rich.live import Live
 
-        with Live(console=self.console, get_renderable=self.render, refresh_per_second=2, transient=False) as live:
+        with logs_through(self.console), \
+                Live(console=self.console, get_renderable=self.render, refresh_per_second=2, transient=False) as live:
             self.live = live
             yield
         self.live = None
@@ -132,6 +133,49 @@ class SweepDisplay:
     def log(self, message: str) -> None:
         """A dim informational line from the running cell."""
         self.console.print(f"[dim]{message}[/]", soft_wrap=True)
+
+
+class _ConsoleStream:
+    """A text stream whose complete lines are printed through a rich console (above a ``Live`` display)."""
+
+    def __init__(self, console) -> None:
+        self.console, self.pending = console, ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.write("\n")
+
+
+@contextmanager
+def logs_through(console) -> Iterator[None]:
+    """While the body runs, every logging handler that writes to the terminal (mmengine's ``MMLogger`` binds its
+    handler to ``sys.stdout`` when it is created, before any live display) writes through ``console`` instead, so a
+    library's WARNING line lands above the sweep's status line instead of inside it. Restored afterwards."""
+    import logging
+    import sys
+
+    terminal = {id(s) for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s is not None}
+    stream = _ConsoleStream(console)
+    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(v, logging.Logger))]
+    swapped = []
+    for logger in loggers:
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler and id(handler.stream) in terminal:
+                swapped.append((handler, handler.setStream(stream)))
+    try:
+        yield
+    finally:
+        stream.flush()
+        for handler, previous in swapped:
+            handler.setStream(previous)
 
 
 @contextmanager

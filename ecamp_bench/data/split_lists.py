@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ecamp_bench.data.splits import Split, fraction_order, parse_fraction
-from ecamp_bench.errors import ConfigError, DataError
+from ecamp_bench.errors import DataError
 
 ID_COLUMNS = ("image_id", "ImageId", "dicom_id", "patientId", "Path", "path", "image_path", "image", "filename", "file")
 _AMBIGUOUS = ""
@@ -131,83 +129,3 @@ def _relative_parts(path: Path, root: Path) -> tuple[str, ...]:
         return path.relative_to(root).parts
     except ValueError:
         return path.parts[1:] if path.is_absolute() else path.parts
-
-
-def _resolve(matcher: _Matcher, path: Path, column: str | None) -> list[str]:
-    entries = read_list_file(path, column=column)
-    ids, unknown = [], []
-    for line, entry in entries:
-        image_id = matcher.match(entry)
-        if image_id is None:
-            unknown.append(f"line {line} '{entry}'")
-        else:
-            ids.append(image_id)
-    if unknown:
-        shown = "; ".join(unknown[:_SHOWN]) + ("; ..." if len(unknown) > _SHOWN else "")
-        raise DataError(f"{len(unknown)} of {len(entries)} entries are not in the data set: {shown}", path=path)
-    return list(dict.fromkeys(ids))
-
-
-def import_split_lists(
-    table,
-    *,
-    train: Path,
-    val: Path | None = None,
-    test: Path | None = None,
-    fractions: Mapping[float | str, Path] | None = None,
-    labels: Sequence[str] = (),
-    seed: int = 0,
-    group_by: str = "patient",
-    column: str | None = None,
-) -> Split:
-    """A :class:`Split` from published list files matched against ``table`` (a ``SampleTable``).
-
-    ``fractions`` maps a fraction (``0.01``, ``"1%"``) to a list of its train images (e.g. ``train_1.txt``);
-    other fractions are drawn, nested and stratified by ``labels``, from the train groups with ``seed``.
-    Entries that match no sample raise :class:`DataError` naming the file, every bad line and the count.
-    """
-    if group_by not in ("patient", "image"):
-        raise ConfigError(f"unknown split grouping {group_by!r}; valid: patient, image")
-    matcher = _Matcher(table)
-    files = {"train": train, "val": val, "test": test}
-    chosen = {name: (_resolve(matcher, Path(p), column) if p is not None else []) for name, p in files.items()}
-    seen: dict[str, str] = {}
-    for name, ids in chosen.items():
-        for image_id in ids:
-            if image_id in seen:
-                raise DataError(f"image '{image_id}' is listed in both {seen[image_id]} and {name}", path=files[name])
-            seen[image_id] = name
-    by_id = {s.image_id: s for s in table}
-    group_of = {i: (by_id[i].patient_id if group_by == "patient" else i) for i in seen}
-    train_set = set(chosen["train"])
-    explicit: dict[float, tuple[str, ...]] = {}
-    for fraction, path in (fractions or {}).items():
-        ids = _resolve(matcher, Path(path), column)
-        outside = [i for i in ids if i not in train_set]
-        if outside:
-            raise DataError(f"{len(outside)} images of the fraction list are not in the train list, e.g. {outside[:5]}", path=path)
-        explicit[parse_fraction(fraction)] = tuple(ids)
-    train_groups = [group_of[i] for i in chosen["train"]]
-    label_matrix = table.select(chosen["train"]).label_matrix(labels)
-    order, min_groups = fraction_order(train_groups, label_matrix, seed)
-    group_sets = {name: {group_of[i] for i in ids} for name, ids in chosen.items()}
-    shared = len((group_sets["train"] & (group_sets["val"] | group_sets["test"])) | (group_sets["val"] & group_sets["test"]))
-    params = {
-        "method": "imported",
-        "seed": int(seed),
-        "group_key": group_by,
-        "stratify_labels": [str(n) for n in labels],
-        "sources": {name: Path(p).name for name, p in files.items() if p is not None},
-        "fraction_sources": {repr(parse_fraction(f)): Path(p).name for f, p in (fractions or {}).items()},
-        "groups_in_several_splits": shared,
-    }
-    return Split(
-        train=tuple(chosen["train"]),
-        val=tuple(chosen["val"]),
-        test=tuple(chosen["test"]),
-        train_groups=tuple(train_groups),
-        group_order=order,
-        min_groups=min_groups,
-        explicit_fractions=explicit,
-        params=params,
-    )

@@ -324,10 +324,3 @@ def read_manifest(path: Path) -> Split:
             path=path,
         )
     return split
-
-
-def manifest_summary(split: Split) -> str:
-    """One line describing a split: sizes, seed and hash prefix (for CLI output and logs)."""
-    sizes = split.sizes()
-    return f"train {sizes['train']}, val {sizes['val']}, test {sizes['test']} (seed {split.params.get('seed')}, sha256 {split.sha256[:12]})"
-

@@ -41,7 +41,7 @@ from ecamp_bench.evaluation.classification_extras import (
 from ecamp_bench.evaluation.cost import encoder_cost
 from ecamp_bench.evaluation.params import protocol_params
 from ecamp_bench.evaluation.recipes import check_cell, load_recipe
-from ecamp_bench.evaluation.sample_size import small_test_set_reasons
+from ecamp_bench.evaluation.sample_size import small_test_set_reasons, small_train_set_reasons
 from ecamp_bench.evaluation.splitting import SplitResult, split_for_run, split_from_published
 from ecamp_bench.models.backbone import import_ref
 from ecamp_bench.models.backbone_refs import resolve_backbone
@@ -226,6 +226,10 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
     params = from_dict(protocol.params, config["protocol"], prefix="protocol")
     config["protocol"] = to_dict(params)
     spec = backbone_from_data(config["backbone"], base=spec)
+    if weights_path is not None:  # a file that would not load is refused now, before anything is recorded
+        from ecamp_bench.models.backbone import check_weights_fit
+
+        check_weights_fit(spec, weights_path)
     if config["task"]["options"] != dict(task.options):
         task = replace(task, options=dict(config["task"]["options"]))
     data_root, synthetic = (Path(request.data_root), False) if request.data_root else _default_data_root()
@@ -446,6 +450,15 @@ def build_record(plan: RunPlan, catalog: Catalog, metrics, started: str, t0: flo
     )
 
 
+def _small_train(plan: RunPlan) -> dict:
+    """``{"small_train_set": reasons}`` for a classification run whose training subset is too small, else ``{}``
+    (records of larger cells stay as they were)."""
+    if plan.task.kind != "classification":
+        return {}
+    reasons = small_train_set_reasons(len(plan.split.train), _positives(plan.impl, plan.task, plan.split.train))
+    return {"small_train_set": reasons} if reasons else {}
+
+
 def dataset_section(plan: RunPlan) -> dict:
     """The record's ``dataset``: layout, root, synthetic marker (copied, so the report needs no data), sizes, positives."""
     from ecamp_bench.data.synth import read_marker
@@ -461,6 +474,7 @@ def dataset_section(plan: RunPlan) -> dict:
         "synthetic_marker": marker, "n_images": len(plan.prepared.table),
         "positives": {name: _positives(impl, task, t) for name, t in (("train", split.train), ("val", split.val), ("test", split.test))},
         "small_test_set": small_test_set_reasons(len(split.test), _positives(impl, task, split.test)),
+        **_small_train(plan),
     }  # fmt: skip
 
 

@@ -29,3 +29,20 @@ def small_test_set_reasons(n_test: int, positives: Mapping[str, int]) -> list[st
         if count < MIN_PER_CLASS or negatives < MIN_PER_CLASS:
             reasons.append(f"{label}: {int(count)} positive / {negatives} negative test images (< {MIN_PER_CLASS} of each)")
     return reasons
+
+
+MIN_TRAIN_POSITIVES = 5
+
+
+def small_train_set_reasons(n_train: int, positives: Mapping[str, int]) -> list[str]:
+    """Why a training subset (a 1 % cell of a small data set, typically) is too small for its fit to mean anything:
+    a label with fewer than :data:`MIN_TRAIN_POSITIVES` positive (or negative) training images. Empty when none."""
+    reasons = []
+    for label, count in positives.items():
+        negatives = n_train - int(count)
+        if count < MIN_TRAIN_POSITIVES or negatives < MIN_TRAIN_POSITIVES:
+            reasons.append(f"{label}: {int(count)} positive / {negatives} negative training images "
+                           f"(< {MIN_TRAIN_POSITIVES} of each)")
+    if reasons:
+        reasons.insert(0, f"{n_train} training images")
+    return reasons

@@ -13,7 +13,8 @@ A name with several identities becomes several rows labelled ``name [weights 1a2
 
 Only when several records share a row, a cell and a seed (a rerun of the same identity) does the most
 recent one count; the others are listed in ``notes``. A cell with fewer seeds than the most seeds in its
-table is ``short`` (flagged by the renderers).
+table is ``short`` (flagged by the renderers). The best cell of a column is marked only among cells that are not
+short and average at least :data:`MIN_SEEDS_FOR_BEST` seeds (a single run is not a winner).
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
 
 
 RANDOM_INIT = "random-init"
+#: A cell is marked best only when its mean is over at least this many seeds: one run has no spread to judge by.
+MIN_SEEDS_FOR_BEST = 2
 
 
 def _column(row: dict) -> Column:
@@ -223,8 +226,9 @@ def _table(protocol: str, version: int, preset: str, rows: list[dict]) -> Leader
     expected = max((c.n for c in cells.values()), default=0)
     for (_, col), cell in cells.items():
         cell.short = cell.n < expected
-    for col, column in enumerate(columns):
-        scored = [(c.mean, b) for (b, i), c in cells.items() if i == col and c.mean is not None]
+    for col, column in enumerate(columns):  # best only among means over >= MIN_SEEDS_FOR_BEST seeds, none short
+        scored = [(c.mean, b) for (b, i), c in cells.items()
+                  if i == col and c.mean is not None and c.n >= MIN_SEEDS_FOR_BEST and not c.short]
         if scored:
             best = (max if column.higher_is_better else min)(m for m, _ in scored)
             for b in (b for m, b in scored if m == best):

@@ -50,16 +50,23 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
         if row["seed"] not in runs or (row.get("finished_at") or "") >= (runs[row["seed"]].get("finished_at") or ""):
             runs[row["seed"]] = row
     if not runs:
-        raise EcampBenchError(f"no ok run of backbone '{name}' on {task} at fraction {fraction:g}"
-                              + (f" with protocol '{protocol}'" if protocol else "")
-                              + (f" and preset '{preset}'" if preset else "") + " in the results folder"
-                              + did_you_mean(name, rows))
+        raise EcampBenchError(
+            f"no ok run of backbone '{name}' on {task} at fraction {fraction:g}"
+            + (f" with protocol '{protocol}'" if protocol else "")
+            + (f" and preset '{preset}'" if preset else "")
+            + " in the results folder"
+            + did_you_mean(name, rows)
+        )
     identities = {RunIdentity.from_row(r) for r in runs.values()}  # one preset by now
     if len(identities) > 1:
-        shown = "; ".join(f"weights {str(i.weights_sha256)[:8]}, config {str(i.setup_sha256)[:8]}"
-                          for i in sorted(identities, key=str))
-        raise EcampBenchError(f"backbone '{name}' names {len(identities)} different runs on {task} ({shown}): "
-                              "they are not the same run, so they cannot be paired; keep one set in the results folder")
+        shown = "; ".join(
+            f"weights {str(i.weights_sha256)[:8]}, config {str(i.setup_sha256)[:8]}"
+            for i in sorted(identities, key=str)
+        )
+        raise EcampBenchError(
+            f"backbone '{name}' names {len(identities)} different runs on {task} ({shown}): "
+            "they are not the same run, so they cannot be paired; keep one set in the results folder"
+        )
     return runs
 
 
@@ -79,9 +86,16 @@ def paired_runs(row_a: dict, row_b: dict, names: tuple[str, str], *, n_bootstrap
     """The paired tests (primary metric first) of two runs' saved test predictions, by the test A's record names."""
     from ecamp_bench.leaderboard.significance import load_run_predictions, paired_tests
 
-    return paired_tests(load_run_predictions(Path(row_a["file"])), load_run_predictions(Path(row_b["file"])),
-                        metric=row_a["metric"], paired_test=row_a.get("paired_test"), value_fn=row_a.get("value_fn"),
-                        n_bootstrap=n_bootstrap, seed=seed, names=names)  # fmt: skip
+    return paired_tests(
+        load_run_predictions(Path(row_a["file"])),
+        load_run_predictions(Path(row_b["file"])),
+        metric=row_a["metric"],
+        paired_test=row_a.get("paired_test"),
+        value_fn=row_a.get("value_fn"),
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        names=names,
+    )
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,7 @@ def summarise(
         ))  # fmt: skip
     if not out:
         hints = "".join(did_you_mean(short_backbone(x), rows) for x in (a, b))
-        raise EcampBenchError(f"'{a}' and '{b}' share no (task, protocol, preset, fraction, seed) in the results folder"
-                              + hints)
+        raise EcampBenchError(
+            f"'{a}' and '{b}' share no (task, protocol, preset, fraction, seed) in the results folder" + hints
+        )
     return out

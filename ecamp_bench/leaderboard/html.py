@@ -142,7 +142,7 @@ def _section(index: int, table: LeaderboardTable, inputs: ReportInputs) -> str:
     if inputs.synthetic.get(key):
         parts.append('<p class="warn">Measured on synthetic data: these numbers test the pipeline, not clinical performance.</p>')
     parts.append(_table_html(index, table, inputs))
-    legend_items = [f"Cells: mean ± sample std over seeds (n = seeds); bold = best per column; {MISSING} = no run."]
+    legend_items = [f"Cells: mean ± sample std over seeds (n = seeds); bold = best per column (means over 2 or more seeds); {MISSING} = no run."]
     if any(c.short for c in table.cells.values()):
         legend_items.append(f"* fewer seeds than the {table.expected_n} of the most complete cell.")
     if any(c.mean is not None and c.n < MIN_TRAINING_RUNS for c in table.cells.values()):

@@ -45,8 +45,14 @@ class CellKey:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> CellKey:
         """The cell of a tidy row."""
-        return cls(TableKey.from_row(row), row["task"], row["task_version"], row["fraction"], row["metric"],
-                   row.get("split") or "")
+        return cls(
+            TableKey.from_row(row),
+            row["task"],
+            row["task_version"],
+            row["fraction"],
+            row["metric"],
+            row.get("split") or "",
+        )
 
     def same_fraction(self, fraction: float) -> bool:
         """Whether this cell is at label fraction ``fraction`` (floats compared with a tolerance)."""

@@ -38,6 +38,25 @@ def _series(table: LeaderboardTable, task: str, version: int, metric: str,
 
 def render_plot(table: LeaderboardTable, task: str, version: int, metric: str, dpi: int = 110, split: str = "") -> bytes:
     """The PNG bytes of one label-efficiency plot."""
+    return figure_png(plot_figure(table, task, version, metric, dpi, split))
+
+
+LEGEND_WRAP = 48  # characters per legend line; a long label (random-init's architecture) wraps instead of widening
+
+
+def place_legend_below(axes, fontsize: int = 8) -> None:
+    """A legend under the axes (never over the data or the axis), labels wrapped at :data:`LEGEND_WRAP` characters."""
+    import textwrap
+
+    handles, labels = axes.get_legend_handles_labels()
+    if not handles:
+        return
+    wrapped = ["\n".join(textwrap.wrap(label, LEGEND_WRAP, break_on_hyphens=False)) or label for label in labels]
+    axes.legend(handles, wrapped, fontsize=fontsize, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+
+
+def plot_figure(table: LeaderboardTable, task: str, version: int, metric: str, dpi: int = 110, split: str = ""):
+    """The matplotlib ``Figure`` of one label-efficiency plot (legend below the axes)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -57,15 +76,15 @@ def render_plot(table: LeaderboardTable, task: str, version: int, metric: str, d
     axes.set_ylabel(metric)
     axes.set_title(f"{task} — {table.title}", fontsize=10)
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8, loc="best")
-    return figure_png(figure)
+    place_legend_below(axes)
+    return figure
 
 
 def figure_png(figure) -> bytes:
-    """A matplotlib ``Figure``, laid out tight, as PNG bytes."""
+    """A matplotlib ``Figure``, laid out tight (legends outside the axes included), as PNG bytes."""
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()
 
 

@@ -51,7 +51,7 @@ def render_probe_plot(curves: list[ProbeCurve], dpi: int = 110) -> bytes:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    from ecamp_bench.leaderboard.plots import figure_png
+    from ecamp_bench.leaderboard.plots import figure_png, place_legend_below
 
     figure = Figure(figsize=(6.4, 3.8), dpi=dpi)
     axes = figure.add_subplot()
@@ -62,7 +62,7 @@ def render_probe_plot(curves: list[ProbeCurve], dpi: int = 110) -> bytes:
     axes.set_ylabel("probe AUC (macro, held-out synthetic)")
     axes.set_title("Linear probe of the encoder during pre-training", fontsize=10)
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=7, loc="best")
+    place_legend_below(axes, fontsize=7)
     return figure_png(figure)
 
 

@@ -56,7 +56,9 @@ def markdown_table(table: LeaderboardTable) -> str:
 
 def to_markdown(pivot: Pivot) -> str:
     """The whole leaderboard as markdown (one table per protocol), ending with a newline."""
-    parts = ["# ecamp-bench leaderboard", "", "Mean ± std over seeds of each task's primary metric; bold = best per column."]
+    parts = ["# ecamp-bench leaderboard", "",
+             "Mean ± std over seeds of each task's primary metric; bold = best per column (among means over 2 or more "
+             "seeds)."]
     if not pivot.tables:
         parts += ["", "_No result records yet: run `ecamp-bench eval`._"]
     for table in pivot.tables:

@@ -312,6 +312,42 @@ def build_backbone(
     return Backbone(spec, encoder)
 
 
+_FITS: dict[tuple, None] = {}
+
+
+def check_weights_fit(spec: BackboneSpec, weights_path: Path) -> None:
+    """Refuse, before a run starts, a weight file that would not load strictly into ``spec``'s network (a
+    :class:`CheckpointError` naming the file and the keys), so that the mistake leaves no record.
+
+    The network is built on the meta device (no memory for its weights) and the file goes through the spec's
+    adapter as in :func:`build_backbone`. An adapter that cannot work on a meta-device model (it computes with the
+    model's tensors) skips the check: the run itself then loads strictly. Remembered per (spec, file) in-process.
+    """
+    import json
+
+    from ecamp_bench.models.checkpoints import strict_load_problems, weights_sha256
+    from ecamp_bench.specs import backbone_to_data
+
+    key = (json.dumps(backbone_to_data(spec), sort_keys=True, default=str), weights_sha256(weights_path))
+    if key in _FITS:
+        return
+    with torch.device("meta"):
+        encoder = create_encoder(spec)
+    state = load_state_dict_file(Path(weights_path))
+    if spec.adapt_state_dict:
+        adapt: Callable = import_ref(spec.adapt_state_dict)  # type: ignore[assignment]
+        try:
+            state = adapt(state, encoder)
+        except CheckpointError:
+            raise
+        except Exception:  # noqa: BLE001 (an adapter that needs real model tensors: the run checks instead)
+            return
+    problems = strict_load_problems(encoder, state)
+    if problems:
+        raise CheckpointError(f"{weights_path}: weights do not match backbone '{spec.name}' ({spec.arch}): {problems}")
+    _FITS[key] = None
+
+
 def with_taps(spec: BackboneSpec, feature_indices: Sequence[int] | None) -> BackboneSpec:
     """``spec`` with other taps (0-based ``feature_info`` indices, negative from the end); ``None`` keeps them."""
     return spec if feature_indices is None else replace(spec, feature_indices=tuple(int(i) for i in feature_indices))
@@ -327,30 +363,3 @@ def state_digest(module: nn.Module) -> str:
         digest.update(str(tuple(tensor.shape)).encode())
         digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-def parameter_groups_with_layer_decay(
-    backbone: Backbone, head: nn.Module, *, lr: float, weight_decay: float, layer_decay: float
-) -> list[dict]:
-    """AdamW/SGD parameter groups with layer-wise lr decay (BEiT/MAE): lr × decay^(depth − layer).
-
-    The head and final norms get ``lr``; block ``i`` (0-based) gets ``lr * decay ** (n_blocks - i)``, the
-    embeddings ``lr * decay ** (n_blocks + 1)``. Biases and 1-D parameters get no weight decay.
-    """
-    groups_by_layer: Sequence[list[nn.Parameter]] = backbone.block_groups()
-    n_layers = len(groups_by_layer)  # embed + blocks + top
-    groups: list[dict] = []
-    for layer, params in enumerate(groups_by_layer):
-        scale = layer_decay ** (n_layers - 1 - layer)
-        groups += _split_decay(params, lr * scale, weight_decay)
-    groups += _split_decay(list(head.parameters()), lr, weight_decay)
-    return [g for g in groups if g["params"]]
-
-
-def _split_decay(params: list[nn.Parameter], lr: float, weight_decay: float) -> list[dict]:
-    decay = [p for p in params if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in params if p.requires_grad and p.ndim <= 1]
-    return [
-        {"params": decay, "lr": lr, "base_lr": lr, "weight_decay": weight_decay},
-        {"params": no_decay, "lr": lr, "base_lr": lr, "weight_decay": 0.0},
-    ]

@@ -250,6 +250,17 @@ def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], 
     Raises :class:`CheckpointError` naming ``source`` and listing missing, unexpected and wrong-shape keys.
     Without ``strict``, matching keys are loaded and mismatches are ignored.
     """
+    problems = strict_load_problems(model, state_dict)
+    if strict and problems:
+        raise CheckpointError(f"{source}: weights do not match the model ({problems})")
+    expected = model.state_dict()
+    usable = {k: v for k, v in state_dict.items() if k in expected and tuple(v.shape) == tuple(expected[k].shape)}
+    model.load_state_dict(usable, strict=False)
+
+
+def strict_load_problems(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]) -> str:
+    """What keeps ``state_dict`` from loading strictly into ``model``: missing, unexpected and wrong-shape keys
+    (the first 20 of each), or ``""`` when it would load. Reads shapes only (works on a meta-device model)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
@@ -258,14 +269,11 @@ def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], 
         for k in set(expected) & set(state_dict)
         if tuple(state_dict[k].shape) != tuple(expected[k].shape)
     )
-    if strict and (missing or unexpected or wrong_shape):
-        parts = []
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong-shape keys", wrong_shape)):
-            if keys:
-                parts.append(f"{label}: {', '.join(keys[:20])}" + (f" (+{len(keys) - 20} more)" if len(keys) > 20 else ""))
-        raise CheckpointError(f"{source}: weights do not match the model ({'; '.join(parts)})")
-    usable = {k: v for k, v in state_dict.items() if k in expected and tuple(v.shape) == tuple(expected[k].shape)}
-    model.load_state_dict(usable, strict=False)
+    parts = []
+    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong-shape keys", wrong_shape)):
+        if keys:
+            parts.append(f"{label}: {', '.join(keys[:20])}" + (f" (+{len(keys) - 20} more)" if len(keys) > 20 else ""))
+    return "; ".join(parts)
 
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}

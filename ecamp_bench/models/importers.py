@@ -227,3 +227,13 @@ def adapt_timm(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> Stat
     heads = tuple(f"{n}." for n in names if not any(k.startswith(f"{n}.") for k in model_keys))
     kept, dropped = drop_prefixes(state, heads)
     return finish(kept, model, "timm", dropped)
+
+
+def adapt_timm_converted(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> State:
+    """A checkpoint in a layout timm converts itself (its ``checkpoint_filter_fn``: OpenAI CLIP's ``visual.*``,
+    open_clip's ``visual.trunk.*``, the original DINOv2 release, ...) → the backbone's timm model, then as
+    :func:`adapt_timm` (classifier dropped, ``pos_embed`` resampled). A ``model.`` prefix is stripped first."""
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
+    state = {k.removeprefix("model."): v for k, v in state_dict.items()}
+    return adapt_timm(checkpoint_filter_fn(state, model), model)

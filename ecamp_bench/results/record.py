@@ -329,15 +329,6 @@ def write_record(record: ResultRecord | Mapping, path: Path) -> Path:
     return atomic_write_text(path, json.dumps(record.to_json(), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
-def schema_problems(obj: Any) -> list[str]:
-    """Why ``obj`` is not a readable result record (empty list when it is)."""
-    try:
-        record_from_json(obj, "record")
-    except RecordError as exc:
-        return [str(exc).removeprefix("record: ")]
-    return []
-
-
 def run_key(
     *,
     task: str,

@@ -17,7 +17,8 @@ model's ``state_dict``), or any file passed with ``--weights``. **Key layout** (
     visual.proj [768, 512]                      -> dropped (projection into the joint space)
     everything else (text transformer, token_embedding, logit_scale, ...) -> dropped
 
-The conversion is timm's own ``checkpoint_filter_fn`` (OpenAI CLIP layout), into timm's
+The conversion is timm's own ``checkpoint_filter_fn`` (through
+``ecamp_bench.models.importers.adapt_timm_converted``, OpenAI CLIP layout) into timm's
 ``vit_base_patch32_clip_quickgelu_224`` (pre-norm, QuickGELU as OpenAI's CLIP). The global feature is
 ``ln_post`` of the CLS token, the image embedding before ``proj``. Normalisation: CheXzero's own, mean 101.48761
 and std 83.43944 on the 0–255 scale (0.39799 and 0.32721 here), on all three channels; 224 px.
@@ -28,26 +29,12 @@ from __future__ import annotations
 from ecamp_bench.api import BackboneSpec, hookimpl
 
 
-def adapt(state_dict, model):
-    """A CheXzero (OpenAI CLIP) state dict → the timm ViT-B/32 of its image tower (module docstring)."""
-    from timm.models.vision_transformer import checkpoint_filter_fn
-
-    from ecamp_bench.models.importers import adapt_timm
-
-    state = {k.removeprefix("model."): v for k, v in state_dict.items()}
-    if "visual.class_embedding" not in state:
-        from ecamp_bench.api import CheckpointError
-
-        raise CheckpointError("not an OpenAI CLIP checkpoint (no 'visual.class_embedding')")
-    return adapt_timm(checkpoint_filter_fn(state, model), model)
-
-
 @hookimpl
 def ecamp_bench_backbones() -> list[BackboneSpec]:
     """CheXzero's ViT-B/32 image tower."""
     return [BackboneSpec(
         name="chexzero", arch="vit_base_patch32_clip_quickgelu_224", family="vit", weights="chexzero.pt",
-        adapt_state_dict="ecamp_bench_plugins.backbones.chexzero:adapt", input_size=224, global_pool="token",
+        adapt_state_dict="ecamp_bench.models.importers:adapt_timm_converted", input_size=224, global_pool="token",
         mean=(101.48761 / 255,) * 3, std=(83.43944 / 255,) * 3,
         citation="Tiu et al., CheXzero, Nature Biomedical Engineering 2022",
         description="CheXzero image tower: CLIP ViT-B/32 (OpenAI CLIP keys)",

@@ -65,3 +65,20 @@ def test_resume_of_a_finished_run_prints_a_summary_not_an_empty_table(monkeypatc
     assert main(["pretrain", "--out", str(tmp_path / "run"), "--resume"]) == 0
     out = capsys.readouterr().out.replace("\n", " ")
     assert "nothing to train: the run in" in out and "already finished (400 steps)" in out and "first 10%" not in out
+
+
+@pytest.mark.slow
+def test_a_cell_with_very_few_training_images_warns_at_run_time(synthetic_tiny, capsys):
+    import json
+
+    from _backbones import export_tiny_backbone
+    from ecamp_bench.paths import results_dir
+
+    export_tiny_backbone()
+    assert main(["eval", "--task", "rsna-cls", "--fraction", "0.05", "--data-root", str(synthetic_tiny), "--preset",
+                 "tiny", "--set", "eval.n_bootstrap=20"]) == 0
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "warning: the training subset is too small" in err and "training images" in err
+    (record,) = [json.loads(p.read_text()) for p in (results_dir() / "runs").rglob("*.json")]
+    assert record["dataset"]["small_train_set"][0].endswith("training images")
+    assert not list((results_dir() / "runs").rglob(".work-*"))

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from ecamp_bench.data.samples import Sample, SampleTable
-from ecamp_bench.data.split_lists import import_split_lists
 from ecamp_bench.data.splits import (
     fraction_subset,
     make_split,
@@ -149,38 +148,6 @@ def test_siim_style_split_groups_by_image():
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
-
-
-def test_import_txt_and_csv_lists_by_id_and_by_path_suffix(table, tmp_path):
-    ids = table.ids
-    train_ids, val_ids, test_ids = ids[:300], ids[300:350], ids[350:]
-    paths = {s.image_id: s.image_path for s in table}
-    # MRM/ECAMP style: paths under another root prefix
-    train_txt = _write(tmp_path / "train.txt", "\n".join(f"CheXpert-v1.0-small/{paths[i].relative_to(table.root)}" for i in train_ids) + "\n")
-    val_csv = _write(tmp_path / "val.csv", "Path,Atelectasis\n" + "".join(f"{paths[i].relative_to(table.root / 'train')},1\n" for i in val_ids))
-    test_txt = _write(tmp_path / "test.txt", "# image ids\n" + "\n".join(test_ids) + "\n")
-    one_pct = _write(tmp_path / "train_1.txt", "\n".join(train_ids[:5]) + "\n")
-    split = import_split_lists(
-        table, train=train_txt, val=val_csv, test=test_txt, fractions={"1%": one_pct}, labels=CLASSES
-    )
-    assert split.train == tuple(train_ids) and split.val == tuple(val_ids) and split.test == tuple(test_ids)
-    assert fraction_subset(split, 0.01) == train_ids[:5]
-    ten = fraction_subset(split, 0.1)
-    assert set(ten) <= set(train_ids) and set(fraction_subset(split, 0.05)) <= set(ten)
-    assert split.params["method"] == "imported"
-
-
-def test_import_reports_every_unknown_entry_with_file_and_line(table, tmp_path):
-    lines = [table.ids[0], "ghost-1", table.ids[1], "train/patient99999/study1/view1_frontal.jpg"]
-    bad = _write(tmp_path / "train.txt", "\n".join(lines) + "\n")
-    with pytest.raises(DataError) as err:
-        import_split_lists(table, train=bad)
-    message = str(err.value)
-    assert "train.txt" in message and "2 of 4 entries" in message
-    assert "line 2 'ghost-1'" in message and "line 4" in message and "line 1" not in message
-    # a bare file name matches many CheXpert images: ambiguous, so not silently taken
-    with pytest.raises(DataError, match="view1_frontal"):
-        import_split_lists(table, train=_write(tmp_path / "t2.txt", "view1_frontal.jpg\n"))
 
 
 def test_manifest_round_trip_and_tamper_detection(split, tmp_path):

@@ -59,8 +59,8 @@ def test_ensure_synthetic_default_generates_once(monkeypatch, tmp_path):
     def fake_generate(out, preset, seed, progress=None):
         calls.append(out)
         (out / "x").write_text("data")
-        (out / MARKER).write_text(json.dumps({"generator_version": gen.GENERATOR_VERSION,
-                                              "layouts": gen.expected_layouts(preset)}))
+        marker = {"generator_version": gen.GENERATOR_VERSION, "layouts": gen.expected_layouts(preset)}
+        (out / MARKER).write_text(json.dumps(marker))
         return {}
 
     monkeypatch.setattr(gen, "generate", fake_generate)
@@ -71,6 +71,9 @@ def test_ensure_synthetic_default_generates_once(monkeypatch, tmp_path):
     assert [p.name for p in root.parent.iterdir()] == ["synthetic-tiny"]
     with pytest.raises(UnknownNameError):
         ensure_synthetic_default("huge")
+    # a layout plugin that joins (or leaves) the catalog makes the tree stale: it is generated again
+    monkeypatch.setattr(gen, "expected_layouts", lambda name: {"vindr-cxr": "vindr-cxr/1.0.0"})
+    assert ensure_synthetic_default("tiny") == root and len(calls) == 2
 
 
 def test_crash_leaves_no_complete_looking_tree(monkeypatch, tmp_path):

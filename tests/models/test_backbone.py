@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 import ecamp_bench  # noqa: F401
 from ecamp_bench.models.backbone import (
-    build_backbone, feature_block_indices, parameter_groups_with_layer_decay,
+    build_backbone, feature_block_indices,
 )  # fmt: skip
 from ecamp_bench.models.importers import adapt_timm
 from ecamp_bench.specs import BackboneSpec
@@ -59,16 +58,3 @@ def test_timm_adapter_drops_head_and_resamples_pos_embed():
     adapted = adapt_timm(source.state_dict(), target.encoder)
     assert "head.weight" not in adapted
     assert adapted["pos_embed"].shape == target.encoder.pos_embed.shape == (1, 17, 24)
-
-
-def test_layer_decay_scales_lr_by_depth():
-    backbone = build_backbone(spec(), None)
-    head = torch.nn.Linear(24, 1)
-    groups = parameter_groups_with_layer_decay(backbone, head, lr=1.0, weight_decay=0.05, layer_decay=0.5)
-    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
-    assert lr_of[id(head.weight)] == 1.0
-    assert lr_of[id(backbone.encoder.blocks[3].attn.qkv.weight)] == pytest.approx(0.5)
-    assert lr_of[id(backbone.encoder.blocks[0].attn.qkv.weight)] == pytest.approx(0.5**4)
-    assert lr_of[id(backbone.encoder.patch_embed.proj.weight)] == pytest.approx(0.5**5)
-    wd_of = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
-    assert wd_of[id(head.bias)] == 0.0 and wd_of[id(head.weight)] == 0.05

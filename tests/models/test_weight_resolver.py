@@ -134,6 +134,9 @@ def test_eval_records_the_sha256_of_the_given_weights(synthetic_tiny, tmp_path, 
     assert main([*base, "--backbone", "timm:vit_tiny_patch16_224", "--weights", str(text), "--force"]) != 0
     assert main([*base, "--backbone", f"file:{b}", "--weights", str(pth)]) != 0
     assert main([*base, "--weights", str(b), "--device", "cuda", "--force"]) != 0 or _has_cuda()
+    wrong = ["--set", "backbone.input_size=32", "--set", "backbone.model_kwargs=" + json.dumps({**KWARGS, "depth": 3})]
+    assert main([*base, "--backbone", "timm:vit_tiny_patch16_224", "--weights", str(pth), *wrong, "--force"]) != 0
+    assert "weights do not match backbone 'timm:vit-tiny-patch16-224'" in capsys.readouterr().err.replace("\n", "")
     assert len(list((results_dir() / "runs").rglob("*.json"))) == 2
     assert not list((results_dir() / "runs").rglob(".work-*"))  # every run's scratch folder is gone
     capsys.readouterr()

@@ -26,7 +26,25 @@ def _randomise(module: torch.nn.Module, seed: int = 0) -> None:
             p.copy_(torch.randn(p.shape, generator=generator) * 0.2)
 
 
-def test_rad_dino_matches_transformers_dinov2(catalog, tmp_path):
+# The released microsoft/rad-dino model.safetensors spells the attention keys as transformers 4 did; transformers 5
+# saves them as q_proj/k_proj/v_proj/o_proj. Both layouts are read.
+_RELEASE_NAMES = {".attention.q_proj.": ".attention.attention.query.",
+                  ".attention.k_proj.": ".attention.attention.key.",
+                  ".attention.v_proj.": ".attention.attention.value.",
+                  ".attention.o_proj.": ".attention.output.dense."}
+
+
+def _release_layout(state: dict) -> dict:
+    out = {}
+    for key, value in state.items():
+        for new, old in _RELEASE_NAMES.items():
+            key = key.replace(new, old)
+        out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("layout", ["transformers", "release"])
+def test_rad_dino_matches_transformers_dinov2(catalog, tmp_path, layout):
     transformers = pytest.importorskip("transformers")
     from safetensors.torch import save_file
 
@@ -35,7 +53,11 @@ def test_rad_dino_matches_transformers_dinov2(catalog, tmp_path):
     source = transformers.Dinov2Model(config).eval()
     _randomise(source)
     path = tmp_path / "rad-dino.safetensors"
-    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))  # the release's format
+    state = {k: v.contiguous() for k, v in source.state_dict().items()}
+    if layout == "release":
+        state = _release_layout(state)
+        assert "encoder.layer.0.attention.attention.query.weight" in state
+    save_file(state, str(path))  # the release's format: a Dinov2Model state dict in safetensors
     spec = replace(catalog.backbone("rad-dino"), input_size=56, model_kwargs={"embed_dim": 32, "depth": 2,
                                                                               "num_heads": 2})
     ours = build_backbone(spec, path, strict=True).eval()
@@ -112,5 +134,5 @@ def test_a_wrong_checkpoint_is_refused_naming_the_layout(catalog, tmp_path):
     torch.save({"conv.weight": torch.zeros(1)}, path)
     spec = replace(catalog.backbone("chexzero"), input_size=64, model_kwargs={"embed_dim": 32, "depth": 2,
                                                                               "num_heads": 2})
-    with pytest.raises(CheckpointError, match="not an OpenAI CLIP checkpoint"):
+    with pytest.raises(CheckpointError, match="other.pth: weights do not match the model .missing keys: blocks"):
         build_backbone(spec, path)

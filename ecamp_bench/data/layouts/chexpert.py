@@ -133,13 +133,3 @@ def apply_uncertainty_policy(table: SampleTable, policy: dict[str, str] | None =
         return sample.with_labels(labels)
 
     return table.map(change)
-
-
-def write_synthetic(root: Path, n: int, seed: int, **options) -> int:
-    """Write ``n`` synthetic studies in this layout under ``root``; returns the image count.
-
-    ``options`` go to the synthetic writer (``size``, ``workers``, ``progress``, ...).
-    """
-    from ecamp_bench.data.synth import chexpert
-
-    return chexpert.write(Path(root), n, seed, **options)

@@ -139,13 +139,3 @@ def read(root: Path) -> SampleTable:
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem (missing lists, malformed lines, unknown or mixed classes, missing images, list overlaps)."""
     return validate_tree(root, _scan, options)
-
-
-def write_synthetic(root: Path, n: int, seed: int, **options) -> int:
-    """Write ``n`` synthetic images in this layout under ``root``; returns the image count.
-
-    ``options`` go to the synthetic writer (``size``, ``workers``, ``progress``, ...).
-    """
-    from ecamp_bench.data.synth import covidx
-
-    return covidx.write(Path(root), n, seed, **options)

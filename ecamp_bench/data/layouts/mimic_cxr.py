@@ -150,13 +150,3 @@ def report_parse_summary(samples: Iterable[Sample]) -> ReportParseSummary:
 def frontal_only(table: SampleTable) -> SampleTable:
     """The PA/AP images only (what ECAMP pre-trains on)."""
     return table.filter(lambda s: s.view in FRONTAL_VIEWS)
-
-
-def write_synthetic(root: Path, n: int, seed: int, **options) -> int:
-    """Write ``n`` synthetic studies in this layout under ``root``; returns the image count.
-
-    ``options`` go to the synthetic writer (``size``, ``workers``, ``progress``, ...).
-    """
-    from ecamp_bench.data.synth import mimic_cxr
-
-    return mimic_cxr.write(Path(root), n, seed, **options)

@@ -203,13 +203,3 @@ def read(root: Path) -> SampleTable:
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (files, columns, unknown findings, missing images, list conflicts, boxes)."""
     return validate_tree(root, _scan, options)
-
-
-def write_synthetic(root: Path, n: int, seed: int, **options) -> int:
-    """Write ``n`` synthetic images in this layout under ``root``; returns the image count.
-
-    ``options`` go to the synthetic writer (``size``, ``workers``, ``progress``, ...).
-    """
-    from ecamp_bench.data.synth import nih_cxr14
-
-    return nih_cxr14.write(Path(root), n, seed, **options)

@@ -96,13 +96,3 @@ def read(root: Path) -> SampleTable:
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing columns/images, unreadable DICOM, malformed RLE)."""
     return validate_tree(root, _scan, options)
-
-
-def write_synthetic(root: Path, n: int, seed: int, **options) -> int:
-    """Write ``n`` synthetic images in this layout under ``root``; returns the image count.
-
-    ``options`` go to the synthetic writer (``size``, ``workers``, ``progress``, ...).
-    """
-    from ecamp_bench.data.synth import siim
-
-    return siim.write(Path(root), n, seed, **options)
