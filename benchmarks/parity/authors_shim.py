@@ -77,7 +77,11 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def install_stubs() -> None:
-    """Append the stub finder: real installed modules still win."""
+    """Append the stub finder (real installed modules still win) and restore the NumPy 1 aliases that
+    pytorch-lightning 1.x still uses (``np.Inf``, ``np.NaN``; NumPy 2 removed them)."""
+    for alias, value in (("Inf", np.inf), ("NaN", np.nan)):
+        if alias not in np.__dict__:
+            setattr(np, alias, value)
     if not any(isinstance(f, _StubFinder) for f in sys.meta_path):
         sys.meta_path.append(_StubFinder())
 
@@ -340,7 +344,65 @@ def run_map_mgca(repo: Path, inputs: dict, batch_size: int, size: int) -> dict:
     }
 
 
-KINDS = {"dice-ecamp": run_dice_ecamp, "dice-mgca": run_dice_mgca, "map-ecamp": run_map_ecamp, "map-mgca": run_map_mgca}
+# ----------------------------------------------------------------------------- linear probe
+
+
+class _GlobalFeatures(torch.nn.Module):
+    """MGCA's image encoders return ``(global feature, local features)``; wraps a module with ``forward_global``."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x):
+        return self.encoder.forward_global(x), None
+
+
+def run_linear_mgca(repo: Path, inputs: dict, batch_size: int, backbone: Path, lr: float, weight_decay: float,
+                    max_epochs: int, patience: int, seed: int) -> dict:  # fmt: skip
+    """MGCA's ``SSLFineTuner`` under pytorch-lightning's ``Trainer`` with the callbacks of ``mgca_finetuner.py``
+    (checkpoint and early stopping on val loss, ``min_delta`` 0) and its ``DataModule``'s loader settings
+    (train and val ``shuffle``/``drop_last`` as there); test with the best checkpoint, ``test_auc``/``test_acc``."""
+    import tempfile
+
+    from pytorch_lightning import Trainer, seed_everything
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+    from torch.utils.data import DataLoader, TensorDataset
+
+    sys.path.insert(0, str(repo))
+    from mgca.models.ssl_finetuner import SSLFineTuner
+
+    seed_everything(seed)
+    encoder = torch.load(backbone, weights_only=False)
+    single = bool(inputs["single_label"])
+
+    def loader(split, shuffle, drop_last):
+        x = torch.from_numpy(inputs[f"x_{split}"])
+        y = torch.from_numpy(inputs[f"y_{split}"])
+        y = y.argmax(dim=1, keepdim=True) if single else y  # MGCA's COVIDx targets: class index [B, 1]
+        return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
+
+    n_classes = inputs["y_train"].shape[1]
+    tuner = SSLFineTuner(
+        backbone=_GlobalFeatures(encoder), in_features=int(inputs["n_features"]), num_classes=n_classes,
+        learning_rate=lr, weight_decay=weight_decay, multilabel=not single,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as ckpt_dir:
+        callbacks = [
+            ModelCheckpoint(monitor="val_loss", dirpath=ckpt_dir, save_last=True, mode="min", save_top_k=1),
+            EarlyStopping(monitor="val_loss", min_delta=0.0, patience=patience, verbose=False, mode="min"),
+        ]
+        trainer = Trainer(max_epochs=max_epochs, deterministic=True, callbacks=callbacks, logger=False,
+                          accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+        trainer.fit(tuner, loader("train", True, True), loader("val", False, True))
+        result = trainer.test(tuner, loader("test", False, False), ckpt_path="best", verbose=False)[0]
+        epochs = trainer.current_epoch
+    key = "test_acc" if single else "test_auc"
+    return {"value": float(result[key]), "metric": key, "epochs": int(epochs), "test_loss": float(result["test_loss"])}
+
+
+KINDS = {"dice-ecamp": run_dice_ecamp, "dice-mgca": run_dice_mgca, "map-ecamp": run_map_ecamp, "map-mgca": run_map_mgca,
+         "linear-mgca": run_linear_mgca}
 
 
 def main(argv=None) -> None:
@@ -351,6 +413,11 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--batch-size", type=int, required=True)
     parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--backbone", type=Path, help="a torch.save'd encoder module with forward_global")
+    for name in ("lr", "weight_decay"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float)
+    for name in ("max_epochs", "patience", "seed"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int)
     args = parser.parse_args(argv)
     install_stubs()
     torch.set_num_threads(1)
@@ -358,6 +425,9 @@ def main(argv=None) -> None:
     kwargs = {"batch_size": args.batch_size}
     if args.kind.startswith("map"):
         kwargs["size"] = args.size
+    if args.kind == "linear-mgca":
+        kwargs.update(backbone=args.backbone, lr=args.lr, weight_decay=args.weight_decay,
+                      max_epochs=args.max_epochs, patience=args.patience, seed=args.seed)  # fmt: skip
     result = KINDS[args.kind](args.authors_repo.resolve(), inputs, **kwargs)
     result["torchmetrics"] = _version("torchmetrics")
     result["pytorch_lightning"] = _version("pytorch_lightning")
