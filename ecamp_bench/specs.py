@@ -120,10 +120,7 @@ class TaskSpec:
 
     ``label_type`` says how classification targets relate: ``multi-label`` (independent 0/1 per label; sigmoid +
     binary cross-entropy) or ``single-label`` (exactly one label per image, targets one-hot; softmax +
-    cross-entropy). ``protocol_params`` holds the task's own published recipe per protocol and label fraction
-    (``{"finetune": {0.01: {"steps": 3000, "lr": 0.03}, ...}}``): the entry of the largest listed fraction not
-    above the run's fraction is applied over the protocol's published defaults (default preset only; named
-    presets such as ``tiny`` and ``--set`` are not affected by it, ``--set`` always wins).
+    cross-entropy). Per-fraction published hyper-parameters are recipes (``configs/recipes/``), not task fields.
     """
 
     name: str
@@ -138,7 +135,6 @@ class TaskSpec:
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     label_type: LabelType = "multi-label"
-    protocol_params: dict[str, dict[float, dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_name(self.name, "task")
@@ -160,15 +156,6 @@ class TaskSpec:
     def single_label(self) -> bool:
         """Whether every image has exactly one of the labels (softmax + cross-entropy)."""
         return self.label_type == "single-label"
-
-    def recipe(self, protocol: str, fraction: float) -> dict[str, Any]:
-        """This task's published overrides of ``protocol``'s parameters at ``fraction`` (``{}`` when none)."""
-        table = self.protocol_params.get(protocol) or {}
-        if not table:
-            return {}
-        listed = sorted(float(f) for f in table)
-        chosen = max((f for f in listed if f <= float(fraction) + 1e-12), default=listed[0])
-        return dict(next(v for f, v in table.items() if float(f) == chosen))
 
 
 @dataclass(frozen=True, kw_only=True)

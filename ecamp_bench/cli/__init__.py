@@ -17,6 +17,7 @@ from ecamp_bench.cli import data as data_cmd
 from ecamp_bench.cli import distill as distill_cmd
 from ecamp_bench.cli import list_cmd
 from ecamp_bench.cli import pretrain as pretrain_cmd
+from ecamp_bench.cli import reproduce as reproduce_cmd
 from ecamp_bench.cli import sweep as sweep_cmd
 from ecamp_bench.cli import compare as compare_cmd
 from ecamp_bench.cli._options import NoPluginOpt, PluginOpt, err_console
@@ -47,6 +48,7 @@ app.add_typer(leaderboard_cmd.app)
 app.add_typer(pretrain_cmd.app)
 app.add_typer(sweep_cmd.app)
 app.add_typer(compare_cmd.app)
+app.add_typer(reproduce_cmd.app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

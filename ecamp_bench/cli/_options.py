@@ -61,3 +61,10 @@ AllowOverlapOpt = Annotated[
     typer.Option("--allow-split-overlap", help="Evaluate on published lists that share images between train, val "
                  "and test (the record carries the counts)."),
 ]
+RecipeOpt = Annotated[
+    str | None,
+    typer.Option("--recipe", help="A paper's hyper-parameters per task and fraction (`ecamp-bench list recipes`), "
+                 "applied over the protocol's defaults, under --preset and --set; its published split applies unless "
+                 "--split "
+                 "(--split ours: our own split)."),
+]

@@ -11,7 +11,7 @@ import typer
 
 from ecamp_bench.cli._options import (
     AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt, SplitsRootOpt,
-    catalog, console, err_console,
+    RecipeOpt, catalog, console, err_console,
 )  # fmt: skip
 
 app = typer.Typer()
@@ -100,6 +100,7 @@ def eval_command(
     device: DeviceOpt = "auto",
     num_workers: NumWorkersOpt = 0,
     split: SplitOpt = None,
+    recipe: RecipeOpt = None,
     splits_root: SplitsRootOpt = None,
     allow_split_overlap: AllowOverlapOpt = False,
 ) -> None:
@@ -129,6 +130,7 @@ def eval_command(
                 task=task, fraction=value, seed=s, protocol=protocol, backbone=backbone, weights=weights,
                 data_root=data_root, preset=preset, overrides=list(overrides), force=force, device=device,
                 num_workers=num_workers, split=split, splits_root=splits_root, allow_split_overlap=allow_split_overlap,
+                recipe=recipe,
             )  # fmt: skip
             outcome = run_evaluation(request, cat, progress)
             if main_process:

@@ -1,4 +1,4 @@
-"""``ecamp-bench list [tasks|backbones|protocols|layouts]``: what the installed plugins provide.
+"""``ecamp-bench list [tasks|backbones|protocols|layouts|recipes]``: what the installed plugins provide.
 
 Backbones are grouped by architecture family (one table per timm family: ``vit``, ``resnet``, ...), each row
 with the weight file it expects and whether that file is present.
@@ -68,11 +68,18 @@ def _by_family(cat: Catalog) -> dict[str, list[str]]:
 
 @app.command("list")
 def list_command(
-    what: Annotated[str, typer.Argument(help="tasks, backbones, protocols, layouts or plugins (default: all).")] = "all",
+    what: Annotated[
+        str, typer.Argument(help="tasks, backbones, protocols, layouts, recipes or plugins (default: all).")
+    ] = "all",
     name: Annotated[str | None, typer.Argument(help="Show only this item (e.g. `list backbones NAME`).")] = None,
 ) -> None:
     """List the tasks, backbones, protocols and layouts the installed plugins provide, with their providers."""
     kinds = {f"{k}s": k for k in KINDS}
+    if what == "recipes":
+        from ecamp_bench.cli.reproduce import print_recipes
+
+        print_recipes(name)
+        return
     if what not in (*kinds, "all", "plugins"):
         raise UnknownNameError("list kind", what, [*kinds, "all", "plugins"])
     if name is not None and what not in kinds:

@@ -20,7 +20,7 @@ from ecamp_bench.cli._cluster import (
 )  # fmt: skip
 from ecamp_bench.cli._options import (
     AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt, SplitsRootOpt,
-    catalog, console, err_console,
+    RecipeOpt, catalog, console, err_console,
 )  # fmt: skip
 
 app = typer.Typer()
@@ -175,6 +175,7 @@ def sweep_command(
     jobs: Annotated[str, typer.Option("--jobs", help="cell: one job per cell (a group's first cell fills the caches first); group: one job per (task, backbone).")] = "cell",
     poll: Annotated[float | None, typer.Option("--poll", help="Seconds between two looks at the submitted jobs (default 10).")] = None,
     split: SplitOpt = None,
+    recipe: RecipeOpt = None,
     splits_root: SplitsRootOpt = None,
     allow_split_overlap: AllowOverlapOpt = False,
 ) -> None:
@@ -203,7 +204,7 @@ def sweep_command(
     shard_text = f" shard {index}/{count}: {len(cells)} of {len(grid)} cells" if count > 1 else f": {len(cells)} cells"
     settings = SweepSettings(data_root=data_root, preset=preset, overrides=tuple(overrides), device=device,
                              num_workers=num_workers, split=split, splits_root=splits_root,
-                             allow_split_overlap=allow_split_overlap)  # fmt: skip
+                             allow_split_overlap=allow_split_overlap, recipe=recipe)  # fmt: skip
     if dry_run:
         for result in plan_cells(cells, settings, cat):
             console().print(f"{result.state.value:8} {result.cell.label}  {result.path or result.error}", soft_wrap=True,

@@ -43,8 +43,32 @@ def to_tensor(image: np.ndarray, size: int) -> torch.Tensor:
     return x[0].expand(3, -1, -1).contiguous()  # [3, S, S]
 
 
+def to_tensor_center(image: np.ndarray, size: int) -> torch.Tensor:
+    """``[H, W]`` in ``[0, 1]`` → ``[3, size, size]``: short side resized to ``size`` (aspect kept, bilinear,
+    antialiased; long side ``int(size * long / short)`` as torchvision's ``Resize(size)``), then the centre square
+    (torchvision's ``CenterCrop``: offsets rounded)."""
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]  # [1, 1, H, W]
+    h, w = x.shape[-2:]
+    short, long = (h, w) if h <= w else (w, h)
+    new_long = int(size * long / short)
+    new_hw = (size, new_long) if h <= w else (new_long, size)
+    if (h, w) != new_hw:
+        x = F.interpolate(x, size=new_hw, mode="bilinear", align_corners=False, antialias=True)
+    top, left = int(round((new_hw[0] - size) / 2.0)), int(round((new_hw[1] - size) / 2.0))
+    return x[0, :, top : top + size, left : left + size].expand(3, -1, -1).contiguous()  # [3, S, S]
+
+
+RESIZERS: dict[str, Callable[[np.ndarray, int], torch.Tensor]] = {
+    "resize": to_tensor, "shortside-centercrop": to_tensor_center,
+}
+
+
 class ImageDataset(Dataset):
-    """``(image [3, S, S] normalised, index)`` for each sample; ``augment`` (optional) acts on ``[3, S, S]``."""
+    """``(image [3, S, S] normalised, index)`` for each sample; ``augment`` (optional) acts on ``[3, S, S]``.
+
+    ``resize`` names how an image becomes ``S × S`` (:data:`RESIZERS`: the whole image squashed, or the short side
+    resized and the centre cropped).
+    """
 
     def __init__(
         self,
@@ -53,7 +77,11 @@ class ImageDataset(Dataset):
         mean: Sequence[float],
         std: Sequence[float],
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        resize: str = "resize",
     ):
+        if resize not in RESIZERS:
+            raise ValueError(f"resize {resize!r} is not one of {sorted(RESIZERS)}")
+        self.resizer = RESIZERS[resize]
         self.samples = list(samples)
         self.size = size
         self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
@@ -64,7 +92,7 @@ class ImageDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        x = to_tensor(load_image(self.samples[index].image_path), self.size)  # [3, S, S]
+        x = self.resizer(load_image(self.samples[index].image_path), self.size)  # [3, S, S]
         if self.augment is not None:
             x = self.augment(x)
         return (x - self.mean) / self.std, index
@@ -80,13 +108,14 @@ def image_loader(
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     seed: int = 0,
     dist: DistInfo | None = None,
+    resize: str = "resize",
 ) -> DataLoader:
-    """A DataLoader of normalised image batches for ``backbone`` over ``table``.
+    """A DataLoader of normalised image batches for ``backbone`` over ``table`` (``resize``: see :class:`ImageDataset`).
 
     With ``shuffle`` under DDP each rank draws its own part of every epoch (``DistributedSampler`` seeded
     with ``seed``; call ``loader.sampler.set_epoch(e)``), and ``batch_size`` is the per-rank batch.
     """
-    dataset = ImageDataset(table.samples, backbone.input_size, backbone.spec.mean, backbone.spec.std, augment)
+    dataset = ImageDataset(table.samples, backbone.input_size, backbone.spec.mean, backbone.spec.std, augment, resize)
     generator = torch.Generator().manual_seed(seed)
     if shuffle and dist is not None and dist.distributed:
         from torch.utils.data import DistributedSampler

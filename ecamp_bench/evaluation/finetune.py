@@ -8,6 +8,13 @@ steps (and at the end) the val macro AUC is computed (val accuracy for a single-
 with softmax cross-entropy); the best state (val loss breaks ties and stands in when val has a single class)
 scores the test set.
 
+The authors' trainer (ECAMP/MRM ``train.py``) differs in steps that are knobs here, each off by default:
+``grad_clip`` (global gradient norm, :func:`train_step`), ``drop_path`` (timm ``drop_path_rate``,
+:func:`finetune_backbone`), ``pooling`` (``"mean"``: MAE ``global_pool`` + fresh ``fc_norm``, :class:`Classifier`),
+``eval_resize`` (``"shortside-centercrop"`` for val/test images), ``patience`` (evaluations without improvement
+before stopping) and ``amp`` (``torch.autocast`` at bf16/fp16, fp16 with a ``GradScaler`` starting at
+``loss_scale_init``, :class:`Precision`).
+
 Under DDP the model is wrapped in ``DistributedDataParallel``: ``batch_size`` stays the global batch (each
 of the W ranks takes ``batch_size / W`` images of a ``DistributedSampler``), and val/test predictions are
 sharded over the ranks and gathered, so every rank selects the same state.
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -24,6 +32,7 @@ from torch import nn
 
 from ecamp_bench.data.samples import SampleTable
 from ecamp_bench.distributed import DistInfo, gather_rows, rank_batch_size, wrap_ddp
+from ecamp_bench.errors import ConfigError
 from ecamp_bench.evaluation.context import Predictions, RunContext
 from ecamp_bench.evaluation.features import image_loader, shard_of
 from ecamp_bench.evaluation.linear_probe import classification_loss, probabilities
@@ -35,24 +44,59 @@ from ecamp_bench.models.backbone import Backbone
 class Classifier(nn.Module):
     """Backbone global feature → (optional feature BatchNorm) → linear head: ``[B, 3, H, W]`` → logits ``[B, C]``.
 
+    ``pooling`` says how a ViT's tokens become the global feature ``[B, D]``: ``"backbone"`` as the backbone spec
+    pools (:meth:`Backbone.forward_global`); ``"cls"`` the CLS token after the encoder's final norm; ``"mean"`` the
+    patch tokens (prefix tokens excluded) averaged *before* the final norm, then a freshly initialised
+    ``LayerNorm(D, eps=1e-6)`` (MAE's ``global_pool`` with ``fc_norm``, which MRM and ECAMP fine-tune with; the
+    encoder's own final norm is dropped). A CNN already averages its last map: ``"mean"`` is ``"backbone"`` there
+    and ``"cls"`` raises :class:`~ecamp_bench.errors.ConfigError`.
+
     ``head_norm="batchnorm"`` puts a ``BatchNorm1d`` without affine parameters before the head (MAE's linear
     probe, after MoCo v3, which "calibrates the feature magnitudes"): the head then sees every feature at unit
     variance over the images, so its learning speed does not depend on how far apart the images' pooled
     features lie (per-dimension spread 0.1 around a common mean for the demo's small ViTs).
     """
 
-    def __init__(self, backbone: Backbone, n_classes: int, head_init_std: float, head_norm: str = "none"):
+    def __init__(self, backbone: Backbone, n_classes: int, head_init_std: float, head_norm: str = "none",
+                 pooling: str = "backbone"):
         super().__init__()
         self.backbone = backbone
+        self.pooling = _check_pooling(backbone, pooling)
+        self.fc_norm = None
+        if self.pooling == "mean":
+            backbone.encoder.norm = nn.Identity()  # MAE global_pool: the final norm is replaced by fc_norm
+            self.fc_norm = nn.LayerNorm(backbone.num_features, eps=1e-6)
         self.norm = nn.BatchNorm1d(backbone.num_features, affine=False, eps=1e-6) if head_norm == "batchnorm" else None
         self.head = nn.Linear(backbone.num_features, n_classes)
         nn.init.trunc_normal_(self.head.weight, std=head_init_std)
         nn.init.zeros_(self.head.bias)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled global feature ``[B, D]`` (see the class docstring)."""
+        if self.pooling == "backbone":
+            return self.backbone.forward_global(x)
+        tokens = self.backbone.encoder.forward_features(x)  # [B, N, D]
+        if self.pooling == "cls":
+            return tokens[:, 0]
+        return self.fc_norm(tokens[:, int(self.backbone.encoder.num_prefix_tokens):].mean(dim=1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, C]``."""
-        features = self.backbone.forward_global(x)  # [B, D]
+        features = self.features(x)  # [B, D]
         return self.head(features if self.norm is None else self.norm(features))
+
+
+def _check_pooling(backbone: Backbone, pooling: str) -> str:
+    """The pooling this backbone runs (``"mean"`` of a CNN is its own average); raise ConfigError where impossible."""
+    if pooling not in ("backbone", "cls", "mean"):
+        raise ConfigError(f"protocol.pooling {pooling!r} is not one of ['backbone', 'cls', 'mean']")
+    if pooling == "backbone" or getattr(backbone, "family", "vit") == "vit" and not backbone.features_only:
+        if pooling == "cls" and getattr(backbone.encoder, "cls_token", None) is None:
+            raise ConfigError(f"protocol.pooling 'cls': backbone '{backbone.spec.name}' has no CLS token")
+        return pooling
+    if pooling == "cls":
+        raise ConfigError(f"protocol.pooling 'cls' needs a token model; '{backbone.spec.arch}' is a CNN (use 'mean')")
+    return "backbone"  # a CNN's global feature already is the mean of its last map
 
 
 def random_resized_crop(scale_min: float, hflip: bool):
@@ -92,11 +136,13 @@ def predict(model: Classifier, loader, device: torch.device, single_label: bool 
 
 
 def predict_table(model: Classifier, table: SampleTable, *, batch_size: int, device: torch.device,
-                  num_workers: int = 0, dist: DistInfo | None = None, single_label: bool = False) -> np.ndarray:  # fmt: skip
-    """Scores ``[N, C]`` for every image of ``table`` in table order (sharded over the ranks under DDP)."""
+                  num_workers: int = 0, dist: DistInfo | None = None, single_label: bool = False,
+                  resize: str = "resize") -> np.ndarray:  # fmt: skip
+    """Scores ``[N, C]`` for every image of ``table`` in table order (sharded over the ranks under DDP;
+    ``resize``: how each image becomes the input square, see :class:`~ecamp_bench.evaluation.features.ImageDataset`)."""
     dist = dist or DistInfo()
     mine, part = shard_of(table, dist)
-    loader = image_loader(part, model.backbone, batch_size=batch_size, num_workers=num_workers)
+    loader = image_loader(part, model.backbone, batch_size=batch_size, num_workers=num_workers, resize=resize)
     return gather_rows(len(table), mine, predict(model, loader, device, single_label), dist)
 
 
@@ -124,14 +170,72 @@ def _optimizer(groups: list[dict], params) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=params.lr)
 
 
+@dataclass(frozen=True)
+class Precision:
+    """Mixed precision of the training step: ``torch.autocast`` on ``device_type`` at ``dtype`` (``None``: off),
+    with a ``torch.amp.GradScaler`` for fp16 (``scaler``; ``None`` otherwise)."""
+
+    device_type: str
+    dtype: torch.dtype | None
+    scaler: torch.amp.GradScaler | None
+
+    @classmethod
+    def of(cls, amp: str, device: torch.device, loss_scale_init: float = 65536.0) -> Precision:
+        """``amp`` ``"none"``, ``"bf16"`` or ``"fp16"`` (initial loss scale ``loss_scale_init``) on ``device``."""
+        dtypes = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+        if amp not in dtypes:
+            raise ConfigError(f"protocol.amp {amp!r} is not one of {list(dtypes)}")
+        scaler = torch.amp.GradScaler(device.type, init_scale=float(loss_scale_init)) if amp == "fp16" else None
+        return cls(device.type, dtypes[amp], scaler)
+
+    def autocast(self):
+        """The autocast context of a forward pass (a no-op when off)."""
+        return torch.autocast(self.device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
+
+
+def train_step(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, loss_fn, optim: torch.optim.Optimizer,
+               precision: Precision, grad_clip: float | None) -> float:
+    """One optimiser step on a batch (``images [B, 3, H, W]``, ``targets [B, C]``): forward under ``precision``,
+    backward (loss scaled for fp16), gradients unscaled and clipped to global norm ``grad_clip`` (``None``: not
+    clipped), step (skipped by the scaler when an fp16 gradient overflowed). Returns the loss."""
+    optim.zero_grad(set_to_none=True)
+    with precision.autocast():
+        logits = model(images)  # [B, C]
+    loss = loss_fn(logits.float(), targets)
+    scaler = precision.scaler
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if scaler is not None:
+        scaler.unscale_(optim)
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_([p for g in optim.param_groups for p in g["params"]], float(grad_clip))
+    if scaler is not None:
+        scaler.step(optim)
+        scaler.update()
+    else:
+        optim.step()
+    return float(loss.detach())
+
+
+def finetune_backbone(ctx: RunContext) -> Backbone:
+    """The run's backbone, built with the protocol's ``drop_path`` (timm ``drop_path_rate``) when it is set."""
+    rate = float(ctx.params.drop_path)
+    if rate > 0:
+        spec = replace(ctx.backbone, model_kwargs={**ctx.backbone.model_kwargs, "drop_path_rate": rate})
+        ctx = replace(ctx, backbone=spec)
+    return ctx.build_backbone()
+
+
 def run(ctx: RunContext) -> Predictions:
     """Fine-tune the backbone and a linear head on ``ctx.train``; select on ``ctx.val``; score ``ctx.test``."""
     params = ctx.params
-    backbone = ctx.build_backbone()
-    model = Classifier(backbone, len(ctx.task.labels), params.head_init_std, params.head_norm).to(ctx.device)
-    groups = backbone_param_groups(backbone, model.head.parameters(), lr=params.lr, weight_decay=params.weight_decay,
+    backbone = finetune_backbone(ctx)
+    model = Classifier(backbone, len(ctx.task.labels), params.head_init_std, params.head_norm,
+                       params.pooling).to(ctx.device)
+    head = [*model.head.parameters(), *(model.fc_norm.parameters() if model.fc_norm is not None else ())]
+    groups = backbone_param_groups(backbone, head, lr=params.lr, weight_decay=params.weight_decay,
                                    layer_decay=params.layer_decay)
     optim = _optimizer(groups, params)
+    precision = Precision.of(params.amp, ctx.device, params.loss_scale_init)
     trained = wrap_ddp(model, ctx.device, ctx.dist)
     single = ctx.task.single_label
     loss_fn = classification_loss(single)
@@ -143,11 +247,11 @@ def run(ctx: RunContext) -> Predictions:
         shuffle=True, augment=augment, seed=ctx.seed, dist=ctx.dist,
     )  # fmt: skip
     evaluate = dict(batch_size=params.eval_batch_size, device=ctx.device, num_workers=ctx.num_workers, dist=ctx.dist,
-                    single_label=single)
-    best, best_state, step, epoch = (-math.inf, -math.inf), copy.deepcopy(model.state_dict()), 0, 0
+                    single_label=single, resize=params.eval_resize)
+    best, best_state, step, epoch, stale = (-math.inf, -math.inf), copy.deepcopy(model.state_dict()), 0, 0, 0
     torch.manual_seed(ctx.seed)
     with ctx.progress.bar("fine-tune (steps)", params.steps) as advance:
-        while step < params.steps:
+        while step < params.steps and not _out_of_patience(stale, params.patience):
             if hasattr(train_loader.sampler, "set_epoch"):
                 train_loader.sampler.set_epoch(epoch)
             epoch += 1
@@ -158,17 +262,17 @@ def run(ctx: RunContext) -> Predictions:
                 factor = warmup_cosine(step, params.warmup_steps, params.steps)
                 for group in optim.param_groups:
                     group["lr"] = group["base_lr"] * factor
-                optim.zero_grad(set_to_none=True)
-                loss = loss_fn(trained(images.to(ctx.device)), y_train[index].to(ctx.device))  # logits [B, C]
-                loss.backward()
-                optim.step()
+                train_step(trained, images.to(ctx.device), y_train[index].to(ctx.device), loss_fn, optim, precision,
+                           params.grad_clip)
                 step += 1
                 advance(1)
                 if step % params.eval_every == 0 or step == params.steps:
                     objective = _val_objective(y_val, predict_table(model, ctx.val, **evaluate), single)
                     if objective > best:
-                        best, best_state = objective, copy.deepcopy(model.state_dict())
-                if step >= params.steps:
+                        best, best_state, stale = objective, copy.deepcopy(model.state_dict()), 0
+                    else:
+                        stale += 1
+                if step >= params.steps or _out_of_patience(stale, params.patience):
                     break
     model.load_state_dict(best_state)
     return Predictions(
@@ -177,3 +281,8 @@ def run(ctx: RunContext) -> Predictions:
         scores=predict_table(model, ctx.test, **evaluate).astype(np.float32),
         label_names=ctx.labels,
     )
+
+
+def _out_of_patience(stale: int, patience: int | None) -> bool:
+    """Whether ``stale`` evaluations in a row without improvement exhaust ``patience`` (``None``: never)."""
+    return patience is not None and stale >= patience

@@ -4,11 +4,13 @@ The params dataclass's defaults are the published values (``default``); ``Protoc
 preset name (``tiny``) to overrides of those defaults. Nothing else holds protocol values (the former
 ``configs/protocols/*.yaml`` copies disagreed with the plugins and are gone). For a one-off variant,
 ``--preset path/to/file.yaml`` applies that file's mapping of overrides instead of a named preset, and
-``--set protocol.<key>=v`` is applied later by the runner.
+``--set protocol.<key>=v`` is applied later by the runner. A recipe (:mod:`ecamp_bench.evaluation.recipes`) sits
+between the defaults and the preset: protocol defaults ← recipe ← preset ← ``--set``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +41,16 @@ def preset_overrides(spec: ProtocolSpec, preset: str) -> dict[str, Any]:
     raise UnknownNameError(f"preset of protocol '{spec.name}'", preset, preset_names(spec))
 
 
-def protocol_params(spec: ProtocolSpec, preset: str = DEFAULT_PRESET) -> Any:
-    """The protocol's params dataclass for ``preset`` (``default`` = the published values)."""
+def protocol_params(spec: ProtocolSpec, preset: str = DEFAULT_PRESET, recipe: Mapping[str, Any] | None = None) -> Any:
+    """The protocol's params dataclass: its defaults, then ``recipe``'s overrides (a recipe cell's values), then
+    ``preset``'s (``default``: none)."""
     values = to_dict(spec.params())
-    overrides = preset_overrides(spec, preset)
-    unknown = sorted(set(overrides) - set(values))
-    if unknown:
-        raise ConfigError(str(UnknownNameError(f"parameter of protocol '{spec.name}' in preset '{preset}'", unknown[0], list(values))))
-    values.update(overrides)
+    for what, overrides in (("a recipe", dict(recipe or {})), (f"preset '{preset}'", preset_overrides(spec, preset))):
+        unknown = sorted(set(overrides) - set(values))
+        if unknown:
+            what_param = f"parameter of protocol '{spec.name}' in {what}"
+            raise ConfigError(str(UnknownNameError(what_param, unknown[0], list(values))))
+        values.update(overrides)
     return from_dict(spec.params, values, prefix=f"presets.{preset}" if preset != DEFAULT_PRESET else "params")
 
 

@@ -2,7 +2,8 @@
 
 Steps: read the task's layout from the data root, let the task implementation prepare its samples, split
 them (test/val fixed by ``split.seed``; the label-fraction subset of train drawn with the run seed), resolve
-the backbone, resolve the config (protocol params: the plugin's defaults ← preset ← ``--set``),
+the backbone, resolve the config (protocol params: the plugin's defaults ← recipe cell ← preset ← ``--set``;
+the recipe's name and sha256 enter the config, hence the run key; its published split applies unless ``split``),
 compute the run key — all of which :func:`prepare_run` returns as one typed :class:`RunPlan` — then
 :func:`run_plan` skips when an ``ok`` record exists (unless ``force``), runs the protocol, lets the task
 attach its ground truth to the test predictions and score them, and writes the predictions and the typed
@@ -29,7 +30,8 @@ from ecamp_bench.data.samples import SampleTable
 from ecamp_bench.distributed import broadcast_object, current, main_first
 from ecamp_bench.errors import DataError, EcampBenchError
 from ecamp_bench.evaluation.context import NullProgress, PreparedTask, ProgressReporter, RunContext, attach_truth
-from ecamp_bench.evaluation.params import DEFAULT_PRESET, protocol_params
+from ecamp_bench.evaluation.params import protocol_params
+from ecamp_bench.evaluation.recipes import check_cell, load_recipe
 from ecamp_bench.evaluation.sample_size import small_test_set_reasons
 from ecamp_bench.evaluation.splitting import SplitResult, split_for_run, split_from_published
 from ecamp_bench.models.backbone import import_ref
@@ -63,9 +65,13 @@ class RunRequest:
     force: bool = False
     device: str = "cpu"
     num_workers: int = 0
-    split: str | None = None  # a published split (mrm, ecamp, benchx or a folder of lists); None = our own
+    split: str | None = None  # a published split (mrm, ecamp, benchx or a folder of lists); None = the recipe's or ours
     splits_root: Path | None = None  # where the published lists are (None: $ECAMP_BENCH_SPLITS)
     allow_split_overlap: bool = False
+    recipe: str | None = None  # a recipe name (configs/recipes/) or YAML path; None = the protocol's defaults
+
+
+OUR_SPLIT = "ours"  # ``--split ours``: our own seeded split even where the recipe names published lists
 
 
 @dataclass(frozen=True)
@@ -183,16 +189,24 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
     if task.kind not in protocol.kinds:
         raise EcampBenchError(f"protocol '{protocol.name}' supports {list(protocol.kinds)}, not task kind '{task.kind}'")
     spec, weights_path = resolve_backbone(catalog, request.backbone, request.weights)
-    params = protocol_params(protocol, request.preset)
-    recipe = task.recipe(protocol.name, request.fraction) if request.preset == DEFAULT_PRESET else {}
+    recipe = load_recipe(request.recipe) if request.recipe else None
+    cell = recipe.cell(task.name, protocol.name, request.fraction) if recipe is not None else None
+    if cell is not None:
+        check_cell(cell, protocol.params, recipe)
+    params = protocol_params(protocol, request.preset, cell.overrides() if cell is not None else None)
+    split_name = request.split if request.split is not None else (recipe.split if recipe is not None else None)
+    split_name = None if split_name == OUR_SPLIT else split_name
     config = {
         "task": {"name": task.name, "version": task.version, "options": dict(task.options)},
-        "protocol": {**to_dict(params), **recipe},
+        "protocol": to_dict(params),
         "preset": request.preset,
         "backbone": _backbone_config(spec),
         "split": {"seed": 0, "val_frac": 0.1, "test_frac": 0.2},
         "eval": {"n_bootstrap": 1000},
     }
+    if recipe is not None:
+        config["recipe"] = {"name": recipe.name, "sha256": recipe.sha256,
+                            "cell": None if cell is None else {"task": cell.task, "fraction": cell.fraction}}
     config = apply_overrides(config, request.overrides)
     params = from_dict(protocol.params, config["protocol"], prefix="protocol")
     config["protocol"] = to_dict(params)
@@ -210,11 +224,11 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
     layout_root = find_layout_root(layout, data_root)
     impl = import_ref(task.implementation)
     tables = tables or TableCache()
-    if request.split:
+    if split_name:
         from ecamp_bench.data.published_splits import apply_to_table, resolve_published_split
 
         table = tables.table(layout, layout_root)
-        published = resolve_published_split(request.split, task=task.name, labels=task.labels, table=table,
+        published = resolve_published_split(split_name, task=task.name, labels=task.labels, table=table,
                                             fraction=request.fraction, root=request.splits_root,
                                             allow_overlap=request.allow_split_overlap,
                                             single_label=task.single_label)
@@ -226,7 +240,7 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
         task = replace(task, labels=tuple(prepared.labels))
     if not len(prepared.table):
         raise DataError(f"task '{task.name}': no usable samples", path=layout_root)
-    if request.split:
+    if split_name:
         split: SplitResult = split_from_published(prepared, task, published, request.fraction, request.seed)
     else:
         split = split_for_run(prepared, impl, task, request.fraction, request.seed, config["split"])

@@ -152,10 +152,13 @@ def assign_rows(rows: list[dict]) -> list[dict]:
 
 
 def row_label(row: dict, identity: tuple, siblings: set) -> str:
-    """``name`` (``random-init(<arch>)`` for random init), plus the short hashes that tell ``identity`` apart
+    """``name`` (``random-init(<arch>)`` for random init; ``(recipe name@sha8)`` after it for a recipe run), plus
+    the short hashes that tell ``identity`` apart
     from the other identities of the same name in its table."""
     name = row["backbone"]
     label = f"{RANDOM_INIT}({row.get('arch_tag') or row.get('arch') or '?'})" if name == RANDOM_INIT else name
+    if row.get("recipe"):
+        label += f" (recipe {row['recipe']})"
     if len(siblings) < 2:
         return label
     parts = []

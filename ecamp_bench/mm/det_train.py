@@ -6,9 +6,9 @@ the best weights in memory: epochs over the shuffled train images (AdamW), after
 early stopping after ``patience`` epochs without improvement, and the test set predicted with the best
 weights. A val split without any true box has no mAP; the last epoch's weights are then used.
 
-MGCA's batch size / lr depend on the label fraction (1%: bs 8, lr 2e-4; 10%/100%: bs 16, lr 5e-4): at or
-below ``small_fraction`` (default 0.05) of ``ctx.fraction`` the ``*_small`` values apply. Ground-truth
-boxes come from the task (``ctx.boxes``); the test predictions carry no truth (the task attaches it).
+Batch size and lr are the protocol's (a recipe sets MGCA's per-fraction values, e.g. 1 %: bs 8, lr 2e-4;
+``ecamp-bench list recipes mgca``). Ground-truth boxes come from the task (``ctx.boxes``); the test
+predictions carry no truth (the task attaches it).
 
 Under DDP the detector is wrapped in ``DistributedDataParallel``; every global batch of the shared
 shuffled order is split over the ranks (:func:`~ecamp_bench.distributed.rank_slice`), and val/test
@@ -32,15 +32,8 @@ from ecamp_bench.mm.det_data import DetectionSet, boxes_to_original
 FROZEN_PREFIX = "backbone.backbone.encoder."
 
 
-def label_fraction(ctx: RunContext) -> float:
-    """The run's requested label fraction (``ctx.fraction``)."""
-    return float(ctx.fraction)
-
-
 def schedule(params: Any, ctx: RunContext) -> tuple[float, int]:
-    """``(lr, batch_size)`` for this run: the small-fraction values at or below ``params.small_fraction``."""
-    if label_fraction(ctx) <= params.small_fraction + 1e-9:
-        return float(params.lr_small), int(params.batch_size_small)
+    """``(lr, batch_size)`` for this run (per-fraction values come from a recipe, resolved before the run)."""
     return float(params.lr), int(params.batch_size)
 
 
@@ -173,4 +166,4 @@ def detection_predictions(
     )
 
 
-__all__ = ["detection_predictions", "label_fraction", "train_and_predict"]
+__all__ = ["detection_predictions", "train_and_predict"]

@@ -82,6 +82,12 @@ class ConfigRef:
         """The protocol preset the run used (``default`` when absent)."""
         return str(self.resolved.get("preset", "default"))
 
+    @property
+    def recipe(self) -> str:
+        """``name@sha8`` of the recipe the run used (``""`` without one)."""
+        recipe = self.resolved.get("recipe") or {}
+        return f"{recipe['name']}@{str(recipe['sha256'])[:8]}" if recipe.get("name") else ""
+
 
 @dataclass(frozen=True)
 class SplitRef:

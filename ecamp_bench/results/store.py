@@ -60,7 +60,7 @@ TIDY_COLUMNS = (
     "protocol", "protocol_version", "preset", "task", "task_version", "fraction", "backbone", "seed", "metric",
     "value", "ci95_lo", "ci95_hi", "higher_is_better", "primary", "n_test", "status", "finished_at", "run_key",
     "arch", "arch_tag", "weights_sha256", "config_sha256", "setup_sha256", "task_config_sha256", "split_sha256",
-    "split_base_sha256", "split", "paired_test", "value_fn", "file",
+    "split_base_sha256", "split", "paired_test", "value_fn", "file", "recipe",
 )  # fmt: skip
 
 
@@ -110,7 +110,7 @@ def tidy_rows(scan_result: ScanResult, *, only_ok: bool = True) -> list[dict]:
             "status": rec.status, "run_key": rec.run_key, "arch": rec.backbone.arch,
             "weights_sha256": rec.backbone.weights_sha256, "config_sha256": rec.config.sha256,
             "split_sha256": rec.split.sha256, "arch_tag": arch_tag(rec), "file": str(path), **identity_hashes(rec),
-            "split": (rec.split.published or {}).get("name", ""),
+            "split": (rec.split.published or {}).get("name", ""), "recipe": rec.config.recipe,
         }  # fmt: skip
         for metric in rec.metrics:
             ci = metric.ci95 or (None, None)

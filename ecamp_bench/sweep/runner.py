@@ -65,6 +65,7 @@ class SweepSettings:
     split: str | None = None
     splits_root: Path | None = None
     allow_split_overlap: bool = False
+    recipe: str | None = None
 
     def request(self, cell: Cell) -> RunRequest:
         """The evaluation request of ``cell`` (``device="auto"`` resolved here, on the machine that runs it)."""
@@ -74,7 +75,7 @@ class SweepSettings:
             task=cell.task, fraction=cell.fraction, seed=cell.seed, protocol=cell.protocol, backbone=cell.backbone,
             data_root=self.data_root, preset=self.preset, overrides=list(self.overrides), device=device_name(self.device),
             num_workers=self.num_workers, split=self.split, splits_root=self.splits_root,
-            allow_split_overlap=self.allow_split_overlap,
+            allow_split_overlap=self.allow_split_overlap, recipe=self.recipe,
         )  # fmt: skip
 
 

@@ -21,9 +21,6 @@ class DetParams:
     frozen: bool = False
     lr: float = 1e-4
     batch_size: int = 16
-    lr_small: float = 1e-4
-    batch_size_small: int = 8
-    small_fraction: float = 0.05
     backbone_lr_scale: float = 0.1  # ViT lr = lr * backbone_lr_scale when fine-tuned
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.05
@@ -65,7 +62,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             kinds=("detection",),
             params=DetParams,
             run="ecamp_bench_plugins.protocols.det:run",
-            presets={"tiny": {"max_epochs": 4, "patience": 4, "lr": 1e-3, "lr_small": 1e-3, "fpn_channels": 32,
+            presets={"tiny": {"max_epochs": 4, "patience": 4, "lr": 1e-3, "fpn_channels": 32,
                               "stacked_convs": 1, "anchor_scale": 2, "image_size": 128}},  # fmt: skip
             description="MMDetection RetinaNet + FPN on the backbone pyramid (ViT: ViTDet-style; CNN: C2-C5), frozen or fine-tuned",
             lineage="ViTDet-style modern detector (ours)",

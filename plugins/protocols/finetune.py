@@ -35,6 +35,18 @@ class FinetuneParams:
     head_init_std: float = 2e-5
     head_norm: Literal["none", "batchnorm"] = "none"  # MRM/ECAMP: none; "batchnorm": MAE's linear-probe BN before the head
     eval_batch_size: int = 128
+    # Knobs of the authors' trainer (ECAMP/MRM train.py); the defaults keep this protocol's earlier behaviour.
+    grad_clip: float | None = None  # clip the global gradient norm to this (authors: 1.0); None: no clipping
+    drop_path: float = 0.0  # timm drop_path_rate of the encoder (authors: 0.1)
+    # "backbone": the backbone spec's own pooling; "cls": the CLS token after the final norm; "mean": the patch
+    # tokens averaged before the final norm, then a fresh LayerNorm (MAE/MRM global_pool + fc_norm; authors')
+    pooling: Literal["backbone", "cls", "mean"] = "backbone"
+    # val/test images: "resize" the whole image to a square; "shortside-centercrop": short side to the input
+    # size, then the centre square (authors: Resize(224) + CenterCrop(224))
+    eval_resize: Literal["resize", "shortside-centercrop"] = "resize"
+    patience: int | None = None  # stop after this many evaluations without improvement (authors: 20 epochs)
+    amp: Literal["none", "bf16", "fp16"] = "none"  # autocast on the run's device (authors: apex O2 fp16)
+    loss_scale_init: float = 65536.0  # fp16 only: GradScaler's initial scale (torch's default; authors: 2**20)
 
 
 TINY = {"batch_size": 16, "steps": 30, "warmup_steps": 5, "eval_every": 10, "lr": 1e-2}  # CPU smoke runs (synthetic data)

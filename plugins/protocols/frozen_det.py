@@ -6,7 +6,7 @@ threshold 0.5, NMS IoU 0.5; AdamW, 1%: lr 2e-4 and batch 8, 10%/100%: lr 5e-4 an
 1e-6, at most 50 epochs, early stopping on val mAP with patience 10; no augmentation. The neck widths
 (mmdet's YOLOv3 defaults 512/256/128) and ``score_threshold`` (mmdet's 0.05) are ours. This module is the
 one source of these values (defaults = published, ``presets`` = named overrides; ``tiny`` for CPU smoke runs).
-The 1% recipe (``lr_small``/``batch_size_small``) applies when the run's label fraction <= ``small_fraction``.
+The defaults are the 10 %/100 % values; MGCA's 1 % values are in the ``mgca`` recipe (``--recipe mgca``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ from ecamp_bench.api import ProtocolSpec, hookimpl
 class FrozenDetParams:
     """Hyper-parameters of the frozen-encoder YOLOv3 protocol (defaults = MGCA's published values)."""
 
-    lr: float = 5e-4  # 10% and 100%
+    lr: float = 5e-4  # 10% and 100% (1%: the mgca recipe)
     batch_size: int = 16
-    lr_small: float = 2e-4  # 1%
-    batch_size_small: int = 8
-    small_fraction: float = 0.05
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 1e-6
     max_epochs: int = 50
@@ -63,7 +60,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             kinds=("detection",),
             params=FrozenDetParams,
             run="ecamp_bench_plugins.protocols.frozen_det:run",
-            presets={"tiny": {"max_epochs": 4, "patience": 4, "lr": 2e-3, "lr_small": 2e-3,
+            presets={"tiny": {"max_epochs": 4, "patience": 4, "lr": 2e-3,
                               "neck_channels": (64, 32, 16), "image_size": 128}},  # fmt: skip
             description="frozen encoder + MMDetection YOLOv3 head on 3 scales (MGCA/ECAMP); best val mAP -> test",
             lineage="MGCA (NeurIPS 2022) / ECAMP RSNA detection",

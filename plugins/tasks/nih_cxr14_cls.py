@@ -3,9 +3,8 @@
 Every image of the Data_Entry file with its 14 text-mined labels (``No Finding`` = all negative). The official
 patient-wise ``test_list.txt`` is the test set; val is drawn by patient from ``train_val_list.txt`` (the runner's
 ``split.val_frac``) and the label fractions are nested subsets of the remaining train patients. Protocols:
-``linear`` (MGCA recipe) and ``finetune`` with the MRM/ECAMP ChestX-ray14 recipe per fraction
-(``MRM-pytorch/NIH_ChestX-ray/finetuning_{1,10,100}percent.sh``: SGD, batch 96; 1 %: 3,000 steps, lr 3e-2,
-warmup 50; 10 %: 30,000 steps, lr 3e-3, warmup 500; 100 %: 200,000 steps, lr 3e-3, warmup 5,000).
+``linear`` (MGCA recipe) and ``finetune``; MRM's ChestX-ray14 recipe per fraction
+(``MRM-pytorch/NIH_ChestX-ray/finetuning_{1,10,100}percent.sh``) is the ``mrm`` recipe (``--recipe mrm``).
 MRM's published lists (``train_1.txt``, ``train_10.txt``, ``train_list.txt``, ``val_list.txt``, ``test_list.txt``:
 image name then the 14 labels) name images by their ``Image Index`` and import as they are.
 """
@@ -18,11 +17,6 @@ from ecamp_bench_plugins.tasks.classification import ClassificationTask, auc_met
 LABELS = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax",
           "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
 OFFICIAL_TEST_SPLIT = "test"
-MRM_FINETUNE = {
-    0.01: {"steps": 3000, "lr": 3e-2, "warmup_steps": 50, "batch_size": 96},
-    0.1: {"steps": 30000, "lr": 3e-3, "warmup_steps": 500, "batch_size": 96},
-    1.0: {"steps": 200000, "lr": 3e-3, "warmup_steps": 5000, "batch_size": 96},
-}
 
 
 class NihClassification(ClassificationTask):
@@ -53,7 +47,6 @@ def ecamp_bench_tasks() -> list[TaskSpec]:
             metrics=auc_metric_specs(LABELS),
             protocols=("linear", "finetune"),
             implementation="ecamp_bench_plugins.tasks.nih_cxr14_cls:IMPLEMENTATION",
-            protocol_params={"finetune": MRM_FINETUNE},
             description="14 findings (NIH ChestX-ray14), macro ROC AUC; test = official test list; MRM/ECAMP lineage",
         )
     ]

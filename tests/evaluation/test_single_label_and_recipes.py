@@ -15,6 +15,8 @@ from _release_fixtures import covidx_tree
 from ecamp_bench.evaluation.finetune import _val_objective
 from ecamp_bench.evaluation.linear_probe import classification_loss, probabilities, train_linear_head
 from ecamp_bench.evaluation.metrics import accuracy_with_ci, single_label_metrics
+from ecamp_bench.errors import ConfigError
+from ecamp_bench.evaluation.recipes import load_recipe
 from ecamp_bench.evaluation.runner import RunRequest, prepare_run
 from ecamp_bench.plugins import get_catalog
 from ecamp_bench.specs import MetricSpec, TaskSpec
@@ -77,27 +79,54 @@ def _spec(**changes) -> TaskSpec:
     return TaskSpec(**{**values, **changes})
 
 
-def test_task_recipe_picks_the_largest_listed_fraction_not_above_the_run():
-    spec = _spec(protocol_params={"finetune": {0.01: {"steps": 1}, 0.1: {"steps": 10}, 1.0: {"steps": 100}}})
-    assert [spec.recipe("finetune", f)["steps"] for f in (0.001, 0.01, 0.05, 0.1, 0.5, 1.0)] == [1, 1, 1, 10, 10, 100]
-    assert spec.recipe("linear", 0.1) == {} and not spec.single_label
+def test_label_type_is_checked():
+    assert not _spec().single_label
     with pytest.raises(ValueError, match="label_type 'multi-class'"):
         _spec(label_type="multi-class")
 
 
-def test_nih_finetune_takes_mrm_recipe_in_the_default_preset_only(synthetic_tiny):
+def test_recipe_cell_picks_the_largest_listed_fraction_not_above_the_run():
+    recipe = load_recipe("mrm")
+    fractions = (0.001, 0.01, 0.05, 0.1, 0.5, 1.0)
+    steps = [recipe.cell("nih-cxr14-cls", "finetune", f).overrides()["steps"] for f in fractions]
+    assert steps == [3000, 3000, 3000, 30000, 30000, 200000]
+    assert recipe.cell("nih-cxr14-cls", "linear", 0.1) is None
+
+
+def test_recipe_then_preset_then_set(synthetic_tiny):
     export_tiny_backbone()
     catalog = get_catalog()
 
-    def protocol(fraction, preset="default", overrides=()):
+    def plan(fraction, preset="default", overrides=(), recipe="mrm"):
         request = RunRequest(task="nih-cxr14-cls", protocol="finetune", fraction=fraction, data_root=synthetic_tiny,
-                             preset=preset, overrides=list(overrides))
-        return prepare_run(request, catalog).config["protocol"]
+                             preset=preset, overrides=list(overrides), recipe=recipe, split="ours")
+        return prepare_run(request, catalog)
+
+    def protocol(*args, **kwargs):
+        return plan(*args, **kwargs).config["protocol"]
 
     assert {k: protocol(0.01)[k] for k in ("steps", "lr", "warmup_steps")} == {"steps": 3000, "lr": 3e-2, "warmup_steps": 50}
     assert {k: protocol(0.1)[k] for k in ("steps", "lr", "warmup_steps")} == {"steps": 30000, "lr": 3e-3, "warmup_steps": 500}
     assert protocol(1.0)["steps"] == 200000 and protocol(1.0, overrides=["protocol.steps=7"])["steps"] == 7
-    assert protocol(0.01, preset="tiny")["steps"] == 30  # named presets are not changed by the task recipe
+    tiny = protocol(0.01, preset="tiny")  # the preset sits over the recipe: its values win, the recipe's others stay
+    assert tiny["steps"] == 30 and tiny["lr"] == 1e-2 and tiny["grad_clip"] == 1.0 and tiny["pooling"] == "mean"
+    demo = protocol(0.01, preset="cpu-demo")
+    assert demo["steps"] == 100 and demo["head_norm"] == "batchnorm" and demo["drop_path"] == 0.1
+    assert protocol(0.01, recipe=None)["steps"] == 2000  # no recipe: the protocol's defaults
+    with_recipe, without = plan(0.01, preset="tiny"), plan(0.01, preset="tiny", recipe=None)
+    assert with_recipe.config["recipe"]["name"] == "mrm" and "recipe" not in without.config
+    assert with_recipe.key != without.key  # the recipe (name and sha256) enters the run key
+
+
+def test_a_recipe_value_naming_no_parameter_is_refused(tmp_path, synthetic_tiny):
+    export_tiny_backbone()
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\ncells:\n  - {task: rsna-cls, protocol: finetune, fraction: 0.01, source: x, "
+                    "values: {stepz: 3}}\n")
+    request = RunRequest(task="rsna-cls", protocol="finetune", fraction=0.01, data_root=synthetic_tiny,
+                         recipe=str(path))
+    with pytest.raises(ConfigError, match="stepz"):
+        prepare_run(request, get_catalog())
 
 
 def test_nih_split_uses_the_official_test_list(synthetic_tiny):
