@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-STUBBED = ("apex", "ipdb", "cv2", "terminaltables", "wandb", "segmentation_models_pytorch", "nltk", "pydicom")
+STUBBED = ("apex", "ipdb", "cv2", "terminaltables", "wandb", "segmentation_models_pytorch", "nltk", "pydicom",
+           "ml_collections")
 
 
 class _Anything:
@@ -401,8 +402,87 @@ def run_linear_mgca(repo: Path, inputs: dict, batch_size: int, backbone: Path, l
     return {"value": float(result[key]), "metric": key, "epochs": int(epochs), "test_loss": float(result["test_loss"])}
 
 
+# ----------------------------------------------------------------------------- classification fine-tuning
+
+
+def _no_workers_loader(loader_class):
+    """Their ``DataLoader`` with ``num_workers=16`` and ``pin_memory`` as given becomes an in-process loader."""
+
+    def make(*args, **kwargs):
+        kwargs.update(num_workers=0, pin_memory=False)
+        return loader_class(*args, **kwargs)
+
+    return make
+
+
+def run_finetune_ecamp(repo: Path, inputs: dict, batch_size: int, options: dict) -> dict:
+    """ECAMP ``Fine-tuning/Classification/train.py``: its ``setup``, ``train`` and ``test`` on CPU, fp32.
+
+    ``options``: ``task`` (their ``--task``), ``num_classes``, ``lists`` (folder holding ``datasets/<task>/``
+    ``train_list.txt``/``val_list.txt``/``test_list.txt``, their format: path then 0/1 labels), ``checkpoint``
+    (``{"model": state_dict}``), the ViT's ``img_size``/``embed_dim``/``depth``/``num_heads``, ``steps``,
+    ``warmup_steps``, ``lr``, ``weight_decay``, ``eval_batch_size``, ``seed``. Shims: the encoder is their
+    ``models_vit.VisionTransformer`` at the given size under a new name (their file names only ViT-B/L, and a
+    448-px ViT-T); its ``forward`` is timm 0.3.2's (``head(forward_features(x))``, the timm MAE/MRM/ECAMP pin:
+    newer timm pools the already pooled feature again); loaders run in-process; apex, tensorboard are stubs and
+    ``--fp16`` is off.
+    """
+    import os
+    from functools import partial
+
+    folder = repo / "ECAMP" / "Fine-tuning" / "Classification"
+    sys.path.insert(0, str(folder))
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+    except ImportError:
+        board = types.ModuleType("torch.utils.tensorboard")
+        board.SummaryWriter = _Anything
+        sys.modules["torch.utils.tensorboard"] = board
+    os.chdir(options["lists"])  # their XRAY reads ./datasets/<task>/*.txt
+    train_module = load_file(folder / "train.py", "ecamp_cls_train")
+    data_utils = sys.modules["utils.data_utils"]
+    data_utils.DataLoader = _no_workers_loader(data_utils.DataLoader)
+    models_vit = train_module.models_vit
+    models_vit.VisionTransformer.forward = lambda self, x: self.head(self.forward_features(x))
+    models_vit.__dict__["vit_parity"] = lambda **kwargs: models_vit.VisionTransformer(
+        img_size=options["img_size"], patch_size=16, embed_dim=options["embed_dim"], depth=options["depth"],
+        num_heads=options["num_heads"], mlp_ratio=4, qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+        **kwargs,
+    )  # fmt: skip
+    aurocs = []
+    auc = train_module.auc
+    train_module.auc = lambda *a: aurocs.append(auc(*a)) or aurocs[-1]
+    steps = []
+    schedule = train_module.WarmupCosineSchedule
+
+    class CountingSchedule(schedule):  # their schedule; counts the optimiser steps actually taken
+        def step(self, *a, **k):
+            steps.append(1)
+            return super().step(*a, **k)
+
+    train_module.WarmupCosineSchedule = CountingSchedule
+    out_dir = Path(options["lists"]) / "output"
+    args = argparse.Namespace(
+        model="vit_parity", name="parity", stage="train", task=options["task"], num_classes=options["num_classes"],
+        pretrained_path=options["checkpoint"], output_dir=str(out_dir), img_size=options["img_size"],
+        train_batch_size=batch_size, eval_batch_size=options["eval_batch_size"], eval_every=100,
+        learning_rate=options["lr"], weight_decay=options["weight_decay"], num_steps=options["steps"],
+        data_volume="100", decay_type="cosine", warmup_steps=options["warmup_steps"], max_grad_norm=1.0,
+        local_rank=-1, seed=options["seed"], gradient_accumulation_steps=1, fp16=False, fp16_opt_level="O2",
+        loss_scale=0, dataset_path="/", ratio=1.0, mode="Finetune", n_gpu=0, device=torch.device("cpu"),
+    )  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_module.set_seed(args)
+    args, model = train_module.setup(args)
+    train_module.train(args, model)
+    n_val = len(aurocs)
+    train_module.test(args)
+    # LambdaLR steps once on construction, hence the - 1.
+    return {"value": float(np.mean(aurocs[-1])), "metric": "auc", "optimizer_steps": len(steps) - 1, "evaluations": n_val}
+
+
 KINDS = {"dice-ecamp": run_dice_ecamp, "dice-mgca": run_dice_mgca, "map-ecamp": run_map_ecamp, "map-mgca": run_map_mgca,
-         "linear-mgca": run_linear_mgca}
+         "linear-mgca": run_linear_mgca, "finetune-ecamp": run_finetune_ecamp}
 
 
 def main(argv=None) -> None:
@@ -413,6 +493,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--batch-size", type=int, required=True)
     parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--options", type=json.loads, default={}, help="JSON of further options (finetune)")
     parser.add_argument("--backbone", type=Path, help="a torch.save'd encoder module with forward_global")
     for name in ("lr", "weight_decay"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float)
@@ -425,6 +506,8 @@ def main(argv=None) -> None:
     kwargs = {"batch_size": args.batch_size}
     if args.kind.startswith("map"):
         kwargs["size"] = args.size
+    if args.kind == "finetune-ecamp":
+        kwargs["options"] = args.options
     if args.kind == "linear-mgca":
         kwargs.update(backbone=args.backbone, lr=args.lr, weight_decay=args.weight_decay,
                       max_epochs=args.max_epochs, patience=args.patience, seed=args.seed)  # fmt: skip
