@@ -415,6 +415,21 @@ def _no_workers_loader(loader_class):
     return make
 
 
+class _ResizeBeforeCrop:
+    """``torchvision.transforms`` as their ``get_loader`` sees it, except that ``RandomResizedCrop`` first resizes
+    the whole image to ``size`` x ``size`` (what our protocol does: crop the already resized image)."""
+
+    def __init__(self, transforms, size: int):
+        self._transforms, self._size = transforms, size
+
+    def __getattr__(self, name):
+        return getattr(self._transforms, name)
+
+    def RandomResizedCrop(self, *args, **kwargs):  # noqa: N802 (torchvision's name)
+        t = self._transforms
+        return t.Compose([t.Resize((self._size, self._size)), t.RandomResizedCrop(*args, **kwargs)])
+
+
 def run_finetune_ecamp(repo: Path, inputs: dict, batch_size: int, options: dict) -> dict:
     """ECAMP ``Fine-tuning/Classification/train.py``: its ``setup``, ``train`` and ``test`` on CPU, fp32.
 
@@ -442,6 +457,8 @@ def run_finetune_ecamp(repo: Path, inputs: dict, batch_size: int, options: dict)
     train_module = load_file(folder / "train.py", "ecamp_cls_train")
     data_utils = sys.modules["utils.data_utils"]
     data_utils.DataLoader = _no_workers_loader(data_utils.DataLoader)
+    if options.get("resize_before_crop"):  # diagnostic: crop the image already resized to the input size, as ours does
+        data_utils.transforms = _ResizeBeforeCrop(data_utils.transforms, options["img_size"])
     models_vit = train_module.models_vit
     models_vit.VisionTransformer.forward = lambda self, x: self.head(self.forward_features(x))
     models_vit.__dict__["vit_parity"] = lambda **kwargs: models_vit.VisionTransformer(

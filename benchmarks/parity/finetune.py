@@ -38,6 +38,7 @@ from linear_probe import TINY_VIT  # noqa: E402
 from ecamp_bench.data.images import load_image  # noqa: E402
 from ecamp_bench.evaluation import finetune  # noqa: E402
 from ecamp_bench.evaluation.context import attach_truth  # noqa: E402
+from ecamp_bench.evaluation.metrics import MetricValue  # noqa: E402
 from ecamp_bench.evaluation.runner import RunRequest, make_context, prepare_run  # noqa: E402
 from ecamp_bench.plugins import get_catalog  # noqa: E402
 
@@ -90,6 +91,10 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--warmup-steps", type=int, default=20)
     parser.add_argument("--init-seed", type=int, default=1000, help="seed of the one encoder initialisation")
+    parser.add_argument("--authors-resize-before-crop", action="store_true",
+                        help="diagnostic: their RandomResizedCrop acts on the image already resized to the input "
+                             "size, as ours does (default: on the stored image, as their code does)")  # fmt: skip
+    parser.add_argument("--skip-ours", action="store_true", help="run the authors' side only (diagnostics)")
     args = parser.parse_args(argv)
     repos = identify_repos(args.authors_repo)
     if "ecamp" not in repos:
@@ -121,8 +126,11 @@ def main(argv=None) -> None:
             torch.save({"model": encoder.state_dict()}, checkpoint)
             ctx = dataclasses.replace(ctx, weights_path=checkpoint)
             t0 = time.process_time()
-            predictions = attach_truth(plan.impl, plan.task, ctx.test, finetune.run(ctx))
-            metric = plan.impl.score(plan.task, predictions, n_bootstrap=0, seed=seed)[0]
+            if args.skip_ours:
+                metric = MetricValue("auc", float("nan"), True, None, len(ctx.test))
+            else:
+                predictions = attach_truth(plan.impl, plan.task, ctx.test, finetune.run(ctx))
+                metric = plan.impl.score(plan.task, predictions, n_bootstrap=0, seed=seed)[0]
             ours_cpu = time.process_time() - t0
             tables = {"train": ctx.train, "val": ctx.val, "test": ctx.test}
             write_lists(tmp, AUTHORS_TASK[args.task], tables, {k: ctx.targets(t) for k, t in tables.items()})
@@ -132,6 +140,7 @@ def main(argv=None) -> None:
                 "embed_dim": encoder.embed_dim, "depth": len(encoder.blocks),
                 "num_heads": encoder.blocks[0].attn.num_heads, "steps": steps, "warmup_steps": args.warmup_steps,
                 "lr": args.lr, "weight_decay": 0.0, "eval_batch_size": 64, "seed": seed,
+                "resize_before_crop": args.authors_resize_before_crop,
             }  # fmt: skip
             t0 = time.perf_counter()
             theirs = run_authors("finetune-ecamp", repos["ecamp"], {"unused": np.zeros(1)}, python=args.authors_python,
