@@ -298,7 +298,7 @@ def run_map_ecamp(repo: Path, inputs: dict, batch_size: int, size: int) -> dict:
     namespace = {
         "torch": torch, "np": np, "tqdm": tqdm, "logger": logger, "MeanAveragePrecision": RecordingMAP,
         "non_max_suppression": nms, "YOLOLoss": lambda *a: _DecodedYolo(scale=next(scales) % 3),
-    }  # fmt: skip
+    }
     script_function(folder / "train.py", ("AverageMeter", "test"), namespace)
     batches, outputs = _det_batches(inputs, batch_size, size)
     loader = [{"imgs": b["imgs"], "labels": b["labels"]} for b in batches]
@@ -360,7 +360,7 @@ class _GlobalFeatures(torch.nn.Module):
 
 
 def run_linear_mgca(repo: Path, inputs: dict, batch_size: int, backbone: Path, lr: float, weight_decay: float,
-                    max_epochs: int, patience: int, seed: int) -> dict:  # fmt: skip
+                    max_epochs: int, patience: int, seed: int) -> dict:
     """MGCA's ``SSLFineTuner`` under pytorch-lightning's ``Trainer`` with the callbacks of ``mgca_finetuner.py``
     (checkpoint and early stopping on val loss, ``min_delta`` 0) and its ``DataModule``'s loader settings
     (train and val ``shuffle``/``drop_last`` as there); test with the best checkpoint, ``test_auc``/``test_acc``."""
@@ -387,14 +387,15 @@ def run_linear_mgca(repo: Path, inputs: dict, batch_size: int, backbone: Path, l
     tuner = SSLFineTuner(
         backbone=_GlobalFeatures(encoder), in_features=int(inputs["n_features"]), num_classes=n_classes,
         learning_rate=lr, weight_decay=weight_decay, multilabel=not single,
-    )  # fmt: skip
+    )
     with tempfile.TemporaryDirectory() as ckpt_dir:
         callbacks = [
             ModelCheckpoint(monitor="val_loss", dirpath=ckpt_dir, save_last=True, mode="min", save_top_k=1),
             EarlyStopping(monitor="val_loss", min_delta=0.0, patience=patience, verbose=False, mode="min"),
         ]
         trainer = Trainer(max_epochs=max_epochs, deterministic=True, callbacks=callbacks, logger=False,
-                          accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+                          accelerator="cpu", devices=1, enable_progress_bar=False,
+                          enable_model_summary=False)
         trainer.fit(tuner, loader("train", True, True), loader("val", False, True))
         result = trainer.test(tuner, loader("test", False, False), ckpt_path="best", verbose=False)[0]
         epochs = trainer.current_epoch
@@ -465,7 +466,7 @@ def run_finetune_ecamp(repo: Path, inputs: dict, batch_size: int, options: dict)
         img_size=options["img_size"], patch_size=16, embed_dim=options["embed_dim"], depth=options["depth"],
         num_heads=options["num_heads"], mlp_ratio=4, qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
         **kwargs,
-    )  # fmt: skip
+    )
     aurocs = []
     auc = train_module.auc
     train_module.auc = lambda *a: aurocs.append(auc(*a)) or aurocs[-1]
@@ -487,7 +488,7 @@ def run_finetune_ecamp(repo: Path, inputs: dict, batch_size: int, options: dict)
         data_volume="100", decay_type="cosine", warmup_steps=options["warmup_steps"], max_grad_norm=1.0,
         local_rank=-1, seed=options["seed"], gradient_accumulation_steps=1, fp16=False, fp16_opt_level="O2",
         loss_scale=0, dataset_path="/", ratio=1.0, mode="Finetune", n_gpu=0, device=torch.device("cpu"),
-    )  # fmt: skip
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     train_module.set_seed(args)
     args, model = train_module.setup(args)
@@ -495,7 +496,8 @@ def run_finetune_ecamp(repo: Path, inputs: dict, batch_size: int, options: dict)
     n_val = len(aurocs)
     train_module.test(args)
     # LambdaLR steps once on construction, hence the - 1.
-    return {"value": float(np.mean(aurocs[-1])), "metric": "auc", "optimizer_steps": len(steps) - 1, "evaluations": n_val}
+    return {"value": float(np.mean(aurocs[-1])), "metric": "auc", "optimizer_steps": len(steps) - 1,
+            "evaluations": n_val}
 
 
 KINDS = {"dice-ecamp": run_dice_ecamp, "dice-mgca": run_dice_mgca, "map-ecamp": run_map_ecamp, "map-mgca": run_map_mgca,
@@ -527,7 +529,7 @@ def main(argv=None) -> None:
         kwargs["options"] = args.options
     if args.kind == "linear-mgca":
         kwargs.update(backbone=args.backbone, lr=args.lr, weight_decay=args.weight_decay,
-                      max_epochs=args.max_epochs, patience=args.patience, seed=args.seed)  # fmt: skip
+                      max_epochs=args.max_epochs, patience=args.patience, seed=args.seed)
     result = KINDS[args.kind](args.authors_repo.resolve(), inputs, **kwargs)
     result["torchmetrics"] = _version("torchmetrics")
     result["pytorch_lightning"] = _version("pytorch_lightning")

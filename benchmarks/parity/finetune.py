@@ -75,7 +75,7 @@ def write_lists(folder: Path, task: str, tables: dict, targets: dict) -> None:
         if not np.isin(y, (0, 1)).all():
             raise ValueError(f"{split}: labels other than 0/1 cannot be written in their list format")
         lines = [f"{readable_copy(Path(s.image_path).resolve(), images)} {' '.join(str(int(v)) for v in row)}"
-                 for s, row in zip(table.samples, y)]  # fmt: skip
+                 for s, row in zip(table.samples, y)]
         (lists / names[split]).write_text("\n".join(lines) + "\n")
 
 
@@ -93,7 +93,7 @@ def main(argv=None) -> None:
     parser.add_argument("--init-seed", type=int, default=1000, help="seed of the one encoder initialisation")
     parser.add_argument("--authors-resize-before-crop", action="store_true",
                         help="diagnostic: their RandomResizedCrop acts on the image already resized to the input "
-                             "size, as ours does (default: on the stored image, as their code does)")  # fmt: skip
+                             "size, as ours does (default: on the stored image, as their code does)")
     parser.add_argument("--skip-ours", action="store_true", help="run the authors' side only (diagnostics)")
     args = parser.parse_args(argv)
     repos = identify_repos(args.authors_repo)
@@ -106,7 +106,8 @@ def main(argv=None) -> None:
         with tempfile.TemporaryDirectory(prefix="parity-finetune-") as tmp:
             tmp = Path(tmp)
             probe = prepare_run(RunRequest(task=args.task, fraction=args.fraction, seed=seed, protocol="finetune",
-                                           backbone="random-init", overrides=TINY_VIT + AUTHORS_NORM), catalog)  # fmt: skip
+                                           backbone="random-init", overrides=TINY_VIT + AUTHORS_NORM),
+                                catalog)
             steps_per_epoch = math.ceil(len(probe.split.train) / args.batch_size)
             steps = steps_per_epoch * args.epochs
             recipe = {
@@ -115,10 +116,10 @@ def main(argv=None) -> None:
                 "crop_scale_min": 0.08, "hflip": True, "head_init_std": 2e-5, "head_norm": "none", "grad_clip": 1.0,
                 "drop_path": 0.1, "pooling": "mean", "eval_resize": "shortside-centercrop", "patience": 20,
                 "amp": "none", "eval_batch_size": 64, "layer_decay": 1.0,
-            }  # fmt: skip
+            }
             overrides = TINY_VIT + AUTHORS_NORM + [f"protocol.{k}={json.dumps(v)}" for k, v in recipe.items()]
             plan = prepare_run(RunRequest(task=args.task, fraction=args.fraction, seed=seed, protocol="finetune",
-                                          backbone="random-init", overrides=overrides), catalog)  # fmt: skip
+                                          backbone="random-init", overrides=overrides), catalog)
             ctx = make_context(plan)
             torch.manual_seed(args.init_seed)
             encoder = ctx.build_backbone().encoder
@@ -141,22 +142,22 @@ def main(argv=None) -> None:
                 "num_heads": encoder.blocks[0].attn.num_heads, "steps": steps, "warmup_steps": args.warmup_steps,
                 "lr": args.lr, "weight_decay": 0.0, "eval_batch_size": 64, "seed": seed,
                 "resize_before_crop": args.authors_resize_before_crop,
-            }  # fmt: skip
+            }
             t0 = time.perf_counter()
             theirs = run_authors("finetune-ecamp", repos["ecamp"], {"unused": np.zeros(1)}, python=args.authors_python,
-                                 batch_size=args.batch_size, options=json.dumps(options))  # fmt: skip
+                                 batch_size=args.batch_size, options=json.dumps(options))
             ours_all.append(metric.value)
             theirs_all.append(theirs["value"])
             rows.append([seed, len(ctx.train), len(ctx.val), len(ctx.test), steps, metric.value, theirs["value"],
-                         metric.value - theirs["value"], theirs["optimizer_steps"], theirs["evaluations"]])  # fmt: skip
+                         metric.value - theirs["value"], theirs["optimizer_steps"], theirs["evaluations"]])
             print(f"seed {seed}: ours {metric.value:.4f} ({ours_cpu:.0f} s CPU), ECAMP {theirs['value']:.4f} "
-                  f"({time.perf_counter() - t0:.0f} s wall)", file=sys.stderr)  # fmt: skip
+                  f"({time.perf_counter() - t0:.0f} s wall)", file=sys.stderr)
     print(f"task {args.task}, fraction {args.fraction}: {json.dumps(recipe)}")
     print(markdown_table(["seed", "train", "val", "test", "steps", "ours AUC", "ECAMP AUC", "ours - ECAMP",
-                          "ECAMP optimiser steps", "ECAMP evaluations"], rows))  # fmt: skip
+                          "ECAMP optimiser steps", "ECAMP evaluations"], rows))
     diff, noise, ok = within_noise(ours_all, theirs_all)
     print(f"\nmean ours {np.mean(ours_all):.4f}, ECAMP {np.mean(theirs_all):.4f}; mean difference {diff:+.4f}, "
-          f"seed sd {noise:.4f}: {'within' if ok else 'OUTSIDE'} seed noise")  # fmt: skip
+          f"seed sd {noise:.4f}: {'within' if ok else 'OUTSIDE'} seed noise")
 
 
 if __name__ == "__main__":

@@ -70,24 +70,25 @@ def main(argv=None) -> None:
         encoder_file = Path(tmp) / "encoder.pt"
         for seed in (int(s) for s in args.seeds.split(",")):
             request = RunRequest(task=args.task, fraction=args.fraction, seed=seed, protocol="linear",
-                                 backbone="random-init", preset=args.preset, overrides=list(TINY_VIT))  # fmt: skip
+                                 backbone="random-init", preset=args.preset, overrides=list(TINY_VIT))
             plan = prepare_run(request, catalog)
             ctx = make_context(plan)
             torch.manual_seed(args.init_seed)
             backbone = ctx.build_backbone().eval().requires_grad_(False)
             torch.save(backbone, encoder_file)
             x = {name: images(getattr(ctx, name), backbone) for name in ("train", "val", "test")}
-            y = {name: np.asarray(ctx.targets(getattr(ctx, name)), dtype=np.float32) for name in ("train", "val", "test")}
+            y = {name: np.asarray(ctx.targets(getattr(ctx, name)), dtype=np.float32)
+                 for name in ("train", "val", "test")}
             single, params = plan.task.single_label, plan.params
             t0 = time.process_time()
             head = train_linear_head(features(backbone, x["train"]), torch.from_numpy(y["train"]),
                                      features(backbone, x["val"]), torch.from_numpy(y["val"]), params, seed=seed,
-                                     device=torch.device("cpu"), single_label=single)  # fmt: skip
+                                     device=torch.device("cpu"), single_label=single)
             with torch.no_grad():
                 scores = probabilities(head(features(backbone, x["test"])), single).numpy()
             predictions = attach_truth(plan.impl, plan.task, ctx.test,
                                        Predictions(ids=tuple(ctx.test.ids), targets=None, scores=scores,
-                                                   label_names=ctx.labels))  # fmt: skip
+                                                   label_names=ctx.labels))
             metric = plan.impl.score(plan.task, predictions, n_bootstrap=0, seed=seed)[0]
             ours_cpu = time.process_time() - t0
             arrays = {f"x_{k}": v for k, v in x.items()} | {f"y_{k}": v for k, v in y.items()}
@@ -97,18 +98,19 @@ def main(argv=None) -> None:
                 "linear-mgca", repos["mgca"], arrays, python=args.authors_python, batch_size=params.batch_size,
                 backbone=encoder_file, lr=params.lr, weight_decay=params.weight_decay, max_epochs=params.max_epochs,
                 patience=params.patience, seed=seed,
-            )  # fmt: skip
+            )
             ours_all.append(metric.value)
             theirs_all.append(theirs["value"])
             rows.append([seed, len(ctx.train), len(ctx.val), len(ctx.test), metric.name, metric.value, theirs["value"],
-                         metric.value - theirs["value"], theirs["epochs"]])  # fmt: skip
+                         metric.value - theirs["value"], theirs["epochs"]])
             print(f"seed {seed}: ours {metric.value:.4f} ({ours_cpu:.1f} s CPU), MGCA {theirs['value']:.4f} "
-                  f"({time.perf_counter() - t0:.0f} s wall)", file=sys.stderr)  # fmt: skip
+                  f"({time.perf_counter() - t0:.0f} s wall)", file=sys.stderr)
     print(f"task {args.task}, fraction {args.fraction}, preset {args.preset}: {plan.params}")
-    print(markdown_table(["seed", "train", "val", "test", "metric", "ours", "MGCA", "ours - MGCA", "MGCA epochs"], rows))
+    header = ["seed", "train", "val", "test", "metric", "ours", "MGCA", "ours - MGCA", "MGCA epochs"]
+    print(markdown_table(header, rows))
     diff, noise, ok = within_noise(ours_all, theirs_all)
     print(f"\nmean ours {np.mean(ours_all):.4f}, MGCA {np.mean(theirs_all):.4f}; mean difference {diff:+.4f}, "
-          f"seed sd {noise:.4f}: {'within' if ok else 'OUTSIDE'} seed noise")  # fmt: skip
+          f"seed sd {noise:.4f}: {'within' if ok else 'OUTSIDE'} seed noise")
 
 
 if __name__ == "__main__":

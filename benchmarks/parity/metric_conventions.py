@@ -163,7 +163,7 @@ def compare_dice(repos: dict[str, Path], seeds, python: str) -> str:
         header += ["ECAMP get_dice (batch 512)", "abs diff vs ours per-image"]
     if "mgca" in repos:
         header += [f"MGCA SSLSegmenter (batch {MGCA_SEG_BATCH})", "our batch-mean reading", "abs diff",
-                   "MGCA - ours per-image"]  # fmt: skip
+                   "MGCA - ours per-image"]
     return markdown_table(header, rows)
 
 
@@ -184,7 +184,7 @@ def compare_map(repos: dict[str, Path], seeds, python: str) -> str:
                 row += [theirs["value"], abs(theirs["value"] - ours["map_40_75_mgca"])]
         rows.append(row)
     header = ["seed", "images", "scored by authors (GT and pred)", "predictions", "ours map_40_75 (all images)",
-              "ours map_40_75_mgca"]  # fmt: skip
+              "ours map_40_75_mgca"]
     for name in ("ecamp", "mgca"):
         if name in repos:
             header += [f"{name.upper()} torchmetrics mAP", "abs diff vs ours _mgca"]
@@ -195,9 +195,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Dice / mAP: the authors' evaluation code versus ours")
     parser.add_argument("metric", choices=("dice", "map"))
     parser.add_argument("--authors-repo", type=Path, action="append", required=True,
-                        help="a checkout of ToniChopp/ECAMP or HKU-MedAI/MGCA (repeat for both)")  # fmt: skip
+                        help="a checkout of ToniChopp/ECAMP or HKU-MedAI/MGCA (repeat for both)")
     parser.add_argument("--authors-python", default=default_python(),
-                        help="interpreter with the authors' extras (torchmetrics 0.8.2, pytorch-lightning 1.x)")  # fmt: skip
+                        help="interpreter with the authors' extras (torchmetrics 0.8.2, lightning 1.x)")
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args(argv)
     repos = identify_repos(args.authors_repo)
