@@ -220,20 +220,14 @@ class _DecodedYolo:
         return output if self.scale == 0 else output.new_zeros(output.shape[0], 0, 6)
 
 
-class _DetNet(torch.nn.Module):
+class _DetNet(_FixedOutputs):
     """Returns the next batch's decoded predictions as scale 0 and empty scales 1 and 2."""
 
     anchors = [None, None, None]
     classes = 1
 
-    def __init__(self, decoded):
-        super().__init__()
-        self.decoded = list(decoded)
-        self.calls = 0
-
     def forward(self, x):
-        out = self.decoded[self.calls]
-        self.calls += 1
+        out = super().forward(x)
         empty = out.new_zeros(out.shape[0], 0, 6)
         return out, empty, empty
 
