@@ -116,3 +116,18 @@ def test_stub_finder_serves_only_listed_modules(shim, monkeypatch):
     from apex import amp  # listed: served as a stub whatever it is asked for
 
     assert amp is not None
+
+
+def test_write_lists_writes_their_format_and_refuses_labels_it_cannot_hold(tmp_path):
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    finetune = _load("finetune")
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(image)
+    table = SimpleNamespace(samples=[SimpleNamespace(image_path=str(image))])
+    finetune.write_lists(tmp_path / "out", "RSNA", {"train": table}, {"train": np.array([[1.0, 0.0]])})
+    assert (tmp_path / "out/datasets/RSNA/train_list.txt").read_text() == f"{image.resolve()} 1 0\n"
+    with pytest.raises(ValueError, match="train"):
+        finetune.write_lists(tmp_path / "out", "RSNA", {"train": table}, {"train": np.array([[-1.0, 0.0]])})
