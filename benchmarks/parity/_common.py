@@ -39,13 +39,15 @@ def identify_repos(paths: Sequence[Path]) -> dict[str, Path]:
 
 
 def run_authors(kind: str, repo: Path, arrays: dict[str, np.ndarray], *, python: str, **options) -> dict:
-    """Run ``authors_shim.py kind`` under ``python`` on ``arrays``; its JSON result (stderr shown on failure)."""
+    """Run ``authors_shim.py kind`` under ``python`` on ``arrays`` (``options``: ``--key value``; ``True``: a bare
+    flag, ``False``: left out); its JSON result (stderr shown on failure)."""
     with tempfile.TemporaryDirectory(prefix="parity-") as tmp:
         inputs, out = Path(tmp) / "inputs.npz", Path(tmp) / "out.json"
         np.savez(inputs, **arrays)
         cmd = [python, str(SHIM), kind, "--authors-repo", str(repo), "--inputs", str(inputs), "--out", str(out)]
         for key, value in options.items():
-            cmd += [f"--{key.replace('_', '-')}", str(value)]
+            flag = f"--{key.replace('_', '-')}"
+            cmd += [flag] if value is True else [] if value is False else [flag, str(value)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
         if proc.returncode != 0:
             raise RuntimeError(f"authors' side '{kind}' failed ({' '.join(cmd)}):\n{proc.stderr[-4000:]}")

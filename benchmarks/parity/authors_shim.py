@@ -354,7 +354,7 @@ class _GlobalFeatures(torch.nn.Module):
 
 
 def run_linear_mgca(repo: Path, inputs: dict, batch_size: int, backbone: Path, lr: float, weight_decay: float,
-                    max_epochs: int, patience: int, seed: int) -> dict:
+                    max_epochs: int, patience: int, seed: int, drop_last: bool = True) -> dict:
     """MGCA's ``SSLFineTuner`` under pytorch-lightning's ``Trainer`` with the callbacks of ``mgca_finetuner.py``
     (checkpoint and early stopping on val loss, ``min_delta`` 0) and its ``DataModule``'s loader settings
     (train and val ``shuffle``/``drop_last`` as there); test with the best checkpoint, ``test_auc``/``test_acc``."""
@@ -390,7 +390,7 @@ def run_linear_mgca(repo: Path, inputs: dict, batch_size: int, backbone: Path, l
         trainer = Trainer(max_epochs=max_epochs, deterministic=True, callbacks=callbacks, logger=False,
                           accelerator="cpu", devices=1, enable_progress_bar=False,
                           enable_model_summary=False)
-        trainer.fit(tuner, loader("train", True, True), loader("val", False, True))
+        trainer.fit(tuner, loader("train", True, drop_last), loader("val", False, drop_last))
         result = trainer.test(tuner, loader("test", False, False), ckpt_path="best", verbose=False)[0]
         epochs = trainer.current_epoch
     key = "test_acc" if single else "test_auc"
@@ -506,6 +506,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--batch-size", type=int, required=True)
     parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--no-drop-last", action="store_true", help="diagnostic: MGCA's loaders keep every image")
     parser.add_argument("--options", type=json.loads, default={}, help="JSON of further options (finetune)")
     parser.add_argument("--backbone", type=Path, help="a torch.save'd encoder module with forward_global")
     for name in ("lr", "weight_decay"):
@@ -523,7 +524,8 @@ def main(argv=None) -> None:
         kwargs["options"] = args.options
     if args.kind == "linear-mgca":
         kwargs.update(backbone=args.backbone, lr=args.lr, weight_decay=args.weight_decay,
-                      max_epochs=args.max_epochs, patience=args.patience, seed=args.seed)
+                      max_epochs=args.max_epochs, patience=args.patience, seed=args.seed,
+                      drop_last=not args.no_drop_last)
     result = KINDS[args.kind](args.authors_repo.resolve(), inputs, **kwargs)
     result["torchmetrics"] = _version("torchmetrics")
     result["pytorch_lightning"] = _version("pytorch_lightning")

@@ -60,6 +60,8 @@ def main(argv=None) -> None:
     parser.add_argument("--fraction", type=float, default=1.0)
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--init-seed", type=int, default=1000, help="seed of the one encoder initialisation")
+    parser.add_argument("--authors-no-drop-last", action="store_true",
+                        help="diagnostic: MGCA's train and val loaders keep every image (theirs drop the last batch)")
     args = parser.parse_args(argv)
     repos = identify_repos(args.authors_repo)
     if "mgca" not in repos:
@@ -97,7 +99,7 @@ def main(argv=None) -> None:
             theirs = run_authors(
                 "linear-mgca", repos["mgca"], arrays, python=args.authors_python, batch_size=params.batch_size,
                 backbone=encoder_file, lr=params.lr, weight_decay=params.weight_decay, max_epochs=params.max_epochs,
-                patience=params.patience, seed=seed,
+                patience=params.patience, seed=seed, no_drop_last=args.authors_no_drop_last,
             )
             ours_all.append(metric.value)
             theirs_all.append(theirs["value"])
