@@ -46,11 +46,14 @@ def make_case(seed: int, profile: str, index: int, size: int, lateral: bool = Fa
     """Render case ``index`` of ``profile`` at ``size`` pixels (square), deterministically from ``seed``.
 
     ``extra`` findings are drawn after the ones sampled from the profile (a writer that decides a case's class
-    first, e.g. COVIDx, passes the class's findings here).
+    first, e.g. COVIDx, passes the class's findings here). The patient (sex, age) and the view are drawn first,
+    so the anatomy (breast shadows, a portable AP film's magnification and noise) can depend on them.
     """
     rng = case_rng(seed, profile, index)
+    sex, age = str(rng.choice(["Male", "Female"])), int(rng.integers(18, 91))
+    view = "AP" if rng.random() < 0.3 else "PA"
     findings = sample_findings(rng, profile) + list(extra)
-    anat = Anatomy.sample(rng, heart_ratio=heart_ratio(findings))
+    anat = Anatomy.sample(rng, heart_ratio=heart_ratio(findings), view=view, sex=sex)
     image = draw_frontal(anat, size, rng)
     truth = draw_findings(image, findings, rng)
     frontal = to_pixels(image.density, anat, rng)
@@ -58,5 +61,5 @@ def make_case(seed: int, profile: str, index: int, size: int, lateral: bool = Fa
     if lateral:
         side_view = to_pixels(lateral_overlay(draw_lateral(anat, size, rng), findings, rng), anat, rng)
     report = write_report(findings, rng)
-    return Case(frontal=frontal, lateral=side_view, view="AP" if rng.random() < 0.3 else "PA", findings=findings,
-                truth=truth, report=report, sex=str(rng.choice(["Male", "Female"])), age=int(rng.integers(18, 91)))
+    return Case(frontal=frontal, lateral=side_view, view=view, findings=findings, truth=truth, report=report,
+                sex=sex, age=age)

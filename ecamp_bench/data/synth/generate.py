@@ -13,7 +13,7 @@ from ecamp_bench.data.synth import chexpert, covidx, mimic_cxr, nih_cxr14, rsna,
 from ecamp_bench.data.synth.parallel import Progress, default_workers
 from ecamp_bench.errors import UnknownNameError
 
-GENERATOR_VERSION = 2  # 2: the NIH ChestX-ray14 and COVIDx layouts joined the default
+GENERATOR_VERSION = 3  # 2: NIH ChestX-ray14 and COVIDx joined; 3: the harder world (pose, habitus, exposure, varied findings)
 MARKER = "SYNTHETIC.json"
 
 # layout name -> (sub-folder, writer module)
@@ -37,11 +37,15 @@ PRESETS: dict[str, dict[str, int]] = {
               "covidx-cxr": 500, "size": 224},
     "demo": {"mimic-cxr": 3000, "chexpert": 4000, "rsna-pneumonia": 2600, "siim-acr": 2600, "nih-cxr14": 2400,
              "covidx-cxr": 2600, "size": 128},
+    # `gpu-demo` (`make demo` on a GPU): more pre-training studies, 448 px for the ViT-S/16's 448-px SR target.
+    "gpu-demo": {"mimic-cxr": 12000, "chexpert": 4000, "rsna-pneumonia": 2600, "siim-acr": 2600, "nih-cxr14": 2400,
+                 "covidx-cxr": 2600, "size": 448},
     "medium": {"mimic-cxr": 6000, "chexpert": 6000, "rsna-pneumonia": 8000, "siim-acr": 8000, "nih-cxr14": 8000,
                "covidx-cxr": 8000, "size": 256},
 }
 # Keyword arguments of a layout writer that differ from its defaults, per preset.
-LAYOUT_OPTIONS: dict[str, dict[str, dict]] = {"demo": {"chexpert": {"valid_share": 0.15}}}
+LAYOUT_OPTIONS: dict[str, dict[str, dict]] = {"demo": {"chexpert": {"valid_share": 0.15}},
+                                              "gpu-demo": {"chexpert": {"valid_share": 0.15}}}
 
 
 def preset(name: str) -> dict[str, int]:
