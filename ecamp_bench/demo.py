@@ -50,13 +50,14 @@ class DemoPlan:
         return asdict(self)
 
 
-def detect_hardware(cuda_available: Callable[[], bool] | None = None) -> tuple[str, str]:
-    """``("gpu", name of CUDA device 0)`` when ``cuda_available()`` (default ``torch.cuda.is_available``),
-    else ``("cpu", "<processor> (<n> cores)")``."""
+def detect_hardware(cuda_available: Callable[[], bool] | None = None,
+                    gpu_name: Callable[[], str] | None = None) -> tuple[str, str]:
+    """``("gpu", gpu_name())`` when ``cuda_available()`` (defaults: ``torch.cuda.is_available`` and the name of
+    CUDA device 0), else ``("cpu", "<processor> (<n> cores)")``."""
     import torch
 
     if (cuda_available or torch.cuda.is_available)():
-        return "gpu", torch.cuda.get_device_name(0)
+        return "gpu", (gpu_name or (lambda: torch.cuda.get_device_name(0)))()
     return "cpu", f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
@@ -91,7 +92,8 @@ def header_text(folder: Path) -> str:
         return ""
 
 
-def main(argv: list[str] | None = None, cuda_available: Callable[[], bool] | None = None) -> int:
+def main(argv: list[str] | None = None, cuda_available: Callable[[], bool] | None = None,
+         gpu_name: Callable[[], str] | None = None) -> int:
     """Pick the plan for the hardware found (or ``--hardware``), write ``DEMO.json`` and run every step."""
     parser = argparse.ArgumentParser(prog="python -m ecamp_bench.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--hardware", choices=("auto", "cpu", "gpu"), default="auto")
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None, cuda_available: Callable[[], bool] | Non
     args = parser.parse_args(argv)
     from ecamp_bench.paths import results_dir
 
-    hardware, name = detect_hardware(cuda_available)
+    hardware, name = detect_hardware(cuda_available, gpu_name)
     if args.hardware != "auto" and args.hardware != hardware:
         if args.hardware == "gpu":
             print("make demo: --hardware gpu, but torch.cuda.is_available() is False here", file=sys.stderr)
