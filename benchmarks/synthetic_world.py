@@ -96,7 +96,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tasks", default="chexpert-cls,rsna-cls")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=1, help="processes writing the layouts")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1: on a shared CPU, more threads mostly contend)")
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
 
     from ecamp_bench.data.synth import difficulty
     from ecamp_bench.paths import synthetic_root

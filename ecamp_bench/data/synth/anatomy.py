@@ -99,6 +99,8 @@ class Anatomy:
     heel: tuple[float, float] = (0.0, 0.0)
     blur: float = 0.0
     electrodes: int = 0
+    heart_height: float = 0.11  # half-height of the cardiac silhouette beyond what its width implies
+    heart_density: float = 0.62
 
     @staticmethod
     def sample(rng: np.random.Generator, heart_ratio: float | None = None, *, view: str = "PA",
@@ -126,17 +128,19 @@ class Anatomy:
             contrast=float(rng.uniform(0.7, 1.3)),
             gamma=float(rng.uniform(0.7, 1.4)),
             noise=float(rng.uniform(0.01, 0.035)) * (1.3 if ap else 1.0),
-            scale=float(rng.uniform(0.86, 1.08)) * (1.04 if ap else 1.0),
+            scale=float(rng.uniform(0.84, 1.1)) * (1.04 if ap else 1.0),
             tilt=float(rng.normal(0.0, 0.05)),
-            shift=(float(rng.normal(0.0, 0.03)), float(rng.normal(0.0, 0.03))),
+            shift=(float(rng.normal(0.0, 0.04)), float(rng.normal(0.0, 0.035))),
             rotation=float(rng.normal(0.0, 0.06)),
             soft_tissue=float(rng.beta(2.0, 4.0)),
             breast=float(rng.uniform(0.3, 1.0)) if sex == "Female" else 0.0,
-            markings=float(rng.uniform(0.04, 0.08)),
+            markings=float(rng.uniform(0.035, 0.085)),
             brightness=float(rng.uniform(-0.08, 0.08)),
             heel=(float(rng.normal(0.0, 0.06)), float(rng.normal(0.0, 0.06))),
             blur=float(rng.uniform(0.4, 1.2)),
             electrodes=int(rng.choice([0, 0, 3, 4, 5])) if not ap else int(rng.integers(3, 6)),
+            heart_height=float(rng.uniform(0.085, 0.135)),
+            heart_density=float(rng.uniform(0.52, 0.66)),
         )
 
     def lung_centre(self, side: str) -> float:
@@ -220,10 +224,10 @@ def draw_frontal(anat: Anatomy, size: int, rng: np.random.Generator) -> Frontal:
     thoracic = 2 * (anat.lung_offset + anat.lung_half_width)
     heart_half_w = anat.heart_ratio * thoracic / 2
     heart_x = c + 0.22 * heart_half_w
-    heart_half_h = 0.10 + 0.25 * heart_half_w
+    heart_half_h = anat.heart_height + 0.15 * heart_half_w
     r = np.hypot((X - heart_x) / heart_half_w, (Y - anat.heart_y) / heart_half_h)
     heart = soft((1.0 - r) * heart_half_w, size, 1.5)
-    density = density * (1 - heart) + 0.62 * heart
+    density = density * (1 - heart) + anat.heart_density * heart
     # ribs: posterior (descending laterally) and fainter anterior ones, inside the thorax
     thorax = soft(anat.lung_offset + anat.lung_half_width + 0.02 - u, size, 3.0) * soft(Y - 0.08, size, 3.0)
     spacing = (max(anat.lung_base) - anat.lung_top) / 8.5

@@ -143,7 +143,7 @@ def _lobules(img: Frontal, rng: np.random.Generator, cx: float, cy: float, radiu
 
 def _consolidation(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) -> None:
     radius = {"mild": (0.035, 0.065), "moderate": (0.05, 0.09), "severe": (0.07, 0.12)}[f.severity]
-    strength = {"mild": (0.14, 0.24), "moderate": (0.18, 0.3), "severe": (0.24, 0.36)}[f.severity]
+    strength = {"mild": (0.2, 0.3), "moderate": (0.25, 0.38), "severe": (0.3, 0.45)}[f.severity]
     for side in _sides(f):
         cx = img.anat.lung_centre(side) + _between(rng, (-0.5, 0.5)) * img.anat.lung_width(side)
         cy = _zone_y(img.anat, side, f.zone, rng)
@@ -191,7 +191,7 @@ def _pneumothorax(img: Frontal, f: Finding, rng: np.random.Generator, truth: Tru
 
 def _effusion(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) -> None:
     X, Y = img.grid
-    level_range = {"mild": (0.05, 0.14), "moderate": (0.13, 0.28), "severe": (0.26, 0.45)}[f.severity]
+    level_range = {"mild": (0.08, 0.16), "moderate": (0.14, 0.28), "severe": (0.26, 0.45)}[f.severity]
     for side in _sides(f):
         level, rise, fluid_density = _between(rng, level_range), _between(rng, (0.02, 0.1)), _between(rng, (0.4, 0.55))
         base = img.anat.lung_base[0 if side == "right" else 1]
@@ -205,7 +205,7 @@ def _effusion(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) 
 
 def _atelectasis(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) -> None:
     X, Y = img.grid
-    thickness = {"mild": (0.006, 0.012), "moderate": (0.01, 0.018), "severe": (0.014, 0.026)}[f.severity]
+    thickness = {"mild": (0.012, 0.02), "moderate": (0.016, 0.026), "severe": (0.02, 0.034)}[f.severity]
     for side in _sides(f):
         for _ in range(int(rng.integers(1, 4))):  # plate-like bands at any angle in the lower half of the lung
             cx = img.anat.lung_centre(side) + _between(rng, (-0.5, 0.5)) * img.anat.lung_width(side)
@@ -214,20 +214,20 @@ def _atelectasis(img: Frontal, f: Finding, rng: np.random.Generator, truth: Trut
             u = (X - cx) * np.cos(tilt) + (Y - cy) * np.sin(tilt)
             v = (Y - cy) * np.cos(tilt) - (X - cx) * np.sin(tilt)
             band = np.exp(-((v / _between(rng, thickness)) ** 2)) * np.exp(-((u / length) ** 4))
-            img.density += _between(rng, (0.2, 0.4)) * band * img.open_lung(side)
+            img.density += _between(rng, (0.3, 0.5)) * band * img.open_lung(side)
         truth.records.append({"kind": f.kind, "side": side, "zone": "lower", "severity": f.severity})
 
 
 def _edema(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) -> None:
     X, Y = img.grid
-    strength = {"mild": (0.04, 0.09), "moderate": (0.07, 0.13), "severe": (0.11, 0.2)}[f.severity]
+    strength = {"mild": (0.03, 0.07), "moderate": (0.05, 0.1), "severe": (0.08, 0.14)}[f.severity]
     haze = np.zeros_like(img.density)
     for side in SIDES:
         hx, hy = img.anat.hilum(side)
         haze = np.maximum(haze, np.exp(-(np.hypot(X - hx, (Y - hy) * 0.8) / 0.13) ** 2) * img.lungs[side])
     haze *= 1.0 - 0.85 * img.heart
     img.density += _between(rng, strength) * haze * (1.0 + 0.4 * smooth_noise(rng, img.size, 20))
-    img.density += _between(rng, (0.5, 1.2)) * img.markings  # engorged, indistinct vessels
+    img.density += _between(rng, (0.3, 0.7)) * img.markings  # engorged, indistinct vessels
     lines = np.zeros_like(img.density)
     for side in SIDES:  # Kerley B lines: short horizontal lines reaching the pleura at the bases
         lateral = -1.0 if side == "right" else 1.0
@@ -235,10 +235,10 @@ def _edema(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) -> 
         base = img.anat.lung_base[0 if side == "right" else 1]
         for _ in range(int(rng.integers(3, 8))):
             y = base - _between(rng, (0.03, 0.2)) * (base - img.anat.lung_top)
-            length = _between(rng, (0.015, 0.035))
+            length = _between(rng, (0.03, 0.06))
             x0 = edge - lateral * length
-            lines = np.maximum(lines, np.exp(-(((Y - y) / 0.004) ** 2)) * soft(length - np.abs(X - x0), img.size, 1.0))
-    img.density += _between(rng, (0.12, 0.25)) * lines * np.maximum(img.lungs["right"], img.lungs["left"])
+            lines = np.maximum(lines, np.exp(-(((Y - y) / 0.008) ** 2)) * soft(length - np.abs(X - x0), img.size, 1.0))
+    img.density += _between(rng, (0.15, 0.3)) * lines * np.maximum(img.lungs["right"], img.lungs["left"])
     truth.records.append({"kind": f.kind, "side": "bilateral", "zone": "perihilar", "severity": f.severity})
 
 
