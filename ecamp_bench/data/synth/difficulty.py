@@ -151,7 +151,11 @@ def supervised_cnn_auc(train: Arrays, test: Arrays, *, epochs: int = 30, batch_s
             total += loss.item() * len(index)
         if log:
             log(f"resnet18 epoch {epoch + 1}/{epochs}: train loss {total / len(x):.4f}")
-    return macro_auc(test.targets, _predict(model, test.images, device, batch_size))
+    scores = _predict(model, test.images, device, batch_size)
+    if log:
+        log("resnet18 test AUC per label: " + ", ".join(
+            f"{name} {macro_auc(test.targets[:, [j]], scores[:, [j]]):.3f}" for j, name in enumerate(test.labels)))
+    return macro_auc(test.targets, scores)
 
 
 def _predict(model, images: np.ndarray, device: str, batch_size: int) -> np.ndarray:
