@@ -31,22 +31,22 @@ from pathlib import Path
 import numpy as np
 
 
-def _write_layouts(out: Path, preset: str, workers: int) -> None:
-    from ecamp_bench.data.synth import generate as gen
+def _write_layouts(out: Path, preset_name: str, workers: int) -> None:
+    from ecamp_bench.data.synth.generate import GENERATOR_VERSION, LAYOUT_OPTIONS, LAYOUTS, preset, read_marker
 
-    params = gen.preset(preset)
-    marker = gen.read_marker(out)
-    if marker is not None and marker.get("generator_version") == gen.GENERATOR_VERSION and marker["preset"] == preset:
+    params = preset(preset_name)
+    marker = read_marker(out)
+    if marker is not None and marker.get("generator_version") == GENERATOR_VERSION and marker["preset"] == preset_name:
         return
     for name in ("chexpert", "rsna-pneumonia"):
-        done = out / gen.LAYOUTS[name][0] / ".benchmark-complete"
-        if done.is_file() and done.read_text() == f"{gen.GENERATOR_VERSION} {preset}":
+        subdir, module = LAYOUTS[name]
+        done = out / subdir / ".benchmark-complete"
+        if done.is_file() and done.read_text() == f"{GENERATOR_VERSION} {preset_name}":
             continue
-        subdir, module = gen.LAYOUTS[name]
         print(f"writing {name} ({params[name]} cases, {params['size']} px) under {out / subdir}", flush=True)
         module.write(out / subdir, params[name], 0, size=params["size"], workers=workers,
-                     **gen.LAYOUT_OPTIONS.get(preset, {}).get(name, {}))
-        done.write_text(f"{gen.GENERATOR_VERSION} {preset}")
+                     **LAYOUT_OPTIONS.get(preset_name, {}).get(name, {}))
+        done.write_text(f"{GENERATOR_VERSION} {preset_name}")
 
 
 def _images(samples, size: int) -> np.ndarray:
