@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=30, help="ResNet-18 epochs")
     parser.add_argument("--vit", default="cpu-demo", help="random-init ViT: cpu-demo or a timm name")
     parser.add_argument("--tasks", default="chexpert-cls,rsna-cls")
+    parser.add_argument("--classifiers", default="pixels,vit-random,resnet18", help="which of the three to run")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=1, help="processes writing the layouts")
     parser.add_argument("--threads", type=int, default=1,
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
             ("resnet18", lambda: difficulty.supervised_cnn_auc(train, test, epochs=args.epochs, device=args.device,
                                                                log=lambda m: print("  " + m, flush=True))),
         ):
+            if name not in args.classifiers.split(","):
+                continue
             t = time.process_time()
             row[name] = round(fn(), 4)
             print(f"  {task} {name}: macro AUC {row[name]:.3f} ({time.process_time() - t:.0f} CPU s)", flush=True)
