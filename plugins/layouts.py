@@ -44,17 +44,19 @@ def _detect(*markers: str) -> Callable[[Path], bool]:
 # Cases per layout in each synthetic preset (MIMIC/CheXpert count studies; some studies add a lateral image).
 # `demo` (what `make demo` uses) is sized for statistical power, not looks: every task's test set holds at
 # least 500 images (RSNA/SIIM test = 20 % of 2,600; CheXpert's valid = 15 % of its patients' studies) and the
-# 5 % training fraction at least 20 positives of every label.
+# 5 % training fraction at least 20 positives of every label. `gpu-demo` (`make demo` on a GPU) adds pre-training
+# studies (448 px, for the ViT-S/16's 448-px SR target).
 COUNTS: dict[str, dict[str, int]] = {
-    "mimic-cxr": {"tiny": 40, "small": 400, "demo": 3000, "medium": 6000},
-    "chexpert": {"tiny": 48, "small": 400, "demo": 4000, "medium": 6000},
-    "rsna-pneumonia": {"tiny": 64, "small": 500, "demo": 2600, "medium": 8000},
-    "siim-acr": {"tiny": 64, "small": 500, "demo": 2600, "medium": 8000},
-    "nih-cxr14": {"tiny": 80, "small": 500, "demo": 2400, "medium": 8000},
-    "covidx-cxr": {"tiny": 64, "small": 500, "demo": 2600, "medium": 8000},
+    "mimic-cxr": {"tiny": 40, "small": 400, "demo": 3000, "gpu-demo": 12000, "medium": 6000},
+    "chexpert": {"tiny": 48, "small": 400, "demo": 4000, "gpu-demo": 4000, "medium": 6000},
+    "rsna-pneumonia": {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000},
+    "siim-acr": {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000},
+    "nih-cxr14": {"tiny": 80, "small": 500, "demo": 2400, "gpu-demo": 2400, "medium": 8000},
+    "covidx-cxr": {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000},
 }
 # Writer keywords that differ from the writer's defaults, per layout and preset.
-OPTIONS: dict[str, dict[str, dict]] = {"chexpert": {"demo": {"valid_share": 0.15}}}
+OPTIONS: dict[str, dict[str, dict]] = {"chexpert": {"demo": {"valid_share": 0.15},
+                                                     "gpu-demo": {"valid_share": 0.15}}}
 EXTRA_IMAGES: dict[str, tuple[str, ...]] = {"rsna-pneumonia": ("stage_2_test_images",)}
 
 

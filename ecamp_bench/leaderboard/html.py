@@ -51,6 +51,7 @@ class ReportInputs:
     probe_html: str = ""  # the pre-training probe section (leaderboard/probe_plot.py), "" when no run logged one
     fairness_html: str = ""  # fairness/calibration tables and reliability diagrams (leaderboard/fairness.py)
     cost_html: str = ""  # the cost table (leaderboard --cost)
+    run_note: str = ""  # the hardware and presets of a `make demo` run (ecamp_bench.demo.header_text)
 
 
 def dataset_notes(records: list[tuple[Path, ResultRecord]]) -> tuple[dict[tuple[str, int, str], list[str]], dict[tuple[str, int, str], bool]]:
@@ -177,6 +178,8 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
         f'<p class="meta">{inputs.n_records} result records{", generated " + escape(inputs.generated_at) if inputs.generated_at else ""}. '
         "One table per protocol: numbers from different protocols are never mixed. Each task's primary metric.</p>",
     ]  # fmt: skip
+    if inputs.run_note:
+        body.append(f'<p class="meta"><strong>{escape(inputs.run_note)}</strong></p>')
     if not pivot.tables:
         body.append("<p><em>No result records yet: run <code>ecamp-bench eval</code> or <code>ecamp-bench sweep</code>.</em></p>")
     else:
@@ -188,6 +191,13 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
                     + "".join(f"<li>{escape(n)}</li>" for n in pivot.notes) + "</ul></details>")  # fmt: skip
     body.append("</body></html>")
     return "\n".join(body) + "\n"
+
+
+def header_text(folder: Path) -> str:
+    """The demo's hardware/preset sentence for the header (``ecamp_bench.demo``), "" outside a demo run."""
+    from ecamp_bench.demo import header_text as demo_header
+
+    return demo_header(folder)
 
 
 def build_report(
@@ -234,5 +244,6 @@ def build_report(
         generated_at=utc_now(), n_records=len(scanned.records), probe_html=probe_html,
         fairness_html=fairness_html(fairness_tables(scanned.records)),
         cost_html=cost_html(cost_rows(scanned.records)) if cost else "",
+        run_note=header_text(folder),
     )  # fmt: skip
     return to_html(table, inputs), paths + probe_paths

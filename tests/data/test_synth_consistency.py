@@ -12,18 +12,29 @@ from ecamp_bench.data.synth.case import make_case
 from ecamp_bench.data.synth.truth import read_truth
 
 
-def test_pneumonia_boxes_are_brighter_than_the_same_region_in_healthy_images(synthetic_tiny):
+def _local_contrast(images: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+    """Mean of the box minus the mean of a ring half the box wide around it (per image of ``[..., H, W]``)."""
+    h, w = y2 - y1, x2 - x1
+    outer = images[..., max(0, y1 - h // 2): y2 + h // 2, max(0, x1 - w // 2): x2 + w // 2]
+    inner = images[..., y1:y2, x1:x2]
+    ring_area = outer.shape[-1] * outer.shape[-2] - inner.shape[-1] * inner.shape[-2]
+    return inner.mean((-1, -2)) - (outer.sum((-1, -2)) - inner.sum((-1, -2))) / ring_area
+
+
+def test_pneumonia_boxes_are_brighter_than_their_surroundings_beyond_what_anatomy_gives(synthetic_tiny):
+    # Exposure, habitus and pose vary by patient (generator 3), so a box is compared with its own surroundings,
+    # and that local contrast with the same box's local contrast in healthy images (anatomy alone).
     table = rsna.read(synthetic_tiny / LAYOUTS["rsna-pneumonia"][0])
     images = {s.image_id: load_image(s.image_path) for s in table}
     healthy = np.stack([images[s.image_id] for s in table if s.meta["class"] == "Normal"])  # [N, H, W]
     assert len(healthy) >= 5
     gaps = []
     for sample in table:
-        for x1, y1, x2, y2 in sample.boxes:
-            box = (slice(int(y1), int(y2)), slice(int(x1), int(x2)))
-            gaps.append(images[sample.image_id][box].mean() - healthy[(slice(None), *box)].mean())
+        for box in sample.boxes:
+            box = tuple(int(v) for v in box)
+            gaps.append(_local_contrast(images[sample.image_id], *box) - _local_contrast(healthy, *box).mean())
     assert len(gaps) >= 5
-    assert np.mean(gaps) > 0.08 and np.mean(np.array(gaps) > 0.02) > 0.8, gaps
+    assert np.mean(gaps) > 0.03 and np.mean(np.array(gaps) > 0.0) > 0.8, gaps
 
 
 def test_pneumothorax_regions_are_darker_than_the_same_region_in_negatives(synthetic_tiny):

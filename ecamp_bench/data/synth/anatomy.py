@@ -66,14 +66,21 @@ def smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Anatomy:
-    """Per-patient body proportions (normalised units) and exposure."""
+    """Per-patient body proportions (normalised patient units), pose on the detector and exposure.
+
+    Pose: the patient is drawn in patient coordinates and placed on the detector by ``scale`` (magnification,
+    body size), ``tilt`` (in-plane rotation, radians) and ``shift`` (normalised units). Habitus: ``soft_tissue``
+    (chest-wall thickness over the lungs), ``breast`` (shadow strength over the lower zones, 0 for none).
+    Exposure: ``contrast``, ``brightness`` (offset), ``gamma``, ``noise`` (quantum noise sd), ``heel``
+    (a brightness ramp across the detector, ``(dx, dy)``) and ``blur`` (sd in pixels at 128 px).
+    """
 
     centre: float
     body_half_width: float
     lung_offset: float
     lung_half_width: float
     lung_top: float
-    lung_base: tuple[float, float]  # right, left (the left hemidiaphragm sits lower)
+    lung_base: tuple[float, float]  # right, left (the left hemidiaphragm sits lower); inspiration moves both
     dome: float
     heart_ratio: float  # cardiothoracic ratio; > 0.5 is cardiomegaly
     heart_y: float
@@ -81,34 +88,81 @@ class Anatomy:
     contrast: float
     gamma: float
     noise: float
+    scale: float = 1.0
+    tilt: float = 0.0
+    shift: tuple[float, float] = (0.0, 0.0)
+    rotation: float = 0.0  # patient rotation: one lung projects wider than the other (fraction, signed)
+    soft_tissue: float = 0.0
+    breast: float = 0.0
+    markings: float = 0.06
+    brightness: float = 0.0
+    heel: tuple[float, float] = (0.0, 0.0)
+    blur: float = 0.0
+    electrodes: int = 0
+    heart_height: float = 0.11  # half-height of the cardiac silhouette beyond what its width implies
+    heart_density: float = 0.62
 
     @staticmethod
-    def sample(rng: np.random.Generator, heart_ratio: float | None = None) -> Anatomy:
-        """Draw a plausible adult anatomy; ``heart_ratio`` overrides the (normal) cardiothoracic ratio."""
-        base_right = float(rng.uniform(0.68, 0.74))
+    def sample(rng: np.random.Generator, heart_ratio: float | None = None, *, view: str = "PA",
+               sex: str = "Male") -> Anatomy:
+        """Draw a plausible adult anatomy, pose and exposure; ``heart_ratio`` overrides the (normal) ratio.
+
+        A portable AP film (``view="AP"``) is magnified, shallower in inspiration and noisier; ``sex="Female"``
+        adds breast shadows of varying strength.
+        """
+        ap = view == "AP"
+        inspiration = float(rng.uniform(-0.06, 0.05)) - (0.03 if ap else 0.0)  # shallow breath: bases rise
+        base_right = 0.71 + inspiration
+        normal_ratio = float(rng.uniform(0.38, 0.50)) * (1.06 if ap else 1.0)
         return Anatomy(
-            centre=float(rng.normal(0.5, 0.008)),
-            body_half_width=float(rng.uniform(0.40, 0.45)),
-            lung_offset=float(rng.uniform(0.185, 0.205)),
-            lung_half_width=float(rng.uniform(0.135, 0.155)),
-            lung_top=float(rng.uniform(0.12, 0.16)),
-            lung_base=(base_right, base_right + float(rng.uniform(0.01, 0.03))),
-            dome=float(rng.uniform(0.10, 0.16)),
-            heart_ratio=float(heart_ratio if heart_ratio is not None else rng.uniform(0.40, 0.48)),
-            heart_y=float(rng.uniform(0.56, 0.60)),
+            centre=float(rng.normal(0.5, 0.01)),
+            body_half_width=float(rng.uniform(0.36, 0.48)),
+            lung_offset=float(rng.uniform(0.175, 0.21)),
+            lung_half_width=float(rng.uniform(0.125, 0.16)),
+            lung_top=float(rng.uniform(0.11, 0.17)),
+            lung_base=(base_right, base_right + float(rng.uniform(0.0, 0.035))),
+            dome=float(rng.uniform(0.08, 0.18)),
+            heart_ratio=float(heart_ratio * (1.04 if ap else 1.0) if heart_ratio is not None else normal_ratio),
+            heart_y=float(rng.uniform(0.54, 0.62)) + inspiration / 2,
             rib_phase=float(rng.uniform(0.0, 1.0)),
-            contrast=float(rng.uniform(0.9, 1.1)),
-            gamma=float(rng.uniform(0.85, 1.15)),
-            noise=float(rng.uniform(0.008, 0.02)),
+            contrast=float(rng.uniform(0.7, 1.3)),
+            gamma=float(rng.uniform(0.7, 1.4)),
+            noise=float(rng.uniform(0.01, 0.035)) * (1.3 if ap else 1.0),
+            scale=float(rng.uniform(0.84, 1.1)) * (1.04 if ap else 1.0),
+            tilt=float(rng.normal(0.0, 0.05)),
+            shift=(float(rng.normal(0.0, 0.04)), float(rng.normal(0.0, 0.035))),
+            rotation=float(rng.normal(0.0, 0.06)),
+            soft_tissue=float(rng.beta(2.0, 4.0)),
+            breast=float(rng.uniform(0.3, 1.0)) if sex == "Female" else 0.0,
+            markings=float(rng.uniform(0.035, 0.085)),
+            brightness=float(rng.uniform(-0.08, 0.08)),
+            heel=(float(rng.normal(0.0, 0.06)), float(rng.normal(0.0, 0.06))),
+            blur=float(rng.uniform(0.4, 1.2)),
+            electrodes=int(rng.choice([0, 0, 3, 4, 5])) if not ap else int(rng.integers(3, 6)),
+            heart_height=float(rng.uniform(0.085, 0.135)),
+            heart_density=float(rng.uniform(0.52, 0.66)),
         )
 
     def lung_centre(self, side: str) -> float:
-        """The x of a lung's centre line (patient right = image left)."""
+        """The x of a lung's centre line (patient right = image left), patient coordinates."""
         return self.centre - self.lung_offset if side == "right" else self.centre + self.lung_offset
+
+    def lung_width(self, side: str) -> float:
+        """The half-width of one lung as projected (patient rotation widens one side, narrows the other)."""
+        return self.lung_half_width * (1.0 + (self.rotation if side == "right" else -self.rotation))
 
     def hilum(self, side: str) -> tuple[float, float]:
         """The hilum of one lung (where vessels fan out from)."""
-        return self.centre + (-0.09 if side == "right" else 0.09), 0.42
+        return self.centre + (-0.09 if side == "right" else 0.09), 0.42 + (self.lung_base[0] - 0.71) / 2
+
+
+def pose_grid(anat: Anatomy, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Patient coordinates ``X, Y`` ``[size, size]`` of every detector pixel under ``anat``'s pose."""
+    Xi, Yi = grid(size)
+    cos, sin = np.float32(np.cos(anat.tilt)), np.float32(np.sin(anat.tilt))
+    u, v = Xi - np.float32(0.5 + anat.shift[0]), Yi - np.float32(0.5 + anat.shift[1])
+    inv = np.float32(1.0 / anat.scale)
+    return 0.5 + (cos * u + sin * v) * inv, 0.5 + (cos * v - sin * u) * inv
 
 
 def lung_margin(anat: Anatomy, side: str, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -116,11 +170,11 @@ def lung_margin(anat: Anatomy, side: str, X: np.ndarray, Y: np.ndarray) -> np.nd
     base = anat.lung_base[0 if side == "right" else 1]
     height = base - anat.lung_top
     t = (Y - anat.lung_top) / height
-    dx = (X - anat.lung_centre(side)) / anat.lung_half_width
+    dx = (X - anat.lung_centre(side)) / anat.lung_width(side)
     width = np.sqrt(np.clip(t, 0.0, 1.5))
     base_t = 1.0 - anat.dome * (1.0 - np.clip(dx, -1, 1) ** 2) / (height / 0.55)
     return np.minimum.reduce(
-        [(width - np.abs(dx)) * anat.lung_half_width, (base_t - t) * height, t * height + 0.02]
+        [(width - np.abs(dx)) * anat.lung_width(side), (base_t - t) * height, t * height + 0.02]
     ).astype(np.float32)
 
 
@@ -134,6 +188,7 @@ class Frontal:
     lungs: dict[str, np.ndarray]  # side -> soft mask [H, W]
     markings: np.ndarray  # [H, W] vessel density already added to ``density``
     heart: np.ndarray  # [H, W] soft mask of the cardiac silhouette
+    coords: tuple[np.ndarray, np.ndarray] | None = None  # patient coordinates of every pixel (pose_grid)
 
     def open_lung(self, side: str) -> np.ndarray:
         """Soft mask ``[H, W]`` of one lung where it is not hidden behind the heart."""
@@ -141,13 +196,14 @@ class Frontal:
 
     @property
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
-        """The normalised coordinate grids ``X, Y``."""
-        return grid(self.size)
+        """The patient coordinates ``X, Y`` of every pixel (the pose applied; ``grid(size)`` without one)."""
+        return self.coords if self.coords is not None else grid(self.size)
 
 
 def draw_frontal(anat: Anatomy, size: int, rng: np.random.Generator) -> Frontal:
-    """Draw body, lungs, mediastinum, heart, spine, ribs, clavicles, diaphragm and lung markings."""
-    X, Y = grid(size)
+    """Draw body, lungs, mediastinum, heart, spine, ribs, clavicles, diaphragm, lung markings, chest-wall soft
+    tissue and breast shadows, and ECG electrodes with their leads, in the patient's pose."""
+    X, Y = pose_grid(anat, size)
     c = anat.centre
     u = np.abs(X - c)
     # body: neck above the shoulders, a torso widening to the shoulders, abdomen below
@@ -168,10 +224,10 @@ def draw_frontal(anat: Anatomy, size: int, rng: np.random.Generator) -> Frontal:
     thoracic = 2 * (anat.lung_offset + anat.lung_half_width)
     heart_half_w = anat.heart_ratio * thoracic / 2
     heart_x = c + 0.22 * heart_half_w
-    heart_half_h = 0.10 + 0.25 * heart_half_w
+    heart_half_h = anat.heart_height + 0.15 * heart_half_w
     r = np.hypot((X - heart_x) / heart_half_w, (Y - anat.heart_y) / heart_half_h)
     heart = soft((1.0 - r) * heart_half_w, size, 1.5)
-    density = density * (1 - heart) + 0.62 * heart
+    density = density * (1 - heart) + anat.heart_density * heart
     # ribs: posterior (descending laterally) and fainter anterior ones, inside the thorax
     thorax = soft(anat.lung_offset + anat.lung_half_width + 0.02 - u, size, 3.0) * soft(Y - 0.08, size, 3.0)
     spacing = (max(anat.lung_base) - anat.lung_top) / 8.5
@@ -180,7 +236,13 @@ def draw_frontal(anat: Anatomy, size: int, rng: np.random.Generator) -> Frontal:
     ribs = 0.06 * np.exp(-(((posterior - np.round(posterior)) / 0.16) ** 2))
     ribs += 0.02 * np.exp(-(((anterior - np.round(anterior)) / 0.14) ** 2))
     density += ribs * thorax * (u > 0.035) * soft(max(anat.lung_base) + 0.02 - Y, size, 3.0) * (0.4 + 0.6 * lung_any)
-    # soft tissue over the lung periphery and bases
+    # soft tissue over the lung periphery and bases; a thicker chest wall greys the whole lung field
+    density += (0.04 + 0.08 * anat.soft_tissue) * lung_any * (0.6 + 0.4 * smooth_noise(rng, size, 3) ** 2)
+    if anat.breast > 0:
+        for sign in (-1, 1):
+            bx, by = c + sign * (anat.lung_offset + 0.03), max(anat.lung_base) - 0.06
+            r = np.hypot((X - bx) / 0.15, (Y - by) / 0.11)
+            density += 0.09 * anat.breast * soft(1.0 - r, size, 6.0) * soft(Y - by + 0.06, size, 4.0)
     density += 0.06 * lung_any * np.clip(np.abs(X - c) / (anat.lung_offset + anat.lung_half_width), 0, 1) ** 3
     # clavicles
     for sign in (-1, 1):
@@ -194,9 +256,25 @@ def draw_frontal(anat: Anatomy, size: int, rng: np.random.Generator) -> Frontal:
     for side in SIDES:
         hx, hy = anat.hilum(side)
         hilar = np.maximum(hilar, np.exp(-np.hypot(X - hx, Y - hy) / 0.16))
-    markings = (0.06 * ridges * (0.35 + hilar) * lung_any).astype(np.float32)
+    markings = (anat.markings * ridges * (0.35 + hilar) * lung_any).astype(np.float32)
     density += markings
-    return Frontal(anat=anat, size=size, density=density.astype(np.float32), lungs=lungs, markings=markings, heart=heart)
+    density += electrodes(anat, size, rng)
+    return Frontal(anat=anat, size=size, density=density.astype(np.float32), lungs=lungs, markings=markings, heart=heart,
+                   coords=(X, Y))
+
+
+def electrodes(anat: Anatomy, size: int, rng: np.random.Generator) -> np.ndarray:
+    """ECG electrodes (small bright rings) anywhere over the chest, each with a lead curving off the film."""
+    Xi, Yi = grid(size)
+    out = np.zeros((size, size), dtype=np.float32)
+    for _ in range(anat.electrodes):
+        ex, ey = float(rng.uniform(0.15, 0.85)), float(rng.uniform(0.1, 0.8))
+        ring = np.hypot(Xi - ex, Yi - ey)
+        out += 0.3 * soft(0.014 - ring, size, 1.0) - 0.12 * soft(0.006 - ring, size, 1.0)
+        end = (float(rng.choice([0.0, 1.0])), float(rng.uniform(0.0, 1.0)))
+        bend = (float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.2, 0.8)))
+        out += 0.08 * soft(0.003 - polyline_distance(Xi, Yi, [(ex, ey), bend, end]), size, 0.8)
+    return out
 
 
 def draw_lateral(anat: Anatomy, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -214,9 +292,11 @@ def draw_lateral(anat: Anatomy, size: int, rng: np.random.Generator) -> np.ndarr
 
 
 def to_pixels(density: np.ndarray, anat: Anatomy, rng: np.random.Generator) -> np.ndarray:
-    """Blur, add quantum noise and apply the exposure curve: ``uint8 [H, W]``."""
+    """Blur, add quantum noise, the heel-effect ramp and the exposure curve: ``uint8 [H, W]``."""
     size = density.shape[0]
-    image = ndimage.gaussian_filter(density, sigma=max(size / 400, 0.5))
+    Xi, Yi = grid(size)
+    image = ndimage.gaussian_filter(density, sigma=max(anat.blur * size / 128, 0.5))
     image = image + anat.noise * rng.standard_normal(image.shape).astype(np.float32)
+    image = image + anat.brightness + anat.heel[0] * (Xi - 0.5) + anat.heel[1] * (Yi - 0.5)
     image = np.clip((image - 0.02) * anat.contrast / 0.75, 0.0, 1.0) ** anat.gamma
     return np.round(image * 255.0).astype(np.uint8)

@@ -89,19 +89,17 @@ def make_case(seed: int, profile: str, index: int, size: int, lateral: bool = Fa
     """Render case ``index`` of ``profile`` at ``size`` pixels (square), deterministically from ``seed``.
 
     ``extra`` findings are drawn after the ones sampled from the profile (a writer that decides a case's class
-    first, e.g. COVIDx, passes the class's findings here). ``hard`` (off by default) draws one finding with less
-    contrast in one sex (:class:`HardFinding`); with it set, sex and age come from a stream of their own, drawn
-    before the image.
+    first, e.g. COVIDx, passes the class's findings here). The patient (sex, age) and the view are drawn first,
+    so the anatomy (breast shadows, a portable AP film's magnification and noise) can depend on them. ``hard`` (off
+    by default) draws one finding with less contrast in one sex (:class:`HardFinding`), using those demographics.
     """
     rng = case_rng(seed, profile, index)
-    demographics = None
-    if hard is not None:
-        side = np.random.default_rng(np.random.SeedSequence([seed, STREAMS[profile], index, 1]))
-        demographics = (str(side.choice(["Male", "Female"])), int(side.integers(18, 91)))
+    sex, age = str(rng.choice(["Male", "Female"])), int(rng.integers(18, 91))
+    view = "AP" if rng.random() < 0.3 else "PA"
     findings = sample_findings(rng, profile) + list(extra)
-    anat = Anatomy.sample(rng, heart_ratio=heart_ratio(findings))
+    anat = Anatomy.sample(rng, heart_ratio=heart_ratio(findings), view=view, sex=sex)
     image = draw_frontal(anat, size, rng)
-    if demographics is not None and demographics[0] == hard.sex and any(f.kind == hard.kind for f in findings):
+    if hard is not None and sex == hard.sex and any(f.kind == hard.kind for f in findings):
         truth = _draw_hard(image, findings, hard, rng)
     else:
         truth = draw_findings(image, findings, rng)
@@ -110,8 +108,5 @@ def make_case(seed: int, profile: str, index: int, size: int, lateral: bool = Fa
     if lateral:
         side_view = to_pixels(lateral_overlay(draw_lateral(anat, size, rng), findings, rng), anat, rng)
     report = write_report(findings, rng)
-    view = "AP" if rng.random() < 0.3 else "PA"
-    sex, age = str(rng.choice(["Male", "Female"])), int(rng.integers(18, 91))
-    sex, age = demographics or (sex, age)
-    return Case(frontal=frontal, lateral=side_view, view=view, findings=findings, truth=truth, report=report, sex=sex,
-                age=age)
+    return Case(frontal=frontal, lateral=side_view, view=view, findings=findings, truth=truth, report=report,
+                sex=sex, age=age)

@@ -3,6 +3,13 @@
 A :class:`Finding` says what, where (patient side, lung zone) and how bad; :func:`draw_findings` paints it
 into the density map and returns the pixel truth: opacity boxes (pneumonia/consolidation) and the
 pneumothorax mask. Zones are thirds of the lung height (upper/middle/lower).
+
+Appearance varies within a label as on real films: an opacity's position inside its zone, its size, outline
+(one to three lobules), texture (mottling, air bronchograms) and contrast are drawn per case; severity shifts
+the ranges, which overlap. Atelectasis is one to three thin plate-like bands at any angle; edema is mostly
+texture (thickened vessels, Kerley B lines at the bases, a faint perihilar haze); an effusion is a meniscus of
+varying height and density; cardiomegaly is a cardiothoracic ratio drawn per severity. So no fixed set of
+pixels carries a finding: see docs/synthetic.md.
 """
 
 from __future__ import annotations
@@ -70,7 +77,8 @@ def sample_findings(rng: np.random.Generator, profile: str) -> list[Finding]:
         elif kind == "edema":
             found.append(Finding(kind, "bilateral", None, severity))
         elif kind == "cardiomegaly":
-            found.append(Finding(kind, None, None, severity))
+            low, high = {"mild": (0.52, 0.58), "moderate": (0.57, 0.64), "severe": (0.63, 0.72)}[severity]
+            found.append(Finding(kind, None, None, severity, {"ratio": round(float(rng.uniform(low, high)), 4)}))
         elif kind == "nodule":
             is_mass = rng.random() < 0.35
             found.append(Finding(kind, str(rng.choice(SIDES)), str(rng.choice(ZONES)), severity,
@@ -85,7 +93,7 @@ def heart_ratio(findings: list[Finding]) -> float | None:
     """The cardiothoracic ratio implied by a cardiomegaly finding, ``None`` for a normal heart."""
     for f in findings:
         if f.kind == "cardiomegaly":
-            return {"mild": 0.56, "moderate": 0.62, "severe": 0.68}[f.severity]
+            return f.detail.get("ratio", {"mild": 0.56, "moderate": 0.62, "severe": 0.68}[f.severity])
     return None
 
 
@@ -116,18 +124,34 @@ def _box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     return float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)
 
 
-def _consolidation(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) -> None:
+def _between(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(rng.uniform(*bounds))
+
+
+def _lobules(img: Frontal, rng: np.random.Generator, cx: float, cy: float, radius: float, count: int) -> np.ndarray:
+    """One to a few overlapping rotated ellipses around ``(cx, cy)``: an irregular patch (soft, ``[H, W]`` in 0..1)."""
     X, Y = img.grid
-    radius = {"mild": 0.055, "moderate": 0.075, "severe": 0.10}[f.severity]
-    strength = {"mild": 0.26, "moderate": 0.32, "severe": 0.38}[f.severity]
+    patch = np.zeros_like(img.density)
+    for _ in range(count):
+        x0, y0 = cx + float(rng.normal(0.0, 0.5 * radius)), cy + float(rng.normal(0.0, 0.5 * radius))
+        rx, ry, angle = radius * _between(rng, (0.6, 1.3)), radius * _between(rng, (0.6, 1.3)), _between(rng, (0, np.pi))
+        u = (X - x0) * np.cos(angle) + (Y - y0) * np.sin(angle)
+        v = (Y - y0) * np.cos(angle) - (X - x0) * np.sin(angle)
+        patch = np.maximum(patch, np.exp(-1.5 * ((u / rx) ** 2 + (v / ry) ** 2)))
+    return patch
+
+
+def _consolidation(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) -> None:
+    radius = {"mild": (0.035, 0.065), "moderate": (0.05, 0.09), "severe": (0.07, 0.12)}[f.severity]
+    strength = {"mild": (0.2, 0.3), "moderate": (0.25, 0.38), "severe": (0.3, 0.45)}[f.severity]
     for side in _sides(f):
-        cx = img.anat.lung_centre(side) + float(rng.uniform(-0.04, 0.04))
+        cx = img.anat.lung_centre(side) + _between(rng, (-0.5, 0.5)) * img.anat.lung_width(side)
         cy = _zone_y(img.anat, side, f.zone, rng)
-        rx, ry = radius * float(rng.uniform(0.8, 1.2)), radius * float(rng.uniform(0.9, 1.4))
-        r2 = ((X - cx) / rx) ** 2 + ((Y - cy) / ry) ** 2
-        blob = np.exp(-1.5 * r2) * (1.0 + 0.35 * smooth_noise(rng, img.size, 10)) * img.lungs[side]
-        blob = np.clip(blob, 0.0, 1.0) * (1.0 - 0.85 * img.heart)
-        img.density += strength * blob
+        patch = _lobules(img, rng, cx, cy, _between(rng, radius), int(rng.integers(1, 4)))
+        mottled = patch * np.clip(1.0 + 0.5 * smooth_noise(rng, img.size, 24), 0.2, 1.8)
+        bronchi = np.exp(-((smooth_noise(rng, img.size, 16) / 0.18) ** 2)) * (patch > 0.45)
+        blob = np.clip(mottled * (1.0 - 0.55 * bronchi), 0.0, 1.0) * img.lungs[side] * (1.0 - 0.85 * img.heart)
+        img.density += _between(rng, strength) * blob
         box = _box(blob > 0.3)
         if box is not None:
             truth.boxes.append(box)
@@ -167,38 +191,54 @@ def _pneumothorax(img: Frontal, f: Finding, rng: np.random.Generator, truth: Tru
 
 def _effusion(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) -> None:
     X, Y = img.grid
-    level = {"mild": 0.12, "moderate": 0.25, "severe": 0.42}[f.severity]
+    level_range = {"mild": (0.08, 0.16), "moderate": (0.14, 0.28), "severe": (0.26, 0.45)}[f.severity]
     for side in _sides(f):
+        level, rise, fluid_density = _between(rng, level_range), _between(rng, (0.02, 0.1)), _between(rng, (0.4, 0.55))
         base = img.anat.lung_base[0 if side == "right" else 1]
         height = base - img.anat.lung_top
-        lateral = np.abs(X - img.anat.lung_centre(side)) / img.anat.lung_half_width
-        top = base - level * height - 0.06 * np.clip(lateral, 0, 1.2) ** 2  # meniscus rising laterally
-        fluid = soft(Y - top, img.size, 4.0) * img.lungs[side]
-        img.density = np.maximum(img.density, (img.density - img.markings) * (1 - fluid) + 0.5 * fluid)
+        lateral = np.abs(X - img.anat.lung_centre(side)) / img.anat.lung_width(side)
+        top = base - level * height - rise * np.clip(lateral, 0, 1.2) ** 2  # meniscus rising laterally
+        fluid = soft(Y - top, img.size, _between(rng, (2.0, 6.0))) * img.lungs[side]
+        img.density = np.maximum(img.density, (img.density - img.markings) * (1 - fluid) + fluid_density * fluid)
         truth.records.append({"kind": f.kind, "side": side, "zone": "lower", "severity": f.severity})
 
 
 def _atelectasis(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) -> None:
     X, Y = img.grid
-    thickness = {"mild": 0.012, "moderate": 0.018, "severe": 0.026}[f.severity]
+    thickness = {"mild": (0.012, 0.02), "moderate": (0.016, 0.026), "severe": (0.02, 0.034)}[f.severity]
     for side in _sides(f):
-        cx = img.anat.lung_centre(side) + float(rng.uniform(-0.03, 0.03))
-        cy = _zone_y(img.anat, side, "lower", rng)
-        tilt = float(rng.uniform(-0.25, 0.25))
-        band = np.exp(-(((Y - cy - tilt * (X - cx)) / thickness) ** 2)) * np.exp(-(((X - cx) / 0.09) ** 4))
-        img.density += 0.3 * band * img.open_lung(side)
+        for _ in range(int(rng.integers(1, 4))):  # plate-like bands at any angle in the lower half of the lung
+            cx = img.anat.lung_centre(side) + _between(rng, (-0.5, 0.5)) * img.anat.lung_width(side)
+            cy = _zone_y(img.anat, side, str(rng.choice(["middle", "lower"], p=[0.3, 0.7])), rng)
+            tilt, length = _between(rng, (-0.6, 0.6)), _between(rng, (0.04, 0.1))
+            u = (X - cx) * np.cos(tilt) + (Y - cy) * np.sin(tilt)
+            v = (Y - cy) * np.cos(tilt) - (X - cx) * np.sin(tilt)
+            band = np.exp(-((v / _between(rng, thickness)) ** 2)) * np.exp(-((u / length) ** 4))
+            img.density += _between(rng, (0.3, 0.5)) * band * img.open_lung(side)
         truth.records.append({"kind": f.kind, "side": side, "zone": "lower", "severity": f.severity})
 
 
 def _edema(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) -> None:
     X, Y = img.grid
-    strength = {"mild": 0.1, "moderate": 0.16, "severe": 0.24}[f.severity]
+    strength = {"mild": (0.03, 0.07), "moderate": (0.05, 0.1), "severe": (0.08, 0.14)}[f.severity]
     haze = np.zeros_like(img.density)
     for side in SIDES:
         hx, hy = img.anat.hilum(side)
         haze = np.maximum(haze, np.exp(-(np.hypot(X - hx, (Y - hy) * 0.8) / 0.13) ** 2) * img.lungs[side])
     haze *= 1.0 - 0.85 * img.heart
-    img.density += strength * haze * (1.0 + 0.3 * smooth_noise(rng, img.size, 20)) + 0.8 * img.markings * strength / 0.1
+    img.density += _between(rng, strength) * haze * (1.0 + 0.4 * smooth_noise(rng, img.size, 20))
+    img.density += _between(rng, (0.3, 0.7)) * img.markings  # engorged, indistinct vessels
+    lines = np.zeros_like(img.density)
+    for side in SIDES:  # Kerley B lines: short horizontal lines reaching the pleura at the bases
+        lateral = -1.0 if side == "right" else 1.0
+        edge = img.anat.lung_centre(side) + lateral * 0.85 * img.anat.lung_width(side)
+        base = img.anat.lung_base[0 if side == "right" else 1]
+        for _ in range(int(rng.integers(3, 8))):
+            y = base - _between(rng, (0.03, 0.2)) * (base - img.anat.lung_top)
+            length = _between(rng, (0.03, 0.06))
+            x0 = edge - lateral * length
+            lines = np.maximum(lines, np.exp(-(((Y - y) / 0.008) ** 2)) * soft(length - np.abs(X - x0), img.size, 1.0))
+    img.density += _between(rng, (0.15, 0.3)) * lines * np.maximum(img.lungs["right"], img.lungs["left"])
     truth.records.append({"kind": f.kind, "side": "bilateral", "zone": "perihilar", "severity": f.severity})
 
 
@@ -208,13 +248,13 @@ def _nodule(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) ->
     cx = img.anat.lung_centre(f.side) + float(rng.uniform(-0.05, 0.05))
     cy = _zone_y(img.anat, f.side, f.zone, rng)
     disc = soft(radius - np.hypot(X - cx, Y - cy), img.size, 1.0) * img.lungs[f.side]
-    img.density += 0.3 * disc
+    img.density += _between(rng, (0.15, 0.35)) * disc
     truth.records.append({"kind": f.kind, "side": f.side, "zone": f.zone, "severity": f.severity, **f.detail})
 
 
 def _devices(img: Frontal, f: Finding, rng: np.random.Generator, truth: Truth) -> None:
     X, Y = img.grid
-    c = img.anat.centre
+    c = img.anat.centre + float(rng.normal(0.0, 0.01))
     paths = {
         "endotracheal tube": [(c, 0.0), (c, 0.27)],
         "enteric tube": [(c - 0.01, 0.0), (c + 0.01, 0.5), (c + 0.1, 0.85)],

@@ -16,12 +16,14 @@ from ecamp_bench.data.synth.case import HardFinding
 from ecamp_bench.data.synth.parallel import Progress, default_workers
 from ecamp_bench.errors import UnknownNameError
 
-GENERATOR_VERSION = 2  # 2: the NIH ChestX-ray14 and COVIDx layouts joined the default
+# 2: NIH ChestX-ray14 and COVIDx joined the default; 3: the harder world (pose, habitus, exposure, varied findings)
+GENERATOR_VERSION = 3
 MARKER = "SYNTHETIC.json"
 
-# Image side (px) of each synthetic preset; 128 px is all the 64-px cpu presets read. The number of cases per
-# layout is declared by each layout (LayoutSpec.synthetic_counts), so a layout plugin joins the default alone.
-SIZES: dict[str, int] = {"tiny": 128, "small": 224, "demo": 128, "medium": 256}
+# Image side (px) of each synthetic preset; 128 px is all the 64-px cpu presets read, 448 px (`gpu-demo`) is the
+# ViT-S/16's SR target. The number of cases per layout is declared by each layout (LayoutSpec.synthetic_counts),
+# so a layout plugin joins the default alone.
+SIZES: dict[str, int] = {"tiny": 128, "small": 224, "demo": 128, "gpu-demo": 448, "medium": 256}
 
 
 def synthetic_layouts() -> dict[str, Any]:
