@@ -86,14 +86,14 @@ def test_gap_is_max_minus_min_and_value_fn_agrees():
     assert subgroup_values(preds)["auc_gap[sex]"] == pytest.approx(metrics["auc_gap[sex]"].value)
 
 
-def _probe(hard: HardFinding | None, n: int = 800, size: int = 64):
-    """Effusion on synthetic probe cases: 16x16-pooled pixels, logistic regression fit on half, scored on the rest."""
+def _probe(hard: HardFinding | None, n: int = 1600, size: int = 64, grid: int = 8):
+    """Effusion on synthetic probe cases: ``grid``²-pooled pixels, logistic regression fit on half, scored on the rest."""
     from sklearn.linear_model import LogisticRegression
 
     x, y, sex = [], [], []
     for i in range(n):
         case = make_case(0, "probe", i, size, hard=hard)
-        x.append(case.frontal.astype(np.float32).reshape(16, size // 16, 16, size // 16).mean((1, 3)).ravel() / 255)
+        x.append(case.frontal.astype(np.float32).reshape(grid, size // grid, grid, size // grid).mean((1, 3)).ravel() / 255)
         y.append(float(any(f.kind == "effusion" for f in case.findings)))
         sex.append(case.sex[0])
     x, y, sex = np.array(x), np.array(y), np.array(sex)
@@ -103,13 +103,17 @@ def _probe(hard: HardFinding | None, n: int = 800, size: int = 64):
     return {m.name: m.value for m in metrics}
 
 
-def test_hard_finding_makes_a_significant_sex_gap_and_without_it_there_is_none():
+@pytest.mark.slow
+def test_hard_finding_makes_a_significant_sex_gap_on_top_of_the_world_s_own():
+    # Generator version 3 draws breast shadows over the lung bases, so even without the knob a pixel probe sees
+    # effusion less well in women (measured: F 0.536, M 0.662, gap p 0.005). The knob must widen that gap by
+    # lowering the women's AUC on the same cases (measured: F 0.470, M 0.631, gap p 0.001; about 14 CPU s).
     hard = _probe(HardFinding("effusion", "Female", 0.2))
     plain = _probe(None)
-    assert hard["auc[sex=F]"] < hard["auc[sex=M]"] - 0.1
+    assert hard["auc[sex=F]"] < hard["auc[sex=M]"] - 0.1, hard
     assert hard["auc_gap_p[sex]"] < 0.05, hard
-    assert plain["auc_gap_p[sex]"] > 0.05, plain
-    assert plain["auc_gap[sex]"] < hard["auc_gap[sex]"]
+    assert hard["auc[sex=F]"] < plain["auc[sex=F]"] - 0.03, (hard, plain)
+    assert plain["auc_gap[sex]"] < hard["auc_gap[sex]"], (hard, plain)
 
 
 def test_hard_finding_is_off_by_default_and_leaves_other_cases_unchanged():
