@@ -87,13 +87,15 @@ def test_gap_is_max_minus_min_and_value_fn_agrees():
 
 
 def _probe(hard: HardFinding | None, n: int = 1600, size: int = 64, grid: int = 8):
-    """Effusion on synthetic probe cases: ``grid``²-pooled pixels, logistic regression fit on half, scored on the rest."""
+    """Effusion on synthetic probe cases: pixels pooled to ``grid`` × ``grid``, logistic regression fit on half,
+    scored on the rest."""
     from sklearn.linear_model import LogisticRegression
 
     x, y, sex = [], [], []
     for i in range(n):
         case = make_case(0, "probe", i, size, hard=hard)
-        x.append(case.frontal.astype(np.float32).reshape(grid, size // grid, grid, size // grid).mean((1, 3)).ravel() / 255)
+        pooled = case.frontal.astype(np.float32).reshape(grid, size // grid, grid, size // grid).mean((1, 3))
+        x.append(pooled.ravel() / 255)
         y.append(float(any(f.kind == "effusion" for f in case.findings)))
         sex.append(case.sex[0])
     x, y, sex = np.array(x), np.array(y), np.array(sex)
