@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 import ecamp_bench  # noqa: F401
-from _supervised import export_signal_backbone, train_supervised
+from _supervised import CLS_ARCH, export_signal_backbone, train_supervised
 from ecamp_bench.evaluation.runner import RunRequest, prepare_run, run_evaluation
 from ecamp_bench.paths import pretrained_dir
 from ecamp_bench.plugins import get_catalog
@@ -36,7 +36,7 @@ def test_trained_backbone_beats_random_init(rsna_root):
     train = plan.split.train
     assert not set(train.ids) & set(plan.split.test.ids)
     vit = train_supervised(train, plan.impl.targets(plan.task, train))
-    export_signal_backbone(vit, "signal", "signal test (supervised)")
+    export_signal_backbone(vit, "signal", "signal test (supervised)", hybrid=True)
 
     aucs = {}
     for backbone in ("file:" + str(pretrained_dir() / "signal.safetensors"), "random-init"):
@@ -45,7 +45,7 @@ def test_trained_backbone_beats_random_init(rsna_root):
             request = RunRequest(task="rsna-cls", fraction=0.1, seed=seed, backbone=backbone, data_root=rsna_root,
                                  preset="tiny", overrides=["eval.n_bootstrap=200"])  # fmt: skip
             outcome = run_evaluation(request, catalog)
-            assert outcome.record.ok and outcome.record.backbone.arch == "vit_tiny_patch16_224"
+            assert outcome.record.ok and outcome.record.backbone.arch == CLS_ARCH
             values.append(outcome.record.metrics[0].value)
         aucs[backbone.split(":")[0]] = sum(values) / len(values)
     assert aucs["file"] > aucs["random-init"] + 0.1, aucs
