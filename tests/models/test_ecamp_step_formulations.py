@@ -140,8 +140,9 @@ def test_on_the_gpu_the_new_step_equals_the_previous_one_and_compiles(monkeypatc
     then the compiled regions against eager."""
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    model = tiny_model().cuda().eval()
-    batch = [t.cuda() for t in inputs()]
+    device = torch.device("cuda")
+    model = tiny_model().to(device).eval()
+    batch = [t.to(device) for t in inputs()]
     eager = losses_and_grads(new_step, model, batch)
     assert_same_step(losses_and_grads(previous_step, model, batch), eager, rtol=1e-4, atol=1e-5)
     model.compile_regions()
