@@ -19,7 +19,7 @@ every ``accum_iter`` batches; the update is a small share of the step). Inputs a
 Runtime shims only, nothing in their checkout is edited: a stub ``ipdb`` module, ``torch._six`` (removed from
 torch 2, imported by timm 0.4.12 and their ``util/misc.py``), ecamp-bench's torchvision import guard (a CUDA
 torchvision next to a CPU torch), and on a CPU device ``Tensor.cuda`` → ``Tensor.to(device)`` (their forward
-moves its inputs and masks with ``.cuda()``), and ``np.float`` (removed in NumPy 1.24, used by
+moves its inputs and masks to the GPU with that method), and ``np.float`` (removed in NumPy 1.24, used by
 their ``util/pos_embed.py``). Autocast: ``torch.autocast`` with ``--amp`` (they run fp16 under
 ``torch.cuda.amp.autocast`` with a GradScaler).
 """

@@ -21,6 +21,11 @@ set -uo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PYTHON:-python3}"
 WHEELS=""
+case "${1:-}" in
+  ""|--wheels|--fetch-wheels) ;;
+  -h|--help) sed -n '2,/^set -uo pipefail/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "gpu_check: unknown argument '$1' (see benchmarks/gpu_check.sh --help)" >&2; exit 2 ;;
+esac
 if [[ "${1:-}" == "--fetch-wheels" ]]; then
   DIR="${2:?--fetch-wheels needs a folder}"
   mkdir -p "$DIR"

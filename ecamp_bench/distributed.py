@@ -69,7 +69,7 @@ def check_device(name: str) -> None:
         if not torch.cuda.is_available():
             build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
             raise ConfigError(f"--device {name}: CUDA is not available here (torch {torch.__version__}, {build}); "
-                              "use --device cpu, or install a CUDA torch (README: GPU setup)")
+                              "use --device cpu, or install a CUDA torch (README: On a GPU server; docs/gpu.md)")
         count = torch.cuda.device_count()
         if parsed.index is not None and parsed.index >= count:
             raise ConfigError(f"--device {name}: only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")

@@ -21,3 +21,13 @@ def test_gpu_check_stops_at_once_without_cuda(tmp_path):
     assert done.returncode == 1
     assert "[gpu_check] FATAL: CUDA is not available to torch" in done.stderr and "this check needs a GPU" in done.stderr
     assert not (tmp_path / "out" / "results").exists() and "===" not in done.stdout
+
+
+def test_help_prints_the_usage_and_an_unknown_argument_starts_nothing(tmp_path):
+    script = str(REPO / "benchmarks" / "gpu_check.sh")
+    env = {**os.environ, "PYTHON": sys.executable, "GPU_CHECK_OUT": str(tmp_path / "out")}
+    shown = subprocess.run(["bash", script, "--help"], capture_output=True, text=True, env=env, timeout=60)
+    assert shown.returncode == 0 and "Usage: benchmarks/gpu_check.sh" in shown.stdout
+    wrong = subprocess.run(["bash", script, "--whels", "x"], capture_output=True, text=True, env=env, timeout=60)
+    assert wrong.returncode == 2 and "unknown argument '--whels'" in wrong.stderr
+    assert not (tmp_path / "out").exists()

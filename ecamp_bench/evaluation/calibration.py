@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecamp_bench.evaluation.finite import require_finite
 from ecamp_bench.evaluation.metrics import MetricValue, bootstrap_indices, percentile_ci
 
 N_BINS = 15
@@ -71,7 +72,7 @@ def calibration_metrics(
 
     Rows with a NaN target are left out (of every label, so all values share one set of images).
     """
-    y, p = _arrays(targets, scores)
+    y, p = _arrays(targets, require_finite(np.asarray(scores, dtype=np.float64), "ece/brier: scores"))
     keep = ~np.isnan(y).any(axis=1)
     y, p = y[keep].T, p[keep].T  # [C, N]
     n = int(y.shape[1])

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ecamp_bench.evaluation.finite import require_finite
 from ecamp_bench.evaluation.metrics import MetricValue, bootstrap_indices, percentile_ci, rank_auc
 
 MIN_POSITIVES = 20
@@ -197,6 +198,7 @@ def subgroup_metrics(
     ``targets``/``scores`` ``[N, C]``; ``extras`` holds ``demo_sex``/``demo_age`` ``[N]``. Empty when ``primary`` is not
     one of :data:`SUBGROUP_PRIMARY` or there are no demographics.
     """
+    require_finite(np.asarray(scores, dtype=np.float64), f"{primary} per subgroup: scores")
     if primary not in SUBGROUP_PRIMARY:
         return []
     y = np.asarray(targets, dtype=np.float64).reshape(len(targets), -1)

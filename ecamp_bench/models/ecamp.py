@@ -341,16 +341,17 @@ class ECAMP(nn.Module):
         sr_image = self.forward_sr(pred, taps=taps)
         return sr_image, self.forward_loss_sr(imgs_hr, sr_image, region)
 
-    def compile_regions(self, **options) -> None:
+    def compile_regions(self, *, blocks: bool = True, **options) -> None:
         """``torch.compile`` the parts of the step that compile without graph breaks, in place: every encoder,
-        decoder and BERT block, the fusion layer, and the SR branch with its loss (convolutions as taps).
+        decoder and BERT block, the fusion layer (``blocks``), and the SR branch with its loss (convolutions as
+        taps).
 
         The whole model does not compile as one graph (the MLM logits at data-dependent positions, the text's
         varying width): compiling these regions keeps every FLOP-heavy part inside a compiled graph.
         ``options`` go to ``torch.compile``.
         """
-        blocks = [*self.encoder.blocks, *self.decoder_blocks, *self.text.encoder.layer, self.text.fusion]
-        for block in blocks:
+        regions = [*self.encoder.blocks, *self.decoder_blocks, *self.text.encoder.layer, self.text.fusion]
+        for block in regions if blocks else ():
             block.compile(**options)
         self._sr_and_loss = torch.compile(partial(self.sr_and_loss, taps=True), **options)
 

@@ -123,9 +123,12 @@ def pair_layout(members: tuple[str, str]) -> LayoutSpec:
             return [Problem(path=str(root), message=str(exc), code="missing-folder")]
         return [p for m, r in found.items() for p in _module(m).validate(r, options)]
 
-    def write_synthetic(root: Path, n: int, seed: int) -> None:
+    def write_synthetic(root: Path, n: int, seed: int, **options) -> None:
+        from ecamp_bench.plugins import get_catalog
+
         for member in members:
-            _module(member).write_synthetic(Path(root) / _module(member).SUBDIR, n, seed)
+            spec = get_catalog().layout(member)
+            spec.write_synthetic(Path(root) / spec.subdir, n, seed, **options)
 
     return LayoutSpec(
         name=name,

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from ecamp_bench.errors import NonFiniteError
+from ecamp_bench.evaluation.calibration import calibration_metrics
 from ecamp_bench.evaluation.det_metrics import ImageDetections, detection_metrics
 from ecamp_bench.evaluation.metrics import auc_metrics, binary_auc, single_label_metrics
 from ecamp_bench.evaluation.seg_metrics import dice_counts
 from ecamp_bench.evaluation.stats import delong_test
+from ecamp_bench.evaluation.subgroups import subgroup_metrics
 
 TARGETS = np.array([0, 1, 0, 1, 1, 0], dtype=float)
 
@@ -28,6 +30,9 @@ def test_every_metric_refuses_non_finite_scores_with_the_count(bad):
         "delong": lambda: delong_test(TARGETS, scores, np.linspace(0, 1, 6)),
         "map scores": lambda: detection_metrics([ImageDetections.of([[0, 0, 4, 4]], [[0, 0, 4, 4]], [bad])]),
         "map boxes": lambda: detection_metrics([ImageDetections.of([[0, 0, 4, 4]], [[0, 0, bad, 4]], [0.5])]),
+        "ece/brier": lambda: calibration_metrics(TARGETS[:, None], scores[:, None], ["x"], n_bootstrap=10),
+        "subgroups": lambda: subgroup_metrics("auc", TARGETS[:, None], scores[:, None], ["x"],
+                                              {"demo_sex": np.array(list("FMFMFM"))}, n_bootstrap=10),
     }
     for name, call in calls.items():
         with pytest.raises(NonFiniteError, match=r"\b[12] of \d+ values are not finite"):

@@ -35,6 +35,7 @@ def fake_venv_python(tmp_path: Path, torch_version: str, cuda: str | None) -> Pa
 case "$2" in
   *torch.version.cuda*) printf '%s\\n%s\\n' '{torch_version}' '{cuda}';;
   *torch.__version__*) echo '{torch_version}';;
+  'import ecamp_bench, mmcv, mmcv.ops, mmdet, mmseg') exit 1;;  # never "already installed" (the real venv may be)
   *) exec {sys.executable} "$@";;
 esac
 """)

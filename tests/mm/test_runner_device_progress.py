@@ -21,6 +21,18 @@ from _mmengine_tiny import Tiny  # noqa: E402
 from ecamp_bench.mm.runtime import build_runner, progress_hook  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _default_scope_restored():
+    """A Runner built with ``default_scope="mmengine"`` becomes mmengine's current scope for every later build in
+    the process (mmseg's registries then miss our losses): put the scopes back after each test."""
+    from mmengine.registry import DefaultScope
+
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
+
+
 class Recorder:
     """A stand-in progress phase: what the hook reported."""
 
@@ -71,7 +83,8 @@ def test_segmentation_training_prints_its_iterations(tmp_path, capsys, monkeypat
                  "--data-root", str(tmp_path / "data"), "--preset", "tiny", "--device", "cpu",
                  "--set", "backbone.arch=vit_tiny_patch16_224", "--set", "backbone.input_size=64",
                  "--set", "backbone.model_kwargs={depth: 1, embed_dim: 16, num_heads: 2, patch_size: 8}",
-                 "--set", "protocol.iters=4", "--set", "protocol.val_interval=2", "--set", "eval.n_bootstrap=0"]) == 0
+                 "--set", "protocol.epochs=0", "--set", "protocol.iters=4", "--set", "protocol.val_interval=2",
+                 "--set", "eval.n_bootstrap=0"]) == 0
     err = capsys.readouterr().err
     done = re.findall(r"^\[siim-seg \S+ frozen-seg seed 0: frozen-seg training \(iterations\)\] (\d+)/(\d+) ", err, re.M)
     assert ("4", "4") in done and ("1", "4") in done, err[-3000:]
