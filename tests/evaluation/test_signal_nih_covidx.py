@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ecamp_bench  # noqa: F401
-from _supervised import export_signal_backbone, train_supervised
+from _supervised import CONSPICUITY, export_signal_backbone, train_supervised
 from ecamp_bench.evaluation.runner import RunRequest, prepare_run, run_evaluation
 from ecamp_bench.plugins import get_catalog
 
@@ -26,7 +26,7 @@ def _tree(tmp_path_factory, layout: str, n: int):
 
     root = tmp_path_factory.mktemp(layout)
     subdir, writer = LAYOUTS[layout]
-    writer.write(root / subdir, n, 0, size=64, workers=1)
+    writer.write(root / subdir, n, 0, size=64, workers=1, conspicuity=CONSPICUITY)
     return root
 
 

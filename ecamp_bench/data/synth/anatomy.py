@@ -117,8 +117,8 @@ class Anatomy:
         return Anatomy(
             centre=float(rng.normal(0.5, 0.01)),
             body_half_width=float(rng.uniform(0.36, 0.48)),
-            lung_offset=float(rng.uniform(0.175, 0.21)),
-            lung_half_width=float(rng.uniform(0.125, 0.16)),
+            lung_offset=float(rng.uniform(0.165, 0.22)),
+            lung_half_width=float(rng.uniform(0.115, 0.17)),
             lung_top=float(rng.uniform(0.11, 0.17)),
             lung_base=(base_right, base_right + float(rng.uniform(0.0, 0.035))),
             dome=float(rng.uniform(0.08, 0.18)),
@@ -128,9 +128,9 @@ class Anatomy:
             contrast=float(rng.uniform(0.7, 1.3)),
             gamma=float(rng.uniform(0.7, 1.4)),
             noise=float(rng.uniform(0.01, 0.035)) * (1.3 if ap else 1.0),
-            scale=float(rng.uniform(0.84, 1.1)) * (1.04 if ap else 1.0),
-            tilt=float(rng.normal(0.0, 0.05)),
-            shift=(float(rng.normal(0.0, 0.04)), float(rng.normal(0.0, 0.035))),
+            scale=float(rng.uniform(0.78, 1.16)) * (1.04 if ap else 1.0),
+            tilt=float(rng.normal(0.0, 0.06)),
+            shift=(float(rng.normal(0.0, 0.05)), float(rng.normal(0.0, 0.045))),
             rotation=float(rng.normal(0.0, 0.06)),
             soft_tissue=float(rng.beta(2.0, 4.0)),
             breast=float(rng.uniform(0.3, 1.0)) if sex == "Female" else 0.0,
@@ -139,8 +139,8 @@ class Anatomy:
             heel=(float(rng.normal(0.0, 0.06)), float(rng.normal(0.0, 0.06))),
             blur=float(rng.uniform(0.4, 1.2)),
             electrodes=int(rng.choice([0, 0, 3, 4, 5])) if not ap else int(rng.integers(3, 6)),
-            heart_height=float(rng.uniform(0.085, 0.135)),
-            heart_density=float(rng.uniform(0.52, 0.66)),
+            heart_height=float(rng.uniform(0.07, 0.15)),
+            heart_density=float(rng.uniform(0.48, 0.68)),
         )
 
     def lung_centre(self, side: str) -> float:

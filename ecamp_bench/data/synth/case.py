@@ -85,24 +85,32 @@ def case_rng(seed: int, profile: str, index: int) -> np.random.Generator:
 
 
 def make_case(seed: int, profile: str, index: int, size: int, lateral: bool = False,
-              extra: tuple[Finding, ...] = (), hard: HardFinding | None = None) -> Case:
+              extra: tuple[Finding, ...] = (), hard: HardFinding | None = None, conspicuity: float = 1.0) -> Case:
     """Render case ``index`` of ``profile`` at ``size`` pixels (square), deterministically from ``seed``.
 
     ``extra`` findings are drawn after the ones sampled from the profile (a writer that decides a case's class
     first, e.g. COVIDx, passes the class's findings here). The patient (sex, age) and the view are drawn first,
     so the anatomy (breast shadows, a portable AP film's magnification and noise) can depend on them. ``hard`` (off
     by default) draws one finding with less contrast in one sex (:class:`HardFinding`), using those demographics.
+    ``conspicuity`` multiplies every drawn finding's change to the density map (1 = the world as documented; the
+    ratio-based cardiomegaly is anatomy and is not scaled). Tests that check the evaluation plumbing with a tiny
+    model trained for seconds use > 1; at 1 no extra arithmetic is done, so the default world's bytes are unchanged.
     """
+    if not conspicuity > 0:
+        raise ValueError(f"conspicuity {conspicuity}: must be > 0")
     rng = case_rng(seed, profile, index)
     sex, age = str(rng.choice(["Male", "Female"])), int(rng.integers(18, 91))
     view = "AP" if rng.random() < 0.3 else "PA"
     findings = sample_findings(rng, profile) + list(extra)
     anat = Anatomy.sample(rng, heart_ratio=heart_ratio(findings), view=view, sex=sex)
     image = draw_frontal(anat, size, rng)
+    before = image.density.copy() if conspicuity != 1.0 else None
     if hard is not None and sex == hard.sex and any(f.kind == hard.kind for f in findings):
         truth = _draw_hard(image, findings, hard, rng)
     else:
         truth = draw_findings(image, findings, rng)
+    if before is not None:
+        image.density = before + conspicuity * (image.density - before)
     frontal = to_pixels(image.density, anat, rng)
     side_view = None
     if lateral:

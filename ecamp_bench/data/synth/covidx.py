@@ -41,8 +41,8 @@ def class_findings(name: str, rng: np.random.Generator) -> tuple[Finding, ...]:
 def _render(item: tuple) -> dict:
     from PIL import Image
 
-    root, seed, index, size, split, patient, filename, name, source, extra = item
-    case = make_case(seed, "covidx", index, size, extra=extra)
+    root, seed, index, size, split, patient, filename, name, source, extra, conspicuity = item
+    case = make_case(seed, "covidx", index, size, extra=extra, conspicuity=conspicuity)
     folder = Path(root) / split
     folder.mkdir(parents=True, exist_ok=True)
     Image.fromarray(case.frontal, mode="L").save(folder / filename, format="PNG", compress_level=1)
@@ -50,8 +50,10 @@ def _render(item: tuple) -> dict:
             "truth": {"image_id": filename, "class": name, **case.truth_record()}}
 
 
-def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, progress: Progress | None = None) -> int:
-    """Write ``n`` synthetic images as a three-class COVIDx release under ``root``; returns ``n``."""
+def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, progress: Progress | None = None,
+          conspicuity: float = 1.0) -> int:
+    """Write ``n`` synthetic images as a three-class COVIDx release under ``root``; returns ``n``.
+    ``conspicuity``: see :func:`~ecamp_bench.data.synth.case.make_case`."""
     root = Path(root)
     rng = np.random.default_rng([seed, 106])
     items, patient = [], 0
@@ -73,7 +75,7 @@ def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, p
             else:
                 filename = f"MIDRC-RICORD-1C-{patient_id}-{view:05d}-0.png"
             extra = class_findings(name, rng)
-            items.append((str(root), seed, len(items), size, split, patient_id, filename, name, source, extra))
+            items.append((str(root), seed, len(items), size, split, patient_id, filename, name, source, extra, conspicuity))
     rows = map_cases(_render, items, label="covidx-cxr", workers=workers, progress=progress)
     write_truth(root, [row["truth"] for row in rows])
     for split in ("test", "train"):

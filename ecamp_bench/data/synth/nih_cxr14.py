@@ -49,8 +49,8 @@ def nih_findings(records: list[dict]) -> set[str]:
 def _render(item: tuple) -> dict:
     from PIL import Image
 
-    root, seed, index, n, size, patient, follow_up, split, undrawn, hard = item
-    case = make_case(seed, "nih", index, size, hard=hard)
+    root, seed, index, n, size, patient, follow_up, split, undrawn, hard, conspicuity = item
+    case = make_case(seed, "nih", index, size, hard=hard, conspicuity=conspicuity)
     name = f"{patient:08d}_{follow_up:03d}.png"
     folder = Path(root) / f"images_{1 + index * IMAGE_FOLDERS // n:03d}" / "images"
     folder.mkdir(parents=True, exist_ok=True)
@@ -69,8 +69,9 @@ def _render(item: tuple) -> dict:
 
 
 def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, progress: Progress | None = None,
-          hard: HardFinding | None = None) -> int:
-    """Write ``n`` synthetic images (1-3 per patient, a quarter of the patients in the test list); returns ``n``."""
+          hard: HardFinding | None = None, conspicuity: float = 1.0) -> int:
+    """Write ``n`` synthetic images (1-3 per patient, a quarter of the patients in the test list); returns ``n``.
+    ``hard``, ``conspicuity``: see :func:`~ecamp_bench.data.synth.case.make_case`."""
     root = Path(root)
     rng = np.random.default_rng([seed, 105])
     items, patient = [], 0
@@ -79,7 +80,7 @@ def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, p
         split = "test" if rng.random() < TEST_SHARE else "train_val"
         for follow_up in range(min(int(rng.integers(1, 4)), n - len(items))):
             undrawn = tuple(label for label in UNDRAWN if rng.random() < UNDRAWN_RATE)
-            items.append((str(root), seed, len(items), n, size, patient, follow_up, split, undrawn, hard))
+            items.append((str(root), seed, len(items), n, size, patient, follow_up, split, undrawn, hard, conspicuity))
     rows = map_cases(_render, items, label="nih-cxr14", workers=workers, progress=progress)
     write_truth(root, [row["truth"] for row in rows])
     write_csv(root / "BBox_List_2017.csv", BBOX_COLUMNS, [b for row in rows for b in row["boxes"]])

@@ -18,8 +18,8 @@ IMAGES = "stage_2_train_images"
 
 
 def _render(item: tuple) -> dict:
-    root, seed, index, size, patient_id = item
-    case = make_case(seed, "rsna", index, size)
+    root, seed, index, size, patient_id, conspicuity = item
+    case = make_case(seed, "rsna", index, size, conspicuity=conspicuity)
     write_dicom(Path(root) / IMAGES / f"{patient_id}.dcm", case.frontal,
                 sop_uid=make_uid(seed, "rsna", index, "sop"), study_uid=make_uid(seed, "rsna", index, "study"),
                 series_uid=make_uid(seed, "rsna", index, "series"), patient_id=patient_id, view=case.view,
@@ -36,11 +36,14 @@ def _render(item: tuple) -> dict:
             "truth": {"image_id": patient_id, **case.truth_record()}}
 
 
-def write(root: Path, n: int, seed: int, *, size: int = 256, workers: int = 1, progress: Progress | None = None) -> int:
-    """Write ``n`` synthetic patients (one DICOM each) under ``root``; returns the number of images."""
+def write(root: Path, n: int, seed: int, *, size: int = 256, workers: int = 1, progress: Progress | None = None,
+          conspicuity: float = 1.0) -> int:
+    """Write ``n`` synthetic patients (one DICOM each) under ``root``; returns the number of images.
+    ``conspicuity``: see :func:`~ecamp_bench.data.synth.case.make_case`."""
     root = Path(root)
     rng = np.random.default_rng([seed, 103])
-    items = [(str(root), seed, i, size, str(uuid.UUID(bytes=rng.bytes(16), version=4))) for i in range(n)]
+    items = [(str(root), seed, i, size, str(uuid.UUID(bytes=rng.bytes(16), version=4)), conspicuity)
+             for i in range(n)]
     rows = map_cases(_render, items, label="rsna-pneumonia", workers=workers, progress=progress)
     write_truth(root, [row["truth"] for row in rows])
     write_csv(root / CLASSES, ("patientId", "class"), [r for row in rows for r in row["classes"]])
