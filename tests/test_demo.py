@@ -53,3 +53,17 @@ def test_the_report_header_names_the_hardware_and_presets(tmp_path):
 
     html = to_html(Pivot(tables=[], notes=[]), ReportInputs(run_note=text))
     assert "Demo run on GPU (Fake GPU 80GB)" in html
+
+
+def test_linear_and_fine_tuning_sweeps_name_the_classification_tasks_and_the_dense_sweep_all_seven():
+    from ecamp_bench.plugins import get_catalog
+
+    catalog = get_catalog()
+    for hardware in ("cpu", "gpu"):
+        sweeps = {c[c.index("--protocol") + 1] if "--protocol" in c else "default": c[c.index("--tasks") + 1]
+                  for c in demo.make_plan(hardware).commands if c[0] == "sweep"}
+        for protocol in ("linear", "finetune"):
+            tasks = sweeps[protocol].split(",")
+            assert all(catalog.task(t).kind == "classification" for t in tasks), (protocol, tasks)
+        assert set(sweeps["default"].split(",")) == set(demo.TASKS.split(",")) and len(demo.TASKS.split(",")) == 7
+        assert {catalog.task(t).kind for t in demo.TASKS.split(",")} == {"classification", "segmentation", "detection"}
