@@ -4,7 +4,8 @@ The cells are the recipe's (task, protocol, fraction), each run for every ``--se
 machinery (finished cells are skipped, so an interrupted run resumes). Then one row per cell: our mean over the
 seeds next to the published value (``configs/reference/published.yaml`` rows of the recipe's method), the
 difference, our 95 % CI (the first seed's bootstrap CI over test images) and whether the published value lies in
-it. ``--dry-run`` prints each cell's resolved protocol parameters with the file:line each came from, runs nothing.
+it. ``--dry-run`` prints each cell's resolved protocol parameters with the file:line each came from, runs nothing
+and needs no ``--backbone``; otherwise the backbone is resolved (its weight file checked) before any cell starts.
 ``ecamp-bench list recipes [NAME]`` lists the recipes and a recipe's cells.
 """
 
@@ -130,7 +131,9 @@ def published_value(recipe: Recipe, cell: RecipeCell, references) -> tuple[float
 @app.command("reproduce")
 def reproduce_command(
     name: Annotated[str, typer.Argument(help="Recipe name (`ecamp-bench list recipes`) or a recipe YAML file.")],
-    backbone: Annotated[str, typer.Option("--backbone", help="Backbone name or file:PATH to evaluate.")],
+    backbone: Annotated[
+        str | None, typer.Option("--backbone", help="Backbone name or file:PATH to evaluate (--dry-run: optional).")
+    ] = None,
     data_root: DataRootOpt = None,
     splits_root: SplitsRootOpt = None,
     preset: PresetOpt = "default",
@@ -154,6 +157,7 @@ def reproduce_command(
     cells = [c for c in recipe.cells if wanted is None or c.task in wanted]
     if not cells:
         raise typer.BadParameter(f"recipe {recipe.name} has no cell for tasks {sorted(wanted or [])}")
+    check_reproduce_backbone(backbone, dry_run)
     split, split_note = choose_split(recipe, splits_root, our_splits)
     out = console()
     out.print(f"recipe {recipe.short} ({recipe.repo}@{recipe.commit[:7]}); {split_note}", soft_wrap=True)
@@ -164,6 +168,7 @@ def reproduce_command(
     from ecamp_bench.cli.sweep import SweepDisplay, _print_summary
     from ecamp_bench.sweep.runner import SweepSettings, run_sweep
 
+    assert backbone is not None  # check_reproduce_backbone: only --dry-run runs without one
     cat = catalog()
     grid = sorted({Cell(c.task, c.protocol, backbone, c.fraction, s) for c in cells for s in parse_seeds(seeds)})
     settings = SweepSettings(data_root=data_root, preset=preset, overrides=tuple(overrides), device=device,
@@ -175,6 +180,20 @@ def reproduce_command(
     out.print(comparison_table(recipe, cells, grid, settings))
     if summary.failures:
         raise typer.Exit(1)
+
+
+def check_reproduce_backbone(backbone: str | None, dry_run: bool) -> None:
+    """Refuse, before any cell starts, a run without ``--backbone`` (only ``--dry-run`` needs none) or with one the
+    weight resolver cannot build: an unknown name, a missing or unreadable weight file (the error names it)."""
+    from ecamp_bench.errors import ConfigError
+    from ecamp_bench.sweep.grid import check_backbones
+
+    if backbone is None:
+        if dry_run:
+            return
+        raise ConfigError("reproduce needs --backbone (e.g. --backbone file:PATH or --backbone random-init); "
+                          "only --dry-run, which runs nothing, goes without one")
+    check_backbones(catalog(), [backbone])
 
 
 def _print_resolved(resolved: ResolvedCell) -> None:
@@ -227,4 +246,5 @@ def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-__all__ = ["ResolvedCell", "choose_split", "comparison_table", "print_recipes", "resolve_cell"]
+__all__ = ["ResolvedCell", "check_reproduce_backbone", "choose_split", "comparison_table", "print_recipes",
+           "resolve_cell"]

@@ -29,6 +29,28 @@ def test_dry_run_prints_rsna_1pct_with_its_source_line(capsys, monkeypatch):
     assert "evaluating on our own seeded splits" in out
 
 
+def test_dry_run_needs_no_backbone_but_a_run_does(capsys):
+    from ecamp_bench.paths import results_dir
+
+    assert main(["reproduce", "ecamp", "--dry-run", "--tasks", "rsna-cls"]) == 0
+    assert "steps = 2000" in capsys.readouterr().out
+    assert main(["reproduce", "ecamp", "--tasks", "rsna-cls", "--preset", "tiny"]) == 2
+    captured = capsys.readouterr()
+    assert "reproduce needs --backbone" in captured.err and "recipe ecamp" not in captured.out
+    assert not results_dir().exists()  # nothing ran
+
+
+def test_a_missing_weight_file_fails_before_any_cell_starts(capsys, tmp_path):
+    from ecamp_bench.paths import results_dir
+
+    missing = tmp_path / "nonexistent.safetensors"
+    assert main(["reproduce", "ecamp", "--backbone", f"file:{missing}", "--preset", "tiny", "--tasks", "rsna-cls"]) == 2
+    captured = capsys.readouterr()
+    (line,) = [line for line in captured.err.splitlines() if line.strip()]
+    assert "error:" in line and str(missing) in line and "not found" in line
+    assert "recipe ecamp" not in captured.out and not results_dir().exists()  # no cell started
+
+
 def test_dry_run_shows_preset_and_set_over_the_recipe(capsys):
     assert main(["reproduce", "ecamp", "--backbone", "random-init", "--dry-run", "--tasks", "rsna-cls",
                  "--preset", "tiny", "--set", "protocol.lr=0.5"]) == 0
