@@ -51,6 +51,18 @@ def test_a_missing_weight_file_fails_before_any_cell_starts(capsys, tmp_path):
     assert "recipe ecamp" not in captured.out and not results_dir().exists()  # no cell started
 
 
+def test_a_file_glob_must_match_one_backbone_file():
+    from ecamp_bench.cli.reproduce import reproduce_backbone
+    from ecamp_bench.errors import ConfigError
+
+    path = export_tiny_backbone("ecamp-cpu-small-1")
+    pattern = f"file:{path.parent}/ecamp-cpu-small-*.safetensors"
+    assert reproduce_backbone(pattern, dry_run=False) == f"file:{path}"
+    export_tiny_backbone("ecamp-cpu-small-2")
+    with pytest.raises(ConfigError, match="matches 2 files"):
+        reproduce_backbone(pattern, dry_run=False)
+
+
 def test_dry_run_shows_preset_and_set_over_the_recipe(capsys):
     assert main(["reproduce", "ecamp", "--backbone", "random-init", "--dry-run", "--tasks", "rsna-cls",
                  "--preset", "tiny", "--set", "protocol.lr=0.5"]) == 0
