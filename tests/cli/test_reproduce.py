@@ -108,6 +108,27 @@ def test_published_column_reads_the_recipes_method_rows():
     assert value == pytest.approx(0.913) and metric == "auc" and "MaCo" in source
     ecamp = load_recipe("ecamp")
     assert published_value(ecamp, ecamp.cell("rsna-cls", "finetune", 0.01), references)[0] is None
+    benchx = load_recipe("benchx")
+    found = [published_value(benchx, benchx.cell("nih-cxr14-cls", "finetune", f), references) for f in (0.01, 0.1, 1.0)]
+    assert [v for v, _, _ in found] == pytest.approx([0.801, 0.835, 0.853])
+    assert all(metric == "auc" and "BenchX" in source and "Table 1" in source for _, metric, source in found)
+    assert published_value(benchx, benchx.cell("rsna-cls", "finetune", 0.01), references)[0] is None  # F1: not ours
+
+
+def test_comparison_table_shows_the_published_value_beside_ours():
+    from rich.console import Console
+
+    from ecamp_bench.cli.reproduce import comparison_table
+    from ecamp_bench.evaluation.recipes import load_recipe
+    from ecamp_bench.sweep.runner import SweepSettings
+
+    benchx = load_recipe("benchx")
+    cells = [c for c in benchx.cells if c.task == "nih-cxr14-cls"]
+    console = Console(record=True, width=400)
+    console.print(comparison_table(benchx, cells, [], SweepSettings(recipe="benchx")))
+    rows = [line for line in console.export_text().splitlines() if "nih-cxr14-cls" in line]
+    assert len(rows) == 3 and all("BenchX" in row for row in rows)
+    assert "0.801" in rows[0] and "0.835" in rows[1] and "0.853" in rows[2]
 
 
 def test_published_lists_are_used_when_a_splits_root_is_given(tmp_path, monkeypatch):
