@@ -4,7 +4,9 @@ The cells are the recipe's (task, protocol, fraction), each run for every ``--se
 machinery (finished cells are skipped, so an interrupted run resumes). Then one row per cell: our mean over the
 seeds next to the published value (``configs/reference/published.yaml`` rows of the recipe's method), the
 difference, our 95 % CI (the first seed's bootstrap CI over test images) and whether the published value lies in
-it. ``--dry-run`` prints each cell's resolved protocol parameters with the file:line each came from, runs nothing.
+it. ``--dry-run`` prints each cell's resolved protocol parameters with the file:line each came from, runs nothing
+and needs no ``--backbone``; otherwise the backbone (a ``file:`` glob matching one file) is resolved, its weight
+file checked, before any cell starts.
 ``ecamp-bench list recipes [NAME]`` lists the recipes and a recipe's cells.
 """
 
@@ -130,7 +132,9 @@ def published_value(recipe: Recipe, cell: RecipeCell, references) -> tuple[float
 @app.command("reproduce")
 def reproduce_command(
     name: Annotated[str, typer.Argument(help="Recipe name (`ecamp-bench list recipes`) or a recipe YAML file.")],
-    backbone: Annotated[str, typer.Option("--backbone", help="Backbone name or file:PATH to evaluate.")],
+    backbone: Annotated[
+        str | None, typer.Option("--backbone", help="Backbone name or file:PATH to evaluate (--dry-run: optional).")
+    ] = None,
     data_root: DataRootOpt = None,
     splits_root: SplitsRootOpt = None,
     preset: PresetOpt = "default",
@@ -154,6 +158,7 @@ def reproduce_command(
     cells = [c for c in recipe.cells if wanted is None or c.task in wanted]
     if not cells:
         raise typer.BadParameter(f"recipe {recipe.name} has no cell for tasks {sorted(wanted or [])}")
+    backbone = reproduce_backbone(backbone, dry_run)
     split, split_note = choose_split(recipe, splits_root, our_splits)
     out = console()
     out.print(f"recipe {recipe.short} ({recipe.repo}@{recipe.commit[:7]}); {split_note}", soft_wrap=True)
@@ -164,6 +169,7 @@ def reproduce_command(
     from ecamp_bench.cli.sweep import SweepDisplay, _print_summary
     from ecamp_bench.sweep.runner import SweepSettings, run_sweep
 
+    assert backbone is not None  # reproduce_backbone: only --dry-run goes without one
     cat = catalog()
     grid = sorted({Cell(c.task, c.protocol, backbone, c.fraction, s) for c in cells for s in parse_seeds(seeds)})
     settings = SweepSettings(data_root=data_root, preset=preset, overrides=tuple(overrides), device=device,
@@ -175,6 +181,29 @@ def reproduce_command(
     out.print(comparison_table(recipe, cells, grid, settings))
     if summary.failures:
         raise typer.Exit(1)
+
+
+def reproduce_backbone(backbone: str | None, dry_run: bool) -> str | None:
+    """The one backbone the cells run with (a ``file:`` glob must match one file), checked before any cell starts.
+
+    Raises :class:`~ecamp_bench.errors.EcampBenchError` for a run without ``--backbone`` (only ``--dry-run``, which
+    runs nothing, needs none: ``None``), a glob matching no file or several, or a backbone the weight resolver
+    cannot build (an unknown name, a missing or unreadable weight file: the error names it).
+    """
+    from ecamp_bench.errors import ConfigError
+    from ecamp_bench.sweep.grid import check_backbones, expand_backbone_globs
+
+    if backbone is None:
+        if dry_run:
+            return None
+        raise ConfigError("reproduce needs --backbone (e.g. --backbone file:PATH or --backbone random-init); "
+                          "only --dry-run, which runs nothing, goes without one")
+    refs = expand_backbone_globs([backbone])
+    if len(refs) != 1:
+        raise ConfigError(f"--backbone {backbone!r} matches {len(refs)} files ({', '.join(refs)}); reproduce runs one "
+                          "backbone (sweep --backbones takes several)")
+    check_backbones(catalog(), refs)
+    return refs[0]
 
 
 def _print_resolved(resolved: ResolvedCell) -> None:
@@ -227,4 +256,4 @@ def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-__all__ = ["ResolvedCell", "choose_split", "comparison_table", "print_recipes", "resolve_cell"]
+__all__ = ["ResolvedCell", "choose_split", "comparison_table", "print_recipes", "reproduce_backbone", "resolve_cell"]

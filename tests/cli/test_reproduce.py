@@ -29,6 +29,40 @@ def test_dry_run_prints_rsna_1pct_with_its_source_line(capsys, monkeypatch):
     assert "evaluating on our own seeded splits" in out
 
 
+def test_dry_run_needs_no_backbone_but_a_run_does(capsys):
+    from ecamp_bench.paths import results_dir
+
+    assert main(["reproduce", "ecamp", "--dry-run", "--tasks", "rsna-cls"]) == 0
+    assert "steps = 2000" in capsys.readouterr().out
+    assert main(["reproduce", "ecamp", "--tasks", "rsna-cls", "--preset", "tiny"]) == 2
+    captured = capsys.readouterr()
+    assert "reproduce needs --backbone" in captured.err and "recipe ecamp" not in captured.out
+    assert not results_dir().exists()  # nothing ran
+
+
+def test_a_missing_weight_file_fails_before_any_cell_starts(capsys, tmp_path):
+    from ecamp_bench.paths import results_dir
+
+    missing = tmp_path / "nonexistent.safetensors"
+    assert main(["reproduce", "ecamp", "--backbone", f"file:{missing}", "--preset", "tiny", "--tasks", "rsna-cls"]) == 2
+    captured = capsys.readouterr()
+    (line,) = [line for line in captured.err.splitlines() if line.strip()]
+    assert "error:" in line and str(missing) in line and "not found" in line
+    assert "recipe ecamp" not in captured.out and not results_dir().exists()  # no cell started
+
+
+def test_a_file_glob_must_match_one_backbone_file():
+    from ecamp_bench.cli.reproduce import reproduce_backbone
+    from ecamp_bench.errors import ConfigError
+
+    path = export_tiny_backbone("ecamp-cpu-small-1")
+    pattern = f"file:{path.parent}/ecamp-cpu-small-*.safetensors"
+    assert reproduce_backbone(pattern, dry_run=False) == f"file:{path}"
+    export_tiny_backbone("ecamp-cpu-small-2")
+    with pytest.raises(ConfigError, match="matches 2 files"):
+        reproduce_backbone(pattern, dry_run=False)
+
+
 def test_dry_run_shows_preset_and_set_over_the_recipe(capsys):
     assert main(["reproduce", "ecamp", "--backbone", "random-init", "--dry-run", "--tasks", "rsna-cls",
                  "--preset", "tiny", "--set", "protocol.lr=0.5"]) == 0
@@ -74,6 +108,27 @@ def test_published_column_reads_the_recipes_method_rows():
     assert value == pytest.approx(0.913) and metric == "auc" and "MaCo" in source
     ecamp = load_recipe("ecamp")
     assert published_value(ecamp, ecamp.cell("rsna-cls", "finetune", 0.01), references)[0] is None
+    benchx = load_recipe("benchx")
+    found = [published_value(benchx, benchx.cell("nih-cxr14-cls", "finetune", f), references) for f in (0.01, 0.1, 1.0)]
+    assert [v for v, _, _ in found] == pytest.approx([0.801, 0.835, 0.853])
+    assert all(metric == "auc" and "BenchX" in source and "Table 1" in source for _, metric, source in found)
+    assert published_value(benchx, benchx.cell("rsna-cls", "finetune", 0.01), references)[0] is None  # F1: not ours
+
+
+def test_comparison_table_shows_the_published_value_beside_ours():
+    from rich.console import Console
+
+    from ecamp_bench.cli.reproduce import comparison_table
+    from ecamp_bench.evaluation.recipes import load_recipe
+    from ecamp_bench.sweep.runner import SweepSettings
+
+    benchx = load_recipe("benchx")
+    cells = [c for c in benchx.cells if c.task == "nih-cxr14-cls"]
+    console = Console(record=True, width=400)
+    console.print(comparison_table(benchx, cells, [], SweepSettings(recipe="benchx")))
+    rows = [line for line in console.export_text().splitlines() if "nih-cxr14-cls" in line]
+    assert len(rows) == 3 and all("BenchX" in row for row in rows)
+    assert "0.801" in rows[0] and "0.835" in rows[1] and "0.853" in rows[2]
 
 
 def test_published_lists_are_used_when_a_splits_root_is_given(tmp_path, monkeypatch):
