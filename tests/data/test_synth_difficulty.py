@@ -13,7 +13,9 @@ from ecamp_bench.data.synth import difficulty
 
 pytestmark = pytest.mark.slow
 
-N_TRAIN, N_TEST, SIZE, EPOCHS = 1500, 500, 64, 16  # measured: see test_synth_difficulty in docs/synthetic.md
+# measured (docs/synthetic.md): pixels 0.632, ResNet-18 0.892 after 16 epochs (0.853 after 12, on
+# another 500-image test draw), 4.5 CPU-min
+N_TRAIN, N_TEST, SIZE, EPOCHS = 1500, 500, 64, 16
 
 
 @pytest.fixture(scope="module")
