@@ -11,14 +11,27 @@ from rich.console import Console
 from ecamp_bench.plugins import Catalog, get_catalog
 
 
+# Width of tables written to a file or pipe (a plain log) when $COLUMNS does not say: rich's 80 columns cut the
+# sweep and compare summaries to "…" in logs.
+LOG_WIDTH = 160
+
+
+def _width(stderr: bool) -> int | None:
+    import os
+
+    probe = Console(stderr=stderr)
+    return None if probe.is_terminal or os.environ.get("COLUMNS") else LOG_WIDTH
+
+
 def console() -> Console:
-    """The console for normal output (stdout, looked up at print time so captures work)."""
-    return Console(highlight=False)
+    """The console for normal output (stdout, looked up at print time so captures work); :data:`LOG_WIDTH`
+    columns when stdout is not a terminal and ``$COLUMNS`` is unset."""
+    return Console(highlight=False, width=_width(False))
 
 
 def err_console() -> Console:
-    """The console for errors and progress (stderr)."""
-    return Console(stderr=True, highlight=False)
+    """The console for errors and progress (stderr), sized as :func:`console`."""
+    return Console(stderr=True, highlight=False, width=_width(True))
 
 
 def catalog() -> Catalog:
