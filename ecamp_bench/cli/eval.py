@@ -8,9 +8,20 @@ from typing import Annotated
 import typer
 
 from ecamp_bench.cli._options import (
-    AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt, SplitsRootOpt,
-    RecipeOpt, catalog, console, err_console,
-)  # fmt: skip
+    AllowOverlapOpt,
+    DataRootOpt,
+    DeviceOpt,
+    NumWorkersOpt,
+    OverridesOpt,
+    PresetOpt,
+    ProtocolOpt,
+    SplitOpt,
+    SplitsRootOpt,
+    RecipeOpt,
+    catalog,
+    console,
+    err_console,
+)
 
 app = typer.Typer()
 
@@ -121,11 +132,23 @@ def eval_command(
     try:
         for s in seed:
             request = RunRequest(
-                task=task, fraction=value, seed=s, protocol=protocol, backbone=backbone, weights=weights,
-                data_root=data_root, preset=preset, overrides=list(overrides), force=force, device=device,
-                num_workers=num_workers, split=split, splits_root=splits_root, allow_split_overlap=allow_split_overlap,
+                task=task,
+                fraction=value,
+                seed=s,
+                protocol=protocol,
+                backbone=backbone,
+                weights=weights,
+                data_root=data_root,
+                preset=preset,
+                overrides=list(overrides),
+                force=force,
+                device=device,
+                num_workers=num_workers,
+                split=split,
+                splits_root=splits_root,
+                allow_split_overlap=allow_split_overlap,
                 recipe=recipe,
-            )  # fmt: skip
+            )
             try:
                 outcome = run_evaluation(request, cat, progress)
             except KeyboardInterrupt:
