@@ -108,10 +108,7 @@ def make_executor(options: ClusterOptions, folder: Path, *, name: str, nodes: in
     kwargs[f"{options.executor}_max_num_timeout"] = options.max_timeouts
     executor = submitit.AutoExecutor(folder=folder, **kwargs)
     params: dict[str, Any] = {
-        "name": name,
-        "timeout_min": int(options.time_min),
-        "nodes": int(nodes),
-        "tasks_per_node": int(tasks_per_node),
+        "name": name, "timeout_min": int(options.time_min), "nodes": int(nodes), "tasks_per_node": int(tasks_per_node),
         "gpus_per_node": int(options.gpus_per_node),
     }
     if options.cpus_per_task is not None:
@@ -119,13 +116,8 @@ def make_executor(options: ClusterOptions, folder: Path, *, name: str, nodes: in
     if options.mem_gb is not None:
         params["mem_gb"] = float(options.mem_gb)
     if options.executor == "slurm":
-        slurm = {
-            "partition": options.partition,
-            "account": options.account,
-            "qos": options.qos,
-            "constraint": options.constraint,
-            "signal_delay_s": options.signal_delay_s,
-        }
+        slurm = {"partition": options.partition, "account": options.account, "qos": options.qos,
+                 "constraint": options.constraint, "signal_delay_s": options.signal_delay_s}
         params.update({f"slurm_{k}": v for k, v in slurm.items() if v is not None})
         if options.setup:
             params["slurm_setup"] = list(options.setup)

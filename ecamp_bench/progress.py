@@ -242,9 +242,8 @@ def counts_progress(label: str, progress: Progress | None = None) -> Callable[[s
     def report(part: str, done: int, total: int) -> None:
         phase = phases.get(part)
         if phase is None:
-            phase = phases[part] = Phase(
-                f"{display._label(label)} {part}", total, stream=display._stream, heartbeat=False
-            )
+            phase = phases[part] = Phase(f"{display._label(label)} {part}", total, stream=display._stream,
+                                         heartbeat=False)
         phase.update(done=done, total=total)
         if total and done >= total:
             phase.close()
@@ -261,14 +260,6 @@ class _NullPhase:
 
 
 __all__ = [
-    "DEFAULT_INTERVAL_S",
-    "INTERVAL_ENV",
-    "Phase",
-    "Progress",
-    "RateColumn",
-    "format_duration",
-    "format_line",
-    "counts_progress",
-    "interval_s",
-    "phase_progress",
+    "DEFAULT_INTERVAL_S", "INTERVAL_ENV", "Phase", "Progress", "RateColumn", "format_duration", "format_line",
+    "counts_progress", "interval_s", "phase_progress",
 ]

@@ -96,11 +96,8 @@ def check_task(spec: TaskSpec, folder: Path, catalog=None):
     table = prepared.table
     _require(len(table) > 0, what, "prepare() kept no sample of the synthetic data")
     targets = np.asarray(impl.targets(spec, table), dtype=float)
-    _require(
-        targets.shape == (len(table), len(spec.labels)),
-        what,
-        f"targets() has shape {targets.shape}, expected {(len(table), len(spec.labels))}",
-    )
+    _require(targets.shape == (len(table), len(spec.labels)), what,
+             f"targets() has shape {targets.shape}, expected {(len(table), len(spec.labels))}")
     _require(bool(np.isin(targets[~np.isnan(targets)], (0.0, 1.0)).all()), what, "targets() holds values other than 0, 1, NaN")
     rng = np.random.default_rng(0)
     if spec.kind == "segmentation":
@@ -115,11 +112,8 @@ def check_task(spec: TaskSpec, folder: Path, catalog=None):
         boxes = np.asarray(impl.boxes(spec, table[0]), dtype=float)
         _require(boxes.ndim == 2 and boxes.shape[1] == 4, what, f"boxes() gave shape {boxes.shape}, expected [G, 4]")
         scores = rng.random((len(table), 1)).astype(np.float32)
-        extras = {
-            "pred_boxes": np.tile([[10.0, 10.0, 40.0, 40.0]], (len(table), 1)).astype(np.float32),
-            "pred_scores": scores[:, 0].copy(),
-            "pred_offsets": np.arange(len(table) + 1),
-        }
+        extras = {"pred_boxes": np.tile([[10.0, 10.0, 40.0, 40.0]], (len(table), 1)).astype(np.float32),
+                  "pred_scores": scores[:, 0].copy(), "pred_offsets": np.arange(len(table) + 1)}
     else:
         scores = rng.random((len(table), len(spec.labels))).astype(np.float32)
         extras = {}
@@ -128,11 +122,8 @@ def check_task(spec: TaskSpec, folder: Path, catalog=None):
     _require(scored.targets is not None and len(scored.targets) == len(table), what, "truth() attached no targets for every image")
     metrics = impl.score(spec, scored, n_bootstrap=5, seed=0)
     _require(bool(metrics) and all(isinstance(m, MetricValue) for m in metrics), what, "score() must return MetricValues")
-    _require(
-        metrics[0].name == spec.primary_metric.name,
-        what,
-        f"score() lists {metrics[0].name!r} first, not the primary metric {spec.primary_metric.name!r}",
-    )
+    _require(metrics[0].name == spec.primary_metric.name, what,
+             f"score() lists {metrics[0].name!r} first, not the primary metric {spec.primary_metric.name!r}")
     declared = {m.name: m for m in spec.metrics}
     for m in metrics:
         decl = declared.get(m.name) or declared.get(m.name.split("/", 1)[0])
@@ -143,17 +134,10 @@ def check_task(spec: TaskSpec, folder: Path, catalog=None):
 
 #: The random-init backbone each family is checked with, and the overrides that make it tiny (64 px).
 FAMILY_BACKBONES = {
-    "vit": (
-        "random-init",
-        ["backbone.input_size=64", "backbone.model_kwargs={depth: 2, embed_dim: 32, num_heads: 2, img_size: 64}"],
-    ),
-    "resnet": (
-        "random-r50",
-        [
-            "backbone.input_size=64",  # the ResNet-50 layout, one bottleneck per stage
-            "backbone.model_kwargs={layers: [1, 1, 1, 1], base_width: 16}",
-        ],
-    ),
+    "vit": ("random-init", ["backbone.input_size=64",
+                            "backbone.model_kwargs={depth: 2, embed_dim: 32, num_heads: 2, img_size: 64}"]),
+    "resnet": ("random-r50", ["backbone.input_size=64",  # the ResNet-50 layout, one bottleneck per stage
+                              "backbone.model_kwargs={layers: [1, 1, 1, 1], base_width: 16}"]),
 }
 
 
@@ -205,15 +189,8 @@ def check_protocol(
     _require(family in FAMILY_BACKBONES, what, f"unknown backbone family {family!r} (known: {sorted(FAMILY_BACKBONES)})")
     backbone, tiny = FAMILY_BACKBONES[family]
     small = [*tiny, "eval.n_bootstrap=5", *(contract_overrides(spec) if overrides is None else overrides)]
-    request = RunRequest(
-        task=task_spec.name,
-        fraction=1.0,
-        protocol=spec.name,
-        backbone=backbone,
-        data_root=data_root,
-        preset="tiny",
-        overrides=small,
-    )
+    request = RunRequest(task=task_spec.name, fraction=1.0, protocol=spec.name, backbone=backbone,
+                         data_root=data_root, preset="tiny", overrides=small)
     plan = prepare_run(request, catalog)
     torch.manual_seed(0)
     predictions = import_ref(spec.run)(make_context(plan))
@@ -243,11 +220,8 @@ def check_backbone(spec: BackboneSpec, catalog=None):
     except EcampBenchError as exc:
         raise ContractError(f"{what}: {exc}") from exc
     _require(layout.num_features > 0, what, "the model reports no num_features")
-    _require(
-        len(layout.out_channels) == 4 and min(layout.out_channels) > 0,
-        what,
-        f"multi-scale maps need 4 levels with channels, got {layout.out_channels}",
-    )
+    _require(len(layout.out_channels) == 4 and min(layout.out_channels) > 0, what,
+             f"multi-scale maps need 4 levels with channels, got {layout.out_channels}")
     return layout
 
 

@@ -21,14 +21,8 @@ def export_tiny_backbone(name: str = "tiny-vit", *, size: int = 32, seed: int = 
 
     torch.manual_seed(seed)
     vit = build_backbone(BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=size, model_kwargs=KWARGS), None).encoder
-    meta = BackboneMeta(
-        arch="vit_tiny_patch16_224",
-        model_kwargs={**KWARGS, "img_size": size},
-        img_size=size,
-        embed_dim=32,
-        depth=2,
-        origin="test",
-    )
+    meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={**KWARGS, "img_size": size}, img_size=size,
+                        embed_dim=32, depth=2, origin="test")
     if nan:
         with torch.no_grad():
             for param in vit.blocks[0].mlp.parameters():

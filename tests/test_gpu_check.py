@@ -15,13 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: the check would run")
 def test_gpu_check_stops_at_once_without_cuda(tmp_path):
-    done = subprocess.run(
-        ["bash", str(REPO / "benchmarks" / "gpu_check.sh")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHON": sys.executable, "GPU_CHECK_OUT": str(tmp_path / "out")},
-        timeout=300,
-    )
+    done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True,
+                          env={**os.environ, "PYTHON": sys.executable, "GPU_CHECK_OUT": str(tmp_path / "out")},
+                          timeout=300)
     assert done.returncode == 1
     assert "[gpu_check] FATAL: CUDA is not available to torch" in done.stderr and "this check needs a GPU" in done.stderr
     assert not (tmp_path / "out" / "results").exists() and "===" not in done.stdout

@@ -37,23 +37,9 @@ def print_summary(cells: list[CellComparison], a: str, b: str, *, alpha: float, 
             ("—" if v is None else f"{v:.2g}") + ("" if d is None else " (+)" if d > 0 else " (−)" if d < 0 else " (=)")
             for v, d in zip(c.p_values, c.differences)
         )
-        rows.append(
-            (
-                c.task,
-                c.protocol,
-                c.preset,
-                format_fraction(c.fraction),
-                c.metric,
-                ",".join(map(str, c.seeds)),
-                f"{c.mean_a:.3f}",
-                f"{c.mean_b:.3f}",
-                f"{c.mean_a - c.mean_b:+.3f}",
-                p,
-                c.verdict(alpha),
-                c.test,
-                str(c.n),
-            )
-        )
+        rows.append((c.task, c.protocol, c.preset, format_fraction(c.fraction), c.metric, ",".join(map(str, c.seeds)),
+                     f"{c.mean_a:.3f}", f"{c.mean_b:.3f}", f"{c.mean_a - c.mean_b:+.3f}", p, c.verdict(alpha), c.test,
+                     str(c.n)))
     legend = (f"A = {a}, B = {b}; A and B: mean over the shared seeds; better: A or B when there are at least "
               f"{MIN_TRAINING_RUNS} shared seeds (training runs) and p < {alpha:g} on every one in the same direction, "
               "else -; fewer seeds are not significant by design (the paired tests resample test images, not "
@@ -142,11 +128,8 @@ def compare_command(
             diff = "—" if t.difference is None else f"{t.difference:+.4f}"
             table.add_row(escape(t.metric), _num(t.value_a), _num(t.value_b), diff, ci, p, escape(t.test))
         out.print(table)
-    out.print(
-        f"bold p: below alpha = {alpha:g} (two-sided). Macro AUC of multi-label tasks: paired bootstrap of the "
-        "macro-AUC difference; per-label AUC and single-label AUC: DeLong's test.",
-        soft_wrap=True,
-    )
+    out.print(f"bold p: below alpha = {alpha:g} (two-sided). Macro AUC of multi-label tasks: paired bootstrap of the "
+              "macro-AUC difference; per-label AUC and single-label AUC: DeLong's test.", soft_wrap=True)
     few = few_runs_note(len(seeds))
     if few is not None:
         out.print(f"{few}: {len(seeds)} seed(s), and each p above covers test-image sampling only, not training noise.",

@@ -93,15 +93,8 @@ def distill(
         backend,
         import_csv=import_csv,
         id_column=id_column,
-        llm=dict(
-            base_url=base_url,
-            model=model,
-            api_key_env=api_key_env,
-            concurrency=concurrency,
-            timeout_s=timeout,
-            max_retries=max_retries,
-            cache_dir=cache_dir,
-        ),
+        llm=dict(base_url=base_url, model=model, api_key_env=api_key_env, concurrency=concurrency, timeout_s=timeout,
+                 max_retries=max_retries, cache_dir=cache_dir),
     )
     root, items = _studies(layout, data_root)
     items = items[:limit] if limit else items

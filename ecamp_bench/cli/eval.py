@@ -8,19 +8,8 @@ from typing import Annotated
 import typer
 
 from ecamp_bench.cli._options import (
-    AllowOverlapOpt,
-    DataRootOpt,
-    DeviceOpt,
-    NumWorkersOpt,
-    OverridesOpt,
-    PresetOpt,
-    ProtocolOpt,
-    SplitOpt,
-    SplitsRootOpt,
-    RecipeOpt,
-    catalog,
-    console,
-    err_console,
+    AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt,
+    SplitsRootOpt, RecipeOpt, catalog, console, err_console,
 )
 
 app = typer.Typer()
@@ -132,21 +121,9 @@ def eval_command(
     try:
         for s in seed:
             request = RunRequest(
-                task=task,
-                fraction=value,
-                seed=s,
-                protocol=protocol,
-                backbone=backbone,
-                weights=weights,
-                data_root=data_root,
-                preset=preset,
-                overrides=list(overrides),
-                force=force,
-                device=device,
-                num_workers=num_workers,
-                split=split,
-                splits_root=splits_root,
-                allow_split_overlap=allow_split_overlap,
+                task=task, fraction=value, seed=s, protocol=protocol, backbone=backbone, weights=weights,
+                data_root=data_root, preset=preset, overrides=list(overrides), force=force, device=device,
+                num_workers=num_workers, split=split, splits_root=splits_root, allow_split_overlap=allow_split_overlap,
                 recipe=recipe,
             )
             try:

@@ -12,15 +12,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from ecamp_bench.cli._cluster import (
-    ClusterConfigOpt,
-    CpusOpt,
-    ExecutorOpt,
-    GpusOpt,
-    MemOpt,
-    PartitionOpt,
-    RetriesOpt,
-    TimeOpt,
-    cluster_from_cli,
+    ClusterConfigOpt, CpusOpt, ExecutorOpt, GpusOpt, MemOpt, PartitionOpt, RetriesOpt, TimeOpt, cluster_from_cli,
 )
 from ecamp_bench.cli._options import SeedOpt, console, err_console
 
@@ -101,16 +93,9 @@ def pretrain(
     main_process = int(os.environ.get("RANK", "0")) == 0
     run_dir = out or results_dir() / "pretrain" / f"{cfg.name}-{config_sha256(to_dict(cfg))[:8]}"
     if executor is not None:
-        options = cluster_from_cli(
-            executor,
-            cluster_config,
-            partition=partition,
-            time_min=time_min,
-            gpus_per_node=gpus_per_node,
-            cpus_per_task=cpus_per_task,
-            mem_gb=mem_gb,
-            retries=retries,
-        )
+        options = cluster_from_cli(executor, cluster_config, partition=partition, time_min=time_min,
+                                   gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem_gb=mem_gb,
+                                   retries=retries)
         _submit(cfg, run_dir, options, nodes, tasks_per_node, resume, executor == "local" if wait is None else wait)
         return
     from ecamp_bench.progress import Progress, phase_progress

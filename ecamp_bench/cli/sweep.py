@@ -17,41 +17,17 @@ import typer
 from rich.markup import escape
 
 from ecamp_bench.cli._cluster import (
-    ClusterConfigOpt,
-    CpusOpt,
-    ExecutorOpt,
-    GpusOpt,
-    MemOpt,
-    PartitionOpt,
-    RetriesOpt,
-    TimeOpt,
-    cluster_from_cli,
+    ClusterConfigOpt, CpusOpt, ExecutorOpt, GpusOpt, MemOpt, PartitionOpt, RetriesOpt, TimeOpt, cluster_from_cli,
 )
 from ecamp_bench.cli._options import (
-    AllowOverlapOpt,
-    DataRootOpt,
-    DeviceOpt,
-    NumWorkersOpt,
-    OverridesOpt,
-    PresetOpt,
-    ProtocolOpt,
-    SplitOpt,
-    SplitsRootOpt,
-    RecipeOpt,
-    catalog,
-    console,
-    err_console,
+    AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt,
+    SplitsRootOpt, RecipeOpt, catalog, console, err_console,
 )
 
 app = typer.Typer()
 
-MARKS = {
-    "pending": "[dim]·[/]",
-    "running": "[bold yellow]▶[/]",
-    "done": "[green]✓[/]",
-    "ok": "[bold green]✓[/]",
-    "failed": "[bold red]✗[/]",
-}
+MARKS = {"pending": "[dim]·[/]", "running": "[bold yellow]▶[/]", "done": "[green]✓[/]", "ok": "[bold green]✓[/]",
+         "failed": "[bold red]✗[/]"}
 
 
 def _clock(seconds: float | None) -> str:
@@ -289,23 +265,13 @@ def sweep_command(
     index, count = parse_shard(shard)
     cells = shard_cells(grid, index, count)
     shard_text = f" shard {index}/{count}: {len(cells)} of {len(grid)} cells" if count > 1 else f": {len(cells)} cells"
-    settings = SweepSettings(
-        data_root=data_root,
-        preset=preset,
-        overrides=tuple(overrides),
-        device=device,
-        num_workers=num_workers,
-        split=split,
-        splits_root=splits_root,
-        allow_split_overlap=allow_split_overlap,
-        weights=weights,
-        recipe=recipe,
-    )
+    settings = SweepSettings(data_root=data_root, preset=preset, overrides=tuple(overrides), device=device,
+                             num_workers=num_workers, split=split, splits_root=splits_root,
+                             allow_split_overlap=allow_split_overlap, weights=weights, recipe=recipe)
     if dry_run:
         for result in plan_cells(cells, settings, cat):
             console().print(
-                f"{result.state.value:8} {result.cell.label}  {result.path or result.error}",
-                soft_wrap=True,
+                f"{result.state.value:8} {result.cell.label}  {result.path or result.error}", soft_wrap=True,
                 markup=False,
             )
         return
@@ -317,22 +283,12 @@ def sweep_command(
         from ecamp_bench.plugins import session_plugin_options
         from ecamp_bench.sweep.executor import run_on_executor
 
-        options = cluster_from_cli(
-            executor,
-            cluster_config,
-            partition=partition,
-            time_min=time_min,
-            gpus_per_node=gpus_per_node,
-            cpus_per_task=cpus_per_task,
-            mem_gb=mem_gb,
-            retries=retries,
-            max_running=max_running,
-            poll_s=poll,
-        )
+        options = cluster_from_cli(executor, cluster_config, partition=partition, time_min=time_min,
+                                   gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem_gb=mem_gb,
+                                   retries=retries, max_running=max_running, poll_s=poll)
         with sigterm_as_interrupt(), display.running():
-            summary = run_on_executor(
-                cells, settings, cat, options, display, jobs=jobs, plugins=session_plugin_options()
-            )
+            summary = run_on_executor(cells, settings, cat, options, display, jobs=jobs,
+                                      plugins=session_plugin_options())
     else:
         with sigterm_as_interrupt(), display.running():
             summary = run_sweep(cells, settings, cat, display)

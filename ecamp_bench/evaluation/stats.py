@@ -70,10 +70,8 @@ def align_predictions(a: Predictions, b: Predictions, names: tuple[str, str] = (
     ta, tb = np.asarray(a.targets, dtype=float), np.asarray(aligned.targets, dtype=float)
     mismatch = ~((ta == tb) | (np.isnan(ta) & np.isnan(tb)))
     if mismatch.any():
-        raise DataError(
-            f"targets differ on {int(mismatch.any(axis=tuple(range(1, ta.ndim))).sum())} image(s) "
-            f"between {names[0]} and {names[1]} (different label policy or data?)"
-        )
+        raise DataError(f"targets differ on {int(mismatch.any(axis=tuple(range(1, ta.ndim))).sum())} image(s) "
+                        f"between {names[0]} and {names[1]} (different label policy or data?)")
     return a, aligned
 
 

@@ -91,17 +91,11 @@ class Pivot:
             cells = [
                 {"backbone": b, "column": asdict(t.columns[c]), **asdict(cell)} for (b, c), cell in sorted(t.cells.items())
             ]
-            out.append(
-                {
-                    "protocol": t.protocol,
-                    "protocol_version": t.protocol_version,
-                    "preset": t.preset,
-                    "expected_n": t.expected_n,
-                    "columns": [c.label for c in t.columns],
-                    "backbones": t.backbones,
-                    "cells": cells,
-                }
-            )
+            out.append({
+                "protocol": t.protocol, "protocol_version": t.protocol_version, "preset": t.preset,
+                "expected_n": t.expected_n, "columns": [c.label for c in t.columns], "backbones": t.backbones,
+                "cells": cells,
+            })
         return {"tables": out, "notes": self.notes}
 
 

@@ -158,23 +158,14 @@ def summarise(
         if not seeds:
             continue
         tests = [paired_runs(runs_a[s], runs_b[s], (a, b), n_bootstrap=n_bootstrap, seed=s)[0] for s in seeds]
-        out.append(
-            CellComparison(
-                task=cell_task,
-                protocol=cell_protocol,
-                preset=cell_preset,
-                fraction=cell_fraction,
-                metric=tests[0].metric,
-                seeds=seeds,
-                mean_a=sum(runs_a[s]["value"] for s in seeds) / len(seeds),
-                mean_b=sum(runs_b[s]["value"] for s in seeds) / len(seeds),
-                differences=tuple(t.difference for t in tests),
-                p_values=tuple(t.p_value for t in tests),
-                test=tests[0].test,
-                n=tests[0].n,
-                higher_is_better=bool(runs_a[seeds[0]]["higher_is_better"]),
-            )
-        )
+        out.append(CellComparison(
+            task=cell_task, protocol=cell_protocol, preset=cell_preset, fraction=cell_fraction,
+            metric=tests[0].metric, seeds=seeds,
+            mean_a=sum(runs_a[s]["value"] for s in seeds) / len(seeds),
+            mean_b=sum(runs_b[s]["value"] for s in seeds) / len(seeds),
+            differences=tuple(t.difference for t in tests), p_values=tuple(t.p_value for t in tests),
+            test=tests[0].test, n=tests[0].n, higher_is_better=bool(runs_a[seeds[0]]["higher_is_better"]),
+        ))
     if not out:
         hints = "".join(did_you_mean(short_backbone(x), rows) for x in (a, b))
         raise EcampBenchError(

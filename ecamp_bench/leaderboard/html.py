@@ -77,10 +77,8 @@ def dataset_notes(records: list[tuple[Path, ResultRecord]]) -> tuple[dict[tuple[
         else:
             kind = "synthetic" if is_synthetic else "real data"
         version = Path(dataset["root"]).name if dataset.get("root") else "?"
-        text = (
-            f"{rec.task.name} v{rec.task.version}: layout {dataset.get('layout', '?')} ({version}), {kind}; "
-            f"{dataset.get('n_images', '?')} images, test set {rec.split.n_test}"
-        )
+        text = (f"{rec.task.name} v{rec.task.version}: layout {dataset.get('layout', '?')} ({version}), {kind}; "
+                f"{dataset.get('n_images', '?')} images, test set {rec.split.n_test}")
         if text not in notes.setdefault(key, []):
             notes[key].append(text)
         synthetic[key] = synthetic.get(key, False) or is_synthetic
@@ -118,16 +116,11 @@ def _table_html(index: int, table: LeaderboardTable, inputs: ReportInputs) -> st
     lines.append("</tbody>")
     references = rows_for_table(table, inputs.references)
     if references:
-        warning = (
-            " The rows above were measured on SYNTHETIC data: do not compare them with these."
-            if inputs.synthetic.get(key)
-            else ""
-        )
+        warning = (" The rows above were measured on SYNTHETIC data: do not compare them with these."
+                   if inputs.synthetic.get(key) else "")
         lines.append('<tbody class="reference">')
-        lines.append(
-            f'<tr class="divider"><th colspan="{len(table.columns) + 1}">Published numbers — {REPORTED} '
-            f"(real datasets, each paper's own splits and models).{escape(warning)}</th></tr>"
-        )
+        lines.append(f'<tr class="divider"><th colspan="{len(table.columns) + 1}">Published numbers — {REPORTED} '
+                     f"(real datasets, each paper's own splits and models).{escape(warning)}</th></tr>")
         for label, values, sources in references:
             refs = ", ".join(f"[{n}]" for n in sorted({_footnote(inputs.references, s) for s in sources}))
             cells = "".join(
@@ -186,11 +179,9 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
     inputs = inputs or ReportInputs()
     toc = "".join(f'<li><a href="#protocol-{i}">{escape(t.title)}</a></li>' for i, t in enumerate(pivot.tables))
     body = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>ecamp-bench leaderboard</title><style>{CSS}</style></head><body>",
-        "<h1>ecamp-bench leaderboard</h1>",
+        f"<title>ecamp-bench leaderboard</title><style>{CSS}</style></head><body>", "<h1>ecamp-bench leaderboard</h1>",
         f'<p class="meta">{inputs.n_records} result records'
         f"{', generated ' + escape(inputs.generated_at) if inputs.generated_at else ''}. "
         "One table per protocol: numbers from different protocols are never mixed. Each task's primary metric.</p>",
@@ -204,11 +195,8 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
     body += [_section(i, t, inputs) for i, t in enumerate(pivot.tables)]
     body += [part for part in (inputs.fairness_html, inputs.cost_html, inputs.probe_html) if part]
     if pivot.notes:
-        body.append(
-            '<details class="notes"><summary>Superseded records</summary><ul>'
-            + "".join(f"<li>{escape(n)}</li>" for n in pivot.notes)
-            + "</ul></details>"
-        )
+        body.append('<details class="notes"><summary>Superseded records</summary><ul>'
+                    + "".join(f"<li>{escape(n)}</li>" for n in pivot.notes) + "</ul></details>")
     body.append("</body></html>")
     return "\n".join(body) + "\n"
 
@@ -221,15 +209,8 @@ def header_text(folder: Path) -> str:
 
 
 def build_report(
-    folder: Path,
-    catalog=None,
-    *,
-    references: Path | None = None,
-    plots_dir: Path | None = None,
-    n_bootstrap: int = 1000,
-    scanned=None,
-    marks: dict | None = None,
-    cost: bool = False,
+    folder: Path, catalog=None, *, references: Path | None = None, plots_dir: Path | None = None,
+    n_bootstrap: int = 1000, scanned=None, marks: dict | None = None, cost: bool = False,
 ) -> tuple[str, list[Path]]:
     """Scan ``folder/runs``, aggregate, test significance, draw the plots (saved under ``plots_dir``), and
     return ``(html, plot paths)``; ``references`` is an optional reference-row YAML file.
@@ -267,13 +248,8 @@ def build_report(
     inputs = ReportInputs(
         significance=marks if marks is not None else significance(table, rows, n_bootstrap=n_bootstrap),
         references=load_references(references) if references is not None else [],
-        plots=plots,
-        dataset_notes=notes,
-        synthetic=synthetic,
-        protocol_notes=protocol_notes,
-        generated_at=utc_now(),
-        n_records=len(scanned.records),
-        probe_html=probe_html,
+        plots=plots, dataset_notes=notes, synthetic=synthetic, protocol_notes=protocol_notes,
+        generated_at=utc_now(), n_records=len(scanned.records), probe_html=probe_html,
         fairness_html=fairness_html(fairness_tables(scanned.records)),
         cost_html=cost_html(cost_rows(scanned.records)) if cost else "",
         run_note=header_text(folder),

@@ -65,19 +65,12 @@ def load_references(path: Path) -> list[ReferenceRow]:
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: 'values' must map label fractions to numbers") from None
         source = str(entry["source"])
-        rows.append(
-            ReferenceRow(
-                method=str(entry["method"]),
-                arch=str(entry.get("arch", "")),
-                protocol=str(entry["protocol"]),
-                task=str(entry["task"]),
-                metric=str(entry["metric"]),
-                values=values,
-                source=str(sources.get(source, source)),
-                note=str(entry.get("note", "")),
-                backbone=str(entry.get("backbone", "")),
-            )
-        )
+        rows.append(ReferenceRow(
+            method=str(entry["method"]), arch=str(entry.get("arch", "")), protocol=str(entry["protocol"]),
+            task=str(entry["task"]), metric=str(entry["metric"]), values=values,
+            source=str(sources.get(source, source)), note=str(entry.get("note", "")),
+            backbone=str(entry.get("backbone", "")),
+        ))
     return rows
 
 

@@ -81,15 +81,8 @@ def metric_function(value_fn: str, metric: str) -> Callable[[Predictions], float
 
 
 def paired_tests(
-    a: Predictions,
-    b: Predictions,
-    *,
-    metric: str,
-    paired_test: str | None,
-    value_fn: str | None = None,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    names: tuple[str, str] = ("A", "B"),
+    a: Predictions, b: Predictions, *, metric: str, paired_test: str | None, value_fn: str | None = None,
+    n_bootstrap: int = 1000, seed: int = 0, names: tuple[str, str] = ("A", "B"),
 ) -> list[PairedTest]:
     """Paired tests of A vs B on ``metric`` first (plus per-label AUCs for ``paired_test="auc"``).
 
@@ -134,14 +127,8 @@ def column_significance(
             row_a, row_b = latest[SeedKey(cell, best, seed)], latest[SeedKey(cell, runner_up, seed)]
             a, b = load_run_predictions(Path(row_a["file"])), load_run_predictions(Path(row_b["file"]))
             result.tests[seed] = paired_tests(
-                a,
-                b,
-                metric=column.metric,
-                paired_test=row_a.get("paired_test"),
-                value_fn=row_a.get("value_fn"),
-                n_bootstrap=n_bootstrap,
-                seed=seed,
-                names=(best, runner_up),
+                a, b, metric=column.metric, paired_test=row_a.get("paired_test"), value_fn=row_a.get("value_fn"),
+                n_bootstrap=n_bootstrap, seed=seed, names=(best, runner_up),
             )[0]
     except UnreadablePredictions:
         raise  # a damaged file is an error, not a missing test: the report stops and names it

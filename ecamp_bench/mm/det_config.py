@@ -49,20 +49,13 @@ def scaled_yolov3_anchors(size: int) -> list[list[tuple[float, float]]]:
 
 
 def _data_preprocessor() -> dict:
-    return dict(
-        type="DetDataPreprocessor", mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], bgr_to_rgb=False, pad_size_divisor=32
-    )
+    return dict(type="DetDataPreprocessor", mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], bgr_to_rgb=False,
+                pad_size_divisor=32)
 
 
 def _backbone(spec: BackboneSpec, weights: str | Path | None, frozen: bool, out_indices, size: int) -> dict:
-    return dict(
-        type=REGISTERED_NAME,
-        spec=spec_to_dict(spec),
-        weights=str(weights) if weights else None,
-        frozen=bool(frozen),
-        out_indices=tuple(out_indices),
-        img_size=int(size),
-    )
+    return dict(type=REGISTERED_NAME, spec=spec_to_dict(spec), weights=str(weights) if weights else None,
+                frozen=bool(frozen), out_indices=tuple(out_indices), img_size=int(size))
 
 
 def yolov3_config(
@@ -89,9 +82,8 @@ def yolov3_config(
     model["neck"].update(in_channels=[channels[3], channels[2], channels[1]], out_channels=neck)
     model["bbox_head"].update(num_classes=1, in_channels=neck, out_channels=[2 * c for c in neck])
     model["bbox_head"]["anchor_generator"]["base_sizes"] = scaled_yolov3_anchors(size)
-    model["test_cfg"].update(
-        conf_thr=float(confidence), score_thr=float(score_threshold), nms=dict(type="nms", iou_threshold=float(nms_iou))
-    )
+    model["test_cfg"].update(conf_thr=float(confidence), score_thr=float(score_threshold),
+                             nms=dict(type="nms", iou_threshold=float(nms_iou)))
     return model
 
 
@@ -114,9 +106,8 @@ def retinanet_config(
     model["backbone"] = _backbone(spec, weights, frozen, (0, 1, 2, 3), size)
     model["neck"].update(in_channels=list(channels), out_channels=int(fpn_channels))
     head = model["bbox_head"]
-    head.update(
-        num_classes=1, in_channels=int(fpn_channels), feat_channels=int(fpn_channels), stacked_convs=int(stacked_convs)
-    )
+    head.update(num_classes=1, in_channels=int(fpn_channels), feat_channels=int(fpn_channels),
+                stacked_convs=int(stacked_convs))
     head["anchor_generator"]["octave_base_scale"] = int(anchor_scale)
     model["test_cfg"].update(score_thr=float(score_threshold), nms=dict(type="nms", iou_threshold=float(nms_iou)))
     return model
@@ -143,10 +134,6 @@ def build_detector(config: dict[str, Any]):
 
 
 __all__ = [
-    "YOLOV3_ANCHORS_416",
-    "build_detector",
-    "packaged_model_config",
-    "retinanet_config",
-    "scaled_yolov3_anchors",
+    "YOLOV3_ANCHORS_416", "build_detector", "packaged_model_config", "retinanet_config", "scaled_yolov3_anchors",
     "yolov3_config",
 ]

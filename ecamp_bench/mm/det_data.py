@@ -119,11 +119,7 @@ class DetectionSet:
     """A table ready for mmdet: cached ``uint8`` images ``[N, S, S]`` and ground-truth boxes at ``size``."""
 
     def __init__(
-        self,
-        table: SampleTable,
-        size: int,
-        progress: ProgressReporter | None = None,
-        cache_dir: Path | None = None,
+        self, table: SampleTable, size: int, progress: ProgressReporter | None = None, cache_dir: Path | None = None,
         boxes_of: BoxesOf = sample_boxes,
     ):
         self.table = table
@@ -147,16 +143,11 @@ class DetectionSet:
                 image = image.flip(-1)
                 boxes = np.stack([self.size - boxes[:, 2], boxes[:, 1], self.size - boxes[:, 0], boxes[:, 3]], axis=1)
             inputs.append(image[None].expand(3, -1, -1).contiguous())  # [3, S, S]
-            sample = DetDataSample(
-                metainfo={
-                    "img_id": self.table[i].image_id,
-                    "img_shape": (self.size, self.size),
-                    "ori_shape": (self.size, self.size),
-                    "scale_factor": (1.0, 1.0),
-                    "pad_shape": (self.size, self.size),
-                    "batch_input_shape": (self.size, self.size),
-                }
-            )
+            sample = DetDataSample(metainfo={
+                "img_id": self.table[i].image_id, "img_shape": (self.size, self.size),
+                "ori_shape": (self.size, self.size), "scale_factor": (1.0, 1.0),
+                "pad_shape": (self.size, self.size), "batch_input_shape": (self.size, self.size),
+            })
             sample.gt_instances = InstanceData(
                 bboxes=torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4),
                 labels=torch.zeros(len(boxes), dtype=torch.long),
@@ -166,14 +157,6 @@ class DetectionSet:
 
 
 __all__ = [
-    "BoxesOf",
-    "DetectionSet",
-    "boxes_at_size",
-    "sample_boxes",
-    "boxes_to_original",
-    "image_set_key",
-    "image_shape",
-    "load_images",
-    "xywh_to_xyxy",
-    "xyxy_to_xywh",
+    "BoxesOf", "DetectionSet", "boxes_at_size", "sample_boxes", "boxes_to_original", "image_set_key", "image_shape",
+    "load_images", "xywh_to_xyxy", "xyxy_to_xywh",
 ]

@@ -68,12 +68,8 @@ def predict(model, data: DetectionSet, batch_size: int, dist: DistInfo | None = 
             batch = model.data_preprocessor(data.batch(mine[start : start + batch_size]), False)
             for result in model.predict(batch["inputs"], batch["data_samples"], rescale=False):
                 inst = result.pred_instances
-                out.append(
-                    (
-                        inst.bboxes.detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
-                        inst.scores.detach().cpu().numpy().astype(np.float64).reshape(-1),
-                    )
-                )
+                out.append((inst.bboxes.detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
+                            inst.scores.detach().cpu().numpy().astype(np.float64).reshape(-1)))
     finally:
         watch.close()
     if check_finite:

@@ -206,14 +206,7 @@ def progress_hook(phase: Any):
 
 
 __all__ = [
-    "DENSE_CPU_THREADS",
-    "QUIET_HOOKS",
-    "build_runner",
-    "load_runner_checkpoint",
-    "progress_hook",
-    "reproducible_kernels",
-    "resolve_device",
-    "scoped",
-    "seed_everything",
+    "DENSE_CPU_THREADS", "QUIET_HOOKS", "build_runner", "load_runner_checkpoint", "progress_hook",
+    "reproducible_kernels", "resolve_device", "scoped", "seed_everything",
     "trusted_runner_checkpoints",
 ]

@@ -123,14 +123,8 @@ def make_loader(
         rank = dist.rank if dist is not None and dist.distributed else 0
         sampler = SeededSampler(order, int(seed) + 7919 * rank)
     return DataLoader(
-        dataset,
-        batch_size=int(batch_size),
-        shuffle=shuffle if sampler is None else None,
-        sampler=sampler,
-        generator=generator,
-        collate_fn=pseudo_collate,
-        num_workers=int(num_workers),
-        persistent_workers=False,
+        dataset, batch_size=int(batch_size), shuffle=shuffle if sampler is None else None, sampler=sampler,
+        generator=generator, collate_fn=pseudo_collate, num_workers=int(num_workers), persistent_workers=False,
     )
 
 

@@ -140,9 +140,7 @@ def _distributed_runner_cfg(ctx: RunContext) -> dict[str, Any]:
         return {}
     device_ids = [ctx.device.index or 0] if ctx.device.type == "cuda" else None
     wrapper = {
-        "type": "MMDistributedDataParallel",
-        "device_ids": device_ids,
-        "broadcast_buffers": False,
+        "type": "MMDistributedDataParallel", "device_ids": device_ids, "broadcast_buffers": False,
         "find_unused_parameters": True,  # the backbone's final norm is not used by the decode heads
     }
     return {"launcher": "pytorch", "cfg": {"model_wrapper_cfg": wrapper}}
@@ -179,18 +177,14 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
     with scoped("mmseg"), ctx.progress.bar(f"{mode}-seg training (iterations)", None) as phase:
         runner = build_runner(
             {
-                "model": model,
-                **loaders,
-                **schedule_cfg(params),
+                "model": model, **loaders, **schedule_cfg(params),
                 "optim_wrapper": _optimizer(model, params, mode),
                 "val_evaluator": Evaluator([ValDiceMetric()]),
                 "custom_hooks": [keep_best, stopper, progress_hook(phase)],
                 "randomness": dict(seed=int(ctx.seed)),
                 **_distributed_runner_cfg(ctx),
             },
-            work_dir,
-            "mmseg",
-            device=ctx.device,
+            work_dir, "mmseg", device=ctx.device,
         )
         runner.train()
     with scoped("mmseg"):

@@ -57,37 +57,10 @@ def scan(results_dir: Path) -> ScanResult:
 
 
 TIDY_COLUMNS = (
-    "protocol",
-    "protocol_version",
-    "preset",
-    "task",
-    "task_version",
-    "fraction",
-    "backbone",
-    "seed",
-    "metric",
-    "value",
-    "ci95_lo",
-    "ci95_hi",
-    "higher_is_better",
-    "primary",
-    "n_test",
-    "status",
-    "finished_at",
-    "run_key",
-    "arch",
-    "arch_tag",
-    "weights_sha256",
-    "config_sha256",
-    "setup_sha256",
-    "task_config_sha256",
-    "split_sha256",
-    "split_base_sha256",
-    "split",
-    "paired_test",
-    "value_fn",
-    "file",
-    "recipe",
+    "protocol", "protocol_version", "preset", "task", "task_version", "fraction", "backbone", "seed", "metric",
+    "value", "ci95_lo", "ci95_hi", "higher_is_better", "primary", "n_test", "status", "finished_at", "run_key",
+    "arch", "arch_tag", "weights_sha256", "config_sha256", "setup_sha256", "task_config_sha256", "split_sha256",
+    "split_base_sha256", "split", "paired_test", "value_fn", "file", "recipe",
 )
 
 
@@ -131,43 +104,21 @@ def tidy_rows(scan_result: ScanResult, *, only_ok: bool = True) -> list[dict]:
         if only_ok and not rec.ok:
             continue
         base = {
-            "protocol": rec.protocol.name,
-            "protocol_version": rec.protocol.version,
-            "preset": rec.preset,
-            "task": rec.task.name,
-            "task_version": rec.task.version,
-            "fraction": rec.fraction,
-            "backbone": rec.backbone.name,
-            "seed": rec.seed,
-            "finished_at": rec.timing.finished_at,
-            "status": rec.status,
-            "run_key": rec.run_key,
-            "arch": rec.backbone.arch,
-            "weights_sha256": rec.backbone.weights_sha256,
-            "config_sha256": rec.config.sha256,
-            "split_sha256": rec.split.sha256,
-            "arch_tag": arch_tag(rec),
-            "file": str(path),
-            **identity_hashes(rec),
-            "split": (rec.split.published or {}).get("name", ""),
-            "recipe": rec.config.recipe,
+            "protocol": rec.protocol.name, "protocol_version": rec.protocol.version, "preset": rec.preset,
+            "task": rec.task.name, "task_version": rec.task.version, "fraction": rec.fraction,
+            "backbone": rec.backbone.name, "seed": rec.seed, "finished_at": rec.timing.finished_at,
+            "status": rec.status, "run_key": rec.run_key, "arch": rec.backbone.arch,
+            "weights_sha256": rec.backbone.weights_sha256, "config_sha256": rec.config.sha256,
+            "split_sha256": rec.split.sha256, "arch_tag": arch_tag(rec), "file": str(path), **identity_hashes(rec),
+            "split": (rec.split.published or {}).get("name", ""), "recipe": rec.config.recipe,
         }
         for metric in rec.metrics:
             ci = metric.ci95 or (None, None)
-            rows.append(
-                {
-                    **base,
-                    "metric": metric.name,
-                    "value": metric.value,
-                    "ci95_lo": ci[0],
-                    "ci95_hi": ci[1],
-                    "higher_is_better": metric.higher_is_better,
-                    "primary": metric.name == rec.primary_metric,
-                    "n_test": metric.n,
-                    "paired_test": metric.paired_test,
-                    "value_fn": metric.value_fn,
-                }
-            )
+            rows.append({
+                **base, "metric": metric.name, "value": metric.value, "ci95_lo": ci[0], "ci95_hi": ci[1],
+                "higher_is_better": metric.higher_is_better, "primary": metric.name == rec.primary_metric,
+                "n_test": metric.n, "paired_test": metric.paired_test, "value_fn": metric.value_fn,
+            })
     return rows
 
 

@@ -22,12 +22,7 @@ from ecamp_bench.cluster import ClusterOptions, is_active, make_executor
 from ecamp_bench.plugins import Catalog
 from ecamp_bench.sweep.grid import Cell, short_backbone
 from ecamp_bench.sweep.runner import (
-    CellResult,
-    CellState,
-    NullObserver,
-    SweepSettings,
-    SweepSummary,
-    plan_cells,
+    CellResult, CellState, NullObserver, SweepSettings, SweepSummary, plan_cells,
 )
 
 JOB_MODES = ("cell", "group")
@@ -69,16 +64,8 @@ def group_key(cell: Cell) -> tuple[str, str]:
 class ExecutorSweep:
     """The driver state: planned cells, jobs in flight, attempts per cell."""
 
-    def __init__(
-        self,
-        cells: Sequence[Cell],
-        settings: SweepSettings,
-        catalog: Catalog,
-        options: ClusterOptions,
-        observer=None,
-        jobs: str = "cell",
-        plugins: tuple = ((), ()),
-    ):
+    def __init__(self, cells: Sequence[Cell], settings: SweepSettings, catalog: Catalog, options: ClusterOptions,
+                 observer=None, jobs: str = "cell", plugins: tuple = ((), ())):
         from ecamp_bench.paths import results_dir
 
         if jobs not in JOB_MODES:
@@ -112,9 +99,8 @@ class ExecutorSweep:
             while True:
                 self._collect()
                 self._submit()
-                if not self.flights and not any(
-                    r.state in (CellState.PENDING, CellState.RUNNING) for r in self.summary.results
-                ):
+                if not self.flights and not any(r.state in (CellState.PENDING, CellState.RUNNING)
+                                                for r in self.summary.results):
                     break
                 time.sleep(self.options.poll_s)
         except KeyboardInterrupt:
@@ -226,29 +212,15 @@ class ExecutorSweep:
         for result in unit:
             attempt = self.attempts.get(result.cell, 0) + 1
             self.attempts[result.cell] = attempt
-            flight.entry = add_entry(
-                result.path,
-                result.cell.label,
-                job_id=flight.job_id,
-                executor=self.options.executor,
-                folder=self.folder / "%j",
-                attempt=attempt,
-            )
+            flight.entry = add_entry(result.path, result.cell.label, job_id=flight.job_id,
+                                     executor=self.options.executor, folder=self.folder / "%j", attempt=attempt)
             result.state = CellState.RUNNING
             self.observer.started(result)
         self.flights.append(flight)
 
 
-def run_on_executor(
-    cells: Sequence[Cell],
-    settings: SweepSettings,
-    catalog: Catalog,
-    options: ClusterOptions,
-    observer=None,
-    *,
-    jobs: str = "cell",
-    plugins: tuple = ((), ()),
-) -> SweepSummary:
+def run_on_executor(cells: Sequence[Cell], settings: SweepSettings, catalog: Catalog, options: ClusterOptions,
+                    observer=None, *, jobs: str = "cell", plugins: tuple = ((), ())) -> SweepSummary:
     """Run ``cells`` as submitit jobs (see the module docstring) and return the summary once all have settled."""
     return ExecutorSweep(cells, settings, catalog, options, observer, jobs, plugins).run()
 

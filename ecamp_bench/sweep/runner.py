@@ -74,21 +74,11 @@ class SweepSettings:
         from ecamp_bench.distributed import device_name
 
         return RunRequest(
-            task=cell.task,
-            fraction=cell.fraction,
-            seed=cell.seed,
-            protocol=cell.protocol,
-            backbone=cell.backbone,
-            weights=sweep_weights(cell.backbone, self.weights),
-            data_root=self.data_root,
-            preset=self.preset,
-            overrides=list(self.overrides),
-            device=device_name(self.device),
-            num_workers=self.num_workers,
-            split=self.split,
-            splits_root=self.splits_root,
-            allow_split_overlap=self.allow_split_overlap,
-            recipe=self.recipe,
+            task=cell.task, fraction=cell.fraction, seed=cell.seed, protocol=cell.protocol, backbone=cell.backbone,
+            weights=sweep_weights(cell.backbone, self.weights), data_root=self.data_root, preset=self.preset,
+            overrides=list(self.overrides), device=device_name(self.device),
+            num_workers=self.num_workers, split=self.split, splits_root=self.splits_root,
+            allow_split_overlap=self.allow_split_overlap, recipe=self.recipe,
         )
 
 

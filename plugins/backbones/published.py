@@ -69,16 +69,8 @@ HALF = (0.5, 0.5, 0.5)
 
 def _spec(name: str, weights: str, adapt: str, mean, std, pool: str, citation: str, description: str) -> BackboneSpec:
     return BackboneSpec(
-        name=name,
-        arch=ARCH,
-        weights=weights,
-        adapt_state_dict=_ADAPT + adapt,
-        mean=tuple(mean),
-        std=tuple(std),
-        input_size=224,
-        global_pool=pool,
-        citation=citation,
-        description=description,
+        name=name, arch=ARCH, weights=weights, adapt_state_dict=_ADAPT + adapt, mean=tuple(mean), std=tuple(std),
+        input_size=224, global_pool=pool, citation=citation, description=description,
     )
 
 

@@ -102,17 +102,8 @@ _MODELS = {
 
 def _spec(name: str, weights: str, adapt: str, mean, std, size: int, kwargs: dict, citation: str, description: str) -> BackboneSpec:
     return BackboneSpec(
-        name=name,
-        arch=ARCH,
-        weights=weights,
-        adapt_state_dict=_ADAPT + adapt,
-        mean=tuple(mean),
-        std=tuple(std),
-        input_size=size,
-        global_pool="avg",
-        model_kwargs=dict(kwargs),
-        citation=citation,
-        description=description,
+        name=name, arch=ARCH, weights=weights, adapt_state_dict=_ADAPT + adapt, mean=tuple(mean), std=tuple(std),
+        input_size=size, global_pool="avg", model_kwargs=dict(kwargs), citation=citation, description=description,
     )
 
 

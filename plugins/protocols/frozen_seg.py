@@ -46,16 +46,8 @@ class FrozenSegParams:
 # CPU smoke runs on the synthetic data. focal_weight 0: Dice only, because with a few dozen CPU-scale training
 # images the focal term drives every pixel to background (measured: dice_dataset 0.0 at 10 %; see
 # tests/mm/test_seg_signal.py). This was the value the deleted configs/protocols/frozen-seg.yaml applied.
-TINY = {
-    "image_size": 64,
-    "batch_size": 4,
-    "eval_batch_size": 8,
-    "epochs": 3,
-    "patience": 2,
-    "decoder_channels": 32,
-    "lr": 2e-3,
-    "focal_weight": 0.0,
-}
+TINY = {"image_size": 64, "batch_size": 4, "eval_batch_size": 8, "epochs": 3, "patience": 2, "decoder_channels": 32,
+        "lr": 2e-3, "focal_weight": 0.0}
 
 
 @hookimpl

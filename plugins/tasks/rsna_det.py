@@ -15,24 +15,15 @@ from ecamp_bench.api import MetricSpec, TaskSpec, hookimpl
 LABELS = ("Pneumonia",)
 _PAIRED = {"paired_test": "bootstrap", "value_fn": "ecamp_bench.evaluation.det_metrics:metric_values"}
 METRICS = (
-    MetricSpec(
-        name="map_40_75",
-        primary=True,
-        description="COCO-style AP averaged over IoU 0.40:0.05:0.75 over all test images",
-        **_PAIRED,
-    ),
-    MetricSpec(
-        name="map_40_75_mgca",
-        description="map_40_75 on images with a true box and a prediction only (MGCA's optimistic subset)",
-        **_PAIRED,
-    ),
+    MetricSpec(name="map_40_75", primary=True,
+               description="COCO-style AP averaged over IoU 0.40:0.05:0.75 over all test images", **_PAIRED),
+    MetricSpec(name="map_40_75_mgca",
+               description="map_40_75 on images with a true box and a prediction only (MGCA's optimistic subset)",
+               **_PAIRED),
     MetricSpec(name="map_50", description="COCO-style AP at IoU 0.5 over all test images", **_PAIRED),
-    MetricSpec(
-        name="kaggle_rsna",
-        description="RSNA challenge score: mean over IoU 0.40-0.75 of TP/(TP+FP+FN) per image; "
-        "images with no box and no prediction excluded",
-        **_PAIRED,
-    ),
+    MetricSpec(name="kaggle_rsna",
+               description="RSNA challenge score: mean over IoU 0.40-0.75 of TP/(TP+FP+FN) per image; "
+                           "images with no box and no prediction excluded", **_PAIRED),
 )
 
 

@@ -104,12 +104,8 @@ def test_covidx_v7a_three_class_fixture(v7a_tree):
     assert covidx.detect(v7a_tree) and covidx.validate(v7a_tree) == []
     table = covidx.read(v7a_tree)
     assert Counter((s.split, s.meta["class"]) for s in table) == {
-        ("train", "normal"): 1,
-        ("train", "pneumonia"): 2,
-        ("train", "COVID-19"): 3,
-        ("test", "normal"): 2,
-        ("test", "pneumonia"): 1,
-        ("test", "COVID-19"): 1,
+        ("train", "normal"): 1, ("train", "pneumonia"): 2, ("train", "COVID-19"): 3,
+        ("test", "normal"): 2, ("test", "pneumonia"): 1, ("test", "COVID-19"): 1,
     }
     by_id = {s.image_id: s for s in table}
     assert by_id["COVID(70).png"].patient_id == "COVID 70" and by_id["COVID(70).png"].meta["data_source"] == "sirm"
@@ -123,12 +119,8 @@ def test_covidx_cxr4_binary_fixture_with_val_list(cxr4_tree):
     assert covidx.validate(cxr4_tree) == []
     table = covidx.read(cxr4_tree)
     assert Counter((s.split, s.meta["class"]) for s in table) == {
-        ("train", "positive"): 2,
-        ("train", "negative"): 2,
-        ("val", "positive"): 1,
-        ("val", "negative"): 1,
-        ("test", "positive"): 2,
-        ("test", "negative"): 1,
+        ("train", "positive"): 2, ("train", "negative"): 2, ("val", "positive"): 1, ("val", "negative"): 1,
+        ("test", "positive"): 2, ("test", "negative"): 1,
     }
     assert {s.meta["classes"] for s in table} == {covidx.BINARY}
     assert all(s.image_path.parent.name == s.split for s in table)

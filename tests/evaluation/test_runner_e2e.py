@@ -21,41 +21,14 @@ def records() -> list[dict]:
 
 def test_eval_writes_record_and_predictions_then_skips_and_forces(synthetic_tiny, capsys):
     export_tiny_backbone()
-    args = [
-        "eval",
-        "--task",
-        "rsna-cls",
-        "--fraction",
-        "10%",
-        "--data-root",
-        str(synthetic_tiny),
-        "--preset",
-        "tiny",
-        "--set",
-        "eval.n_bootstrap=50",
-    ]
+    args = ["eval", "--task", "rsna-cls", "--fraction", "10%", "--data-root", str(synthetic_tiny), "--preset", "tiny",
+            "--set", "eval.n_bootstrap=50"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "rsna-cls 10% linear file:tiny-vit seed 0: auc" in out
     (record,) = records()
-    for key in (
-        "run_key",
-        "task",
-        "protocol",
-        "fraction",
-        "seed",
-        "backbone",
-        "config",
-        "split",
-        "dataset",
-        "metrics",
-        "primary_metric",
-        "env",
-        "plugins",
-        "timing",
-        "status",
-        "error",
-    ):
+    for key in ("run_key", "task", "protocol", "fraction", "seed", "backbone", "config", "split", "dataset", "metrics",
+                "primary_metric", "env", "plugins", "timing", "status", "error"):
         assert key in record, key
     assert record["status"] == "ok" and record["fraction"] == 0.1 and record["protocol"] == {"name": "linear", "version": 1}
     assert len(record["backbone"]["weights_sha256"]) == 64 and record["dataset"]["layout"] == "rsna-pneumonia"
@@ -89,22 +62,8 @@ def test_eval_writes_record_and_predictions_then_skips_and_forces(synthetic_tiny
 
 def test_chexpert_uses_the_official_valid_set_as_test(synthetic_tiny):
     export_tiny_backbone()
-    assert (
-        main(
-            [
-                "eval",
-                "--task",
-                "chexpert-cls",
-                "--data-root",
-                str(synthetic_tiny),
-                "--preset",
-                "tiny",
-                "--set",
-                "eval.n_bootstrap=20",
-            ]
-        )
-        == 0
-    )
+    assert main(["eval", "--task", "chexpert-cls", "--data-root", str(synthetic_tiny), "--preset", "tiny",
+                 "--set", "eval.n_bootstrap=20"]) == 0
     (record,) = records()
     manifest = json.loads(open(record["split"]["manifest"]).read())
     assert manifest["test"] and all("/valid/" in i or i.startswith("valid") or "valid" in i for i in manifest["test"])
@@ -118,30 +77,11 @@ def test_chexpert_uses_the_official_valid_set_as_test(synthetic_tiny):
 @pytest.mark.parametrize("preset, head_norm", [("tiny", "none"), ("cpu-demo", "batchnorm")])
 def test_finetune_runs_and_records_its_protocol(synthetic_tiny, preset, head_norm):
     export_tiny_backbone()
-    assert (
-        main(
-            [
-                "eval",
-                "--task",
-                "rsna-cls",
-                "--protocol",
-                "finetune",
-                "--fraction",
-                "1",
-                "--data-root",
-                str(synthetic_tiny),
-                "--preset",
-                preset,
-                "--set",
-                "protocol.steps=4",
-                "--set",
-                "protocol.eval_every=2",
-                "--set",
-                "eval.n_bootstrap=0",
-            ]
-        )
-        == 0
-    )
+    assert main([
+        "eval", "--task", "rsna-cls", "--protocol", "finetune", "--fraction", "1", "--data-root",
+        str(synthetic_tiny), "--preset", preset, "--set", "protocol.steps=4", "--set", "protocol.eval_every=2",
+        "--set", "eval.n_bootstrap=0",
+    ]) == 0
     (record,) = records()
     resolved = record["config"]["resolved"]["protocol"]
     assert record["protocol"]["name"] == "finetune" and resolved["steps"] == 4 and resolved["head_norm"] == head_norm
@@ -169,24 +109,12 @@ def test_task_option_override_reaches_the_task_and_the_run_key(synthetic_tiny):
     base = RunRequest(task="chexpert-cls", fraction=1.0, data_root=synthetic_tiny)
     published = prepare_run(base, get_catalog())
     ignore = prepare_run(
-        RunRequest(
-            task="chexpert-cls",
-            fraction=1.0,
-            data_root=synthetic_tiny,
-            overrides=["task.options.uncertainty_policy=ignore"],
-        ),
-        get_catalog(),
+        RunRequest(task="chexpert-cls", fraction=1.0, data_root=synthetic_tiny,
+                   overrides=["task.options.uncertainty_policy=ignore"]), get_catalog()
     )
     assert ignore.task.options["uncertainty_policy"] == "ignore" and ignore.key != published.key
     from ecamp_bench.errors import ConfigError
 
     with pytest.raises(ConfigError, match="Foo"):  # the option reaches the task's prepare()
-        prepare_run(
-            RunRequest(
-                task="chexpert-cls",
-                fraction=1.0,
-                data_root=synthetic_tiny,
-                overrides=["task.options.uncertainty_policy={Foo: ones}"],
-            ),
-            get_catalog(),
-        )
+        prepare_run(RunRequest(task="chexpert-cls", fraction=1.0, data_root=synthetic_tiny,
+                               overrides=["task.options.uncertainty_policy={Foo: ones}"]), get_catalog())

@@ -10,12 +10,7 @@ from sklearn.metrics import roc_auc_score
 from ecamp_bench.errors import DataError
 from ecamp_bench.evaluation.context import Predictions
 from ecamp_bench.evaluation.stats import (
-    align_predictions,
-    compare_auc,
-    delong_covariance,
-    delong_test,
-    paired_bootstrap,
-    paired_bootstrap_macro_auc,
+    align_predictions, compare_auc, delong_covariance, delong_test, paired_bootstrap, paired_bootstrap_macro_auc,
 )
 
 
@@ -173,11 +168,8 @@ def test_align_keeps_detection_extras_when_it_reorders():
     }
     a = Predictions(("x", "y"), np.array([[1.0], [1.0]]), np.array([[0.9], [0.0]]), extras=extras)
     swapped = {
-        "gt_boxes": extras["gt_boxes"][::-1].copy(),
-        "gt_offsets": np.array([0, 1, 2]),
-        "pred_boxes": extras["pred_boxes"],
-        "pred_scores": extras["pred_scores"],
-        "pred_offsets": np.array([0, 0, 1]),
+        "gt_boxes": extras["gt_boxes"][::-1].copy(), "gt_offsets": np.array([0, 1, 2]),
+        "pred_boxes": extras["pred_boxes"], "pred_scores": extras["pred_scores"], "pred_offsets": np.array([0, 0, 1]),
     }
     b = Predictions(("y", "x"), np.array([[1.0], [1.0]]), np.array([[0.0], [0.9]]), extras=swapped)
     _, aligned = align_predictions(a, b)

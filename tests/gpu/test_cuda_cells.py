@@ -24,12 +24,8 @@ from ecamp_bench.paths import cache_dir, results_dir
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 SMALL_VIT = [  # a 64-px, 8-px-patch ViT: the sizes the OpenMMLab tests use on the CPU
-    "--set",
-    "backbone.arch=vit_tiny_patch16_224",
-    "--set",
-    "backbone.input_size=64",
-    "--set",
-    "backbone.model_kwargs={depth: 1, embed_dim: 16, num_heads: 2, patch_size: 8}",
+    "--set", "backbone.arch=vit_tiny_patch16_224", "--set", "backbone.input_size=64",
+    "--set", "backbone.model_kwargs={depth: 1, embed_dim: 16, num_heads: 2, patch_size: 8}",
 ]
 
 
@@ -80,20 +76,8 @@ def test_gpu_features_match_cpu_features(synthetic_tiny):
 
 def test_finetune_cell_trains_on_the_gpu(synthetic_tiny):
     export_tiny_backbone()
-    record = _eval(
-        "--task",
-        "rsna-cls",
-        "--protocol",
-        "finetune",
-        "--data-root",
-        str(synthetic_tiny),
-        "--preset",
-        "tiny",
-        "--set",
-        "protocol.steps=6",
-        "--set",
-        "protocol.eval_every=3",
-    )
+    record = _eval("--task", "rsna-cls", "--protocol", "finetune", "--data-root", str(synthetic_tiny), "--preset",
+                   "tiny", "--set", "protocol.steps=6", "--set", "protocol.eval_every=3")
     assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark  # set for evaluations on CUDA
     assert record["metrics"][0]["name"] == "auc"
 
@@ -142,37 +126,11 @@ def test_pretraining_runs_a_step_on_the_gpu(capsys):
 def test_eval_under_torchrun_uses_nccl_on_two_gpus(synthetic_tiny, tmp_path):
     export_tiny_backbone()
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "ecamp_bench.cli",
-            "eval",
-            "--task",
-            "rsna-cls",
-            "--protocol",
-            "finetune",
-            "--data-root",
-            str(synthetic_tiny),
-            "--preset",
-            "tiny",
-            "--set",
-            "protocol.steps=4",
-            "--set",
-            "protocol.eval_every=2",
-            "--set",
-            "eval.n_bootstrap=0",
-            "--device",
-            "cuda",
-        ],
-        env={**os.environ},
-        capture_output=True,
-        text=True,
-        timeout=600,
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+         "ecamp_bench.cli", "eval", "--task", "rsna-cls", "--protocol", "finetune", "--data-root", str(synthetic_tiny),
+         "--preset", "tiny", "--set", "protocol.steps=4", "--set", "protocol.eval_every=2",
+         "--set", "eval.n_bootstrap=0", "--device", "cuda"],
+        env={**os.environ}, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     record = _record()

@@ -49,24 +49,9 @@ def _pip_install_into_a_venv_with_torch_2_11(root: Path, pyproject_edit=None) ->
     _installed_stub(purelib, "torchvision", "0.26.0")
     # Offline, with nothing to install from (no find-links from the environment or pip's config files).
     env = {**{k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}, "PIP_CONFIG_FILE": os.devnull}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "--no-index",
-            "--no-build-isolation",
-            "--disable-pip-version-check",
-            str(src),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+                           "--no-index", "--no-build-isolation", "--disable-pip-version-check", str(src)],
+                          capture_output=True, text=True, timeout=600, env=env)
     return done, purelib
 
 

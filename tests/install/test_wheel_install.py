@@ -20,9 +20,8 @@ OWN = ("ecamp_bench", "__editable__.ecamp_bench", "__editable___ecamp_bench")
 
 
 def _source_files() -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.splitlines()
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout.splitlines()
     return [f for f in listed if (REPO / f).is_file()]
 
 
@@ -49,15 +48,12 @@ def build_and_install_wheel(root: Path) -> tuple[Path, Path, Path]:
     work = root / "work"
     build = subprocess.run(
         [
-            "bash",
-            "-c",
+            "bash", "-c",
             'set -euo pipefail; source "$REPO/scripts/wheel_build.sh"; '
             'wheel_build ecamp-bench "$PY" "$WORK" "$WORK/build.log" "$SRC"',
         ],
         env={**os.environ, "REPO": str(REPO), "PY": sys.executable, "WORK": str(work), "SRC": str(src)},
-        capture_output=True,
-        text=True,
-        timeout=600,
+        capture_output=True, text=True, timeout=600,
     )
     assert build.returncode == 0, build.stderr
     (wheel,) = (work / "dist").glob("ecamp_bench-*.whl")
@@ -67,23 +63,9 @@ def build_and_install_wheel(root: Path) -> tuple[Path, Path, Path]:
     purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
     deps = _site_packages_without_ecamp_bench(root)
     (purelib / "_test_deps.pth").write_text("".join(f"{d}\n" for d in deps))
-    install = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(venv / "bin" / "python"),
-            "install",
-            "--no-deps",
-            "--no-index",
-            "--quiet",
-            str(wheel),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+                              "--no-deps", "--no-index", "--quiet", str(wheel)],
+                             capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
     return wheel, venv / "bin", purelib
 
@@ -93,11 +75,8 @@ def check_the_wheel_carries_every_module_and_preset_of_the_tree(wheel: Path) -> 
     tree = _source_files()
     expected = {f.replace("plugins/", "ecamp_bench_plugins/", 1) for f in tree if f.startswith("plugins/") and f.endswith(".py")}
     expected |= {f for f in tree if f.startswith("ecamp_bench/") and f.endswith(".py")}
-    expected |= {
-        f.replace("configs/", "ecamp_bench_configs/", 1)
-        for f in tree
-        if f.startswith("configs/") and f.endswith((".yaml", ".py"))
-    }
+    expected |= {f.replace("configs/", "ecamp_bench_configs/", 1) for f in tree
+                 if f.startswith("configs/") and f.endswith((".yaml", ".py"))}
     assert any(n.startswith("ecamp_bench_configs/pretrain/") for n in expected)
     assert sorted(expected - names) == []
     assert "ecamp_bench_startup.pth" in names
@@ -106,19 +85,16 @@ def check_the_wheel_carries_every_module_and_preset_of_the_tree(wheel: Path) -> 
 def _run(bin_dir: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200", "ECAMP_BENCH_DATA": str(tmp_path / "data")}
     env.pop("PYTHONPATH", None)
-    return subprocess.run(
-        [str(bin_dir / args[0]), *args[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
 
 
 def check_the_installed_wheel_reads_its_own_presets_and_plugins(bin_dir: Path, purelib: Path, tmp_path: Path) -> None:
-    probe = (
-        "import ecamp_bench, ecamp_bench_plugins\n"
-        "from ecamp_bench.config import shipped_configs, list_presets\n"
-        "root = shipped_configs()\n"
-        "print(ecamp_bench.__file__, ecamp_bench_plugins.__file__, root, list_presets('pretrain'),"
-        " sorted(p.relative_to(root).as_posix() for p in root.rglob('*.yaml')), sep='\\n')\n"
-    )
+    probe = ("import ecamp_bench, ecamp_bench_plugins\n"
+             "from ecamp_bench.config import shipped_configs, list_presets\n"
+             "root = shipped_configs()\n"
+             "print(ecamp_bench.__file__, ecamp_bench_plugins.__file__, root, list_presets('pretrain'),"
+             " sorted(p.relative_to(root).as_posix() for p in root.rglob('*.yaml')), sep='\\n')\n")
     done = _run(bin_dir, tmp_path, "python", "-c", probe)
     assert done.returncode == 0, done.stderr
     module, plugins, configs, pretrain, yaml_files = done.stdout.splitlines()

@@ -43,30 +43,21 @@ def add_run(results: Path, protocol: str, backbone: str, seed: int, fraction: fl
     targets, scores = scores_for(quality, seed * 31 + hash(tag) % 7)
     key = f"{protocol}{backbone}{seed}{fraction}{tag}".replace(".", "").replace(":", "")[:40]
     record = {
-        "schema_version": 1,
-        "run_key": key,
-        "task": {"name": "rsna-cls", "version": 1},
-        "protocol": {"name": protocol, "version": 1},
-        "fraction": fraction,
-        "seed": seed,
+        "schema_version": 1, "run_key": key, "task": {"name": "rsna-cls", "version": 1},
+        "protocol": {"name": protocol, "version": 1}, "fraction": fraction, "seed": seed,
         "backbone": {"name": backbone, "arch": "vit", "weights_ref": None, "weights_sha256": None},
         "config": {"resolved": {"preset": "tiny"}, "sha256": "c" * 64},
         "split": {"manifest": "m.json", "sha256": "s" * 64, "n_train": 10, "n_val": 5, "n_test": N_TEST},
         "dataset": {
-            "layout": "rsna-pneumonia",
-            "root": str(results / "data" / "rsna-pneumonia-detection-challenge"),
-            "synthetic": True,
-            "n_images": 300,
+            "layout": "rsna-pneumonia", "root": str(results / "data" / "rsna-pneumonia-detection-challenge"),
+            "synthetic": True, "n_images": 300,
         },
         "metrics": [
             {"name": "auc", "value": binary_auc(targets, scores), "higher_is_better": True, "ci95": None, "n": N_TEST}
         ],
-        "primary_metric": "auc",
-        "env": {},
-        "plugins": {},
+        "primary_metric": "auc", "env": {}, "plugins": {},
         "timing": {"started_at": "2025-01-01T00:00:00Z", "finished_at": "2025-01-01T00:00:01Z", "wall_time_s": 1.0},
-        "status": "ok",
-        "error": None,
+        "status": "ok", "error": None,
     }
     path = results / "runs" / "rsna-cls" / backbone.replace(":", "--") / f"{key}.json"
     write_record(record, path)

@@ -7,15 +7,8 @@ import pytest
 
 from ecamp_bench.evaluation.context import Predictions
 from ecamp_bench.evaluation.det_metrics import (
-    IOU_40_75,
-    ImageDetections,
-    box_iou,
-    detection_metrics,
-    images_from_predictions,
-    kaggle_per_image,
-    match_detections,
-    mean_ap,
-    mgca_subset,
+    IOU_40_75, ImageDetections, box_iou, detection_metrics, images_from_predictions, kaggle_per_image,
+    match_detections, mean_ap, mgca_subset,
 )
 from ecamp_bench.evaluation.predictions import load_predictions, save_predictions
 

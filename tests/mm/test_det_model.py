@@ -18,19 +18,11 @@ except ImportError as error:  # pragma: no cover - depends on the machine
     pytest.skip(f"mmcv ops / mmdet not installed ({error}); run scripts/install_openmmlab.sh", allow_module_level=True)
 
 from ecamp_bench.mm.det_config import (  # noqa: E402
-    YOLOV3_ANCHORS_416,
-    build_detector,
-    retinanet_config,
-    scaled_yolov3_anchors,
-    yolov3_config,
+    YOLOV3_ANCHORS_416, build_detector, retinanet_config, scaled_yolov3_anchors, yolov3_config,
 )
 
-SPEC = BackboneSpec(
-    name="tiny",
-    arch="vit_tiny_patch16_224",
-    input_size=64,
-    model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2, "patch_size": 8},
-)
+SPEC = BackboneSpec(name="tiny", arch="vit_tiny_patch16_224", input_size=64,
+                    model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2, "patch_size": 8})
 SIZE = 64
 
 

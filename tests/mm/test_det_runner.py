@@ -22,8 +22,7 @@ from ecamp_bench.evaluation.runner import RunRequest, run_evaluation  # noqa: E4
 from ecamp_bench.plugins import get_catalog  # noqa: E402
 
 BACKBONE = [
-    "backbone.arch=vit_tiny_patch16_224",
-    "backbone.input_size=64",
+    "backbone.arch=vit_tiny_patch16_224", "backbone.input_size=64",
     "backbone.model_kwargs={depth: 1, embed_dim: 16, num_heads: 2, patch_size: 8}",
 ]
 
@@ -41,15 +40,9 @@ def rsna_root(tmp_path_factory):
 @pytest.mark.parametrize(("protocol", "extra"), [("frozen-det", []), ("det", []), ("det", ["protocol.frozen=true"])])
 def test_rsna_det_runs_end_to_end(rsna_root, protocol, extra):
     torch.set_num_threads(1)
-    request = RunRequest(
-        task="rsna-det",
-        protocol=protocol,
-        fraction=1.0,
-        backbone="random-init",
-        data_root=rsna_root,
-        preset="tiny",
-        overrides=[*BACKBONE, "protocol.image_size=64", "protocol.max_epochs=1", "eval.n_bootstrap=20", *extra],
-    )
+    request = RunRequest(task="rsna-det", protocol=protocol, fraction=1.0, backbone="random-init", data_root=rsna_root,
+                         preset="tiny", overrides=[*BACKBONE, "protocol.image_size=64", "protocol.max_epochs=1",
+                                                   "eval.n_bootstrap=20", *extra])
     outcome = run_evaluation(request, get_catalog())
     record = outcome.record.to_json()
     assert record["status"] == "ok" and record["protocol"]["name"] == protocol

@@ -6,8 +6,7 @@ import torch
 
 import ecamp_bench  # noqa: F401
 from ecamp_bench.models.backbone import (
-    build_backbone,
-    feature_block_indices,
+    build_backbone, feature_block_indices,
 )
 from ecamp_bench.models.importers import adapt_timm
 from ecamp_bench.specs import BackboneSpec

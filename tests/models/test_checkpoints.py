@@ -12,12 +12,7 @@ import ecamp_bench  # noqa: F401
 from ecamp_bench.errors import CheckpointError
 from ecamp_bench.models.backbone import build_backbone
 from ecamp_bench.models.checkpoints import (
-    BackboneMeta,
-    load_backbone_file,
-    load_state_dict_file,
-    read_backbone_meta,
-    save_backbone_file,
-    weights_sha256,
+    BackboneMeta, load_backbone_file, load_state_dict_file, read_backbone_meta, save_backbone_file, weights_sha256,
 )
 from ecamp_bench.specs import BackboneSpec
 
@@ -31,17 +26,8 @@ def tiny_vit():
 
 
 def meta(**extra) -> BackboneMeta:
-    return BackboneMeta(
-        arch="vit_tiny_patch16_224",
-        model_kwargs=KWARGS,
-        img_size=32,
-        embed_dim=24,
-        depth=2,
-        mean=(0.4, 0.4, 0.4),
-        std=(0.3, 0.3, 0.3),
-        origin="test",
-        **extra,
-    )
+    return BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs=KWARGS, img_size=32, embed_dim=24, depth=2,
+                        mean=(0.4, 0.4, 0.4), std=(0.3, 0.3, 0.3), origin="test", **extra)
 
 
 def test_round_trip_loads_strictly_into_timm(tmp_path):
@@ -63,12 +49,8 @@ def test_strict_loading_names_missing_unexpected_and_wrong_shape_keys(tmp_path):
     state["decoder.extra"] = torch.zeros(3)
     state["cls_token"] = torch.zeros(1, 1, 7)
     path = save_backbone_file(tmp_path / "bad.safetensors", state, meta())
-    spec = BackboneSpec(
-        name="t",
-        arch="vit_tiny_patch16_224",
-        input_size=32,
-        model_kwargs={k: v for k, v in KWARGS.items() if k != "img_size"},
-    )
+    spec = BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=32,
+                        model_kwargs={k: v for k, v in KWARGS.items() if k != "img_size"})
     with pytest.raises(CheckpointError) as info:
         build_backbone(spec, path)
     message = str(info.value)

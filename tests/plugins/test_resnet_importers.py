@@ -19,17 +19,7 @@ from torch import nn
 
 import ecamp_bench  # noqa: F401  (torchvision hook before timm)
 from _resnet_layouts import (
-    SIZE,
-    biovil,
-    convirt,
-    encoder_state,
-    gloria,
-    medklip,
-    mflag_encoder,
-    mflag_total,
-    mgca_r50,
-    save,
-    spec_for,
+    SIZE, biovil, convirt, encoder_state, gloria, medklip, mflag_encoder, mflag_total, mgca_r50, save, spec_for,
     torchvision_resnet,
 )
 from ecamp_bench.errors import CheckpointError
