@@ -39,12 +39,34 @@ def _site_packages_without_ecamp_bench(into: Path, hidden: tuple[str, ...] = OWN
     return folders
 
 
-def build_and_install_wheel(root: Path) -> tuple[Path, Path, Path]:
-    """(the wheel, the venv's bin folder, the venv's purelib) after a non-editable install of the built wheel."""
-    src = root / "src"
+def copy_of_the_tree(src: Path) -> Path:
+    """``src`` holding a copy of every file of :func:`_source_files`."""
     for name in _source_files():
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_bytes((REPO / name).read_bytes())
+    return src
+
+
+def venv_seeing_this_interpreter(root: Path, hidden: tuple[str, ...] = OWN) -> tuple[Path, Path]:
+    """(python, purelib) of a fresh venv without pip at ``root/venv`` whose ``_test_deps.pth`` shows this
+    interpreter's packages but ``hidden`` (see :func:`_site_packages_without_ecamp_bench`)."""
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    (purelib / "_test_deps.pth").write_text("".join(f"{d}\n" for d in _site_packages_without_ecamp_bench(root, hidden)))
+    return venv / "bin" / "python", purelib
+
+
+def pip_install_offline(python: Path, *args: str, timeout: float,
+                        env: dict | None = None) -> subprocess.CompletedProcess:
+    """``pip install --no-index ARGS`` into the venv of ``python``, with this interpreter's pip (output captured)."""
+    return subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def build_and_install_wheel(root: Path) -> tuple[Path, Path, Path]:
+    """(the wheel, the venv's bin folder, the venv's purelib) after a non-editable install of the built wheel."""
+    src = copy_of_the_tree(root / "src")
     work = root / "work"
     build = subprocess.run(
         [
@@ -58,16 +80,10 @@ def build_and_install_wheel(root: Path) -> tuple[Path, Path, Path]:
     assert build.returncode == 0, build.stderr
     (wheel,) = (work / "dist").glob("ecamp_bench-*.whl")
 
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
-    deps = _site_packages_without_ecamp_bench(root)
-    (purelib / "_test_deps.pth").write_text("".join(f"{d}\n" for d in deps))
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                              "--no-deps", "--no-index", "--quiet", str(wheel)],
-                             capture_output=True, text=True, timeout=300)
+    python, purelib = venv_seeing_this_interpreter(root)
+    install = pip_install_offline(python, "--no-deps", "--quiet", str(wheel), timeout=300)
     assert install.returncode == 0, install.stderr
-    return wheel, venv / "bin", purelib
+    return wheel, python.parent, purelib
 
 
 def check_the_wheel_carries_every_module_and_preset_of_the_tree(wheel: Path) -> None:
