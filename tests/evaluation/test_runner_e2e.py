@@ -11,6 +11,7 @@ import ecamp_bench  # noqa: F401
 from _backbones import KWARGS, export_tiny_backbone
 from ecamp_bench.cli import main
 from ecamp_bench.paths import results_dir
+from ecamp_bench.results.record import REQUIRED_KEYS
 
 pytestmark = pytest.mark.slow
 
@@ -27,9 +28,7 @@ def test_eval_writes_record_and_predictions_then_skips_and_forces(synthetic_tiny
     out = capsys.readouterr().out
     assert "rsna-cls 10% linear file:tiny-vit seed 0: auc" in out
     (record,) = records()
-    for key in ("run_key", "task", "protocol", "fraction", "seed", "backbone", "config", "split", "dataset", "metrics",
-                "primary_metric", "env", "plugins", "timing", "status", "error"):
-        assert key in record, key
+    assert [key for key in REQUIRED_KEYS if key not in record] == []
     assert record["status"] == "ok" and record["fraction"] == 0.1 and record["protocol"] == {"name": "linear", "version": 1}
     assert len(record["backbone"]["weights_sha256"]) == 64 and record["dataset"]["layout"] == "rsna-pneumonia"
     assert record["config"]["resolved"]["protocol"]["lr"] == 1e-2 and record["config"]["resolved"]["eval"]["n_bootstrap"] == 50
@@ -108,10 +107,8 @@ def test_task_option_override_reaches_the_task_and_the_run_key(synthetic_tiny):
     export_tiny_backbone()
     base = RunRequest(task="chexpert-cls", fraction=1.0, data_root=synthetic_tiny)
     published = prepare_run(base, get_catalog())
-    ignore = prepare_run(
-        RunRequest(task="chexpert-cls", fraction=1.0, data_root=synthetic_tiny,
-                   overrides=["task.options.uncertainty_policy=ignore"]), get_catalog()
-    )
+    ignore = prepare_run(RunRequest(task="chexpert-cls", fraction=1.0, data_root=synthetic_tiny,
+                                    overrides=["task.options.uncertainty_policy=ignore"]), get_catalog())
     assert ignore.task.options["uncertainty_policy"] == "ignore" and ignore.key != published.key
     from ecamp_bench.errors import ConfigError
 
