@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import ecamp_bench  # noqa: F401
-from _backbones import KWARGS, export_tiny_backbone
+from _backbones import KWARGS, export_tiny_backbone, finetune_eval_args
 from ecamp_bench.cli import main
 from ecamp_bench.paths import results_dir
 from ecamp_bench.results.record import REQUIRED_KEYS
@@ -76,11 +76,7 @@ def test_chexpert_uses_the_official_valid_set_as_test(synthetic_tiny):
 @pytest.mark.parametrize("preset, head_norm", [("tiny", "none"), ("cpu-demo", "batchnorm")])
 def test_finetune_runs_and_records_its_protocol(synthetic_tiny, preset, head_norm):
     export_tiny_backbone()
-    assert main([
-        "eval", "--task", "rsna-cls", "--protocol", "finetune", "--fraction", "1", "--data-root",
-        str(synthetic_tiny), "--preset", preset, "--set", "protocol.steps=4", "--set", "protocol.eval_every=2",
-        "--set", "eval.n_bootstrap=0",
-    ]) == 0
+    assert main(finetune_eval_args(synthetic_tiny, preset=preset)) == 0
     (record,) = records()
     resolved = record["config"]["resolved"]["protocol"]
     assert record["protocol"]["name"] == "finetune" and resolved["steps"] == 4 and resolved["head_norm"] == head_norm

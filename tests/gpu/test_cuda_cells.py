@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from _backbones import export_tiny_backbone
+from _backbones import export_tiny_backbone, finetune_eval_args
 from ecamp_bench.cli import main
 from ecamp_bench.paths import cache_dir, results_dir
 
@@ -127,9 +127,7 @@ def test_eval_under_torchrun_uses_nccl_on_two_gpus(synthetic_tiny, tmp_path):
     export_tiny_backbone()
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-         "ecamp_bench.cli", "eval", "--task", "rsna-cls", "--protocol", "finetune", "--data-root", str(synthetic_tiny),
-         "--preset", "tiny", "--set", "protocol.steps=4", "--set", "protocol.eval_every=2",
-         "--set", "eval.n_bootstrap=0", "--device", "cuda"],
+         "ecamp_bench.cli", *finetune_eval_args(synthetic_tiny), "--device", "cuda"],
         env={**os.environ}, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
