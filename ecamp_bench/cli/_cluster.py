@@ -9,14 +9,20 @@ import typer
 
 ExecutorOpt = Annotated[
     str | None,
-    typer.Option("--executor", help="Submit jobs through submitit: slurm (a SLURM cluster) or local (subprocesses "
-                                    "on this machine). Default: run in this process."),
+    typer.Option(
+        "--executor",
+        help="Submit jobs through submitit: slurm (a SLURM cluster) or local (subprocesses "
+        "on this machine). Default: run in this process.",
+    ),
 ]
 ClusterConfigOpt = Annotated[
     Path | None,
-    typer.Option("--cluster-config", help="YAML with cluster defaults (partition, time_min, gpus_per_node, "
-                                          "cpus_per_task, mem_gb, account, qos, setup, sbatch, ...). Default: "
-                                          "$ECAMP_BENCH_CLUSTER_CONFIG, else configs/cluster.yaml if present."),
+    typer.Option(
+        "--cluster-config",
+        help="YAML with cluster defaults (partition, time_min, gpus_per_node, "
+        "cpus_per_task, mem_gb, account, qos, setup, sbatch, ...). Default: "
+        "$ECAMP_BENCH_CLUSTER_CONFIG, else configs/cluster.yaml if present.",
+    ),
 ]
 PartitionOpt = Annotated[str | None, typer.Option("--partition", help="SLURM partition.")]
 TimeOpt = Annotated[int | None, typer.Option("--time", help="Wall-time limit of each job, minutes (default 60).")]
