@@ -90,7 +90,7 @@ def main() -> None:
         tokens += int(batch.attention_mask.sum())
     elapsed = time.perf_counter() - start
     print(f"reports: {n}, batch {args.batch_size}, max_length {args.max_length}, mode {args.mode}, "
-          f"vocab {tokenizer.get_vocab_size()}, torch threads {args.threads}")  # fmt: skip
+          f"vocab {tokenizer.get_vocab_size()}, torch threads {args.threads}")
     print(f"text pipeline (insertion + tokenisation + masking): {n / elapsed:,.0f} reports/s")
     print(f"rules context distillation: {rules_rate:,.0f} reports/s")
     print(f"lexicon words that are one token: {sum(len(tokenizer.encode(w).ids) == 1 for w in ENTITY_LEXICON)}/44")

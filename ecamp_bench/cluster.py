@@ -97,8 +97,7 @@ def cluster_options(config_file: Path | None = None, **cli: Any) -> ClusterOptio
         raise ConfigError(f"cluster options: {exc}") from exc
 
 
-def make_executor(options: ClusterOptions, folder: Path, *, name: str, nodes: int = 1,
-                  tasks_per_node: int = 1):  # fmt: skip
+def make_executor(options: ClusterOptions, folder: Path, *, name: str, nodes: int = 1, tasks_per_node: int = 1):
     """A ``submitit.AutoExecutor`` writing its pickles and logs to ``folder/%j``, with ``options`` applied."""
     import submitit
 
@@ -111,14 +110,14 @@ def make_executor(options: ClusterOptions, folder: Path, *, name: str, nodes: in
     params: dict[str, Any] = {
         "name": name, "timeout_min": int(options.time_min), "nodes": int(nodes), "tasks_per_node": int(tasks_per_node),
         "gpus_per_node": int(options.gpus_per_node),
-    }  # fmt: skip
+    }
     if options.cpus_per_task is not None:
         params["cpus_per_task"] = int(options.cpus_per_task)
     if options.mem_gb is not None:
         params["mem_gb"] = float(options.mem_gb)
     if options.executor == "slurm":
         slurm = {"partition": options.partition, "account": options.account, "qos": options.qos,
-                 "constraint": options.constraint, "signal_delay_s": options.signal_delay_s}  # fmt: skip
+                 "constraint": options.constraint, "signal_delay_s": options.signal_delay_s}
         params.update({f"slurm_{k}": v for k, v in slurm.items() if v is not None})
         if options.setup:
             params["slurm_setup"] = list(options.setup)

@@ -243,7 +243,7 @@ def counts_progress(label: str, progress: Progress | None = None) -> Callable[[s
         phase = phases.get(part)
         if phase is None:
             phase = phases[part] = Phase(f"{display._label(label)} {part}", total, stream=display._stream,
-                                         heartbeat=False)  # fmt: skip
+                                         heartbeat=False)
         phase.update(done=done, total=total)
         if total and done >= total:
             phase.close()
@@ -262,4 +262,4 @@ class _NullPhase:
 __all__ = [
     "DEFAULT_INTERVAL_S", "INTERVAL_ENV", "Phase", "Progress", "RateColumn", "format_duration", "format_line",
     "counts_progress", "interval_s", "phase_progress",
-]  # fmt: skip
+]

@@ -97,7 +97,7 @@ def check_task(spec: TaskSpec, folder: Path, catalog=None):
     _require(len(table) > 0, what, "prepare() kept no sample of the synthetic data")
     targets = np.asarray(impl.targets(spec, table), dtype=float)
     _require(targets.shape == (len(table), len(spec.labels)), what,
-             f"targets() has shape {targets.shape}, expected {(len(table), len(spec.labels))}")  # fmt: skip
+             f"targets() has shape {targets.shape}, expected {(len(table), len(spec.labels))}")
     _require(bool(np.isin(targets[~np.isnan(targets)], (0.0, 1.0)).all()), what, "targets() holds values other than 0, 1, NaN")
     rng = np.random.default_rng(0)
     if spec.kind == "segmentation":
@@ -113,7 +113,7 @@ def check_task(spec: TaskSpec, folder: Path, catalog=None):
         _require(boxes.ndim == 2 and boxes.shape[1] == 4, what, f"boxes() gave shape {boxes.shape}, expected [G, 4]")
         scores = rng.random((len(table), 1)).astype(np.float32)
         extras = {"pred_boxes": np.tile([[10.0, 10.0, 40.0, 40.0]], (len(table), 1)).astype(np.float32),
-                  "pred_scores": scores[:, 0].copy(), "pred_offsets": np.arange(len(table) + 1)}  # fmt: skip
+                  "pred_scores": scores[:, 0].copy(), "pred_offsets": np.arange(len(table) + 1)}
     else:
         scores = rng.random((len(table), len(spec.labels))).astype(np.float32)
         extras = {}
@@ -123,7 +123,7 @@ def check_task(spec: TaskSpec, folder: Path, catalog=None):
     metrics = impl.score(spec, scored, n_bootstrap=5, seed=0)
     _require(bool(metrics) and all(isinstance(m, MetricValue) for m in metrics), what, "score() must return MetricValues")
     _require(metrics[0].name == spec.primary_metric.name, what,
-             f"score() lists {metrics[0].name!r} first, not the primary metric {spec.primary_metric.name!r}")  # fmt: skip
+             f"score() lists {metrics[0].name!r} first, not the primary metric {spec.primary_metric.name!r}")
     declared = {m.name: m for m in spec.metrics}
     for m in metrics:
         decl = declared.get(m.name) or declared.get(m.name.split("/", 1)[0])
@@ -138,7 +138,7 @@ FAMILY_BACKBONES = {
                             "backbone.model_kwargs={depth: 2, embed_dim: 32, num_heads: 2, img_size: 64}"]),
     "resnet": ("random-r50", ["backbone.input_size=64",  # the ResNet-50 layout, one bottleneck per stage
                               "backbone.model_kwargs={layers: [1, 1, 1, 1], base_width: 16}"]),
-}  # fmt: skip
+}
 
 
 #: The largest training budget of a contract run, applied to whichever of these fields a protocol's params
@@ -190,7 +190,7 @@ def check_protocol(
     backbone, tiny = FAMILY_BACKBONES[family]
     small = [*tiny, "eval.n_bootstrap=5", *(contract_overrides(spec) if overrides is None else overrides)]
     request = RunRequest(task=task_spec.name, fraction=1.0, protocol=spec.name, backbone=backbone,
-                         data_root=data_root, preset="tiny", overrides=small)  # fmt: skip
+                         data_root=data_root, preset="tiny", overrides=small)
     plan = prepare_run(request, catalog)
     torch.manual_seed(0)
     predictions = import_ref(spec.run)(make_context(plan))
@@ -221,7 +221,7 @@ def check_backbone(spec: BackboneSpec, catalog=None):
         raise ContractError(f"{what}: {exc}") from exc
     _require(layout.num_features > 0, what, "the model reports no num_features")
     _require(len(layout.out_channels) == 4 and min(layout.out_channels) > 0, what,
-             f"multi-scale maps need 4 levels with channels, got {layout.out_channels}")  # fmt: skip
+             f"multi-scale maps need 4 levels with channels, got {layout.out_channels}")
     return layout
 
 

@@ -33,7 +33,7 @@ window.addEventListener('load', () => {
 });
 </script>"""
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-default-apps", "--mute-audio", "--hide-scrollbars"]  # fmt: skip
+         "--disable-sync", "--no-first-run", "--disable-default-apps", "--mute-audio", "--hide-scrollbars"]
 
 
 @dataclass
@@ -83,7 +83,7 @@ def check_report(html: Path, *, chromium: str | None = None, screenshot: Path | 
         probe = Path(tmp) / "probe.html"
         probe.write_text(html.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
         proc = _run(chromium, ["--dump-dom", "--run-all-compositor-stages-before-draw", "--virtual-time-budget=10000"],
-                    probe.as_uri(), Path(tmp) / "profile", timeout)  # fmt: skip
+                    probe.as_uri(), Path(tmp) / "profile", timeout)
         match = re.search(r"<title>CHECK:(.*?)</title>", proc.stdout, flags=re.S)
         if match is None:
             raise RuntimeError(f"the probe did not run (chromium exit {proc.returncode}): {proc.stderr[-1500:]}")
@@ -92,7 +92,7 @@ def check_report(html: Path, *, chromium: str | None = None, screenshot: Path | 
         if screenshot is not None:
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
             shot = _run(chromium, [f"--screenshot={Path(screenshot).resolve()}", "--window-size=1280,2200",
-                                   "--virtual-time-budget=5000"], html.as_uri(), Path(tmp) / "profile2", timeout)  # fmt: skip
+                                   "--virtual-time-budget=5000"], html.as_uri(), Path(tmp) / "profile2", timeout)
             console += [line for line in shot.stderr.splitlines() if "CONSOLE" in line or "Failed to load resource" in line]
     return BrowserCheck(seen["tables"], seen["rows"], seen["images"], seen["errors"], console)
 

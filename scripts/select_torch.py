@@ -97,7 +97,7 @@ def probe_gpus(env: dict[str, str] | None = None) -> Gpus:
     if smi:
         try:
             caps = subprocess.run([smi, "--query-gpu=compute_cap", "--format=csv,noheader"], capture_output=True,
-                                  text=True, timeout=30)  # fmt: skip
+                                  text=True, timeout=30)
             if caps.returncode == 0:
                 capabilities = tuple(sorted({c.strip() for c in caps.stdout.splitlines() if c.strip()}))
             head = subprocess.run([smi], capture_output=True, text=True, timeout=30)
@@ -114,7 +114,7 @@ def installed_torch(python: str | None) -> tuple[str, str | None] | None:
         return None
     try:
         done = subprocess.run([python, "-c", "import torch; print(torch.__version__); print(torch.version.cuda)"],
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+                              capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.SubprocessError):
         return None
     lines = done.stdout.split()
@@ -156,7 +156,7 @@ def select_torch(python: str | None, env: dict[str, str] | None = None, gpus: Gp
         seen += f", driver for CUDA {gpus.cuda[0]}.{gpus.cuda[1]}"
     return TorchChoice(variant, f"NVIDIA driver found ({seen}; {gpus.source}): the {variant} build from {index}",
                        (f"torch=={TORCH_VERSION}+{variant}", f"torchvision=={TORCHVISION_VERSION}+{variant}",
-                        "--index-url", index))  # fmt: skip
+                        "--index-url", index))
 
 
 def mmcv_build_env(python: str, env: dict[str, str] | None = None, gpus: Gpus | None = None) -> list[str]:

@@ -1,4 +1,5 @@
-"""A tiny ViT exported as a backbone file in pretrained/ (``random-init`` then copies its architecture)."""
+"""A tiny ViT exported as a backbone file in pretrained/ (``random-init`` then copies its architecture), and the
+arguments of a short fine-tuning run that several end-to-end tests make."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def export_tiny_backbone(name: str = "tiny-vit", *, size: int = 32, seed: int = 
     torch.manual_seed(seed)
     vit = build_backbone(BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=size, model_kwargs=KWARGS), None).encoder
     meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={**KWARGS, "img_size": size}, img_size=size,
-                        embed_dim=32, depth=2, origin="test")  # fmt: skip
+                        embed_dim=32, depth=2, origin="test")
     if nan:
         with torch.no_grad():
             for param in vit.blocks[0].mlp.parameters():
@@ -30,3 +31,11 @@ def export_tiny_backbone(name: str = "tiny-vit", *, size: int = 32, seed: int = 
     path = pretrained_dir() / f"{name}.safetensors"
     save_backbone_file(path, vit.state_dict(), meta)
     return path
+
+
+def finetune_eval_args(data_root, *, preset: str = "tiny") -> list[str]:
+    """``ecamp-bench eval`` arguments: protocol finetune on rsna-cls at 100 % of the labels from ``data_root``,
+    4 steps evaluated every 2, no bootstrap (the default backbone; add ``--device`` etc. after them)."""
+    return ["eval", "--task", "rsna-cls", "--protocol", "finetune", "--fraction", "1", "--data-root", str(data_root),
+            "--preset", preset, "--set", "protocol.steps=4", "--set", "protocol.eval_every=2",
+            "--set", "eval.n_bootstrap=0"]

@@ -17,6 +17,6 @@ def fake_record(**over) -> dict:
         "primary_metric": "auc", "env": {}, "plugins": {},
         "timing": {"started_at": "2025-01-01T00:00:00Z", "finished_at": "2025-01-01T00:00:01Z", "wall_time_s": 1.0},
         "status": "ok", "error": None,
-    }  # fmt: skip
+    }
     base.update(over)
     return base

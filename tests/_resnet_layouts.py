@@ -58,7 +58,7 @@ def lightning_checkpoint(state_dict: dict, hyper_parameters) -> dict:
         "callbacks": {"ModelCheckpoint{'monitor': 'val_loss'}": {"best_model_score": torch.tensor(0.5)}},
         "optimizer_states": [{"state": {}, "param_groups": [{"lr": 2e-5}]}], "lr_schedulers": [],
         "hyper_parameters": hyper_parameters,
-    }  # fmt: skip
+    }
 
 
 # --- the published layouts ------------------------------------------------------------------------------
@@ -69,14 +69,18 @@ def mgca_r50(enc: dict) -> dict:
     ``text_encoder_q`` (BERT + heads), the local attention layers and the prototypes; a Lightning checkpoint."""
     sd = prefixed("img_encoder_q.model.", enc)
     sd.update({
-        "img_encoder_q.global_embed.head.0.weight": torch.randn(2048, 2048), "img_encoder_q.global_embed.head.0.bias": torch.randn(2048),
-        "img_encoder_q.global_embed.head.1.weight": torch.randn(2048), "img_encoder_q.global_embed.head.3.weight": torch.randn(128, 2048),
-        "img_encoder_q.local_embed.head.0.weight": torch.randn(2048, 1024, 1), "img_encoder_q.local_embed.head.3.weight": torch.randn(128, 2048, 1),
+        "img_encoder_q.global_embed.head.0.weight": torch.randn(2048, 2048),
+        "img_encoder_q.global_embed.head.0.bias": torch.randn(2048),
+        "img_encoder_q.global_embed.head.1.weight": torch.randn(2048),
+        "img_encoder_q.global_embed.head.3.weight": torch.randn(128, 2048),
+        "img_encoder_q.local_embed.head.0.weight": torch.randn(2048, 1024, 1),
+        "img_encoder_q.local_embed.head.3.weight": torch.randn(128, 2048, 1),
         "text_encoder_q.model.encoder.layer.0.attention.self.query.weight": torch.randn(768, 768),
         "text_encoder_q.global_embed.head.0.weight": torch.randn(2048, 768),
-        "patch_local_atten_layer.in_proj_weight": torch.randn(384, 128), "word_local_atten_layer.out_proj.weight": torch.randn(128, 128),
+        "patch_local_atten_layer.in_proj_weight": torch.randn(384, 128),
+        "word_local_atten_layer.out_proj.weight": torch.randn(128, 128),
         "prototype_layer.weight": torch.randn(500, 128),
-    })  # fmt: skip
+    })
     return lightning_checkpoint(sd, {"img_encoder": "resnet_50", "emb_dim": 128, "learning_rate": 2e-5})
 
 
@@ -85,10 +89,11 @@ def gloria(enc: dict) -> dict:
     and ``text_encoder``; Lightning checkpoint whose ``hyper_parameters`` is the OmegaConf config (a pickled class)."""
     sd = prefixed("gloria.img_encoder.model.", enc)
     sd.update({
-        "gloria.img_encoder.global_embedder.weight": torch.randn(768, 2048), "gloria.img_encoder.global_embedder.bias": torch.randn(768),
+        "gloria.img_encoder.global_embedder.weight": torch.randn(768, 2048),
+        "gloria.img_encoder.global_embedder.bias": torch.randn(768),
         "gloria.img_encoder.local_embedder.weight": torch.randn(768, 1024, 1, 1),
         "gloria.text_encoder.model.embeddings.position_embeddings.weight": torch.randn(512, 768),
-    })  # fmt: skip
+    })
     return lightning_checkpoint(sd, foreign_config(model={"vision": {"model_name": "resnet_50"}}, transforms={"norm": "half"}))
 
 
@@ -97,8 +102,9 @@ def convirt(enc: dict) -> dict:
     sd = prefixed("visual.model.", enc)
     sd.update({
         "vis_proj.0.weight": torch.randn(512, 2048), "vis_proj.2.weight": torch.randn(512, 512),
-        "lin_proj.0.weight": torch.randn(512, 768), "linguistic.encoder.encoder.layer.0.output.dense.weight": torch.randn(768, 3072),
-    })  # fmt: skip
+        "lin_proj.0.weight": torch.randn(512, 768),
+        "linguistic.encoder.encoder.layer.0.output.dense.weight": torch.randn(768, 3072),
+    })
     return {"model": sd}
 
 
@@ -109,7 +115,7 @@ def mflag_total(enc: dict) -> dict:
         "proj_v.0.weight": torch.randn(2048, 2048), "proj_v.3.weight": torch.randn(1024, 2048),
         "proj_v.4.running_mean": torch.randn(1024), "proj_t.0.weight": torch.randn(2048, 768),
         "lm_model.bert.encoder.layer.0.attention.self.key.weight": torch.randn(768, 768),
-    })  # fmt: skip
+    })
     return sd
 
 
@@ -124,7 +130,7 @@ def biovil(enc_with_fc: dict) -> dict:
     sd.update({
         "projector.model.0.weight": torch.randn(128, 2048, 1, 1), "projector.model.1.weight": torch.randn(128),
         "projector.model.1.running_var": torch.rand(128) + 0.5, "projector.model.3.weight": torch.randn(128, 128, 1, 1),
-    })  # fmt: skip
+    })
     return sd
 
 
@@ -134,8 +140,9 @@ def medklip(seq_state: dict) -> dict:
     sd.update({
         "module.res_l1.weight": torch.randn(1024, 1024), "module.res_l2.weight": torch.randn(256, 1024),
         "module.disease_embedding_layer.weight": torch.randn(256, 768), "module.cl_fc.weight": torch.randn(768, 256),
-        "module.decoder.layers.0.self_attn.in_proj_weight": torch.randn(768, 256), "module.classifier.weight": torch.randn(2, 256),
-    })  # fmt: skip
+        "module.decoder.layers.0.self_attn.in_proj_weight": torch.randn(768, 256),
+        "module.classifier.weight": torch.randn(2, 256),
+    })
     return {"model": sd, "optimizer": {"state": {}, "param_groups": []}, "epoch": 100, "config": {"res_base_model": "resnet50"}}
 
 

@@ -81,7 +81,7 @@ run()
 def test_a_torchrun_worker_leaves_with_its_code_and_flushed_output_but_without_finalisation(world_size, kind, code):
     env = {**os.environ, "WORLD_SIZE": world_size}
     done = subprocess.run([sys.executable, "-c", RUN_CLI.format(kind=kind)], env=env, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+                          timeout=120)
     assert done.returncode == code, done.stderr
     assert "linear" in done.stdout if code == 0 else "unknown list kind" in done.stderr
     assert ("finalised" in done.stdout) is (world_size == "1")  # os._exit skips atexit (and C++ static teardown)

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_gpu_check_stops_at_once_without_cuda(tmp_path):
     done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True,
                           env={**os.environ, "PYTHON": sys.executable, "GPU_CHECK_OUT": str(tmp_path / "out")},
-                          timeout=300)  # fmt: skip
+                          timeout=300)
     assert done.returncode == 1
     assert "[gpu_check] FATAL: CUDA is not available to torch" in done.stderr and "this check needs a GPU" in done.stderr
     assert not (tmp_path / "out" / "results").exists() and "===" not in done.stdout

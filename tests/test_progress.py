@@ -85,14 +85,12 @@ def test_a_terminal_gets_a_rich_bar_and_no_plain_lines():
 
 @pytest.mark.slow
 def test_eval_finetune_without_a_terminal_prints_a_progress_line_per_interval(synthetic_tiny, capsys, monkeypatch):
-    from _backbones import export_tiny_backbone
+    from _backbones import export_tiny_backbone, finetune_eval_args
     from ecamp_bench.cli import main
 
     export_tiny_backbone()
     monkeypatch.setenv("ECAMP_BENCH_PROGRESS_INTERVAL", "0")  # a line at every step (the default is every 30 s)
-    assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--fraction", "1", "--data-root",
-                 str(synthetic_tiny), "--preset", "tiny", "--set", "protocol.steps=4", "--set", "protocol.eval_every=2",
-                 "--set", "eval.n_bootstrap=0", "--device", "cpu"]) == 0  # fmt: skip
+    assert main([*finetune_eval_args(synthetic_tiny), "--device", "cpu"]) == 0
     err = capsys.readouterr().err.splitlines()
     steps = [LINE.match(line) for line in err if line.startswith("[rsna-cls 100% finetune seed 0: fine-tune")]
     assert [int(m["done"]) for m in steps if m] == [0, 1, 2, 3, 4, 4], err

@@ -33,11 +33,13 @@ def print_summary(cells: list[CellComparison], a: str, b: str, *, alpha: float, 
                "test", "n")
     rows = []
     for c in cells:
-        p = ", ".join(("—" if v is None else f"{v:.2g}") + ("" if d is None else " (+)" if d > 0 else " (−)" if d < 0 else " (=)")
-                      for v, d in zip(c.p_values, c.differences))  # fmt: skip
+        p = ", ".join(
+            ("—" if v is None else f"{v:.2g}") + ("" if d is None else " (+)" if d > 0 else " (−)" if d < 0 else " (=)")
+            for v, d in zip(c.p_values, c.differences)
+        )
         rows.append((c.task, c.protocol, c.preset, format_fraction(c.fraction), c.metric, ",".join(map(str, c.seeds)),
                      f"{c.mean_a:.3f}", f"{c.mean_b:.3f}", f"{c.mean_a - c.mean_b:+.3f}", p, c.verdict(alpha), c.test,
-                     str(c.n)))  # fmt: skip
+                     str(c.n)))
     legend = (f"A = {a}, B = {b}; A and B: mean over the shared seeds; better: A or B when there are at least "
               f"{MIN_TRAINING_RUNS} shared seeds (training runs) and p < {alpha:g} on every one in the same direction, "
               "else -; fewer seeds are not significant by design (the paired tests resample test images, not "
@@ -113,8 +115,11 @@ def compare_command(
     for s in seeds:
         row_a, row_b = runs_a[s], runs_b[s]
         tests = paired_runs(row_a, row_b, (a, b), n_bootstrap=n_bootstrap, seed=s)
-        table = Table(title=f"{task} {format_fraction(value)} {row_a['protocol']} (preset {row_a['preset']}) seed {s}: A = {a}, B = {b} (n = {tests[0].n} test images)",
-                      title_justify="left")  # fmt: skip
+        table = Table(
+            title=f"{task} {format_fraction(value)} {row_a['protocol']} (preset {row_a['preset']}) seed {s}: "
+            f"A = {a}, B = {b} (n = {tests[0].n} test images)",
+            title_justify="left",
+        )
         for header in ("metric", "A", "B", "A − B", "95% CI", "p", "test"):
             table.add_column(header, justify="left" if header in ("metric", "test") else "right")
         for t in tests:
@@ -124,7 +129,7 @@ def compare_command(
             table.add_row(escape(t.metric), _num(t.value_a), _num(t.value_b), diff, ci, p, escape(t.test))
         out.print(table)
     out.print(f"bold p: below alpha = {alpha:g} (two-sided). Macro AUC of multi-label tasks: paired bootstrap of the "
-              "macro-AUC difference; per-label AUC and single-label AUC: DeLong's test.", soft_wrap=True)  # fmt: skip
+              "macro-AUC difference; per-label AUC and single-label AUC: DeLong's test.", soft_wrap=True)
     few = few_runs_note(len(seeds))
     if few is not None:
         out.print(f"{few}: {len(seeds)} seed(s), and each p above covers test-image sampling only, not training noise.",

@@ -95,7 +95,7 @@ def distill(
         id_column=id_column,
         llm=dict(base_url=base_url, model=model, api_key_env=api_key_env, concurrency=concurrency, timeout_s=timeout,
                  max_retries=max_retries, cache_dir=cache_dir),
-    )  # fmt: skip
+    )
     root, items = _studies(layout, data_root)
     items = items[:limit] if limit else items
     path = out or default_context_path(root)

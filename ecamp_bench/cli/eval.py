@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from ecamp_bench.cli._options import (
-    AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt, SplitsRootOpt,
-    RecipeOpt, catalog, console, err_console,
-)  # fmt: skip
+    AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt,
+    SplitsRootOpt, RecipeOpt, catalog, console, err_console,
+)
 
 app = typer.Typer()
 
@@ -125,7 +125,7 @@ def eval_command(
                 data_root=data_root, preset=preset, overrides=list(overrides), force=force, device=device,
                 num_workers=num_workers, split=split, splits_root=splits_root, allow_split_overlap=allow_split_overlap,
                 recipe=recipe,
-            )  # fmt: skip
+            )
             try:
                 outcome = run_evaluation(request, cat, progress)
             except KeyboardInterrupt:

@@ -27,7 +27,7 @@ def _describe(kind: str, spec) -> str:
         return f"{spec.kind}; layout {spec.layout}; protocols {', '.join(spec.protocols)}; primary {spec.primary_metric.name}"
     if kind == "protocol":
         presets = "; ".join(f"preset {name}: " + ", ".join(f"{k}={v}" for k, v in (values or {}).items())
-                            for name, values in sorted(spec.presets.items()))  # fmt: skip
+                            for name, values in sorted(spec.presets.items()))
         return "; ".join(part for part in (f"kinds {', '.join(spec.kinds)}", spec.description, presets) if part)
     if kind == "backbone":
         return f"builds {_built(spec)}; weights {_weights_status(spec)}"

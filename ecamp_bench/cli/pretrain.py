@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ecamp_bench.cli._cluster import (
     ClusterConfigOpt, CpusOpt, ExecutorOpt, GpusOpt, MemOpt, PartitionOpt, RetriesOpt, TimeOpt, cluster_from_cli,
-)  # fmt: skip
+)
 from ecamp_bench.cli._options import SeedOpt, console, err_console
 
 app = typer.Typer()
@@ -95,7 +95,7 @@ def pretrain(
     if executor is not None:
         options = cluster_from_cli(executor, cluster_config, partition=partition, time_min=time_min,
                                    gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem_gb=mem_gb,
-                                   retries=retries)  # fmt: skip
+                                   retries=retries)
         _submit(cfg, run_dir, options, nodes, tasks_per_node, resume, executor == "local" if wait is None else wait)
         return
     from ecamp_bench.progress import Progress, phase_progress

@@ -18,16 +18,16 @@ from rich.markup import escape
 
 from ecamp_bench.cli._cluster import (
     ClusterConfigOpt, CpusOpt, ExecutorOpt, GpusOpt, MemOpt, PartitionOpt, RetriesOpt, TimeOpt, cluster_from_cli,
-)  # fmt: skip
+)
 from ecamp_bench.cli._options import (
-    AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt, SplitsRootOpt,
-    RecipeOpt, catalog, console, err_console,
-)  # fmt: skip
+    AllowOverlapOpt, DataRootOpt, DeviceOpt, NumWorkersOpt, OverridesOpt, PresetOpt, ProtocolOpt, SplitOpt,
+    SplitsRootOpt, RecipeOpt, catalog, console, err_console,
+)
 
 app = typer.Typer()
 
 MARKS = {"pending": "[dim]·[/]", "running": "[bold yellow]▶[/]", "done": "[green]✓[/]", "ok": "[bold green]✓[/]",
-         "failed": "[bold red]✗[/]"}  # fmt: skip
+         "failed": "[bold red]✗[/]"}
 
 
 def _clock(seconds: float | None) -> str:
@@ -267,11 +267,13 @@ def sweep_command(
     shard_text = f" shard {index}/{count}: {len(cells)} of {len(grid)} cells" if count > 1 else f": {len(cells)} cells"
     settings = SweepSettings(data_root=data_root, preset=preset, overrides=tuple(overrides), device=device,
                              num_workers=num_workers, split=split, splits_root=splits_root,
-                             allow_split_overlap=allow_split_overlap, weights=weights, recipe=recipe)  # fmt: skip
+                             allow_split_overlap=allow_split_overlap, weights=weights, recipe=recipe)
     if dry_run:
         for result in plan_cells(cells, settings, cat):
-            console().print(f"{result.state.value:8} {result.cell.label}  {result.path or result.error}", soft_wrap=True,
-                            markup=False)  # fmt: skip
+            console().print(
+                f"{result.state.value:8} {result.cell.label}  {result.path or result.error}", soft_wrap=True,
+                markup=False,
+            )
         return
     if status:
         _print_status(cells, settings, cat)
@@ -283,10 +285,10 @@ def sweep_command(
 
         options = cluster_from_cli(executor, cluster_config, partition=partition, time_min=time_min,
                                    gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task, mem_gb=mem_gb,
-                                   retries=retries, max_running=max_running, poll_s=poll)  # fmt: skip
+                                   retries=retries, max_running=max_running, poll_s=poll)
         with sigterm_as_interrupt(), display.running():
             summary = run_on_executor(cells, settings, cat, options, display, jobs=jobs,
-                                      plugins=session_plugin_options())  # fmt: skip
+                                      plugins=session_plugin_options())
     else:
         with sigterm_as_interrupt(), display.running():
             summary = run_sweep(cells, settings, cat, display)

@@ -255,4 +255,4 @@ def metric_values(predictions) -> dict[str, float | None]:
 __all__ = [
     "IOU_40_75", "ImageDetections", "box_iou", "detection_metrics", "images_from_predictions", "kaggle_per_image",
     "match_detections", "mean_ap", "metric_values", "mgca_subset", "pack_boxes",
-]  # fmt: skip
+]

@@ -139,7 +139,7 @@ def predict(model: Classifier, loader, device: torch.device, single_label: bool 
 
 def predict_table(model: Classifier, table: SampleTable, *, batch_size: int, device: torch.device,
                   num_workers: int = 0, dist: DistInfo | None = None, single_label: bool = False,
-                  resize: str = "resize") -> np.ndarray:  # fmt: skip
+                  resize: str = "resize") -> np.ndarray:
     """Scores ``[N, C]`` for every image of ``table`` in table order (sharded over the ranks under DDP;
     ``resize``: how each image becomes the input square, see :class:`~ecamp_bench.evaluation.features.ImageDataset`)."""
     dist = dist or DistInfo()
@@ -247,7 +247,7 @@ def run(ctx: RunContext) -> Predictions:
     train_loader = image_loader(
         ctx.train, backbone, batch_size=rank_batch_size(int(params.batch_size), ctx.dist), num_workers=ctx.num_workers,
         shuffle=True, augment=augment, seed=ctx.seed, dist=ctx.dist, pin_memory=ctx.device.type == "cuda",
-    )  # fmt: skip
+    )
     evaluate = dict(batch_size=params.eval_batch_size, device=ctx.device, num_workers=ctx.num_workers, dist=ctx.dist,
                     single_label=single, resize=params.eval_resize)
     best, best_state, step, epoch, stale = (-math.inf, -math.inf), copy.deepcopy(model.state_dict()), 0, 0, 0

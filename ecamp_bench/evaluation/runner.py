@@ -51,7 +51,7 @@ from ecamp_bench.plugins import Catalog
 from ecamp_bench.results.record import (
     SCHEMA_VERSION, BackboneRef, ConfigRef, MetricRecord, NameVersion, ResultRecord, SplitRef, Timing, environment,
     predictions_path, record_path, run_key, try_read_record, write_record,
-)  # fmt: skip
+)
 from ecamp_bench.results.store import is_finished
 from ecamp_bench.specs import BackboneSpec, LayoutSpec, ProtocolSpec, TaskSpec, backbone_from_data, backbone_to_data
 
@@ -275,13 +275,13 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
         task=task.name, task_version=task.version, protocol=protocol.name, protocol_version=protocol.version,
         fraction=request.fraction, seed=request.seed, backbone=spec.name, weights_sha256=w_sha,
         config_sha256=c_sha, split_sha256=split.sha256,
-    )  # fmt: skip
+    )
     return RunPlan(
         request=request, task=task, protocol=protocol, impl=impl, backbone=spec, weights_path=weights_path,
         weights_sha256=w_sha, params=params, config=config, config_sha256=c_sha, layout=layout,
         layout_root=layout_root, synthetic=synthetic, prepared=prepared, split=split, key=key,
         path=record_path(results_dir(), task.name, spec.name, key),
-    )  # fmt: skip
+    )
 
 
 def run_evaluation(request: RunRequest, catalog: Catalog, progress: ProgressReporter | None = None) -> RunOutcome:
@@ -296,13 +296,12 @@ def make_context(plan: RunPlan, progress: ProgressReporter | None = None, info=N
 
     split, request = plan.split, plan.request
     return RunContext(
-        task=plan.task, task_impl=plan.impl, params=plan.params, backbone=plan.backbone,
-        weights_path=plan.weights_path, weights_sha256=plan.weights_sha256,
-        train=split.train, val=split.val, test=split.test,
-        pool=plan.prepared.table, seed=request.seed, fraction=float(request.fraction),
-        device=torch.device(request.device), work_dir=plan.path.parent / f".work-{plan.key}", cache_dir=cache_dir(),
-        num_workers=request.num_workers, progress=progress or NullProgress(), dist=info if info is not None else current(),
-    )  # fmt: skip
+        task=plan.task, task_impl=plan.impl, params=plan.params, backbone=plan.backbone, weights_path=plan.weights_path,
+        weights_sha256=plan.weights_sha256, train=split.train, val=split.val, test=split.test, pool=plan.prepared.table,
+        seed=request.seed, fraction=float(request.fraction), device=torch.device(request.device),
+        work_dir=plan.path.parent / f".work-{plan.key}", cache_dir=cache_dir(), num_workers=request.num_workers,
+        progress=progress or NullProgress(), dist=info if info is not None else current(),
+    )
 
 
 def run_plan(plan: RunPlan, catalog: Catalog, progress: ProgressReporter | None = None) -> RunOutcome:
@@ -413,13 +412,14 @@ def metric_records(task: TaskSpec, metrics) -> tuple[MetricRecord, ...]:
         out.append(MetricRecord(
             name=m.name, value=None if m.value is None else float(m.value), higher_is_better=bool(m.higher_is_better),
             ci95=tuple(float(x) for x in m.ci95) if m.ci95 is not None else None, n=int(m.n),
-            paired_test=spec.paired_test if spec is not None else None, value_fn=spec.value_fn if spec is not None else None,
-        ))  # fmt: skip
+            paired_test=spec.paired_test if spec is not None else None,
+            value_fn=spec.value_fn if spec is not None else None,
+        ))
     return tuple(out)
 
 
 def build_record(plan: RunPlan, catalog: Catalog, metrics, started: str, t0: float, status: str, error: str | None,
-                 predictions_file: str | None = None) -> ResultRecord:  # fmt: skip
+                 predictions_file: str | None = None) -> ResultRecord:
     """The typed record of ``plan`` with ``metrics`` (``MetricValue`` list) and the run's status."""
     task, protocol, spec, split, request = plan.task, plan.protocol, plan.backbone, plan.split, plan.request
     return ResultRecord(
@@ -429,10 +429,10 @@ def build_record(plan: RunPlan, catalog: Catalog, metrics, started: str, t0: flo
         fraction=float(request.fraction),
         seed=int(request.seed),
         backbone=BackboneRef(spec.name, spec.arch, str(plan.weights_path) if plan.weights_path is not None else None,
-                             plan.weights_sha256),  # fmt: skip
+                             plan.weights_sha256),
         config=ConfigRef(plan.config, plan.config_sha256),
         split=SplitRef(str(split.manifest_path), split.sha256, len(split.train), len(split.val), len(split.test),
-                       split.base_sha256, split.published),  # fmt: skip
+                       split.base_sha256, split.published),
         dataset=dataset_section(plan),
         metrics=metric_records(task, metrics),
         primary_metric=task.primary_metric.name,
@@ -472,13 +472,16 @@ def dataset_section(plan: RunPlan) -> dict:
     return {
         "layout": task.layout, "root": str(plan.layout_root), "synthetic": bool(plan.synthetic) or marker is not None,
         "synthetic_marker": marker, "n_images": len(plan.prepared.table),
-        "positives": {name: _positives(impl, task, t) for name, t in (("train", split.train), ("val", split.val), ("test", split.test))},
+        "positives": {
+            name: _positives(impl, task, t)
+            for name, t in (("train", split.train), ("val", split.val), ("test", split.test))
+        },
         "small_test_set": small_test_set_reasons(len(split.test), _positives(impl, task, split.test)),
         **_small_train(plan),
-    }  # fmt: skip
+    }
 
 
 __all__ = [
-    "RunOutcome", "RunPlan", "RunRequest", "TableCache", "build_record", "device_reuse_note", "make_context", "prepare_run",
-    "run_evaluation", "run_plan",
-]  # fmt: skip
+    "RunOutcome", "RunPlan", "RunRequest", "TableCache", "build_record", "device_reuse_note", "make_context",
+    "prepare_run", "run_evaluation", "run_plan",
+]

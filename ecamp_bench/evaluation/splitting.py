@@ -50,7 +50,7 @@ def split_for_run(prepared: PreparedTask, impl, task, fraction: float, seed: int
         table.ids, table.patients, labels,
         val_frac=float(cfg["val_frac"]), test_frac=float(cfg["test_frac"]), seed=int(cfg["seed"]),
         fixed_test_ids=prepared.fixed_test_ids, fixed_val_ids=prepared.fixed_val_ids, label_names=prepared.stratify,
-    )  # fmt: skip
+    )
     base_sha256 = split.sha256
     train_rows = table.select(split.train)
     train_labels = train_rows.label_matrix(prepared.stratify) if prepared.stratify else np.zeros((len(train_rows), 0))

@@ -71,7 +71,7 @@ def align_predictions(a: Predictions, b: Predictions, names: tuple[str, str] = (
     mismatch = ~((ta == tb) | (np.isnan(ta) & np.isnan(tb)))
     if mismatch.any():
         raise DataError(f"targets differ on {int(mismatch.any(axis=tuple(range(1, ta.ndim))).sum())} image(s) "
-                        f"between {names[0]} and {names[1]} (different label policy or data?)")  # fmt: skip
+                        f"between {names[0]} and {names[1]} (different label policy or data?)")
     return a, aligned
 
 

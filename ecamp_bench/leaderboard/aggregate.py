@@ -95,7 +95,7 @@ class Pivot:
                 "protocol": t.protocol, "protocol_version": t.protocol_version, "preset": t.preset,
                 "expected_n": t.expected_n, "columns": [c.label for c in t.columns], "backbones": t.backbones,
                 "cells": cells,
-            })  # fmt: skip
+            })
         return {"tables": out, "notes": self.notes}
 
 

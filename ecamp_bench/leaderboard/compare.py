@@ -165,7 +165,7 @@ def summarise(
             mean_b=sum(runs_b[s]["value"] for s in seeds) / len(seeds),
             differences=tuple(t.difference for t in tests), p_values=tuple(t.p_value for t in tests),
             test=tests[0].test, n=tests[0].n, higher_is_better=bool(runs_a[seeds[0]]["higher_is_better"]),
-        ))  # fmt: skip
+        ))
     if not out:
         hints = "".join(did_you_mean(short_backbone(x), rows) for x in (a, b))
         raise EcampBenchError(

@@ -70,13 +70,15 @@ def dataset_notes(records: list[tuple[Path, ResultRecord]]) -> tuple[dict[tuple[
         marker = dataset.get("synthetic_marker")
         is_synthetic = bool(dataset.get("synthetic")) or bool(marker)
         if isinstance(marker, dict):
-            kind = (f"SYNTHETIC (generator v{marker.get('generator_version', '?')}, preset {marker.get('preset', '?')}, "
-                    f"seed {marker.get('seed', '?')})")  # fmt: skip
+            kind = (
+                f"SYNTHETIC (generator v{marker.get('generator_version', '?')}, preset {marker.get('preset', '?')}, "
+                f"seed {marker.get('seed', '?')})"
+            )
         else:
             kind = "synthetic" if is_synthetic else "real data"
         version = Path(dataset["root"]).name if dataset.get("root") else "?"
         text = (f"{rec.task.name} v{rec.task.version}: layout {dataset.get('layout', '?')} ({version}), {kind}; "
-                f"{dataset.get('n_images', '?')} images, test set {rec.split.n_test}")  # fmt: skip
+                f"{dataset.get('n_images', '?')} images, test set {rec.split.n_test}")
         if text not in notes.setdefault(key, []):
             notes[key].append(text)
         synthetic[key] = synthetic.get(key, False) or is_synthetic
@@ -115,14 +117,16 @@ def _table_html(index: int, table: LeaderboardTable, inputs: ReportInputs) -> st
     references = rows_for_table(table, inputs.references)
     if references:
         warning = (" The rows above were measured on SYNTHETIC data: do not compare them with these."
-                   if inputs.synthetic.get(key) else "")  # fmt: skip
+                   if inputs.synthetic.get(key) else "")
         lines.append('<tbody class="reference">')
         lines.append(f'<tr class="divider"><th colspan="{len(table.columns) + 1}">Published numbers — {REPORTED} '
-                     f"(real datasets, each paper's own splits and models).{escape(warning)}</th></tr>")  # fmt: skip
+                     f"(real datasets, each paper's own splits and models).{escape(warning)}</th></tr>")
         for label, values, sources in references:
             refs = ", ".join(f"[{n}]" for n in sorted({_footnote(inputs.references, s) for s in sources}))
-            cells = "".join(f'<td class="num">{values[c]:.3f}</td>' if c in values else f'<td class="num">{MISSING}</td>'
-                            for c in range(len(table.columns)))  # fmt: skip
+            cells = "".join(
+                f'<td class="num">{values[c]:.3f}</td>' if c in values else f'<td class="num">{MISSING}</td>'
+                for c in range(len(table.columns))
+            )
             lines.append(f'<tr><th>{escape(label)}<span class="badge">{REPORTED}</span> {escape(refs)}</th>{cells}</tr>')
         lines.append("</tbody>")
     lines.append("</table>")
@@ -133,9 +137,11 @@ def _section(index: int, table: LeaderboardTable, inputs: ReportInputs) -> str:
     key = (table.protocol, table.protocol_version, table.preset)
     parts = [f'<section id="protocol-{index}"><h2>{escape(table.title)}</h2>']
     description = inputs.protocol_notes.get(table.protocol)
-    parts.append(f'<p class="notes"><b>Protocol</b> {escape(table.protocol)} v{table.protocol_version}'
-                 f"{', preset ' + escape(table.preset) if table.preset != 'default' else ' (published hyper-parameters)'}"
-                 f"{': ' + escape(description) if description else ''}</p>")  # fmt: skip
+    parts.append(
+        f'<p class="notes"><b>Protocol</b> {escape(table.protocol)} v{table.protocol_version}'
+        f"{', preset ' + escape(table.preset) if table.preset != 'default' else ' (published hyper-parameters)'}"
+        f"{': ' + escape(description) if description else ''}</p>"
+    )
     notes = inputs.dataset_notes.get(key, [])
     if notes:
         items = "".join(f"<li>{escape(n)}</li>" for n in notes)
@@ -159,8 +165,10 @@ def _section(index: int, table: LeaderboardTable, inputs: ReportInputs) -> str:
         parts.append('<div class="plots">')
         for plot in figures:
             data = base64.b64encode(plot.png).decode("ascii")
-            parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{escape(plot.title)}" width="572">'
-                         f"<figcaption>{escape(plot.title)} (results/plots/{escape(plot.filename)})</figcaption></figure>")  # fmt: skip
+            parts.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{escape(plot.title)}" width="572">'
+                f"<figcaption>{escape(plot.title)} (results/plots/{escape(plot.filename)})</figcaption></figure>"
+            )
         parts.append("</div>")
     parts.append("</section>")
     return "\n".join(parts)
@@ -173,11 +181,11 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
     body = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>ecamp-bench leaderboard</title><style>{CSS}</style></head><body>",
-        "<h1>ecamp-bench leaderboard</h1>",
-        f'<p class="meta">{inputs.n_records} result records{", generated " + escape(inputs.generated_at) if inputs.generated_at else ""}. '
+        f"<title>ecamp-bench leaderboard</title><style>{CSS}</style></head><body>", "<h1>ecamp-bench leaderboard</h1>",
+        f'<p class="meta">{inputs.n_records} result records'
+        f"{', generated ' + escape(inputs.generated_at) if inputs.generated_at else ''}. "
         "One table per protocol: numbers from different protocols are never mixed. Each task's primary metric.</p>",
-    ]  # fmt: skip
+    ]
     if inputs.run_note:
         body.append(f'<p class="meta"><strong>{escape(inputs.run_note)}</strong></p>')
     if not pivot.tables:
@@ -188,7 +196,7 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
     body += [part for part in (inputs.fairness_html, inputs.cost_html, inputs.probe_html) if part]
     if pivot.notes:
         body.append('<details class="notes"><summary>Superseded records</summary><ul>'
-                    + "".join(f"<li>{escape(n)}</li>" for n in pivot.notes) + "</ul></details>")  # fmt: skip
+                    + "".join(f"<li>{escape(n)}</li>" for n in pivot.notes) + "</ul></details>")
     body.append("</body></html>")
     return "\n".join(body) + "\n"
 
@@ -201,9 +209,9 @@ def header_text(folder: Path) -> str:
 
 
 def build_report(
-    folder: Path, catalog=None, *, references: Path | None = None, plots_dir: Path | None = None, n_bootstrap: int = 1000,
-    scanned=None, marks: dict | None = None, cost: bool = False,
-) -> tuple[str, list[Path]]:  # fmt: skip
+    folder: Path, catalog=None, *, references: Path | None = None, plots_dir: Path | None = None,
+    n_bootstrap: int = 1000, scanned=None, marks: dict | None = None, cost: bool = False,
+) -> tuple[str, list[Path]]:
     """Scan ``folder/runs``, aggregate, test significance, draw the plots (saved under ``plots_dir``), and
     return ``(html, plot paths)``; ``references`` is an optional reference-row YAML file.
 
@@ -245,5 +253,5 @@ def build_report(
         fairness_html=fairness_html(fairness_tables(scanned.records)),
         cost_html=cost_html(cost_rows(scanned.records)) if cost else "",
         run_note=header_text(folder),
-    )  # fmt: skip
+    )
     return to_html(table, inputs), paths + probe_paths

@@ -70,7 +70,7 @@ def load_references(path: Path) -> list[ReferenceRow]:
             task=str(entry["task"]), metric=str(entry["metric"]), values=values,
             source=str(sources.get(source, source)), note=str(entry.get("note", "")),
             backbone=str(entry.get("backbone", "")),
-        ))  # fmt: skip
+        ))
     return rows
 
 

@@ -31,6 +31,17 @@ def cell_text(cell: Cell | None, digits: int = 3) -> str:
     return f"{cell.mean:.{digits}f}{std} (n={cell.n}){flag}{few}{cell.mark}"
 
 
+def row_texts(table: LeaderboardTable, backbone: str, best: str) -> list[str]:
+    """:func:`cell_text` of each column of ``backbone``'s row, a cell marked best written as ``best.format(text)``
+    (``"**{}**"`` in markdown)."""
+    texts = []
+    for col in range(len(table.columns)):
+        cell = table.cells.get((backbone, col))
+        text = cell_text(cell)
+        texts.append(best.format(text) if cell is not None and cell.best and text != MISSING else text)
+    return texts
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -41,12 +52,7 @@ def markdown_table(table: LeaderboardTable) -> str:
     lines = [f"### {table.title}", "", "| " + " | ".join(map(_md_escape, header)) + " |"]
     lines.append("|" + "---|" + "---:|" * len(table.columns))
     for backbone in table.backbones:
-        cells = []
-        for col in range(len(table.columns)):
-            cell = table.cells.get((backbone, col))
-            text = cell_text(cell)
-            cells.append(f"**{text}**" if cell is not None and cell.best and text != MISSING else text)
-        lines.append("| " + " | ".join([_md_escape(backbone), *cells]) + " |")
+        lines.append("| " + " | ".join([_md_escape(backbone), *row_texts(table, backbone, "**{}**")]) + " |")
     if any(c.short for c in table.cells.values()):
         lines += ["", f"\\* fewer seeds than the {table.expected_n} of the most complete cell."]
     if any(c.mean is not None and c.n < MIN_TRAINING_RUNS for c in table.cells.values()):
@@ -92,11 +98,6 @@ def to_rich(pivot: Pivot) -> list:
         for column in t.columns:
             table.add_column(column.label, justify="right")
         for backbone in t.backbones:
-            row = []
-            for col in range(len(t.columns)):
-                cell = t.cells.get((backbone, col))
-                text = cell_text(cell)
-                row.append(f"[bold green]{text}[/]" if cell is not None and cell.best and text != MISSING else text)
-            table.add_row(backbone, *row)
+            table.add_row(backbone, *row_texts(t, backbone, "[bold green]{}[/]"))
         tables.append(table)
     return tables

@@ -83,7 +83,7 @@ def metric_function(value_fn: str, metric: str) -> Callable[[Predictions], float
 def paired_tests(
     a: Predictions, b: Predictions, *, metric: str, paired_test: str | None, value_fn: str | None = None,
     n_bootstrap: int = 1000, seed: int = 0, names: tuple[str, str] = ("A", "B"),
-) -> list[PairedTest]:  # fmt: skip
+) -> list[PairedTest]:
     """Paired tests of A vs B on ``metric`` first (plus per-label AUCs for ``paired_test="auc"``).
 
     ``paired_test``/``value_fn`` come from the record's metric entry (``MetricSpec``); ``None`` raises an
@@ -129,7 +129,7 @@ def column_significance(
             result.tests[seed] = paired_tests(
                 a, b, metric=column.metric, paired_test=row_a.get("paired_test"), value_fn=row_a.get("value_fn"),
                 n_bootstrap=n_bootstrap, seed=seed, names=(best, runner_up),
-            )[0]  # fmt: skip
+            )[0]
     except UnreadablePredictions:
         raise  # a damaged file is an error, not a missing test: the report stops and names it
     except (EcampBenchError, KeyError) as exc:

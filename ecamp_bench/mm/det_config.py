@@ -50,12 +50,12 @@ def scaled_yolov3_anchors(size: int) -> list[list[tuple[float, float]]]:
 
 def _data_preprocessor() -> dict:
     return dict(type="DetDataPreprocessor", mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], bgr_to_rgb=False,
-                pad_size_divisor=32)  # fmt: skip
+                pad_size_divisor=32)
 
 
 def _backbone(spec: BackboneSpec, weights: str | Path | None, frozen: bool, out_indices, size: int) -> dict:
     return dict(type=REGISTERED_NAME, spec=spec_to_dict(spec), weights=str(weights) if weights else None,
-                frozen=bool(frozen), out_indices=tuple(out_indices), img_size=int(size))  # fmt: skip
+                frozen=bool(frozen), out_indices=tuple(out_indices), img_size=int(size))
 
 
 def yolov3_config(
@@ -83,7 +83,7 @@ def yolov3_config(
     model["bbox_head"].update(num_classes=1, in_channels=neck, out_channels=[2 * c for c in neck])
     model["bbox_head"]["anchor_generator"]["base_sizes"] = scaled_yolov3_anchors(size)
     model["test_cfg"].update(conf_thr=float(confidence), score_thr=float(score_threshold),
-                             nms=dict(type="nms", iou_threshold=float(nms_iou)))  # fmt: skip
+                             nms=dict(type="nms", iou_threshold=float(nms_iou)))
     return model
 
 
@@ -107,7 +107,7 @@ def retinanet_config(
     model["neck"].update(in_channels=list(channels), out_channels=int(fpn_channels))
     head = model["bbox_head"]
     head.update(num_classes=1, in_channels=int(fpn_channels), feat_channels=int(fpn_channels),
-                stacked_convs=int(stacked_convs))  # fmt: skip
+                stacked_convs=int(stacked_convs))
     head["anchor_generator"]["octave_base_scale"] = int(anchor_scale)
     model["test_cfg"].update(score_thr=float(score_threshold), nms=dict(type="nms", iou_threshold=float(nms_iou)))
     return model
@@ -136,4 +136,4 @@ def build_detector(config: dict[str, Any]):
 __all__ = [
     "YOLOV3_ANCHORS_416", "build_detector", "packaged_model_config", "retinanet_config", "scaled_yolov3_anchors",
     "yolov3_config",
-]  # fmt: skip
+]

@@ -121,7 +121,7 @@ class DetectionSet:
     def __init__(
         self, table: SampleTable, size: int, progress: ProgressReporter | None = None, cache_dir: Path | None = None,
         boxes_of: BoxesOf = sample_boxes,
-    ):  # fmt: skip
+    ):
         self.table = table
         self.size = int(size)
         self.images = load_images(table, self.size, progress, cache_dir)  # [N, S, S] uint8
@@ -147,7 +147,7 @@ class DetectionSet:
                 "img_id": self.table[i].image_id, "img_shape": (self.size, self.size),
                 "ori_shape": (self.size, self.size), "scale_factor": (1.0, 1.0),
                 "pad_shape": (self.size, self.size), "batch_input_shape": (self.size, self.size),
-            })  # fmt: skip
+            })
             sample.gt_instances = InstanceData(
                 bboxes=torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4),
                 labels=torch.zeros(len(boxes), dtype=torch.long),
@@ -157,6 +157,6 @@ class DetectionSet:
 
 
 __all__ = [
-    "BoxesOf", "DetectionSet", "boxes_at_size", "sample_boxes", "boxes_to_original", "image_set_key", "image_shape", "load_images", "xywh_to_xyxy",
-    "xyxy_to_xywh",
-]  # fmt: skip
+    "BoxesOf", "DetectionSet", "boxes_at_size", "sample_boxes", "boxes_to_original", "image_set_key", "image_shape",
+    "load_images", "xywh_to_xyxy", "xyxy_to_xywh",
+]

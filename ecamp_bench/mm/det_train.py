@@ -69,7 +69,7 @@ def predict(model, data: DetectionSet, batch_size: int, dist: DistInfo | None = 
             for result in model.predict(batch["inputs"], batch["data_samples"], rescale=False):
                 inst = result.pred_instances
                 out.append((inst.bboxes.detach().cpu().numpy().astype(np.float64).reshape(-1, 4),
-                            inst.scores.detach().cpu().numpy().astype(np.float64).reshape(-1)))  # fmt: skip
+                            inst.scores.detach().cpu().numpy().astype(np.float64).reshape(-1)))
     finally:
         watch.close()
     if check_finite:

@@ -209,4 +209,4 @@ __all__ = [
     "DENSE_CPU_THREADS", "QUIET_HOOKS", "build_runner", "load_runner_checkpoint", "progress_hook",
     "reproducible_kernels", "resolve_device", "scoped", "seed_everything",
     "trusted_runner_checkpoints",
-]  # fmt: skip
+]

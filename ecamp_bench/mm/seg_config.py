@@ -33,7 +33,7 @@ def _losses(params: Any) -> list[dict]:
              alpha=float(params.focal_alpha), loss_weight=float(params.focal_weight), loss_name="loss_focal"),
         dict(type="ForegroundDiceLoss", use_sigmoid=True, naive_dice=True, loss_weight=float(params.dice_weight),
              loss_name="loss_dice"),
-    ]  # fmt: skip
+    ]
 
 
 def segmentor_cfg(params: Any, *, spec: BackboneSpec, weights: str | None, mode: Mode) -> dict:
@@ -59,21 +59,22 @@ def segmentor_cfg(params: Any, *, spec: BackboneSpec, weights: str | None, mode:
             type="SETRUPHead", in_channels=dim, channels=int(params.decoder_channels), in_index=0,
             num_convs=int(params.decoder_convs), up_scale=2, kernel_size=3, norm_cfg=norm,
             loss_decode=_losses(params), **binary,
-        )  # fmt: skip
+        )
         auxiliary_head = None
     elif mode == "finetune":
         backbone.update(frozen=False, out_indices=(0, 1, 2, 3))
         decode_head = dict(
             type="UPerHead", in_channels=channels, in_index=[0, 1, 2, 3], pool_scales=(1, 2, 3, 6),
-            channels=int(params.decoder_channels), dropout_ratio=0.1, norm_cfg=norm, loss_decode=_losses(params), **binary,
-        )  # fmt: skip
+            channels=int(params.decoder_channels), dropout_ratio=0.1, norm_cfg=norm, loss_decode=_losses(params),
+            **binary,
+        )
         aux_losses = _losses(params)
         for loss in aux_losses:
             loss["loss_weight"] *= float(params.aux_weight)
         auxiliary_head = dict(
             type="FCNHead", in_channels=channels[2], in_index=2, channels=int(params.aux_channels), num_convs=1,
             concat_input=False, dropout_ratio=0.1, norm_cfg=norm, loss_decode=aux_losses, **binary,
-        )  # fmt: skip
+        )
     else:
         raise ConfigError(f"unknown segmentation mode '{mode}' (valid: frozen, finetune)")
     model = dict(
@@ -81,7 +82,7 @@ def segmentor_cfg(params: Any, *, spec: BackboneSpec, weights: str | None, mode:
         data_preprocessor=dict(type="SegDataPreProcessor", mean=[0.0, 0.0, 0.0], std=[255.0, 255.0, 255.0],
                                bgr_to_rgb=False, pad_val=0, seg_pad_val=255, size=(size, size)),
         backbone=backbone, decode_head=decode_head, train_cfg=dict(), test_cfg=dict(mode="whole"),
-    )  # fmt: skip
+    )
     if auxiliary_head is not None:
         model["auxiliary_head"] = auxiliary_head
     return model
@@ -102,7 +103,7 @@ def schedule_cfg(params: Any) -> dict:
         raise ConfigError(f"segmentation protocol: val_interval must be >= 1, got {interval}")
     by_epoch = epochs > 0
     train_cfg = (dict(by_epoch=True, max_epochs=epochs, val_interval=interval) if by_epoch
-                 else dict(by_epoch=False, max_iters=iters, val_interval=interval))  # fmt: skip
+                 else dict(by_epoch=False, max_iters=iters, val_interval=interval))
     schedulers: list[dict] = []
     warmup = int(params.warmup_iters)
     if warmup > 0:

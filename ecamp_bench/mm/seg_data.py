@@ -125,7 +125,7 @@ def make_loader(
     return DataLoader(
         dataset, batch_size=int(batch_size), shuffle=shuffle if sampler is None else None, sampler=sampler,
         generator=generator, collate_fn=pseudo_collate, num_workers=int(num_workers), persistent_workers=False,
-    )  # fmt: skip
+    )
 
 
 __all__ = ["MaskOf", "SegmentationDataset", "load_pair", "make_loader"]

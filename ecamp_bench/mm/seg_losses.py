@@ -52,7 +52,7 @@ class LabelMapFocalLoss(FocalLoss):
         if weight is not None:
             if weight.size(0) != valid.size(0):
                 raise ValueError(f"LabelMapFocalLoss: weight {tuple(weight.shape)} is not per pixel: expected "
-                                 f"[{valid.size(0)}] or [{valid.size(0)}, {num_classes}]")  # fmt: skip
+                                 f"[{valid.size(0)}] or [{valid.size(0)}, {num_classes}]")
             valid = valid * (weight.reshape(-1, 1) if weight.dim() == 1 else weight)
         # A same-shape target takes mmseg's CPU path that is right; its own mask (argmax != ignore_index)
         # cannot tell ignored pixels from one-hot rows, so they are weighted 0 here and the mask is disarmed (-1).
@@ -73,7 +73,7 @@ class ForegroundDiceLoss(DiceLoss):
         return self.loss_weight * dice_loss(
             prob, foreground, weight, eps=self.eps, reduction=reduction, naive_dice=self.naive_dice,
             avg_factor=avg_factor, ignore_index=None,
-        )  # fmt: skip
+        )
 
 
 MODELS.register_module(name="LabelMapFocalLoss", module=LabelMapFocalLoss, force=True)

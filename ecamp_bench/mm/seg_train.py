@@ -142,7 +142,7 @@ def _distributed_runner_cfg(ctx: RunContext) -> dict[str, Any]:
     wrapper = {
         "type": "MMDistributedDataParallel", "device_ids": device_ids, "broadcast_buffers": False,
         "find_unused_parameters": True,  # the backbone's final norm is not used by the decode heads
-    }  # fmt: skip
+    }
     return {"launcher": "pytorch", "cfg": {"model_wrapper_cfg": wrapper}}
 
 
@@ -185,7 +185,7 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
                 **_distributed_runner_cfg(ctx),
             },
             work_dir, "mmseg", device=ctx.device,
-        )  # fmt: skip
+        )
         runner.train()
     with scoped("mmseg"):
         if keep_best.best_state is not None:

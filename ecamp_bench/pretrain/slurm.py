@@ -75,7 +75,7 @@ class PretrainJob(submitit.helpers.Checkpointable):
             log(f"{job_env}: {'resuming' if self.resume else 'starting'} {self.run_dir}")
         try:
             result, _ = run_pretraining(self.cfg, self.run_dir, resume=self.resume, on_event=log, stop=flag.agreed,
-                                        on_step=_step_printer(log))  # fmt: skip
+                                        on_step=_step_printer(log))
         except TrainingStopped as stopped:
             shutdown_distributed()
             if job_env.global_rank == 0:
@@ -107,7 +107,7 @@ def _step_printer(log: Callable[[str], None] | None, every_s: float = 30.0):
 
 
 def submit_pretraining(cfg: PretrainConfig, run_dir: Path, options: ClusterOptions, *, nodes: int = 1,
-                       tasks_per_node: int | None = None, resume: bool = False):  # fmt: skip
+                       tasks_per_node: int | None = None, resume: bool = False):
     """Submit the run; returns ``(submit, job)`` where ``submit(resume)`` submits it again (for :func:`wait_for`)."""
     from ecamp_bench.sweep.cell_job import session_env
 
@@ -120,7 +120,7 @@ def submit_pretraining(cfg: PretrainConfig, run_dir: Path, options: ClusterOptio
         raise ConfigError(f"{run_dir} already holds checkpoints of a run: pass --resume to continue it, "
                           "or choose another --out folder")
     executor = make_executor(options, run_dir / "submitit", name=f"ecamp-pretrain-{cfg.name}", nodes=nodes,
-                             tasks_per_node=tasks)  # fmt: skip
+                             tasks_per_node=tasks)
     env = session_env()
 
     def submit(again: bool):

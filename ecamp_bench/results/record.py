@@ -46,7 +46,7 @@ READABLE_SCHEMAS = (1, 2)
 REQUIRED_KEYS = (
     "run_key", "schema_version", "task", "protocol", "fraction", "seed", "backbone", "config", "split",
     "dataset", "metrics", "primary_metric", "env", "plugins", "timing", "status", "error",
-)  # fmt: skip
+)
 
 
 class RecordError(EcampBenchError):
@@ -244,7 +244,7 @@ def record_from_json(obj: Any, source: str | Path = "<record>") -> ResultRecord:
                 higher_is_better=bool(m.get("higher_is_better", True)),
                 ci95=(float(ci[0]), float(ci[1])) if ci else None, n=int(m.get("n") or 0),
                 paired_test=m.get("paired_test"), value_fn=m.get("value_fn"),
-            ))  # fmt: skip
+            ))
         return ResultRecord(
             run_key=str(obj["run_key"]),
             task=NameVersion(str(task["name"]), int(task["version"])),
@@ -252,18 +252,18 @@ def record_from_json(obj: Any, source: str | Path = "<record>") -> ResultRecord:
             fraction=float(obj["fraction"]),
             seed=int(obj["seed"]),
             backbone=BackboneRef(str(backbone["name"]), str(backbone.get("arch", "")), backbone.get("weights_ref"),
-                                 backbone.get("weights_sha256")),  # fmt: skip
+                                 backbone.get("weights_sha256")),
             config=ConfigRef(dict(config.get("resolved") or {}), str(config.get("sha256", ""))),
             split=SplitRef(str(split.get("manifest", "")), str(split.get("sha256", "")), int(split.get("n_train", 0)),
                            int(split.get("n_val", 0)), int(split.get("n_test", 0)), split.get("base_sha256"),
-                           split.get("published")),  # fmt: skip
+                           split.get("published")),
             dataset=dict(_need(obj, "dataset", Mapping, where)),
             metrics=tuple(metrics),
             primary_metric=str(obj["primary_metric"]),
             env=dict(obj.get("env") or {}),
             plugins=dict(obj.get("plugins") or {}),
             timing=Timing(timing.get("started_at"), timing.get("finished_at"),
-                          None if timing.get("wall_time_s") is None else float(timing["wall_time_s"])),  # fmt: skip
+                          None if timing.get("wall_time_s") is None else float(timing["wall_time_s"])),
             status=str(obj["status"]),
             error=obj.get("error"),
             predictions_file=obj.get("predictions_file"),

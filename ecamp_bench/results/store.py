@@ -61,7 +61,7 @@ TIDY_COLUMNS = (
     "value", "ci95_lo", "ci95_hi", "higher_is_better", "primary", "n_test", "status", "finished_at", "run_key",
     "arch", "arch_tag", "weights_sha256", "config_sha256", "setup_sha256", "task_config_sha256", "split_sha256",
     "split_base_sha256", "split", "paired_test", "value_fn", "file", "recipe",
-)  # fmt: skip
+)
 
 
 def arch_tag(rec: ResultRecord) -> str:
@@ -111,14 +111,14 @@ def tidy_rows(scan_result: ScanResult, *, only_ok: bool = True) -> list[dict]:
             "weights_sha256": rec.backbone.weights_sha256, "config_sha256": rec.config.sha256,
             "split_sha256": rec.split.sha256, "arch_tag": arch_tag(rec), "file": str(path), **identity_hashes(rec),
             "split": (rec.split.published or {}).get("name", ""), "recipe": rec.config.recipe,
-        }  # fmt: skip
+        }
         for metric in rec.metrics:
             ci = metric.ci95 or (None, None)
             rows.append({
                 **base, "metric": metric.name, "value": metric.value, "ci95_lo": ci[0], "ci95_hi": ci[1],
                 "higher_is_better": metric.higher_is_better, "primary": metric.name == rec.primary_metric,
                 "n_test": metric.n, "paired_test": metric.paired_test, "value_fn": metric.value_fn,
-            })  # fmt: skip
+            })
     return rows
 
 

@@ -37,7 +37,7 @@ def session_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.startswith("ECAMP_BENCH_")}
     env.update({"ECAMP_BENCH_RESULTS": str(results_dir().resolve()), "ECAMP_BENCH_CACHE": str(cache_dir().resolve()),
                 "ECAMP_BENCH_PRETRAINED": str(pretrained_dir().resolve()),
-                "ECAMP_BENCH_DATA": str(data_home().resolve())})  # fmt: skip
+                "ECAMP_BENCH_DATA": str(data_home().resolve())})
     return env
 
 
@@ -45,7 +45,7 @@ class CellJob(submitit.helpers.Checkpointable):
     """Run ``cells`` (with their record paths) under ``settings`` inside a submitted job."""
 
     def __init__(self, cells: list[tuple[Cell, Path]], settings, env: dict[str, str],
-                 plugins: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())):  # fmt: skip
+                 plugins: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())):
         self.cells, self.settings, self.env, self.plugins = list(cells), settings, dict(env), plugins
 
     def __call__(self) -> list[CellOutcome]:

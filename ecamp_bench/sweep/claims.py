@@ -122,7 +122,7 @@ def read_holder(path: Path) -> Holder | None:
     try:
         obj = json.loads(text)
         return Holder(int(obj["pid"]), str(obj["host"]), str(obj["token"]), float(obj["claimed_at"]), mtime,
-                      obj.get("job_id"), obj.get("pid_start"))  # fmt: skip
+                      obj.get("job_id"), obj.get("pid_start"))
     except (ValueError, KeyError, TypeError):
         return Holder(0, "", "", mtime, mtime)
 
@@ -170,7 +170,7 @@ def _create(path: Path, holder: Holder) -> bool:
     except FileExistsError:
         return False
     content = {"pid": holder.pid, "host": holder.host, "token": holder.token, "claimed_at": holder.claimed_at,
-               "job_id": holder.job_id, "pid_start": holder.pid_start}  # fmt: skip
+               "job_id": holder.job_id, "pid_start": holder.pid_start}
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(content) + "\n")
         handle.flush()
@@ -215,7 +215,7 @@ def try_claim(path: Path, ttl_s: float | None = None) -> Claim | None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     me = Holder(os.getpid(), socket.gethostname(), uuid.uuid4().hex, time.time(), time.time(), _job_id(),
-                _process_start(os.getpid()))  # fmt: skip
+                _process_start(os.getpid()))
     for _ in range(2):  # second try after breaking a stale claim
         if _create(path, me):
             return Claim(path, me, ttl_s)

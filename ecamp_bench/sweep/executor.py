@@ -23,7 +23,7 @@ from ecamp_bench.plugins import Catalog
 from ecamp_bench.sweep.grid import Cell, short_backbone
 from ecamp_bench.sweep.runner import (
     CellResult, CellState, NullObserver, SweepSettings, SweepSummary, plan_cells,
-)  # fmt: skip
+)
 
 JOB_MODES = ("cell", "group")
 
@@ -65,7 +65,7 @@ class ExecutorSweep:
     """The driver state: planned cells, jobs in flight, attempts per cell."""
 
     def __init__(self, cells: Sequence[Cell], settings: SweepSettings, catalog: Catalog, options: ClusterOptions,
-                 observer=None, jobs: str = "cell", plugins: tuple = ((), ())):  # fmt: skip
+                 observer=None, jobs: str = "cell", plugins: tuple = ((), ())):
         from ecamp_bench.paths import results_dir
 
         if jobs not in JOB_MODES:
@@ -100,7 +100,7 @@ class ExecutorSweep:
                 self._collect()
                 self._submit()
                 if not self.flights and not any(r.state in (CellState.PENDING, CellState.RUNNING)
-                                                for r in self.summary.results):  # fmt: skip
+                                                for r in self.summary.results):
                     break
                 time.sleep(self.options.poll_s)
         except KeyboardInterrupt:
@@ -213,14 +213,14 @@ class ExecutorSweep:
             attempt = self.attempts.get(result.cell, 0) + 1
             self.attempts[result.cell] = attempt
             flight.entry = add_entry(result.path, result.cell.label, job_id=flight.job_id,
-                                     executor=self.options.executor, folder=self.folder / "%j", attempt=attempt)  # fmt: skip
+                                     executor=self.options.executor, folder=self.folder / "%j", attempt=attempt)
             result.state = CellState.RUNNING
             self.observer.started(result)
         self.flights.append(flight)
 
 
 def run_on_executor(cells: Sequence[Cell], settings: SweepSettings, catalog: Catalog, options: ClusterOptions,
-                    observer=None, *, jobs: str = "cell", plugins: tuple = ((), ())) -> SweepSummary:  # fmt: skip
+                    observer=None, *, jobs: str = "cell", plugins: tuple = ((), ())) -> SweepSummary:
     """Run ``cells`` as submitit jobs (see the module docstring) and return the summary once all have settled."""
     return ExecutorSweep(cells, settings, catalog, options, observer, jobs, plugins).run()
 

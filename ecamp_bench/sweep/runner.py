@@ -79,7 +79,7 @@ class SweepSettings:
             overrides=list(self.overrides), device=device_name(self.device),
             num_workers=self.num_workers, split=self.split, splits_root=self.splits_root,
             allow_split_overlap=self.allow_split_overlap, recipe=self.recipe,
-        )  # fmt: skip
+        )
 
 
 def sweep_weights(backbone: str, weights: Path | None) -> Path | None:

@@ -19,7 +19,7 @@ ENTITY_LEXICON: tuple[str, ...] = (
     "engorgement", "fibrosis", "fracture", "granuloma", "hernia", "hilar", "hyperinflate", "hemidiaphragm",
     "infiltrate", "mass", "nodule", "obscure", "opacity", "perihilar", "pneumonia", "pneumothorax",
     "sarcoidosis", "silhouette", "thickening", "tuberculosis", "vasculature",
-)  # fmt: skip
+)
 
 #: Lexicon words the reference code never matches (upper-case "COPD" against lower-cased text; "aerate" and
 #: "hyperinflate" are not whole words of its vocabulary). ``masking: reference`` drops them.

@@ -58,20 +58,16 @@ BioViL) are in ``ecamp_bench_plugins.backbones.resnet50``, the ImageNet initiali
 from __future__ import annotations
 
 from ecamp_bench.api import BackboneSpec, hookimpl
+from ecamp_bench_plugins.backbones.release import BENCHX, HALF, IMAGENET_MEAN, IMAGENET_STD, release_spec
 
 ARCH = "vit_base_patch16_224"
 _ADAPT = "ecamp_bench.models.importers:"
 ECAMP_MEAN, ECAMP_STD = (0.4722,) * 3, (0.3028,) * 3
 MRM_MEAN, MRM_STD = (0.4978,) * 3, (0.2449,) * 3
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-HALF = (0.5, 0.5, 0.5)
 
 
 def _spec(name: str, weights: str, adapt: str, mean, std, pool: str, citation: str, description: str) -> BackboneSpec:
-    return BackboneSpec(
-        name=name, arch=ARCH, weights=weights, adapt_state_dict=_ADAPT + adapt, mean=tuple(mean), std=tuple(std),
-        input_size=224, global_pool=pool, citation=citation, description=description,
-    )  # fmt: skip
+    return release_spec(ARCH, _ADAPT + adapt, name, weights, mean, std, citation, description, global_pool=pool)
 
 
 @hookimpl
@@ -91,9 +87,7 @@ def ecamp_bench_backbones() -> list[BackboneSpec]:
               "Wang et al., MGCA, NeurIPS 2022 (HKU-MedAI/MGCA)",
               "MGCA ViT-B/16 Lightning checkpoint (img_encoder_q.model.*; text encoder, prototypes, heads dropped)"),
         _spec("benchx:mgca-vit", "benchx/MGCA-vit.ckpt", "adapt_benchx_vit", HALF, HALF, "token",
-              "BenchX, NeurIPS 2024 D&B, arXiv 2410.21969 (yangzhou12/BenchX)",
-              "BenchX medvlm2mmseg-converted MGCA ViT-B/16 (mmseg names)"),
+              BENCHX, "BenchX medvlm2mmseg-converted MGCA ViT-B/16 (mmseg names)"),
         _spec("benchx:mrm", "benchx/MRM.pth", "adapt_benchx_vit", MRM_MEAN, MRM_STD, "avg",
-              "BenchX, NeurIPS 2024 D&B, arXiv 2410.21969 (yangzhou12/BenchX)",
-              "BenchX medvlm2mmseg-converted MRM ViT-B/16 (mmseg names)"),
+              BENCHX, "BenchX medvlm2mmseg-converted MRM ViT-B/16 (mmseg names)"),
     ]

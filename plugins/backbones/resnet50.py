@@ -70,12 +70,11 @@ file name in ``pretrained/benchx/``. BioViL has no BenchX conversion (``res2mmse
 from __future__ import annotations
 
 from ecamp_bench.api import BackboneSpec, hookimpl
+from ecamp_bench_plugins.backbones.release import BENCHX, HALF, IMAGENET_MEAN, IMAGENET_STD, release_spec
 
 ARCH = "resnet50"
 _ADAPT = "ecamp_bench.models.resnet_importers:"
-HALF, IMAGENET_MEAN, IMAGENET_STD = (0.5,) * 3, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 UP_TO_LAYER3 = {"features_only": True, "out_indices": (1, 2, 3)}
-BENCHX = "BenchX, NeurIPS 2024 D&B, arXiv 2410.21969 (yangzhou12/BenchX)"
 
 #: name → (file, adapter, mean, std, input size, model kwargs, citation, description)
 _MODELS = {
@@ -100,11 +99,10 @@ _MODELS = {
 }
 
 
-def _spec(name: str, weights: str, adapt: str, mean, std, size: int, kwargs: dict, citation: str, description: str) -> BackboneSpec:
-    return BackboneSpec(
-        name=name, arch=ARCH, weights=weights, adapt_state_dict=_ADAPT + adapt, mean=tuple(mean), std=tuple(std),
-        input_size=size, global_pool="avg", model_kwargs=dict(kwargs), citation=citation, description=description,
-    )  # fmt: skip
+def _spec(name: str, weights: str, adapt: str, mean, std, size: int, kwargs: dict, citation: str,
+          description: str) -> BackboneSpec:
+    return release_spec(ARCH, _ADAPT + adapt, name, weights, mean, std, citation, description, input_size=size,
+                        model_kwargs=kwargs)
 
 
 @hookimpl
@@ -115,5 +113,6 @@ def ecamp_bench_backbones() -> list[BackboneSpec]:
         if name == "biovil":
             continue
         specs.append(_spec(f"benchx:{name}", f"benchx/{file}", "adapt_benchx_resnet", mean, std, size, kwargs,
-                           f"{BENCHX}; {citation}", f"BenchX medvlm2mmseg-converted {name} ResNet-50 (bare state dict)"))
+                           f"{BENCHX}; {citation}",
+                           f"BenchX medvlm2mmseg-converted {name} ResNet-50 (bare state dict)"))
     return specs

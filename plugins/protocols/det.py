@@ -47,7 +47,7 @@ def run(ctx):
         return retinanet_config(ctx.backbone, ctx.weights_path, size=size,
                                 fpn_channels=p.fpn_channels, stacked_convs=p.stacked_convs,
                                 anchor_scale=p.anchor_scale, nms_iou=p.nms_iou,
-                                score_threshold=p.score_threshold, frozen=p.frozen)  # fmt: skip
+                                score_threshold=p.score_threshold, frozen=p.frozen)
 
     return train_and_predict(ctx, make_config, frozen=bool(p.frozen))
 
@@ -63,7 +63,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             params=DetParams,
             run="ecamp_bench_plugins.protocols.det:run",
             presets={"tiny": {"max_epochs": 4, "patience": 4, "lr": 1e-3, "fpn_channels": 32,
-                              "stacked_convs": 1, "anchor_scale": 2, "image_size": 128}},  # fmt: skip
+                              "stacked_convs": 1, "anchor_scale": 2, "image_size": 128}},
             description="MMDetection RetinaNet + FPN on the backbone pyramid (ViT: ViTDet-style; CNN: C2-C5), frozen or fine-tuned",
             lineage="ViTDet-style modern detector (ours)",
         )

@@ -44,7 +44,7 @@ class FinetuneSegParams:
 
 
 TINY = {"image_size": 64, "batch_size": 4, "eval_batch_size": 8, "iters": 24, "val_interval": 8, "patience": 3,
-        "warmup_iters": 2, "decoder_channels": 32, "aux_channels": 16, "lr": 1e-3}  # fmt: skip
+        "warmup_iters": 2, "decoder_channels": 32, "aux_channels": 16, "lr": 1e-3}
 
 
 @hookimpl

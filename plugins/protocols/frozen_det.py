@@ -45,7 +45,7 @@ def run(ctx):
     def make_config(size: int) -> dict:
         return yolov3_config(ctx.backbone, ctx.weights_path, size=size,
                              neck_channels=tuple(p.neck_channels), confidence=p.confidence, nms_iou=p.nms_iou,
-                             score_threshold=p.score_threshold, frozen=True)  # fmt: skip
+                             score_threshold=p.score_threshold, frozen=True)
 
     return train_and_predict(ctx, make_config, frozen=True)
 
@@ -61,7 +61,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             params=FrozenDetParams,
             run="ecamp_bench_plugins.protocols.frozen_det:run",
             presets={"tiny": {"max_epochs": 4, "patience": 4, "lr": 2e-3,
-                              "neck_channels": (64, 32, 16), "image_size": 128}},  # fmt: skip
+                              "neck_channels": (64, 32, 16), "image_size": 128}},
             description="frozen encoder + MMDetection YOLOv3 head on 3 scales (MGCA/ECAMP); best val mAP -> test",
             lineage="MGCA (NeurIPS 2022) / ECAMP RSNA detection",
         )

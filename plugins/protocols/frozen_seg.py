@@ -47,7 +47,7 @@ class FrozenSegParams:
 # images the focal term drives every pixel to background (measured: dice_dataset 0.0 at 10 %; see
 # tests/mm/test_seg_signal.py). This was the value the deleted configs/protocols/frozen-seg.yaml applied.
 TINY = {"image_size": 64, "batch_size": 4, "eval_batch_size": 8, "epochs": 3, "patience": 2, "decoder_channels": 32,
-        "lr": 2e-3, "focal_weight": 0.0}  # fmt: skip
+        "lr": 2e-3, "focal_weight": 0.0}
 
 
 @hookimpl

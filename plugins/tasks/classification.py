@@ -17,7 +17,7 @@ from ecamp_bench.specs import MetricSpec, TaskSpec
 def auc_metric_specs(labels: tuple[str, ...]) -> tuple[MetricSpec, ...]:
     """``auc`` (primary, macro) and, for multi-label tasks, ``auc/<label>``."""
     primary = MetricSpec(name="auc", higher_is_better=True, primary=True, description="ROC AUC, macro over labels",
-                         paired_test="auc")  # fmt: skip
+                         paired_test="auc")
     if len(labels) == 1:
         return (primary,)
     per_label = (MetricSpec(name=f"auc/{label}", description=f"ROC AUC of {label}", paired_test="auc") for label in labels)

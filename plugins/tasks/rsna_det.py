@@ -24,7 +24,7 @@ METRICS = (
     MetricSpec(name="kaggle_rsna",
                description="RSNA challenge score: mean over IoU 0.40-0.75 of TP/(TP+FP+FN) per image; "
                            "images with no box and no prediction excluded", **_PAIRED),
-)  # fmt: skip
+)
 
 
 class RsnaDetection:

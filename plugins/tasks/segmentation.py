@@ -15,11 +15,13 @@ def dice_metric_specs(finding: str) -> tuple[MetricSpec, ...]:
     """``dice_per_image`` (primary; Kaggle, MGCA/MRM/ECAMP), ``dice_dataset`` and ``dice_positive`` of ``finding``."""
     return (
         MetricSpec(name="dice_per_image", primary=True,
-                   description="per-image Dice, empty truth → 1 iff empty prediction (Kaggle; MGCA/MRM/ECAMP)", **_PAIRED),
-        MetricSpec(name="dice_dataset", description="foreground Dice from intersections and sizes summed over the test set",
+                   description="per-image Dice, empty truth → 1 iff empty prediction (Kaggle; MGCA/MRM/ECAMP)",
                    **_PAIRED),
-        MetricSpec(name="dice_positive", description=f"per-image Dice averaged over images with {finding} only", **_PAIRED),
-    )  # fmt: skip
+        MetricSpec(name="dice_dataset",
+                   description="foreground Dice from intersections and sizes summed over the test set", **_PAIRED),
+        MetricSpec(name="dice_positive", description=f"per-image Dice averaged over images with {finding} only",
+                   **_PAIRED),
+    )
 
 
 class MaskSegmentation:

@@ -44,10 +44,10 @@ def test_a_cuda_index_beyond_the_visible_devices_and_a_bad_name_are_errors(monke
 
 @pytest.mark.slow
 def test_eval_on_a_missing_device_fails_before_reading_a_record_and_reuse_elsewhere_is_said(
-        synthetic_tiny, capsys, monkeypatch):  # fmt: skip
+        synthetic_tiny, capsys, monkeypatch):
     export_tiny_backbone()
     args = ["eval", "--task", "rsna-cls", "--data-root", str(synthetic_tiny), "--preset", "tiny",
-            "--set", "eval.n_bootstrap=0"]  # fmt: skip
+            "--set", "eval.n_bootstrap=0"]
     assert main([*args, "--device", "cpu"]) == 0
     (path,) = _records()
     before = path.read_bytes()

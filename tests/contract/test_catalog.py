@@ -65,7 +65,7 @@ def test_a_typo_in_a_reference_fails_when_plugins_load(tmp_path, monkeypatch, ca
         "def ecamp_bench_protocols():\n"
         "    return [ProtocolSpec(name='linear-typo', version=1, kinds=('classification',), params=LinearParams,\n"
         "                         run='ecamp_bench.evaluation.linear_probe:rn')]\n"
-    )  # fmt: skip
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     reset_catalog()
     assert main(["--plugin", "typo_plugin", "list"]) != 0

@@ -106,7 +106,7 @@ def test_covidx_v7a_three_class_fixture(v7a_tree):
     assert Counter((s.split, s.meta["class"]) for s in table) == {
         ("train", "normal"): 1, ("train", "pneumonia"): 2, ("train", "COVID-19"): 3,
         ("test", "normal"): 2, ("test", "pneumonia"): 1, ("test", "COVID-19"): 1,
-    }  # fmt: skip
+    }
     by_id = {s.image_id: s for s in table}
     assert by_id["COVID(70).png"].patient_id == "COVID 70" and by_id["COVID(70).png"].meta["data_source"] == "sirm"
     assert by_id["0a1f3b9c-1111-4c2e-9d1e-000000000001.png"].meta["data_source"] is None
@@ -121,7 +121,7 @@ def test_covidx_cxr4_binary_fixture_with_val_list(cxr4_tree):
     assert Counter((s.split, s.meta["class"]) for s in table) == {
         ("train", "positive"): 2, ("train", "negative"): 2, ("val", "positive"): 1, ("val", "negative"): 1,
         ("test", "positive"): 2, ("test", "negative"): 1,
-    }  # fmt: skip
+    }
     assert {s.meta["classes"] for s in table} == {covidx.BINARY}
     assert all(s.image_path.parent.name == s.split for s in table)
 

@@ -98,7 +98,7 @@ def test_ecamp_covidx_lists_under_split_ecamp_read_class_indices_one_hot(tmp_pat
     ("covidx-cls", "val_list.txt", f"train/{_UID}02.png 1.5", r"val_list.txt, row 2: unknown class index 1.5"),
     ("covidx-cls", "val_list.txt", f"train/{_UID}02.png 0 1", r"carries 2 label values, the task takes 3 \(normal, "
                                                               r"pneumonia, COVID-19\) or 1 class index"),
-])  # fmt: skip
+])
 def test_a_bad_label_line_names_file_and_line(tmp_path, task, part, bad_line, message):
     if task == "nih-cxr14-cls":
         table, labels, files, name = nih_cxr14.read(nih_tree(tmp_path / "nih")), nih_cls.LABELS, dict(MRM_NIH), "mrm"

@@ -10,7 +10,7 @@ from _realdata import realdata
 
 from ecamp_bench.data.published_splits import (
     apply_to_table, list_files, read_list_entries, resolve_published_split,
-)  # fmt: skip
+)
 from ecamp_bench.data.samples import Sample, SampleTable
 from ecamp_bench.errors import ConfigError, DataError
 

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.ddp]
 def torchrun_eval(*args: str) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc_per_node 2 -m ecamp_bench.cli eval ARGS`` (gloo on CPU)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "ecamp_bench.cli", "eval", *args]  # fmt: skip
+           "-m", "ecamp_bench.cli", "eval", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
 
@@ -37,7 +37,7 @@ def only_record() -> tuple[dict, dict[str, np.ndarray]]:
 def test_linear_probe_on_two_ranks_equals_one_process(synthetic_tiny, monkeypatch, tmp_path):
     weights = export_tiny_backbone(size=64)
     args = ["--task", "rsna-cls", "--fraction", "1", "--data-root", str(synthetic_tiny), "--preset", "tiny",
-            "--backbone", f"file:{weights}", "--set", "eval.n_bootstrap=50"]  # fmt: skip
+            "--backbone", f"file:{weights}", "--set", "eval.n_bootstrap=50"]
     done = torchrun_eval(*args)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("rsna-cls 100% linear") == 1  # only rank 0 reports
@@ -66,7 +66,7 @@ def test_trained_protocols_run_on_two_ranks_and_predict_the_whole_test_split(syn
     weights = export_tiny_backbone(size=64)
     sets = [arg for item in ["eval.n_bootstrap=20", *overrides] for arg in ("--set", item)]
     done = torchrun_eval("--task", task, "--protocol", protocol, "--fraction", "1", "--data-root", str(synthetic_tiny),
-                         "--preset", "tiny", "--backbone", f"file:{weights}", *sets)  # fmt: skip
+                         "--preset", "tiny", "--backbone", f"file:{weights}", *sets)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     record, pred = only_record()
     assert record["status"] == "ok" and record["env"]["world_size"] == 2

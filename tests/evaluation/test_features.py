@@ -18,7 +18,7 @@ from ecamp_bench.models.checkpoints import BackboneMeta, save_backbone_file, wei
 from ecamp_bench.specs import BackboneSpec
 
 SPEC = BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=32,
-                    model_kwargs={"depth": 2, "embed_dim": 24, "num_heads": 2})  # fmt: skip
+                    model_kwargs={"depth": 2, "embed_dim": 24, "num_heads": 2})
 
 
 def write_images(folder: Path, n: int = 5) -> SampleTable:

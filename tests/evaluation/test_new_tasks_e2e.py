@@ -23,7 +23,7 @@ def _records(task: str) -> list[dict]:
 @pytest.mark.parametrize("task,metrics", [
     ("nih-cxr14-cls", ["auc", "auc/Atelectasis"]),
     ("covidx-cls", ["accuracy", "auc"]),
-])  # fmt: skip
+])
 def test_linear_at_three_fractions_and_finetune(synthetic_tiny, task, metrics, capsys):
     export_tiny_backbone()
     common = ["--data-root", str(synthetic_tiny), "--preset", "tiny", "--set", "eval.n_bootstrap=20"]
@@ -38,8 +38,10 @@ def test_linear_at_three_fractions_and_finetune(synthetic_tiny, task, metrics, c
     split = read_manifest(records[0]["split"]["manifest"])
     one, ten, full = (set(fraction_subset(split, f)) for f in (0.01, 0.1, 1.0))
     assert one <= ten <= full and len(one) < len(full)
-    assert main(["eval", "--task", task, "--protocol", "finetune", "--fraction", "0.1", *common, "--set", "protocol.steps=4",
-                 "--set", "protocol.eval_every=2"]) == 0  # fmt: skip
+    assert main([
+        "eval", "--task", task, "--protocol", "finetune", "--fraction", "0.1", *common, "--set", "protocol.steps=4",
+        "--set", "protocol.eval_every=2",
+    ]) == 0
     (finetuned,) = [r for r in _records(task) if r["protocol"]["name"] == "finetune"]
     assert finetuned["status"] == "ok" and finetuned["config"]["resolved"]["protocol"]["steps"] == 4
     with np.load(results_dir() / "runs" / task / "file--tiny-vit" / finetuned["predictions_file"]) as pred:

@@ -104,7 +104,7 @@ def _coco_ap(images: list[ImageDetections], thresholds) -> float:
     for i, im in enumerate(images):
         for b in im.gt:  # ids from 1 (pycocotools treats a matched id 0 as unmatched)
             anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1, "bbox": xywh(b),
-                         "area": float((b[2] - b[0]) * (b[3] - b[1])), "iscrowd": 0})  # fmt: skip
+                         "area": float((b[2] - b[0]) * (b[3] - b[1])), "iscrowd": 0})
         dets += [{"image_id": i, "category_id": 1, "bbox": xywh(b), "score": float(s)} for b, s in zip(im.boxes, im.scores)]
     gt = COCO()
     gt.dataset = {"images": [{"id": i} for i in range(len(images))], "annotations": anns, "categories": [{"id": 1}]}

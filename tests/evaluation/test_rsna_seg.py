@@ -34,7 +34,7 @@ def test_real_rsna_boxes_become_masks_of_their_union_and_negatives_empty():
         mask = IMPLEMENTATION.mask(task, sample, (sample.height, sample.width))
         assert mask.shape == (1024, 1024) and mask.dtype == bool
         covered = {(y, x) for x1, y1, x2, y2 in sample.boxes
-                   for y in range(int(y1), int(y2)) for x in range(int(x1), int(x2))}  # fmt: skip
+                   for y in range(int(y1), int(y2)) for x in range(int(x1), int(x2))}
         assert int(mask.sum()) == len(covered), sample.image_id  # the union: overlapping boxes count once
         assert all(mask[y, x] for y, x in list(covered)[:: max(1, len(covered) // 50)])
     with pytest.raises(Exception, match="mask canvas 1024x1024 differs"):
@@ -60,8 +60,9 @@ def test_rsna_seg_and_rsna_det_share_patients_per_split_exactly(synthetic_tiny):
     catalog = get_catalog()
     for fraction in (0.01, 0.1, 1.0):
         for seed in (0, 1):
-            plans = {task: prepare_run(RunRequest(task=task, fraction=fraction, seed=seed, data_root=synthetic_tiny), catalog)
-                     for task in ("rsna-seg", "rsna-det")}  # fmt: skip
+            plans = {task: prepare_run(RunRequest(task=task, fraction=fraction, seed=seed, data_root=synthetic_tiny),
+                                       catalog)
+                     for task in ("rsna-seg", "rsna-det")}
             seg, det = plans["rsna-seg"].split, plans["rsna-det"].split
             for part in ("train", "val", "test"):
                 assert getattr(seg, part).patients == getattr(det, part).patients, (fraction, seed, part)

@@ -21,8 +21,9 @@ def test_plans_share_one_layout_read_and_are_frozen(synthetic_tiny, monkeypatch)
     patched = dataclasses.replace(layout, read=lambda root: reads.append(root) or original(root))
     monkeypatch.setattr(type(catalog), "layout", lambda self, name: patched)
     cache = TableCache()
-    plans = [prepare_run(RunRequest(task="rsna-cls", fraction=f, seed=s, backbone="random-init", data_root=synthetic_tiny,
-                                    preset="tiny"), catalog, cache) for f in (0.1, 1.0) for s in (0, 1)]  # fmt: skip
+    plans = [prepare_run(RunRequest(task="rsna-cls", fraction=f, seed=s, backbone="random-init",
+                                    data_root=synthetic_tiny, preset="tiny"), catalog, cache)
+             for f in (0.1, 1.0) for s in (0, 1)]
     assert len(reads) == 1 and len({p.key for p in plans}) == 4
     assert isinstance(plans[0], RunPlan)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -47,7 +48,7 @@ def test_detection_and_segmentation_truth_come_from_the_task(synthetic_tiny):
     test = det.split.test
     bare = Predictions(tuple(test.ids), None, np.zeros((len(test), 1), np.float32),
                        extras={"pred_boxes": np.zeros((0, 4), np.float32), "pred_scores": np.zeros(0, np.float32),
-                               "pred_offsets": np.zeros(len(test) + 1, np.int64)})  # fmt: skip
+                               "pred_offsets": np.zeros(len(test) + 1, np.int64)})
     truth = attach_truth(det.impl, det.task, test, bare)
     n_boxes = sum(len(s.boxes) for s in test)
     assert truth.extras["gt_offsets"][-1] == n_boxes == len(truth.extras["gt_boxes"])

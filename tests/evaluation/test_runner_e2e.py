@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import ecamp_bench  # noqa: F401
-from _backbones import KWARGS, export_tiny_backbone
+from _backbones import KWARGS, export_tiny_backbone, finetune_eval_args
 from ecamp_bench.cli import main
 from ecamp_bench.paths import results_dir
+from ecamp_bench.results.record import REQUIRED_KEYS
 
 pytestmark = pytest.mark.slow
 
@@ -22,14 +23,12 @@ def records() -> list[dict]:
 def test_eval_writes_record_and_predictions_then_skips_and_forces(synthetic_tiny, capsys):
     export_tiny_backbone()
     args = ["eval", "--task", "rsna-cls", "--fraction", "10%", "--data-root", str(synthetic_tiny), "--preset", "tiny",
-            "--set", "eval.n_bootstrap=50"]  # fmt: skip
+            "--set", "eval.n_bootstrap=50"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "rsna-cls 10% linear file:tiny-vit seed 0: auc" in out
     (record,) = records()
-    for key in ("run_key", "task", "protocol", "fraction", "seed", "backbone", "config", "split", "dataset", "metrics",
-                "primary_metric", "env", "plugins", "timing", "status", "error"):  # fmt: skip
-        assert key in record, key
+    assert [key for key in REQUIRED_KEYS if key not in record] == []
     assert record["status"] == "ok" and record["fraction"] == 0.1 and record["protocol"] == {"name": "linear", "version": 1}
     assert len(record["backbone"]["weights_sha256"]) == 64 and record["dataset"]["layout"] == "rsna-pneumonia"
     assert record["config"]["resolved"]["protocol"]["lr"] == 1e-2 and record["config"]["resolved"]["eval"]["n_bootstrap"] == 50
@@ -63,7 +62,7 @@ def test_eval_writes_record_and_predictions_then_skips_and_forces(synthetic_tiny
 def test_chexpert_uses_the_official_valid_set_as_test(synthetic_tiny):
     export_tiny_backbone()
     assert main(["eval", "--task", "chexpert-cls", "--data-root", str(synthetic_tiny), "--preset", "tiny",
-                 "--set", "eval.n_bootstrap=20"]) == 0  # fmt: skip
+                 "--set", "eval.n_bootstrap=20"]) == 0
     (record,) = records()
     manifest = json.loads(open(record["split"]["manifest"]).read())
     assert manifest["test"] and all("/valid/" in i or i.startswith("valid") or "valid" in i for i in manifest["test"])
@@ -77,9 +76,7 @@ def test_chexpert_uses_the_official_valid_set_as_test(synthetic_tiny):
 @pytest.mark.parametrize("preset, head_norm", [("tiny", "none"), ("cpu-demo", "batchnorm")])
 def test_finetune_runs_and_records_its_protocol(synthetic_tiny, preset, head_norm):
     export_tiny_backbone()
-    assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--fraction", "1", "--data-root", str(synthetic_tiny),
-                 "--preset", preset, "--set", "protocol.steps=4", "--set", "protocol.eval_every=2",
-                 "--set", "eval.n_bootstrap=0"]) == 0  # fmt: skip
+    assert main(finetune_eval_args(synthetic_tiny, preset=preset)) == 0
     (record,) = records()
     resolved = record["config"]["resolved"]["protocol"]
     assert record["protocol"]["name"] == "finetune" and resolved["steps"] == 4 and resolved["head_norm"] == head_norm
@@ -106,13 +103,11 @@ def test_task_option_override_reaches_the_task_and_the_run_key(synthetic_tiny):
     export_tiny_backbone()
     base = RunRequest(task="chexpert-cls", fraction=1.0, data_root=synthetic_tiny)
     published = prepare_run(base, get_catalog())
-    ignore = prepare_run(
-        RunRequest(task="chexpert-cls", fraction=1.0, data_root=synthetic_tiny,
-                   overrides=["task.options.uncertainty_policy=ignore"]), get_catalog()
-    )  # fmt: skip
+    ignore = prepare_run(RunRequest(task="chexpert-cls", fraction=1.0, data_root=synthetic_tiny,
+                                    overrides=["task.options.uncertainty_policy=ignore"]), get_catalog())
     assert ignore.task.options["uncertainty_policy"] == "ignore" and ignore.key != published.key
     from ecamp_bench.errors import ConfigError
 
     with pytest.raises(ConfigError, match="Foo"):  # the option reaches the task's prepare()
         prepare_run(RunRequest(task="chexpert-cls", fraction=1.0, data_root=synthetic_tiny,
-                               overrides=["task.options.uncertainty_policy={Foo: ones}"]), get_catalog())  # fmt: skip
+                               overrides=["task.options.uncertainty_policy={Foo: ones}"]), get_catalog())

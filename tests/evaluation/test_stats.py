@@ -11,7 +11,7 @@ from ecamp_bench.errors import DataError
 from ecamp_bench.evaluation.context import Predictions
 from ecamp_bench.evaluation.stats import (
     align_predictions, compare_auc, delong_covariance, delong_test, paired_bootstrap, paired_bootstrap_macro_auc,
-)  # fmt: skip
+)
 
 
 def slow_delong(targets, scores):
@@ -170,7 +170,7 @@ def test_align_keeps_detection_extras_when_it_reorders():
     swapped = {
         "gt_boxes": extras["gt_boxes"][::-1].copy(), "gt_offsets": np.array([0, 1, 2]),
         "pred_boxes": extras["pred_boxes"], "pred_scores": extras["pred_scores"], "pred_offsets": np.array([0, 0, 1]),
-    }  # fmt: skip
+    }
     b = Predictions(("y", "x"), np.array([[1.0], [1.0]]), np.array([[0.0], [0.9]]), extras=swapped)
     _, aligned = align_predictions(a, b)
     for got, want in zip(images_from_predictions(aligned), images_from_predictions(a)):

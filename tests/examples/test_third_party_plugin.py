@@ -28,7 +28,7 @@ def site(tmp_path_factory) -> Path:
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
          "--target", str(target), str(source)],
         check=True, capture_output=True, text=True, cwd=build, env={**os.environ, "PIP_NO_CACHE_DIR": "1"},
-    )  # fmt: skip
+    )
     return target
 
 
@@ -59,10 +59,10 @@ def test_installed_example_evaluates_end_to_end(site, tmp_path, synthetic_tiny):
     weights = tmp_path / "my_vit_tiny.pth"
     torch.save({"model": checkpoint, "epoch": 10}, weights)
     done = run_cli(
-        site, "eval", "--task", "example-rsna-ap", "--fraction", "0.1", "--backbone", "example-vit-tiny",
-        "--weights", str(weights), "--data-root", str(synthetic_tiny), "--preset", "tiny", "--set", "backbone.input_size=32",
+        site, "eval", "--task", "example-rsna-ap", "--fraction", "0.1", "--backbone", "example-vit-tiny", "--weights",
+        str(weights), "--data-root", str(synthetic_tiny), "--preset", "tiny", "--set", "backbone.input_size=32",
         "--set", "eval.n_bootstrap=100",
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     assert "example-rsna-ap 10% linear example-vit-tiny seed 0: ap " in done.stdout
     record = json.loads(next((tmp_path / "results").rglob("*.json")).read_text())

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from _backbones import export_tiny_backbone
+from _backbones import export_tiny_backbone, finetune_eval_args
 from ecamp_bench.cli import main
 from ecamp_bench.paths import cache_dir, results_dir
 
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 SMALL_VIT = [  # a 64-px, 8-px-patch ViT: the sizes the OpenMMLab tests use on the CPU
     "--set", "backbone.arch=vit_tiny_patch16_224", "--set", "backbone.input_size=64",
     "--set", "backbone.model_kwargs={depth: 1, embed_dim: 16, num_heads: 2, patch_size: 8}",
-]  # fmt: skip
+]
 
 
 def _needs_openmmlab(*modules: str) -> None:
@@ -77,7 +77,7 @@ def test_gpu_features_match_cpu_features(synthetic_tiny):
 def test_finetune_cell_trains_on_the_gpu(synthetic_tiny):
     export_tiny_backbone()
     record = _eval("--task", "rsna-cls", "--protocol", "finetune", "--data-root", str(synthetic_tiny), "--preset",
-                   "tiny", "--set", "protocol.steps=6", "--set", "protocol.eval_every=3")  # fmt: skip
+                   "tiny", "--set", "protocol.steps=6", "--set", "protocol.eval_every=3")
     assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark  # set for evaluations on CUDA
     assert record["metrics"][0]["name"] == "auc"
 
@@ -127,11 +127,9 @@ def test_eval_under_torchrun_uses_nccl_on_two_gpus(synthetic_tiny, tmp_path):
     export_tiny_backbone()
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-         "ecamp_bench.cli", "eval", "--task", "rsna-cls", "--protocol", "finetune", "--data-root", str(synthetic_tiny),
-         "--preset", "tiny", "--set", "protocol.steps=4", "--set", "protocol.eval_every=2",
-         "--set", "eval.n_bootstrap=0", "--device", "cuda"],
+         "ecamp_bench.cli", *finetune_eval_args(synthetic_tiny), "--device", "cuda"],
         env={**os.environ}, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     record = _record()
     assert record["env"]["world_size"] == 2 and record["env"]["device"].startswith("cuda")

@@ -85,7 +85,7 @@ def test_a_broken_recipe_fails_with_the_reason_and_the_log_path_only(tmp_path):
 def _settings_hash(extra: str = "") -> str:
     script = f'set -euo pipefail; source "$REPO/scripts/wheel_build.sh"; {extra}\nwheel_build_settings_hash'
     done = subprocess.run(["bash", "-c", script], env={**os.environ, "REPO": str(REPO)}, capture_output=True,
-                          text=True, timeout=60, check=True)  # fmt: skip
+                          text=True, timeout=60, check=True)
     return done.stdout.strip()
 
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
-from test_wheel_install import OWN, REPO, _site_packages_without_ecamp_bench, _source_files
+from test_wheel_install import OWN, copy_of_the_tree, pip_install_offline, venv_seeing_this_interpreter
 
 pytestmark = pytest.mark.slow
 
@@ -35,23 +33,16 @@ def _installed_stub(purelib: Path, name: str, version: str) -> None:
 
 def _pip_install_into_a_venv_with_torch_2_11(root: Path, pyproject_edit=None) -> tuple[subprocess.CompletedProcess,
                                                                                        Path]:
-    src = root / "src"
-    for name in _source_files():
-        (src / name).parent.mkdir(parents=True, exist_ok=True)
-        (src / name).write_bytes((REPO / name).read_bytes())
+    src = copy_of_the_tree(root / "src")
     if pyproject_edit is not None:
         (src / "pyproject.toml").write_text(pyproject_edit((src / "pyproject.toml").read_text()))
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
-    (purelib / "_test_deps.pth").write_text("".join(f"{d}\n" for d in _site_packages_without_ecamp_bench(root, HIDDEN)))
+    python, purelib = venv_seeing_this_interpreter(root, HIDDEN)
     _installed_stub(purelib, "torch", "2.11.0")
     _installed_stub(purelib, "torchvision", "0.26.0")
     # Offline, with nothing to install from (no find-links from the environment or pip's config files).
     env = {**{k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}, "PIP_CONFIG_FILE": os.devnull}
-    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                           "--no-index", "--no-build-isolation", "--disable-pip-version-check", str(src)],
-                          capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    done = pip_install_offline(python, "--no-build-isolation", "--disable-pip-version-check", str(src), timeout=600,
+                               env=env)
     return done, purelib
 
 

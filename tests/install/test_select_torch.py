@@ -17,9 +17,9 @@ PROBE = "ECAMP_BENCH_GPU_PROBE"
 
 def select(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in (PROBE, "TORCH_CUDA", "TORCH_INDEX_URL", "MMCV_CUDA",
-                                                               "TORCH_CUDA_ARCH_LIST")}  # fmt: skip
+                                                               "TORCH_CUDA_ARCH_LIST")}
     return subprocess.run([sys.executable, str(SELECT), *args], env={**clean, **env}, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+                          timeout=120)
 
 
 def choice(*args: str, **env: str) -> dict[str, str]:
@@ -96,7 +96,7 @@ def test_mmcv_gets_cuda_ops_for_the_visible_gpus_only_with_a_cuda_torch(tmp_path
 def cache_dir(python: Path | str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(REPO / "scripts" / "install_openmmlab.sh"), "--cache-dir", str(python)],
                           env={**os.environ, "ECAMP_BENCH_WHEEL_DIR": "/wheels", **env}, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+                          timeout=120)
 
 
 def test_the_mmcv_wheel_cache_key_names_the_cuda_variant_and_the_gpu_architectures(tmp_path):
@@ -120,6 +120,6 @@ def test_a_cuda_torch_without_nvcc_stops_with_the_reason_before_building(tmp_pat
             (bare / tool).symlink_to(found)
     done = subprocess.run([str(REPO / "scripts" / "install_openmmlab.sh"), str(cuda)], capture_output=True, text=True,
                           env={**os.environ, PROBE: "nvidia:9.0", "PATH": str(bare), "CUDA_HOME": str(tmp_path / "no"),
-                               "ECAMP_BENCH_WHEEL_DIR": str(tmp_path / "wheels")}, timeout=120)  # fmt: skip
+                               "ECAMP_BENCH_WHEEL_DIR": str(tmp_path / "wheels")}, timeout=120)
     assert done.returncode == 1 and "no CUDA compiler" in done.stderr and "MMCV_CUDA=0" in done.stderr, done.stderr
     assert not (tmp_path / "wheels").exists()  # stopped before the build started

@@ -21,7 +21,7 @@ OWN = ("ecamp_bench", "__editable__.ecamp_bench", "__editable___ecamp_bench")
 
 def _source_files() -> list[str]:
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                            text=True, check=True).stdout.splitlines()  # fmt: skip
+                            text=True, check=True).stdout.splitlines()
     return [f for f in listed if (REPO / f).is_file()]
 
 
@@ -39,31 +39,51 @@ def _site_packages_without_ecamp_bench(into: Path, hidden: tuple[str, ...] = OWN
     return folders
 
 
-def build_and_install_wheel(root: Path) -> tuple[Path, Path, Path]:
-    """(the wheel, the venv's bin folder, the venv's purelib) after a non-editable install of the built wheel."""
-    src = root / "src"
+def copy_of_the_tree(src: Path) -> Path:
+    """``src`` holding a copy of every file of :func:`_source_files`."""
     for name in _source_files():
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_bytes((REPO / name).read_bytes())
-    work = root / "work"
-    build = subprocess.run(
-        ["bash", "-c", 'set -euo pipefail; source "$REPO/scripts/wheel_build.sh"; wheel_build ecamp-bench "$PY" "$WORK" "$WORK/build.log" "$SRC"'],
-        env={**os.environ, "REPO": str(REPO), "PY": sys.executable, "WORK": str(work), "SRC": str(src)},
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert build.returncode == 0, build.stderr
-    (wheel,) = (work / "dist").glob("ecamp_bench-*.whl")
+    return src
 
+
+def venv_seeing_this_interpreter(root: Path, hidden: tuple[str, ...] = OWN) -> tuple[Path, Path]:
+    """(python, purelib) of a fresh venv without pip at ``root/venv`` whose ``_test_deps.pth`` shows this
+    interpreter's packages but ``hidden`` (see :func:`_site_packages_without_ecamp_bench`)."""
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
-    deps = _site_packages_without_ecamp_bench(root)
-    (purelib / "_test_deps.pth").write_text("".join(f"{d}\n" for d in deps))
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                              "--no-deps", "--no-index", "--quiet", str(wheel)],
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    (purelib / "_test_deps.pth").write_text("".join(f"{d}\n" for d in _site_packages_without_ecamp_bench(root, hidden)))
+    return venv / "bin" / "python", purelib
+
+
+def pip_install_offline(python: Path, *args: str, timeout: float,
+                        env: dict | None = None) -> subprocess.CompletedProcess:
+    """``pip install --no-index ARGS`` into the venv of ``python``, with this interpreter's pip (output captured)."""
+    return subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def build_and_install_wheel(root: Path) -> tuple[Path, Path, Path]:
+    """(the wheel, the venv's bin folder, the venv's purelib) after a non-editable install of the built wheel."""
+    src = copy_of_the_tree(root / "src")
+    work = root / "work"
+    build = subprocess.run(
+        [
+            "bash", "-c",
+            'set -euo pipefail; source "$REPO/scripts/wheel_build.sh"; '
+            'wheel_build ecamp-bench "$PY" "$WORK" "$WORK/build.log" "$SRC"',
+        ],
+        env={**os.environ, "REPO": str(REPO), "PY": sys.executable, "WORK": str(work), "SRC": str(src)},
+        capture_output=True, text=True, timeout=600,
+    )
+    assert build.returncode == 0, build.stderr
+    (wheel,) = (work / "dist").glob("ecamp_bench-*.whl")
+
+    python, purelib = venv_seeing_this_interpreter(root)
+    install = pip_install_offline(python, "--no-deps", "--quiet", str(wheel), timeout=300)
     assert install.returncode == 0, install.stderr
-    return wheel, venv / "bin", purelib
+    return wheel, python.parent, purelib
 
 
 def check_the_wheel_carries_every_module_and_preset_of_the_tree(wheel: Path) -> None:
@@ -72,7 +92,7 @@ def check_the_wheel_carries_every_module_and_preset_of_the_tree(wheel: Path) -> 
     expected = {f.replace("plugins/", "ecamp_bench_plugins/", 1) for f in tree if f.startswith("plugins/") and f.endswith(".py")}
     expected |= {f for f in tree if f.startswith("ecamp_bench/") and f.endswith(".py")}
     expected |= {f.replace("configs/", "ecamp_bench_configs/", 1) for f in tree
-                 if f.startswith("configs/") and f.endswith((".yaml", ".py"))}  # fmt: skip
+                 if f.startswith("configs/") and f.endswith((".yaml", ".py"))}
     assert any(n.startswith("ecamp_bench_configs/pretrain/") for n in expected)
     assert sorted(expected - names) == []
     assert "ecamp_bench_startup.pth" in names
@@ -82,7 +102,7 @@ def _run(bin_dir: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProce
     env = {**os.environ, "COLUMNS": "200", "ECAMP_BENCH_DATA": str(tmp_path / "data")}
     env.pop("PYTHONPATH", None)
     return subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+                          text=True, timeout=300)
 
 
 def check_the_installed_wheel_reads_its_own_presets_and_plugins(bin_dir: Path, purelib: Path, tmp_path: Path) -> None:
@@ -90,7 +110,7 @@ def check_the_installed_wheel_reads_its_own_presets_and_plugins(bin_dir: Path, p
              "from ecamp_bench.config import shipped_configs, list_presets\n"
              "root = shipped_configs()\n"
              "print(ecamp_bench.__file__, ecamp_bench_plugins.__file__, root, list_presets('pretrain'),"
-             " sorted(p.relative_to(root).as_posix() for p in root.rglob('*.yaml')), sep='\\n')\n")  # fmt: skip
+             " sorted(p.relative_to(root).as_posix() for p in root.rglob('*.yaml')), sep='\\n')\n")
     done = _run(bin_dir, tmp_path, "python", "-c", probe)
     assert done.returncode == 0, done.stderr
     module, plugins, configs, pretrain, yaml_files = done.stdout.splitlines()

@@ -18,11 +18,14 @@ from _records import fake_record
 
 def write(results, protocol, backbone, seed, value, fraction=0.01, task="rsna-cls", key=None):
     record = fake_record(
-        protocol={"name": protocol, "version": 1}, backbone={"name": backbone, "arch": "vit", "weights_ref": None, "weights_sha256": None},
-        seed=seed, fraction=fraction, task={"name": task, "version": 1}, run_key=key or f"{protocol}{backbone}{seed}{fraction}",
-        metrics=[{"name": "auc", "value": value, "higher_is_better": True, "ci95": None, "n": 10},
-                 {"name": "loss", "value": 1.0, "higher_is_better": False, "ci95": None, "n": 10}],
-    )  # fmt: skip
+        protocol={"name": protocol, "version": 1},
+        backbone={"name": backbone, "arch": "vit", "weights_ref": None, "weights_sha256": None}, seed=seed,
+        fraction=fraction, task={"name": task, "version": 1}, run_key=key or f"{protocol}{backbone}{seed}{fraction}",
+        metrics=[
+            {"name": "auc", "value": value, "higher_is_better": True, "ci95": None, "n": 10},
+            {"name": "loss", "value": 1.0, "higher_is_better": False, "ci95": None, "n": 10},
+        ],
+    )
     write_record(record, results / "runs" / task / backbone / f"{record['run_key']}.json")
 
 

@@ -48,19 +48,25 @@ def add_run(results: Path, protocol: str, backbone: str, seed: int, fraction: fl
         "backbone": {"name": backbone, "arch": "vit", "weights_ref": None, "weights_sha256": None},
         "config": {"resolved": {"preset": "tiny"}, "sha256": "c" * 64},
         "split": {"manifest": "m.json", "sha256": "s" * 64, "n_train": 10, "n_val": 5, "n_test": N_TEST},
-        "dataset": {"layout": "rsna-pneumonia", "root": str(results / "data" / "rsna-pneumonia-detection-challenge"),
-                    "synthetic": True, "n_images": 300},
-        "metrics": [{"name": "auc", "value": binary_auc(targets, scores), "higher_is_better": True, "ci95": None, "n": N_TEST}],
+        "dataset": {
+            "layout": "rsna-pneumonia", "root": str(results / "data" / "rsna-pneumonia-detection-challenge"),
+            "synthetic": True, "n_images": 300,
+        },
+        "metrics": [
+            {"name": "auc", "value": binary_auc(targets, scores), "higher_is_better": True, "ci95": None, "n": N_TEST}
+        ],
         "primary_metric": "auc", "env": {}, "plugins": {},
         "timing": {"started_at": "2025-01-01T00:00:00Z", "finished_at": "2025-01-01T00:00:01Z", "wall_time_s": 1.0},
         "status": "ok", "error": None,
-    }  # fmt: skip
+    }
     path = results / "runs" / "rsna-cls" / backbone.replace(":", "--") / f"{key}.json"
     write_record(record, path)
     ids = tuple(f"img{i}" for i in range(N_TEST))
     order = np.random.default_rng(seed).permutation(N_TEST)  # saved order differs per run: pairing is by id
-    save_predictions(Predictions(tuple(ids[i] for i in order), targets[order, None], scores[order, None], ("Pneumonia",)),
-                     predictions_path(path))  # fmt: skip
+    save_predictions(
+        Predictions(tuple(ids[i] for i in order), targets[order, None], scores[order, None], ("Pneumonia",)),
+        predictions_path(path),
+    )
 
 
 def populate(results: Path) -> None:

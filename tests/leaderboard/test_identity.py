@@ -19,13 +19,13 @@ from _records import fake_record
 
 
 def _write(results, key: str, *, backbone: str = "file:vit", weights: str | None = "a" * 64, value: float = 0.7,
-           seed: int = 0, resolved: dict | None = None, arch: str = "vit") -> None:  # fmt: skip
+           seed: int = 0, resolved: dict | None = None, arch: str = "vit") -> None:
     record = fake_record(
         run_key=key, seed=seed,
         backbone={"name": backbone, "arch": arch, "weights_ref": None, "weights_sha256": weights},
         config={"resolved": resolved or {"preset": "default"}, "sha256": "c" * 64},
         metrics=[{"name": "auc", "value": value, "higher_is_better": True, "ci95": None, "n": 10}],
-    )  # fmt: skip
+    )
     write_record(record, results / "runs" / "rsna-cls" / backbone.replace(":", "--") / f"{key}.json")
 
 
@@ -82,7 +82,7 @@ def _add_seg_run(results, backbone: str, seed: int, quality: float, preset: str 
                  "synthetic_marker": {"generator_version": 3, "preset": "tiny", "seed": 0}},
         metrics=[{"name": "dice_per_image", "value": value, "higher_is_better": True, "ci95": None, "n": 40,
                   "paired_test": "bootstrap", "value_fn": "ecamp_bench.evaluation.seg_metrics:metric_values"}],
-    )  # fmt: skip
+    )
     path = results / "runs" / "toy-seg" / backbone.replace(":", "--") / f"{key}.json"
     write_record(record, path)
     save_predictions(preds, predictions_path(path))
@@ -112,7 +112,7 @@ def test_compare_uses_the_records_paired_test_and_refuses_mixed_identities(tmp_p
         _add_seg_run(tmp_path, "good", seed, 0.97)
         _add_seg_run(tmp_path, "poor", seed, 0.6)
     assert main(["compare", "good", "poor", "--task", "toy-seg", "--fraction", "1%", "--results", str(tmp_path),
-                 "--n-bootstrap", "50"]) == 0  # fmt: skip
+                 "--n-bootstrap", "50"]) == 0
     out = capsys.readouterr().out
     assert "frozen-seg (preset default) seed 1: A = good, B = poor" in out and "paired" in out
     _write(tmp_path, "x1", weights="a" * 64)
@@ -149,10 +149,10 @@ def test_compare_keeps_presets_apart_and_asks_for_one_where_a_cell_has_several(t
             _add_seg_run(tmp_path, "poor", seed, poor, preset)
     assert main(["compare", "good", "poor", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()
-            if line.startswith("| toy-seg")]  # fmt: skip
+            if line.startswith("| toy-seg")]
     assert sorted((row[2], row[10]) for row in rows) == [("cpu-demo", "A"), ("tiny", "B")]
     single = ["compare", "good", "poor", "--task", "toy-seg", "--fraction", "1%", "--results", str(tmp_path),
-              "--n-bootstrap", "50"]  # fmt: skip
+              "--n-bootstrap", "50"]
     assert main(single) != 0
     assert "presets ['cpu-demo', 'tiny']; pass --preset" in capsys.readouterr().err
     assert main([*single, "--preset", "cpu-demo"]) == 0

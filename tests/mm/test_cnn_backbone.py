@@ -75,7 +75,7 @@ def test_yolov3_on_a_frozen_resnet_is_mgcas_detector():
     samples = []
     for _ in range(2):
         sample = DetDataSample(metainfo={"img_shape": (64, 64), "ori_shape": (64, 64), "scale_factor": (1.0, 1.0),
-                                         "pad_shape": (64, 64), "batch_input_shape": (64, 64)})  # fmt: skip
+                                         "pad_shape": (64, 64), "batch_input_shape": (64, 64)})
         sample.gt_instances = InstanceData(bboxes=torch.tensor([[8.0, 8.0, 40.0, 40.0]]), labels=torch.tensor([0]))
         samples.append(sample)
     losses = model.loss(inputs, samples)

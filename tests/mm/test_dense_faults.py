@@ -40,7 +40,7 @@ def write_vit(path, *, nan: bool = False):
             for param in vit.blocks[0].mlp.parameters():
                 param.fill_(float("nan"))
     meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={**KWARGS, "img_size": SIZE}, img_size=SIZE,
-                        patch_size=8, embed_dim=32, depth=2, origin="test")  # fmt: skip
+                        patch_size=8, embed_dim=32, depth=2, origin="test")
     save_backbone_file(path, vit.state_dict(), meta, stamp_time=False)
     return path
 

@@ -14,7 +14,7 @@ from ecamp_bench.mm.det_data import boxes_at_size, boxes_to_original, xywh_to_xy
 
 def sample(boxes, width=1024, height=512):
     return Sample(image_id="a", image_path=Path("a.dcm"), patient_id="a", boxes=tuple(boxes), width=width,
-                  height=height)  # fmt: skip
+                  height=height)
 
 
 def test_xywh_round_trip_hand_values():

@@ -9,7 +9,7 @@ from ecamp_bench.evaluation.context import Predictions
 from ecamp_bench.evaluation.det_metrics import (
     IOU_40_75, ImageDetections, box_iou, detection_metrics, images_from_predictions, kaggle_per_image,
     match_detections, mean_ap, mgca_subset,
-)  # fmt: skip
+)
 from ecamp_bench.evaluation.predictions import load_predictions, save_predictions
 
 BOX = [10.0, 10.0, 30.0, 30.0]  # 20 x 20

@@ -19,10 +19,10 @@ except ImportError as error:  # pragma: no cover - depends on the machine
 
 from ecamp_bench.mm.det_config import (  # noqa: E402
     YOLOV3_ANCHORS_416, build_detector, retinanet_config, scaled_yolov3_anchors, yolov3_config,
-)  # fmt: skip
+)
 
 SPEC = BackboneSpec(name="tiny", arch="vit_tiny_patch16_224", input_size=64,
-                    model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2, "patch_size": 8})  # fmt: skip
+                    model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2, "patch_size": 8})
 SIZE = 64
 
 

@@ -24,7 +24,7 @@ from ecamp_bench.plugins import get_catalog  # noqa: E402
 BACKBONE = [
     "backbone.arch=vit_tiny_patch16_224", "backbone.input_size=64",
     "backbone.model_kwargs={depth: 1, embed_dim: 16, num_heads: 2, patch_size: 8}",
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_rsna_det_runs_end_to_end(rsna_root, protocol, extra):
     torch.set_num_threads(1)
     request = RunRequest(task="rsna-det", protocol=protocol, fraction=1.0, backbone="random-init", data_root=rsna_root,
                          preset="tiny", overrides=[*BACKBONE, "protocol.image_size=64", "protocol.max_epochs=1",
-                                                   "eval.n_bootstrap=20", *extra])  # fmt: skip
+                                                   "eval.n_bootstrap=20", *extra])
     outcome = run_evaluation(request, get_catalog())
     record = outcome.record.to_json()
     assert record["status"] == "ok" and record["protocol"]["name"] == protocol

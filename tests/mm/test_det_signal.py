@@ -40,7 +40,7 @@ MARGIN = 0.03  # measured (2 threads): trained 0.076 / 0.055 vs random-init 0.00
 OVERRIDES = [
     "eval.n_bootstrap=100", f"protocol.image_size={SIZE}", f"protocol.max_epochs={EPOCHS}", "protocol.patience=100",
     "protocol.lr=2e-3", "protocol.batch_size=8", "protocol.confidence=0.05",
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -101,14 +101,14 @@ def test_localising_backbone_beats_random_init_on_map(rsna_root):
     assert not set(train.ids) & (set(plan.split.test.ids) | set(plan.split.val.ids))
     vit = train_localiser(train)
     meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={**KWARGS, "img_size": SIZE}, img_size=SIZE,
-                        patch_size=PATCH, embed_dim=64, depth=3, origin="det signal test")  # fmt: skip
+                        patch_size=PATCH, embed_dim=64, depth=3, origin="det signal test")
     save_backbone_file(pretrained_dir() / "det-signal.safetensors", vit.state_dict(), meta)
 
     scores: dict[str, list[float]] = {"file": [], "random-init": []}
     for backbone in ("file:" + str(pretrained_dir() / "det-signal.safetensors"), "random-init"):
         for seed in SEEDS:
             request = RunRequest(task="rsna-det", fraction=0.1, seed=seed, backbone=backbone, data_root=rsna_root,
-                                 preset="tiny", overrides=OVERRIDES)  # fmt: skip
+                                 preset="tiny", overrides=OVERRIDES)
             record = run_evaluation(request, catalog).record.to_json()
             assert record["status"] == "ok" and record["backbone"]["arch"] == "vit_tiny_patch16_224"
             metrics = {m["name"]: m["value"] for m in record["metrics"]}

@@ -31,7 +31,7 @@ def test_the_filter_matches_what_mmseg_really_warns_when_it_builds_a_decode_head
         pytest.skip(f"OpenMMLab stack not installed ({error}); run scripts/install_openmmlab.sh")
     register_all_modules(init_default_scope=False)
     head = {"type": "mmseg.FCNHead", "in_channels": 8, "channels": 8, "num_convs": 1, "num_classes": 2,
-            "loss_decode": {"type": "mmseg.CrossEntropyLoss"}}  # fmt: skip
+            "loss_decode": {"type": "mmseg.CrossEntropyLoss"}}
 
     def messages_while_building(filtered: bool) -> list[str]:
         with warnings.catch_warnings(record=True) as seen:

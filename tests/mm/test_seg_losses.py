@@ -101,7 +101,7 @@ def test_segmentation_configs_use_our_focal_loss(mode):
 
     params = FrozenSegParams(**TINY) if mode == "frozen" else FinetuneSegParams(**FT_TINY)
     spec = BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=64,
-                        model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2, "patch_size": 8})  # fmt: skip
+                        model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2, "patch_size": 8})
     cfg = segmentor_cfg(params, spec=spec, weights=None, mode=mode)
     heads = [cfg["decode_head"]] + ([cfg["auxiliary_head"]] if mode == "finetune" else [])
     types = [loss["type"] for head in heads for loss in head["loss_decode"]]

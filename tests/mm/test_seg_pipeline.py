@@ -37,7 +37,7 @@ def write_weights(path, seed: int = 0, **kwargs):
     vit = create_encoder(tiny_spec(**kwargs))
     model_kwargs = {**KWARGS, **kwargs}
     meta = BackboneMeta(arch=ARCH, model_kwargs={**model_kwargs, "img_size": SIZE}, img_size=SIZE, patch_size=8,
-                        embed_dim=model_kwargs["embed_dim"], depth=model_kwargs["depth"], origin="test")  # fmt: skip
+                        embed_dim=model_kwargs["embed_dim"], depth=model_kwargs["depth"], origin="test")
     save_backbone_file(path, vit.state_dict(), meta)
     return path, {k: v.clone() for k, v in vit.state_dict().items()}
 
@@ -73,7 +73,7 @@ def test_registered_backbone_builds_in_mmseg_config_and_loads_weights(tmp_path, 
     vit = model.backbone.backbone.encoder
     assert all(torch.equal(vit.state_dict()[k], v) for k, v in state.items())
     batch = model.data_preprocessor({"inputs": [torch.randint(0, 256, (3, SIZE, SIZE), dtype=torch.uint8)] * 2,
-                                     "data_samples": None}, training=False)  # fmt: skip
+                                     "data_samples": None}, training=False)
     with torch.no_grad():
         logits = model.encode_decode(batch["inputs"], [dict(img_shape=(SIZE, SIZE))] * 2)
     assert logits.shape == (2, 1, SIZE, SIZE)
@@ -102,7 +102,7 @@ def test_frozen_seg_keeps_encoder_frozen_and_trains_the_head(tmp_path, siim_root
     monkeypatch.setattr(seg_train, "build_segmentor", capture)
     path, state = write_weights(tmp_path / "enc.safetensors", seed=3)
     request = RunRequest(task="siim-seg", fraction=0.5, backbone=f"file:{path}", data_root=siim_root, preset="tiny",
-                         overrides=["eval.n_bootstrap=50", "protocol.epochs=2"])  # fmt: skip
+                         overrides=["eval.n_bootstrap=50", "protocol.epochs=2"])
     outcome = run_evaluation(request, get_catalog())
     record = outcome.record.to_json()
     assert record["status"] == "ok"
@@ -131,7 +131,7 @@ def test_finetune_seg_cli_end_to_end(tmp_path, siim_root, capsys):
     path, state = write_weights(tmp_path / "ft.safetensors")
     rc = main(["eval", "--task", "siim-seg", "--protocol", "finetune-seg", "--fraction", "0.5", "--backbone",
                f"file:{path}", "--data-root", str(siim_root), "--preset", "tiny", "--set", "protocol.iters=4",
-               "--set", "protocol.val_interval=2", "--set", "eval.n_bootstrap=20"])  # fmt: skip
+               "--set", "protocol.val_interval=2", "--set", "eval.n_bootstrap=20"])
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "dice_per_image" in out

@@ -64,7 +64,7 @@ def test_trained_backbone_beats_random_init_on_dice_dataset(tmp_path, task):
         for name, backbone in backbones.items():
             request = RunRequest(task=task, fraction=FRACTION[task], backbone=backbone, data_root=root, preset="tiny",
                                  overrides=["eval.n_bootstrap=100", "protocol.epochs=25", "protocol.patience=25",
-                                           "protocol.lr=5e-3", "protocol.focal_weight=0.0"])  # fmt: skip
+                                           "protocol.lr=5e-3", "protocol.focal_weight=0.0"])
             record = run_evaluation(request, catalog).record
             assert record.ok and record.backbone.arch == ARCH
             dice[name] = {m.name: m.value for m in record.metrics}

@@ -7,7 +7,7 @@ import torch
 import ecamp_bench  # noqa: F401
 from ecamp_bench.models.backbone import (
     build_backbone, feature_block_indices,
-)  # fmt: skip
+)
 from ecamp_bench.models.importers import adapt_timm
 from ecamp_bench.specs import BackboneSpec
 

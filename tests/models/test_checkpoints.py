@@ -13,7 +13,7 @@ from ecamp_bench.errors import CheckpointError
 from ecamp_bench.models.backbone import build_backbone
 from ecamp_bench.models.checkpoints import (
     BackboneMeta, load_backbone_file, load_state_dict_file, read_backbone_meta, save_backbone_file, weights_sha256,
-)  # fmt: skip
+)
 from ecamp_bench.specs import BackboneSpec
 
 KWARGS = {"img_size": 32, "depth": 2, "embed_dim": 24, "num_heads": 2}
@@ -27,7 +27,7 @@ def tiny_vit():
 
 def meta(**extra) -> BackboneMeta:
     return BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs=KWARGS, img_size=32, embed_dim=24, depth=2,
-                        mean=(0.4, 0.4, 0.4), std=(0.3, 0.3, 0.3), origin="test", **extra)  # fmt: skip
+                        mean=(0.4, 0.4, 0.4), std=(0.3, 0.3, 0.3), origin="test", **extra)
 
 
 def test_round_trip_loads_strictly_into_timm(tmp_path):
@@ -50,7 +50,7 @@ def test_strict_loading_names_missing_unexpected_and_wrong_shape_keys(tmp_path):
     state["cls_token"] = torch.zeros(1, 1, 7)
     path = save_backbone_file(tmp_path / "bad.safetensors", state, meta())
     spec = BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=32,
-                        model_kwargs={k: v for k, v in KWARGS.items() if k != "img_size"})  # fmt: skip
+                        model_kwargs={k: v for k, v in KWARGS.items() if k != "img_size"})
     with pytest.raises(CheckpointError) as info:
         build_backbone(spec, path)
     message = str(info.value)

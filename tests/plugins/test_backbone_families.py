@@ -46,7 +46,7 @@ def mgca_file(tmp_path):
 def family_args(family: str, tmp_path) -> list[str]:
     if family == "resnet":
         return ["--backbone", "mgca-r50", "--weights", str(mgca_file(tmp_path)), "--set", R50_SMALL,
-                "--set", "backbone.input_size=64"]  # fmt: skip
+                "--set", "backbone.input_size=64"]
     from _backbones import export_tiny_backbone
 
     return ["--backbone", f"file:{export_tiny_backbone(size=64)}"]
@@ -73,7 +73,7 @@ def test_every_protocol_runs_with_both_families(tmp_path, synthetic_tiny, capsys
     if protocol in ("frozen-det", "det", "finetune-seg"):
         extra += ["--set", "protocol.max_epochs=1"] if "det" in protocol else ["--set", "protocol.iters=8"]
     record = run_eval(["--task", task, "--fraction", "1.0", "--protocol", protocol, "--data-root", str(synthetic_tiny),
-                       *family_args(family, tmp_path), *extra], capsys)  # fmt: skip
+                       *family_args(family, tmp_path), *extra], capsys)
     assert record["status"] == "ok" and record["protocol"]["name"] == protocol
     arch = record["config"]["resolved"]["backbone"]["arch"]
     assert arch == ("resnet50" if family == "resnet" else "vit_tiny_patch16_224")
@@ -90,7 +90,7 @@ def test_mgca_r50_release_file_at_one_percent(tmp_path, synthetic_tiny, capsys, 
         pytest.skip("the OpenMMLab stack (mmcv ops, mmdet, mmseg) is not installed")
     extra = ["--set", "protocol.image_size=64"] if mm else []
     record = run_eval(["--task", task, "--fraction", "0.01", "--protocol", protocol, "--data-root", str(synthetic_tiny),
-                       *family_args("resnet", tmp_path), *extra], capsys)  # fmt: skip
+                       *family_args("resnet", tmp_path), *extra], capsys)
     assert record["status"] == "ok" and record["backbone"]["name"] == "mgca-r50"
     assert record["backbone"]["weights_ref"].endswith("MGCA-resnet50.ckpt")
     resolved = record["config"]["resolved"]["backbone"]

@@ -36,7 +36,7 @@ def make_vit(pool: str, size: int, kwargs: dict, seed: int = 0, in_chans: int = 
     vit = timm.create_model(
         ARCH, pretrained=False, num_classes=0, global_pool=pool, fc_norm=False, img_size=size, in_chans=in_chans,
         weight_init="skip", **kwargs,
-    )  # fmt: skip
+    )
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in vit.parameters():
@@ -57,8 +57,9 @@ def _block(prefix: str, dim: int, hidden: int) -> dict[str, torch.Tensor]:
     shapes = {
         "norm1.weight": (dim,), "norm1.bias": (dim,), "attn.qkv.weight": (3 * dim, dim), "attn.qkv.bias": (3 * dim,),
         "attn.proj.weight": (dim, dim), "attn.proj.bias": (dim,), "norm2.weight": (dim,), "norm2.bias": (dim,),
-        "mlp.fc1.weight": (hidden, dim), "mlp.fc1.bias": (hidden,), "mlp.fc2.weight": (dim, hidden), "mlp.fc2.bias": (dim,),
-    }  # fmt: skip
+        "mlp.fc1.weight": (hidden, dim), "mlp.fc1.bias": (hidden,), "mlp.fc2.weight": (dim, hidden),
+        "mlp.fc2.bias": (dim,),
+    }
     return {f"{prefix}{k}": torch.randn(s) for k, s in shapes.items()}
 
 
@@ -70,7 +71,7 @@ def mae_decoder(dim: int, dec_dim: int, depth: int, n_patches: int, pred_out: in
         "decoder_pos_embed": torch.randn(1, n_patches + 1, dec_dim),
         "decoder_norm.weight": torch.randn(dec_dim), "decoder_norm.bias": torch.randn(dec_dim),
         "decoder_pred.weight": torch.randn(pred_out, dec_dim), "decoder_pred.bias": torch.randn(pred_out),
-    }  # fmt: skip
+    }
     for i in range(depth):
         sd.update(_block(f"decoder_blocks.{i}.", dec_dim, 4 * dec_dim))
     return sd
@@ -95,7 +96,7 @@ def ecamp_release(encoder: dict, dim: int, n_patches: int, dec_dim: int = 512) -
     sd.update(bert_keys("bert_encoder.", 768))
     sd.update({"bert_mlp.weight": torch.randn(768, dim), "bert_mlp.bias": torch.randn(768)})
     return {"model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 1.5e-4, "params": [0, 1]}]}, "epoch": 119,
-            "scaler": {"scale": 65536.0, "_growth_tracker": 0}}  # fmt: skip
+            "scaler": {"scale": 65536.0, "_growth_tracker": 0}}
 
 
 def mrm_release(encoder: dict, dim: int, n_patches: int) -> dict:
@@ -117,23 +118,32 @@ def mgca_release(encoder: dict, dim: int, n_patches: int) -> dict:
     sd = {f"img_encoder_q.model.{k}": v for k, v in encoder.items()}
     for enc, width in (("img_encoder_q", dim), ("text_encoder_q", 768)):
         sd.update({
-            f"{enc}.global_embed.head.0.weight": torch.randn(64, width), f"{enc}.global_embed.head.0.bias": torch.randn(64),
+            f"{enc}.global_embed.head.0.weight": torch.randn(64, width),
+            f"{enc}.global_embed.head.0.bias": torch.randn(64),
             f"{enc}.global_embed.head.1.running_mean": torch.randn(64),
             f"{enc}.global_embed.head.1.num_batches_tracked": torch.tensor(7),
             f"{enc}.local_embed.head.0.weight": torch.randn(64, width, 1),
-        })  # fmt: skip
+        })
     sd.update(bert_keys("text_encoder_q.model.", 768))
-    sd.update({"patch_local_atten_layer.in_proj_weight": torch.randn(3 * 128, 128),
-               "word_local_atten_layer.out_proj.weight": torch.randn(128, 128), "prototype_layer.weight": torch.randn(500, 128)})  # fmt: skip
+    sd.update({
+        "patch_local_atten_layer.in_proj_weight": torch.randn(3 * 128, 128),
+        "word_local_atten_layer.out_proj.weight": torch.randn(128, 128),
+        "prototype_layer.weight": torch.randn(500, 128),
+    })
     return {
         "epoch": 49, "global_step": 12345, "pytorch-lightning_version": "1.5.9", "state_dict": sd,
-        "callbacks": {"ModelCheckpoint": {"monitor": "val_loss", "best_model_score": torch.tensor(1.23), "best_model_path": "x.ckpt"}},
+        "callbacks": {
+            "ModelCheckpoint": {
+                "monitor": "val_loss", "best_model_score": torch.tensor(1.23), "best_model_path": "x.ckpt",
+            }
+        },
         "optimizer_states": [{"state": {}, "param_groups": [{"lr": 2e-5, "params": [0]}]}],
-        "lr_schedulers": [{"last_epoch": 49, "base_lrs": [2e-5]}],
-        "hparams_name": "kwargs",
-        "hyper_parameters": {"img_encoder": "vit_base", "emb_dim": 128, "num_prototypes": 500, "learning_rate": 2e-5,
-                             "gpus": 2, "freeze_bert": True, "lambda_1": 1.0, "data_pct": 1.0},
-    }  # fmt: skip
+        "lr_schedulers": [{"last_epoch": 49, "base_lrs": [2e-5]}], "hparams_name": "kwargs",
+        "hyper_parameters": {
+            "img_encoder": "vit_base", "emb_dim": 128, "num_prototypes": 500, "learning_rate": 2e-5, "gpus": 2,
+            "freeze_bert": True, "lambda_1": 1.0, "data_pct": 1.0,
+        },
+    }
 
 
 def timm_to_mmseg(state: dict) -> dict:
@@ -147,7 +157,7 @@ def timm_to_mmseg(state: dict) -> dict:
             n = "ln1." + k[len("norm."):]
         if k.startswith("blocks."):
             for a, b in (("norm1", "ln1"), ("norm2", "ln2"), ("mlp.fc1", "ffn.layers.0.0"), ("mlp.fc2", "ffn.layers.1"),
-                         ("attn.qkv.", "attn.attn.in_proj_"), ("attn.proj", "attn.attn.out_proj")):  # fmt: skip
+                         ("attn.qkv.", "attn.attn.in_proj_"), ("attn.proj", "attn.attn.out_proj")):
                 if a in k:
                     n = k.replace(a, b)
                     break
@@ -334,7 +344,7 @@ def test_eval_rsna_cls_with_official_ecamp_layout(tmp_path, synthetic_tiny, caps
         "eval", "--task", "rsna-cls", "--fraction", "0.1", "--backbone", "ecamp-official", "--weights", str(path),
         "--data-root", str(synthetic_tiny), "--preset", "tiny", "--set", "backbone.input_size=32",
         "--set", "backbone.model_kwargs={embed_dim: 32, depth: 2, num_heads: 2}",
-    ])  # fmt: skip
+    ])
     out = capsys.readouterr()
     assert rc == 0, out.err
     records = list((tmp_path / "results").rglob("*.json"))

@@ -21,7 +21,7 @@ import ecamp_bench  # noqa: F401  (torchvision hook before timm)
 from _resnet_layouts import (
     SIZE, biovil, convirt, encoder_state, gloria, medklip, mflag_encoder, mflag_total, mgca_r50, save, spec_for,
     torchvision_resnet,
-)  # fmt: skip
+)
 from ecamp_bench.errors import CheckpointError
 from ecamp_bench.models.backbone import build_backbone
 

@@ -34,7 +34,7 @@ def _writer(pad: int) -> str:
 def test_many_processes_writing_at_once_lose_nothing(tmp_path):
     results, writers, count = tmp_path / "results", 8, 40
     procs = [subprocess.Popen([sys.executable, "-c", _writer(2000), str(results), str(w), str(count)])
-             for w in range(writers)]  # fmt: skip
+             for w in range(writers)]
     assert [p.wait(timeout=120) for p in procs] == [0] * writers
     found = scan(results)
     assert found.skipped == []

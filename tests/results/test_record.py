@@ -16,11 +16,11 @@ from _records import fake_record
 
 def test_run_key_is_stable_and_sensitive_to_each_part():
     args = dict(task="t", task_version=1, protocol="linear", protocol_version=1, fraction=0.01, seed=0,
-                backbone="b", weights_sha256=None, config_sha256="c", split_sha256="s")  # fmt: skip
+                backbone="b", weights_sha256=None, config_sha256="c", split_sha256="s")
     key = rec.run_key(**args)
     assert len(key) == 16 and key == rec.run_key(**args)
     for name, value in [("seed", 1), ("fraction", 0.1), ("weights_sha256", "w"), ("config_sha256", "d"),
-                        ("split_sha256", "x"), ("protocol_version", 2), ("backbone", "c")]:  # fmt: skip
+                        ("split_sha256", "x"), ("protocol_version", 2), ("backbone", "c")]:
         assert rec.run_key(**{**args, name: value}) != key, name
 
 

@@ -81,7 +81,7 @@ def test_take_turns_waits_for_a_holder_and_takes_over_when_it_dies(tmp_path):
         threading.Timer(0.5, sleeper.kill).start()
         order = []
         for item, claim in take_turns(["a", "b"], lambda i: tmp_path / f"{i}.claim", lambda i: False, ttl_s=60,
-                                      poll_s=0.1):  # fmt: skip
+                                      poll_s=0.1):
             assert claim is not None
             with claim:
                 order.append(item)
@@ -95,7 +95,7 @@ def test_take_turns_waits_for_a_holder_and_takes_over_when_it_dies(tmp_path):
 def test_take_turns_reports_items_another_worker_finished(tmp_path):
     done = {"a"}
     turns = [(item, claim) for item, claim in take_turns(["a", "b"], lambda i: tmp_path / f"{i}.claim",
-                                                         lambda i: i in done, ttl_s=60, poll_s=0.1)]  # fmt: skip
+                                                         lambda i: i in done, ttl_s=60, poll_s=0.1)]
     assert [(item, claim is None) for item, claim in turns] == [("a", True), ("b", False)]
     turns[1][1].release()
 
@@ -106,7 +106,7 @@ def test_two_sweeps_started_together_run_each_cell_once(synthetic_tiny, tmp_path
             "--preset", "tiny", "--data-root", str(synthetic_tiny), "--set", "eval.n_bootstrap=20", "--device", "cpu"]
     code = "import sys; from ecamp_bench.cli import main; sys.exit(main(sys.argv[1:]))"
     procs = [subprocess.Popen([sys.executable, "-c", code, *args], env=dict(os.environ), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [proc.communicate(timeout=300) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], [err[-2000:] for _, err in outs]
     import re

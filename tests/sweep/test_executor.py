@@ -23,7 +23,7 @@ CODE = "import sys; from ecamp_bench.cli import main; sys.exit(main(sys.argv[1:]
 
 def grid(root: Path, fractions: str = "0.1,1", seeds: str = "0") -> list[str]:
     return ["sweep", "--tasks", "rsna-cls", "--fractions", fractions, "--seeds", seeds, "--backbones", "random-init",
-            "--preset", "tiny", "--data-root", str(root), "--set", "eval.n_bootstrap=20"]  # fmt: skip
+            "--preset", "tiny", "--data-root", str(root), "--set", "eval.n_bootstrap=20"]
 
 
 def records() -> dict[Path, dict]:
@@ -48,7 +48,7 @@ def wait_for(condition, timeout: float, what: str, proc=None):
 
 
 def test_every_cell_is_its_own_job_and_the_leaderboard_equals_a_plain_sweep(synthetic_tiny, tmp_path, monkeypatch,
-                                                                            capsys):  # fmt: skip
+                                                                            capsys):
     args = grid(synthetic_tiny)
     board = lambda out: out[out.index("# ecamp-bench leaderboard"):]  # noqa: E731
     monkeypatch.setenv("ECAMP_BENCH_RESULTS", str(tmp_path / "plain"))
@@ -79,9 +79,9 @@ def test_every_cell_is_its_own_job_and_the_leaderboard_equals_a_plain_sweep(synt
 def test_a_killed_job_is_resubmitted(synthetic_tiny):
     args = [*grid(synthetic_tiny, fractions="0.1"), "--executor", "local", "--poll", "0.3", "--retries", "1"]
     driver = subprocess.Popen([sys.executable, "-c", CODE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)  # fmt: skip
+                              text=True)
     claim = wait_for(lambda: next((results_dir() / "runs").rglob("*.claim"), None) if (results_dir() / "runs").is_dir()
-                     else None, 240, "the job to claim its cell", driver)  # fmt: skip
+                     else None, 240, "the job to claim its cell", driver)
     victim = read_holder(claim)
     os.kill(victim.pid, signal.SIGKILL)  # the job's process dies mid-cell (as on a node failure)
     out, err = driver.communicate(timeout=300)
@@ -97,7 +97,7 @@ def test_a_killed_job_is_resubmitted(synthetic_tiny):
 def test_a_sweep_resumed_after_its_driver_was_killed_runs_no_cell_twice(synthetic_tiny, capsys):
     args = [*grid(synthetic_tiny), "--executor", "local", "--poll", "0.3", "--max-running", "1"]
     driver = subprocess.Popen([sys.executable, "-c", CODE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)  # fmt: skip
+                              text=True)
     wait_for(lambda: ledgers(), 240, "the first submission", driver)
     driver.send_signal(signal.SIGKILL)  # the driver dies; its submitted job goes on
     driver.communicate()

@@ -28,10 +28,10 @@ def test_killed_sweep_resumes_to_exactly_one_record_per_cell(synthetic_tiny, cap
     weights = export_tiny_backbone("tiny", size=64, seed=123)
     args = ["sweep", "--tasks", "rsna-cls", "--fractions", "0.1,1", "--seeds", "0,1",
             "--backbones", f"random-init,file:{weights}", "--preset", "tiny", "--data-root", str(synthetic_tiny),
-            "--set", "eval.n_bootstrap=20"]  # fmt: skip
+            "--set", "eval.n_bootstrap=20"]
     code = "import sys; from ecamp_bench.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.Popen([sys.executable, "-c", code, *args], env=dict(os.environ), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)  # fmt: skip
+                            stderr=subprocess.PIPE)
     deadline = time.monotonic() + 150
     while len(records()) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

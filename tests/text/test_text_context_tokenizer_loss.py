@@ -100,7 +100,7 @@ def test_mlm_loss_matches_manual(targets_mode):
     batch = TextBatch(
         input_ids=targets, target_ids=targets, attention_mask=torch.ones(2, 5, dtype=torch.long), masked=masked,
         weights=weights, loss_mask=loss_mask, entity_mask=masked, context_mask=masked,
-    )  # fmt: skip
+    )
     expected = _manual_loss(logits, targets.tolist(), weights.tolist(), loss_mask.bool().tolist())
     assert mlm_loss(logits, batch).item() == pytest.approx(expected, rel=1e-5)
 
