@@ -20,8 +20,10 @@ ARCH = "vit_tiny_patch16_224"
 CONSPICUITY = 6.0
 
 
-def train_supervised(train_table, targets: np.ndarray, steps: int = 300, *, single_label: bool = False,
-                     seed: int = 0, size: int = SIZE, lr: float = LR, batch_size: int = 32) -> nn.Module:  # fmt: skip
+def train_supervised(
+    train_table, targets: np.ndarray, steps: int = 300, *, single_label: bool = False, seed: int = 0,
+    size: int = SIZE, lr: float = LR, batch_size: int = 32,
+) -> nn.Module:
     """A tiny hybrid ViT (:data:`CLS_ARCH`) + linear head trained on ``train_table`` only (``targets`` ``[N, C]``);
     returns the ViT.
 
@@ -71,15 +73,16 @@ def export_signal_backbone(vit: nn.Module, name: str, origin: str, *, size: int 
     from ecamp_bench.paths import pretrained_dir
 
     arch, kwargs = (CLS_ARCH, CLS_KWARGS) if hybrid else (ARCH, KWARGS)
-    meta = BackboneMeta(arch=arch, model_kwargs={**kwargs, "img_size": size}, img_size=size, patch_size=8, embed_dim=64,
-                        depth=3, origin=origin)  # fmt: skip
+    meta = BackboneMeta(arch=arch, model_kwargs={**kwargs, "img_size": size}, img_size=size, patch_size=8,
+                        embed_dim=64, depth=3, origin=origin)
     path = pretrained_dir() / f"{name}.safetensors"
     save_backbone_file(path, vit.state_dict(), meta)
     return path
 
 
-def train_pixel_supervised(task_name: str, train_table, steps: int = 300, *, size: int = 64,
-                           shuffle_masks: bool = False) -> nn.Module:  # fmt: skip
+def train_pixel_supervised(
+    task_name: str, train_table, steps: int = 300, *, size: int = 64, shuffle_masks: bool = False
+) -> nn.Module:
     """A tiny ViT (patch 8) trained to predict ``task_name``'s masks of ``train_table`` pixel by pixel (BCE + Dice).
 
     A 1×1 linear map of the last block's tokens gives each patch's 8×8 pixels; returns the ViT.
@@ -104,8 +107,9 @@ def train_pixel_supervised(task_name: str, train_table, steps: int = 300, *, siz
     generator = torch.Generator().manual_seed(0)
     for _ in range(steps):
         batch = torch.randint(0, len(images), (32,), generator=generator)
-        tokens = backbone.encoder.forward_intermediates(backbone.normalize(images[batch]), indices=[2],
-                                                    intermediates_only=True, output_fmt="NCHW")[0]  # fmt: skip
+        tokens = backbone.encoder.forward_intermediates(
+            backbone.normalize(images[batch]), indices=[2], intermediates_only=True, output_fmt="NCHW"
+        )[0]
         prob, truth = head(tokens).sigmoid(), masks[batch]  # [B, 1, S, S] each
         dice = 1 - (2 * (prob * truth).sum() + 1) / (prob.sum() + truth.sum() + 1)
         loss = nn.functional.binary_cross_entropy(prob, truth) + dice

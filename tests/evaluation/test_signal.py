@@ -43,8 +43,10 @@ def test_trained_backbone_beats_random_init(rsna_root):
     for backbone in ("file:" + str(pretrained_dir() / "signal.safetensors"), "random-init"):
         values = []
         for seed in (0, 1):
-            request = RunRequest(task="rsna-cls", fraction=0.1, seed=seed, backbone=backbone, data_root=rsna_root,
-                                 preset="tiny", overrides=["eval.n_bootstrap=200"])  # fmt: skip
+            request = RunRequest(
+                task="rsna-cls", fraction=0.1, seed=seed, backbone=backbone, data_root=rsna_root, preset="tiny",
+                overrides=["eval.n_bootstrap=200"],
+            )
             outcome = run_evaluation(request, catalog)
             assert outcome.record.ok and outcome.record.backbone.arch == CLS_ARCH
             values.append(outcome.record.metrics[0].value)

@@ -48,8 +48,10 @@ def _primary(task: str, root, fraction: float, *, steps: int = 300, seeds=(0, 1)
         backbone = name if name == "random-init" else "file:" + str(pretrained_dir() / f"{name}.safetensors")
         scores = []
         for seed in seeds:
-            request = RunRequest(task=task, fraction=fraction, seed=seed, backbone=backbone, data_root=root,
-                                 preset="tiny", overrides=["eval.n_bootstrap=0"])  # fmt: skip
+            request = RunRequest(
+                task=task, fraction=fraction, seed=seed, backbone=backbone, data_root=root, preset="tiny",
+                overrides=["eval.n_bootstrap=0"],
+            )
             record = run_evaluation(request, catalog).record
             assert record.ok and record.primary_metric == task_spec.primary_metric.name
             scores.append(record.metrics[0].value)
