@@ -107,10 +107,11 @@ def main(argv: list[str] | None = None, cuda_available: Callable[[], bool] | Non
 
     hardware, name = detect_hardware(cuda_available, gpu_name)
     if args.hardware != "auto" and args.hardware != hardware:
-        if args.hardware == "gpu":
-            print("make demo: --hardware gpu, but torch.cuda.is_available() is False here", file=sys.stderr)
+        if args.hardware == "gpu" and not args.dry_run:
+            print("make demo: --hardware gpu, but torch.cuda.is_available() is False here "
+                  "(--dry-run prints the GPU plan anyway)", file=sys.stderr)
             return 2
-        hardware, name = "cpu", detect_hardware(lambda: False)[1]
+        hardware, name = args.hardware, (detect_hardware(lambda: False)[1] if args.hardware == "cpu" else "no GPU here")
     plan = make_plan(hardware, name)
     exe = str(Path(sys.executable).with_name("ecamp-bench"))
     print(f"demo on {plan.hardware} ({plan.device_name}): synthetic {plan.synthetic}, pre-training {plan.pretrain}, "

@@ -14,10 +14,10 @@ LR = 1e-3
 CLS_ARCH = "vit_tiny_r_s16_p8_224"
 CLS_KWARGS = {**KWARGS, "patch_size": 2}
 ARCH = "vit_tiny_patch16_224"
-# The signal tests write their trees with every finding's density change tripled (make_case's ``conspicuity``):
+# The signal tests write their trees with every finding's density change x8 (make_case's ``conspicuity``):
 # they check the plumbing (train split -> exported file -> the runner's probe), and in the default world even a
 # ResNet-18 needs ~1,500 images and minutes of CPU to learn consolidation (tests/data/test_synth_difficulty.py).
-CONSPICUITY = 6.0
+CONSPICUITY = 8.0
 
 
 def train_supervised(

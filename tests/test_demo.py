@@ -34,7 +34,9 @@ def test_without_cuda_the_cpu_plan_is_today_s_demo(capsys):
 
 
 def test_forcing_gpu_without_cuda_fails_and_forcing_cpu_on_a_gpu_works(capsys):
-    assert demo.main(["--hardware", "gpu", "--dry-run"], cuda_available=lambda: False) == 2
+    assert demo.main(["--hardware", "gpu"], cuda_available=lambda: False) == 2
+    assert demo.main(["--hardware", "gpu", "--dry-run"], cuda_available=lambda: False) == 0  # the plan, shown
+    assert "demo on gpu (no GPU here): synthetic gpu-demo" in capsys.readouterr().out
     assert demo.main(["--hardware", "cpu", "--dry-run"], cuda_available=lambda: True, gpu_name=lambda: "X") == 0
     assert "demo on cpu" in capsys.readouterr().out
     with pytest.raises(ValueError, match="hardware"):

@@ -19,7 +19,9 @@ app = typer.Typer(name="data", help="Synthetic data generation and dataset check
 @app.command("synth")
 def synth(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the synthetic default root).")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="tiny, small or medium.")] = "small",
+    preset: Annotated[
+        str, typer.Option("--preset", help="tiny, small, medium, demo (make demo on a CPU) or gpu-demo.")
+    ] = "small",
     seed: SeedOpt = 0,
     workers: Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")] = None,
     hard_finding: Annotated[str | None, typer.Option(
@@ -46,16 +48,11 @@ def synth(
         raise ConfigError(f"--hard-finding {hard_finding!r}: {exc}") from None
     target = out if out is not None else synthetic_root(preset)
     started = time.perf_counter()
-    with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console(), transient=False) as bar:
-        tasks: dict[str, int] = {}
+    from ecamp_bench.progress import counts_progress
 
-        def progress(layout: str, done: int, total: int) -> None:
-            if layout not in tasks:
-                tasks[layout] = bar.add_task(layout, total=total)
-            bar.update(tasks[layout], completed=done)
-
-        counts = generate(target, preset=preset, seed=seed, progress=progress, workers=workers, hard=hard)
+    # bars on a terminal, plain lines (at least every 30 s) in a log, as for the first-use generation
+    progress = counts_progress("synthetic data:")
+    counts = generate(target, preset=preset, seed=seed, progress=progress, workers=workers, hard=hard)
     elapsed = time.perf_counter() - started
     table = Table(title=f"synthetic data ({preset}, seed {seed}) in {target}", title_justify="left")
     table.add_column("layout", style="bold")

@@ -198,7 +198,7 @@ def reproduce_backbone(backbone: str | None, dry_run: bool) -> str | None:
             return None
         raise ConfigError("reproduce needs --backbone (e.g. --backbone file:PATH or --backbone random-init); "
                           "only --dry-run, which runs nothing, goes without one")
-    refs = expand_backbone_globs([backbone])
+    refs = expand_backbone_globs([backbone], "--backbone")
     if len(refs) != 1:
         raise ConfigError(f"--backbone {backbone!r} matches {len(refs)} files ({', '.join(refs)}); reproduce runs one "
                           "backbone (sweep --backbones takes several)")

@@ -104,11 +104,12 @@ def resolve_tasks(catalog: Catalog, tasks: str, protocol: str | None) -> tuple[l
     return pairs, skipped
 
 
-def expand_backbone_globs(backbones: Sequence[str]) -> list[str]:
+def expand_backbone_globs(backbones: Sequence[str], option: str = "--backbones") -> list[str]:
     """Expand every ``file:PATTERN`` with glob characters into one ``file:PATH`` per match, sorted by name.
 
     ``file:pretrained/*.safetensors`` sweeps every pre-trained backbone (e.g. ECAMP and its ablation variants);
-    a pattern that matches nothing is a :class:`ConfigError`. Other references pass through unchanged.
+    a pattern that matches nothing is a :class:`ConfigError` naming ``option`` (the flag the user gave it
+    with). Other references pass through unchanged.
     """
     import glob
 
@@ -120,7 +121,7 @@ def expand_backbone_globs(backbones: Sequence[str]) -> list[str]:
             continue
         matches = sorted(glob.glob(pattern))
         if not matches:
-            raise ConfigError(f"--backbones {ref!r}: no file matches (run `ecamp-bench pretrain` first?)")
+            raise ConfigError(f"{option} {ref!r}: no file matches (run `ecamp-bench pretrain` first?)")
         out += [f"file:{path}" for path in matches]
     return list(dict.fromkeys(out))  # first occurrence wins
 

@@ -61,6 +61,8 @@ def test_a_file_glob_must_match_one_backbone_file():
     export_tiny_backbone("ecamp-cpu-small-2")
     with pytest.raises(ConfigError, match="matches 2 files"):
         reproduce_backbone(pattern, dry_run=False)
+    with pytest.raises(ConfigError, match=r"^--backbone 'file:.*nothing-\*': no file matches"):
+        reproduce_backbone(f"file:{path.parent}/nothing-*", dry_run=False)
 
 
 def test_dry_run_shows_preset_and_set_over_the_recipe(capsys):

@@ -4,6 +4,8 @@ A tiny ViT is trained supervised (pneumonia yes/no) for a few hundred steps on t
 synthetic RSNA data (never on the test split), exported with ``save_backbone_file`` to ``pretrained/``,
 and evaluated through the real runner against ``random-init`` (same architecture, taken from the newest
 pretrained file) with the linear protocol (``tiny`` preset) at 10% labels, averaged over two seeds.
+On generator version 3 the tree is written at the signal tests' conspicuity and the backbone (a hybrid conv-stem
+tiny ViT) trains 800 steps: with 300 it led random-init by only 0.08 AUC.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def test_trained_backbone_beats_random_init(rsna_root):
     plan = prepare_run(RunRequest(task="rsna-cls", fraction=1.0, backbone="random-init", data_root=rsna_root), catalog)
     train = plan.split.train
     assert not set(train.ids) & set(plan.split.test.ids)
-    vit = train_supervised(train, plan.impl.targets(plan.task, train))
+    vit = train_supervised(train, plan.impl.targets(plan.task, train), steps=800)
     export_signal_backbone(vit, "signal", "signal test (supervised)", hybrid=True)
 
     aucs = {}

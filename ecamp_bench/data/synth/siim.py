@@ -18,8 +18,8 @@ UID_PREFIX = "1.2.276.0.7230010.3.1."
 
 
 def _render(item: tuple) -> dict:
-    root, seed, index, size = item
-    case = make_case(seed, "siim", index, size)
+    root, seed, index, size, conspicuity = item
+    case = make_case(seed, "siim", index, size, conspicuity=conspicuity)
     sop, study, series = (make_uid(seed, "siim", index, part, prefix=UID_PREFIX + f"{k}.") for k, part in
                           ((4, "sop"), (2, "study"), (3, "series")))
     write_dicom(Path(root) / IMAGES / study / series / f"{sop}.dcm", case.frontal, sop_uid=sop, study_uid=study,
@@ -33,11 +33,13 @@ def _render(item: tuple) -> dict:
     return {"rows": [(sop, rle) for rle in rles], "truth": {"image_id": sop, **case.truth_record()}}
 
 
-def write(root: Path, n: int, seed: int, *, size: int = 256, workers: int = 1, progress: Progress | None = None) -> int:
-    """Write ``n`` synthetic images (one RLE row per pneumothorax region, ``-1`` when none); returns the image count."""
+def write(root: Path, n: int, seed: int, *, size: int = 256, workers: int = 1, progress: Progress | None = None,
+          conspicuity: float = 1.0) -> int:
+    """Write ``n`` synthetic images (one RLE row per pneumothorax region, ``-1`` when none); returns the image count.
+    ``conspicuity``: see :func:`~ecamp_bench.data.synth.case.make_case`."""
     root = Path(root)
-    rows = map_cases(_render, [(str(root), seed, i, size) for i in range(n)], label="siim-acr", workers=workers,
-                     progress=progress)
+    items = [(str(root), seed, i, size, conspicuity) for i in range(n)]
+    rows = map_cases(_render, items, label="siim-acr", workers=workers, progress=progress)
     write_truth(root, [row["truth"] for row in rows])
     lines = ["ImageId, EncodedPixels"] + [f"{sop}, {rle}" for row in rows for sop, rle in row["rows"]]
     atomic_write_bytes(root / RLE_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
