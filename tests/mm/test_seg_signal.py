@@ -60,7 +60,8 @@ def test_trained_backbone_beats_random_init_on_dice_dataset(tmp_path, task):
         plan = prepare_run(RunRequest(task=task, fraction=1.0, backbone="random-init", data_root=root), catalog)
         train = plan.split.train
         assert not set(train.ids) & set(plan.split.test.ids)
-        export_signal_backbone(train_pixel_supervised(task, train, STEPS, size=SIZE), "sig", "seg signal test", size=SIZE)
+        vit = train_pixel_supervised(task, train, STEPS, size=SIZE)
+        export_signal_backbone(vit, "sig", "seg signal test", size=SIZE)
         backbones = {"file": "file:" + str(pretrained_dir() / "sig.safetensors"), "random-init": "random-init"}
         if task in SHUFFLED_VARIANT:
             vit = train_pixel_supervised(task, train, STEPS, size=SIZE, shuffle_masks=True)

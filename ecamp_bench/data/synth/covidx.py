@@ -75,7 +75,8 @@ def write(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1, p
             else:
                 filename = f"MIDRC-RICORD-1C-{patient_id}-{view:05d}-0.png"
             extra = class_findings(name, rng)
-            items.append((str(root), seed, len(items), size, split, patient_id, filename, name, source, extra, conspicuity))
+            items.append((str(root), seed, len(items), size, split, patient_id, filename, name, source, extra,
+                          conspicuity))
     rows = map_cases(_render, items, label="covidx-cxr", workers=workers, progress=progress)
     write_truth(root, [row["truth"] for row in rows])
     for split in ("test", "train"):
