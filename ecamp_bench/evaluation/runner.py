@@ -2,8 +2,9 @@
 
 Steps: read the task's layout from the data root, let the task implementation prepare its samples, split
 them (test/val fixed by ``split.seed``; the label-fraction subset of train drawn with the run seed), resolve
-the backbone, resolve the config (protocol params: the plugin's defaults ← recipe cell ← preset ← ``--set``;
-the recipe's name and sha256 enter the config, hence the run key; its published split applies unless ``split``),
+the backbone, resolve the typed config (:func:`~ecamp_bench.evaluation.eval_config.resolve_eval_config`: protocol
+defaults ← recipe cell ← preset ← ``--set``; the recipe's name and sha256 enter the config, hence the run key; its
+published split applies unless ``split``),
 compute the run key — all of which :func:`prepare_run` returns as one typed :class:`RunPlan` — then
 :func:`run_plan` skips when an ``ok`` record exists (unless ``force``), runs the protocol, lets the task
 attach its ground truth to the test predictions and score them, and writes the predictions and the typed
@@ -25,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from ecamp_bench import __version__
-from ecamp_bench.config import apply_overrides, config_sha256, from_dict, to_dict
 from ecamp_bench.data.samples import SampleTable
 from ecamp_bench.distributed import broadcast_object, current, main_first, reproducible_kernels
 from ecamp_bench.errors import ConfigError, DataError, EcampBenchError, NonFiniteError
@@ -39,7 +39,7 @@ from ecamp_bench.evaluation.classification_extras import (
     write_reliability,
 )
 from ecamp_bench.evaluation.cost import encoder_cost
-from ecamp_bench.evaluation.params import protocol_params
+from ecamp_bench.evaluation.eval_config import EvalConfig, RecipeRef, resolve_eval_config
 from ecamp_bench.evaluation.recipes import check_cell, load_recipe
 from ecamp_bench.evaluation.sample_size import small_test_set_reasons, small_train_set_reasons
 from ecamp_bench.evaluation.splitting import SplitResult, split_for_run, split_from_published
@@ -53,12 +53,7 @@ from ecamp_bench.results.record import (
     predictions_path, record_path, run_key, try_read_record, write_record,
 )
 from ecamp_bench.results.store import is_finished
-from ecamp_bench.specs import BackboneSpec, LayoutSpec, ProtocolSpec, TaskSpec, backbone_from_data, backbone_to_data
-
-BACKBONE_CONFIG_FIELDS = (
-    "arch", "input_size", "mean", "std", "global_pool", "model_kwargs", "feature_indices", "adapt_state_dict",
-)
-
+from ecamp_bench.specs import BackboneSpec, LayoutSpec, ProtocolSpec, TaskSpec
 
 @dataclass
 class RunRequest:
@@ -89,8 +84,9 @@ OUR_SPLIT = "ours"  # ``--split ours``: our own seeded split even where the reci
 class RunPlan:
     """Everything about one run except its training: built once by :func:`prepare_run`, run by :func:`run_plan`.
 
-    ``config`` is the resolved configuration (its sha256 is ``config_sha256``); ``key`` the run key and
-    ``path`` the record file it names; ``prepared`` the task's samples, ``split`` the run's train/val/test.
+    ``eval_config`` is the typed resolved configuration (``config`` its plain data, hashed as ``config_sha256``);
+    ``key`` the run key and ``path`` the record file it names; ``prepared`` the task's samples, ``split`` the
+    run's train/val/test.
     """
 
     request: RunRequest
@@ -100,9 +96,7 @@ class RunPlan:
     backbone: BackboneSpec
     weights_path: Path | None
     weights_sha256: str | None
-    params: object
-    config: dict
-    config_sha256: str
+    eval_config: EvalConfig
     layout: LayoutSpec
     layout_root: Path
     synthetic: bool
@@ -110,6 +104,21 @@ class RunPlan:
     split: SplitResult
     key: str
     path: Path
+
+    @property
+    def params(self):
+        """The protocol's resolved params dataclass."""
+        return self.eval_config.protocol
+
+    @property
+    def config(self) -> dict:
+        """The resolved config as plain data (what the record stores and the run key hashes)."""
+        return self.eval_config.to_data()
+
+    @property
+    def config_sha256(self) -> str:
+        """The hex sha256 of :attr:`config`."""
+        return self.eval_config.sha256
 
     @property
     def predictions_path(self) -> Path:
@@ -203,35 +212,25 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
         raise EcampBenchError(f"protocol '{protocol.name}' supports {list(protocol.kinds)}, not task kind '{task.kind}'")
     check_device(request.device)
     resolved = resolve_backbone(catalog, request.backbone, request.weights)
-    spec, weights_path = resolved.spec, resolved.weights_path
+    weights_path = resolved.weights_path
     recipe = load_recipe(request.recipe) if request.recipe else None
     cell = recipe.cell(task.name, protocol.name, request.fraction) if recipe is not None else None
     if cell is not None:
         check_cell(cell, protocol.params, recipe)
-    params = protocol_params(protocol, request.preset, cell.overrides() if cell is not None else None)
     split_name = request.split if request.split is not None else (recipe.split if recipe is not None else None)
     split_name = None if split_name == OUR_SPLIT else split_name
-    config = {
-        "task": {"name": task.name, "version": task.version, "options": dict(task.options)},
-        "protocol": to_dict(params),
-        "preset": request.preset,
-        "backbone": backbone_to_data(spec, BACKBONE_CONFIG_FIELDS),
-        "split": {"seed": 0, "val_frac": 0.1, "test_frac": 0.2},
-        "eval": {"n_bootstrap": 1000},
-    }
-    if recipe is not None:
-        config["recipe"] = {"name": recipe.name, "sha256": recipe.sha256,
-                            "cell": None if cell is None else {"task": cell.task, "fraction": cell.fraction}}
-    config = apply_overrides(config, request.overrides)
-    params = from_dict(protocol.params, config["protocol"], prefix="protocol")
-    config["protocol"] = to_dict(params)
-    spec = backbone_from_data(config["backbone"], base=spec)
+    recipe_ref = None if recipe is None else RecipeRef(
+        recipe.name, recipe.sha256, None if cell is None else {"task": cell.task, "fraction": cell.fraction})
+    eval_config = resolve_eval_config(task=task, protocol=protocol, backbone=resolved.spec, preset=request.preset,
+                                      recipe=recipe_ref, recipe_values=cell.overrides() if cell is not None else None,
+                                      overrides=request.overrides)
+    spec = eval_config.backbone
     if weights_path is not None:  # a file that would not load is refused now, before anything is recorded
         from ecamp_bench.models.backbone import check_weights_fit
 
         check_weights_fit(spec, weights_path)
-    if config["task"]["options"] != dict(task.options):
-        task = replace(task, options=dict(config["task"]["options"]))
+    if eval_config.task.options != dict(task.options):
+        task = replace(task, options=dict(eval_config.task.options))
     data_root, synthetic = (Path(request.data_root), False) if request.data_root else _default_data_root()
     if not synthetic:
         from ecamp_bench.data.synth import read_marker
@@ -257,7 +256,7 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
                 raise
             raise ConfigError(f"{exc} (recipe '{recipe.name}' runs on the {split_name} lists; --split {OUR_SPLIT} "
                               "evaluates on our own seeded split)") from exc
-        config["split"] = {"published": published.name, "allow_overlap": bool(request.allow_split_overlap)}
+        eval_config = eval_config.with_published_split(published.name, request.allow_split_overlap)
         prepared = impl.prepare(task, apply_to_table(published, table, task.labels))
     else:
         prepared = tables.prepared(layout, layout_root, task, impl)
@@ -268,9 +267,9 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
     if split_name:
         split: SplitResult = split_from_published(prepared, task, published, request.fraction, request.seed)
     else:
-        split = split_for_run(prepared, impl, task, request.fraction, request.seed, config["split"])
+        split = split_for_run(prepared, impl, task, request.fraction, request.seed, eval_config.split)
     w_sha = resolved.weights_sha256
-    c_sha = config_sha256(config)
+    c_sha = eval_config.sha256
     key = run_key(
         task=task.name, task_version=task.version, protocol=protocol.name, protocol_version=protocol.version,
         fraction=request.fraction, seed=request.seed, backbone=spec.name, weights_sha256=w_sha,
@@ -278,7 +277,7 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
     )
     return RunPlan(
         request=request, task=task, protocol=protocol, impl=impl, backbone=spec, weights_path=weights_path,
-        weights_sha256=w_sha, params=params, config=config, config_sha256=c_sha, layout=layout,
+        weights_sha256=w_sha, eval_config=eval_config, layout=layout,
         layout_root=layout_root, synthetic=synthetic, prepared=prepared, split=split, key=key,
         path=record_path(results_dir(), task.name, spec.name, key),
     )
@@ -345,7 +344,7 @@ def _run(plan: RunPlan, catalog: Catalog, ctx: RunContext, info, started: str, t
         if info.is_main:
             require_finite_predictions(predictions, backbone=plan.backbone.name, task=task.name)
             predictions = with_demographics(task, split.test, attach_truth(plan.impl, task, split.test, predictions))
-            n_bootstrap = int(plan.config["eval"]["n_bootstrap"])
+            n_bootstrap = plan.eval_config.eval.n_bootstrap
             metrics = plan.impl.score(task, predictions, n_bootstrap=n_bootstrap, seed=request.seed)
             metrics = [*metrics, *extra_metrics(task, predictions, n_bootstrap=n_bootstrap, seed=request.seed)]
     except Exception as exc:

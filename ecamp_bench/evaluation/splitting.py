@@ -20,6 +20,7 @@ from ecamp_bench.data.published_splits import PublishedSplit
 from ecamp_bench.data.splits import Split, fraction_order, fraction_subset, make_split, write_manifest
 from ecamp_bench.errors import DataError
 from ecamp_bench.evaluation.context import PreparedTask
+from ecamp_bench.evaluation.eval_config import SeededSplit
 from ecamp_bench.paths import results_dir
 from ecamp_bench.results.record import safe_dirname
 
@@ -42,13 +43,14 @@ class SplitResult:
     published: dict | None = None  # a published split's record entry (files + sha256, labels, overlaps); see below
 
 
-def split_for_run(prepared: PreparedTask, impl, task, fraction: float, seed: int, cfg: dict) -> SplitResult:
-    """Split ``prepared.table`` for a run of ``task`` at ``fraction`` with run seed ``seed``."""
+def split_for_run(prepared: PreparedTask, impl, task, fraction: float, seed: int, cfg: SeededSplit) -> SplitResult:
+    """Split ``prepared.table`` for a run of ``task`` at ``fraction`` with run seed ``seed``; ``cfg`` fixes the
+    test/val shares and their seed."""
     table = prepared.table
     labels = table.label_matrix(prepared.stratify) if prepared.stratify else np.zeros((len(table), 0))
     split = make_split(
         table.ids, table.patients, labels,
-        val_frac=float(cfg["val_frac"]), test_frac=float(cfg["test_frac"]), seed=int(cfg["seed"]),
+        val_frac=float(cfg.val_frac), test_frac=float(cfg.test_frac), seed=int(cfg.seed),
         fixed_test_ids=prepared.fixed_test_ids, fixed_val_ids=prepared.fixed_val_ids, label_names=prepared.stratify,
     )
     base_sha256 = split.sha256
