@@ -16,14 +16,16 @@ class EcampBenchError(Exception):
 class UnknownNameError(EcampBenchError, KeyError):
     """A name (task, backbone, protocol, layout, preset, ...) that no plugin provides."""
 
-    def __init__(self, kind: str, name: str, valid: Iterable[str]):
+    def __init__(self, kind: str, name: str, valid: Iterable[str], *, owner: str = ""):
+        """``owner`` names what the names belong to, e.g. ``"of protocol 'linear'"`` (after the unknown name)."""
         self.kind, self.name, self.valid = kind, name, sorted(valid)
         close = difflib.get_close_matches(name, self.valid, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         listing = ", ".join(self.valid) if self.valid else "(none registered)"
         phrase = "'" in kind or " in " in kind or " of " in kind  # e.g. "preset of protocol 'finetune'"
         valid_label = "names" if phrase else f"{kind}s"
-        super().__init__(f"unknown {kind} '{name}'.{hint} Valid {valid_label}: {listing}")
+        of = f" {owner}" if owner else ""
+        super().__init__(f"unknown {kind} '{name}'{of}.{hint} Valid {valid_label}: {listing}")
 
     def __str__(self) -> str:
         return self.args[0]

@@ -92,6 +92,10 @@ def compare_command(
     from ecamp_bench.paths import results_dir
     from ecamp_bench.results.store import scan, tidy_rows
 
+    from ecamp_bench.sweep.grid import short_backbone
+
+    if short_backbone(a) == short_backbone(b):
+        raise EcampBenchError(f"compare needs two different backbones; A and B both name '{short_backbone(a)}'")
     value = None if fraction is None else parse_fraction(fraction)
     folder = results if results is not None else results_dir()
     scanned = scan(folder)

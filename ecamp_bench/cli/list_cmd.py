@@ -119,7 +119,8 @@ def list_command(
     ] = "all",
     name: Annotated[str | None, typer.Argument(help="Show only this item (e.g. `list backbones NAME`).")] = None,
 ) -> None:
-    """List the tasks, backbones, protocols and layouts the installed plugins provide, with their providers."""
+    """List the tasks, backbones, protocols and layouts the installed plugins provide (with their providers), and
+    the recipes shipped in configs/recipes/."""
     kinds = {f"{k}s": k for k in KINDS}
     if what == "recipes":
         from ecamp_bench.cli.reproduce import print_recipes
@@ -127,9 +128,9 @@ def list_command(
         print_recipes(name)
         return
     if what not in (*kinds, "all", "plugins"):
-        raise UnknownNameError("list kind", what, [*kinds, "all", "plugins"])
+        raise UnknownNameError("list kind", what, [*kinds, "recipes", "all", "plugins"])
     if name is not None and what not in kinds:
-        raise UnknownNameError("list kind", what, list(kinds))
+        raise UnknownNameError("list kind with a NAME", what, [*kinds, "recipes"])
     cat = catalog()
     out = console()
     if name is not None:
@@ -156,6 +157,10 @@ def list_command(
             out.print(FORMS, soft_wrap=False)
         else:
             out.print(_table(cat, kind, cat.names(kind)))
+    if what == "all":
+        from ecamp_bench.cli.reproduce import print_recipes
+
+        print_recipes(None)
     for failure in cat.failures:
         who = escape(f"plugin '{failure.plugin}' ({failure.provider.dist or 'module'})")
         out.print(f"[red]{who} failed to load:[/] {escape(failure.error)}")

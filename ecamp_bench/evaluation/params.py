@@ -38,7 +38,7 @@ def preset_overrides(spec: ProtocolSpec, preset: str) -> dict[str, Any]:
             raise ConfigError(f"preset file {path} does not exist (named presets of protocol '{spec.name}': "
                               f"{', '.join(preset_names(spec))})")
         return load_yaml_config(path)
-    raise UnknownNameError(f"preset of protocol '{spec.name}'", preset, preset_names(spec))
+    raise UnknownNameError("preset", preset, preset_names(spec), owner=f"of protocol '{spec.name}'")
 
 
 def protocol_params(spec: ProtocolSpec, preset: str = DEFAULT_PRESET, recipe: Mapping[str, Any] | None = None) -> Any:

@@ -102,7 +102,10 @@ def recipe_names() -> list[str]:
 def load_recipe(name: str) -> Recipe:
     """The recipe ``name`` (or a ``.yaml`` path). Raises :class:`UnknownNameError` / :class:`ConfigError` naming
     the file and key at fault."""
-    path = resolve_preset(RECIPES_FOLDER, name)
+    try:
+        path = resolve_preset(RECIPES_FOLDER, name)
+    except UnknownNameError as exc:
+        raise UnknownNameError("recipe", name, recipe_names()) from exc
     data = load_yaml_config(path)
     where = str(path)
 

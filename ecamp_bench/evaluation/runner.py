@@ -209,7 +209,8 @@ def prepare_run(request: RunRequest, catalog: Catalog, tables: TableCache | None
     task = catalog.task(request.task)
     protocol = catalog.protocol(request.protocol or task.protocols[0])
     if task.kind not in protocol.kinds:
-        raise EcampBenchError(f"protocol '{protocol.name}' supports {list(protocol.kinds)}, not task kind '{task.kind}'")
+        raise EcampBenchError(f"protocol '{protocol.name}' runs {' and '.join(protocol.kinds)} tasks, not task "
+                              f"'{task.name}' ({task.kind}); its protocols: {', '.join(task.protocols)}")
     check_device(request.device)
     resolved = resolve_backbone(catalog, request.backbone, request.weights)
     weights_path = resolved.weights_path

@@ -82,3 +82,27 @@ def test_a_cell_with_very_few_training_images_warns_at_run_time(synthetic_tiny, 
     (record,) = [json.loads(p.read_text()) for p in (results_dir() / "runs").rglob("*.json")]
     assert record["dataset"]["small_train_set"][0].endswith("training images")
     assert not list((results_dir() / "runs").rglob(".work-*"))
+
+
+def test_list_names_recipes_as_a_kind_and_lists_them_with_everything_else(capsys):
+    assert main(["list", "recipess"]) == 2
+    assert "Did you mean 'recipes'?" in capsys.readouterr().err
+    assert main(["list"]) == 0
+    assert "mgca" in capsys.readouterr().out.split("recipes", 1)[-1]
+
+
+def test_errors_read_as_sentences(capsys):
+    assert main(["reproduce", "mgca-tabel", "--dry-run"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "unknown recipe 'mgca-tabel'" in err and "Valid recipes:" in err and "recipes preset" not in err
+    assert main(["eval", "--task", "rsna-cls", "--protocol", "frozen-seg", "--backbone", "random-init"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "protocol 'frozen-seg' runs segmentation tasks, not task 'rsna-cls' (classification)" in err
+    assert "['" not in err and "its protocols: linear" in err
+    assert main(["eval", "--task", "rsna-cls", "--backbone", "random-init", "--preset", "tinyy"]) == 2
+    assert "unknown preset 'tinyy' of protocol 'linear'. Did you mean 'tiny'?" in capsys.readouterr().err
+
+
+def test_compare_refuses_a_backbone_against_itself(tmp_path, capsys):
+    assert main(["compare", "random-init", "random-init", "--results", str(tmp_path)]) == 2
+    assert "two different backbones" in capsys.readouterr().err

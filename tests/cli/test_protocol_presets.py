@@ -16,7 +16,7 @@ def test_list_protocols_shows_each_named_preset_and_its_values(capsys):
 def test_misspelled_preset_and_missing_preset_file_are_named(capsys, tmp_path):
     assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--backbone", "random-init", "--preset", "cpu-dmeo"]) == 2
     err = capsys.readouterr().err
-    assert "Did you mean 'cpu-demo'?" in err and "Valid names: cpu-demo, default, tiny" in err
+    assert "Did you mean 'cpu-demo'?" in err and "Valid presets: cpu-demo, default, tiny" in err
     missing = tmp_path / "mine.yaml"
     assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--backbone", "random-init", "--preset", str(missing)]) == 2
     assert f"preset file {missing} does not exist" in " ".join(capsys.readouterr().err.split())
@@ -26,3 +26,5 @@ def test_unknown_name_lists_plural_kinds_but_never_pluralises_a_phrase():
     assert "Valid tasks: a, b" in str(UnknownNameError("task", "c", ["a", "b"]))
     assert "Valid list kinds:" in str(UnknownNameError("list kind", "x", ["tasks"]))
     assert "Valid names: tiny" in str(UnknownNameError("preset of protocol 'finetune'", "x", ["tiny"]))
+    of = str(UnknownNameError("preset", "x", ["tiny"], owner="of protocol 'finetune'"))
+    assert of.startswith("unknown preset 'x' of protocol 'finetune'.") and "Valid presets: tiny" in of
