@@ -44,7 +44,7 @@ class DemoPlan:
 
     hardware: str  # "cpu" or "gpu"
     device_name: str  # e.g. "NVIDIA H100 80GB HBM3" or the CPU model and core count
-    synthetic: str  # synthetic data preset (ecamp_bench.data.synth.PRESETS)
+    synthetic: str  # synthetic size (ecamp_bench.data.synth.SIZES)
     pretrain: str  # pre-training preset (configs/pretrain/<name>.yaml)
     variants: tuple[str, ...]  # ablations pre-trained besides ECAMP itself
     commands: tuple[tuple[str, ...], ...]
