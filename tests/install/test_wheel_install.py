@@ -107,9 +107,9 @@ def _run(bin_dir: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProce
 
 def check_the_installed_wheel_reads_its_own_presets_and_plugins(bin_dir: Path, purelib: Path, tmp_path: Path) -> None:
     probe = ("import ecamp_bench, ecamp_bench_plugins\n"
-             "from ecamp_bench.config import shipped_configs, list_presets\n"
+             "from ecamp_bench.config import shipped_configs, list_configs\n"
              "root = shipped_configs()\n"
-             "print(ecamp_bench.__file__, ecamp_bench_plugins.__file__, root, list_presets('pretrain'),"
+             "print(ecamp_bench.__file__, ecamp_bench_plugins.__file__, root, list_configs('pretrain'),"
              " sorted(p.relative_to(root).as_posix() for p in root.rglob('*.yaml')), sep='\\n')\n")
     done = _run(bin_dir, tmp_path, "python", "-c", probe)
     assert done.returncode == 0, done.stderr
