@@ -14,7 +14,7 @@ class EcampBenchError(Exception):
 
 
 class UnknownNameError(EcampBenchError, KeyError):
-    """A name (task, backbone, protocol, layout, preset, ...) that no plugin provides."""
+    """A name (task, backbone, protocol, layout, protocol preset, ...) that no plugin provides."""
 
     def __init__(self, kind: str, name: str, valid: Iterable[str]):
         self.kind, self.name, self.valid = kind, name, sorted(valid)
