@@ -36,16 +36,16 @@ install: $(STAMP)
 
 # The demo picks its plan by the hardware it finds (ecamp_bench/demo.py; `python -m ecamp_bench.demo --dry-run`
 # prints it, `DEMO_HARDWARE=cpu make demo` forces the CPU plan):
-# - CPU: the synthetic `demo` preset (every test set >= 500 images, >= 20 positives per label at 5 %);
+# - CPU: the synthetic size `demo` (every test set >= 500 images, >= 20 positives per label at 5 %);
 #   pre-training cpu-demo (300 steps) and its MAE-only ablation, both probed every 25 steps; under 30 min on 2 cores.
-# - GPU (torch.cuda.is_available()): the synthetic `gpu-demo` preset, pre-training gpu-demo (ViT-S/16 at 224 px)
+# - GPU (torch.cuda.is_available()): the synthetic size `gpu-demo`, pre-training config gpu-demo (ViT-S/16, 224 px)
 #   and the mae-only, no-sr and no-mlm ablations.
 # Then the same sweep: every task at 5/20/100 % for random-init and every pre-trained file, with each task's
 # default protocol (linear, frozen-seg, frozen-det: ECAMP's dense protocols) and ECAMP's own fine-tuning for
-# classification (preset cpu-demo: 100 steps with a BatchNorm before the head; plugins/protocols/finetune.py says
-# why). Linear probes are cheap (features cached): 3 seeds. Fine-tuning and dense tasks: seed 0 (520-648 test
+# classification (protocol preset cpu-demo: 100 steps with a BatchNorm before the head;
+# plugins/protocols/finetune.py says why). Linear probes are cheap (features cached): 3 seeds. Fine-tuning and dense tasks: seed 0 (520-648 test
 # images per cell give each paired test its power; a seed costs a whole training). The report's header names
-# the hardware and presets (results/DEMO.json).
+# the hardware, synthetic size and pre-training config (results/DEMO.json).
 DEMO_HARDWARE ?= auto
 
 demo: install

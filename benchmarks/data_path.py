@@ -1,7 +1,7 @@
 """Data-path cost per sample from full-size (MIMIC-CXR-JPG-like) JPEGs, and end-to-end `pretrain` samples/s.
 
     .venv/bin/python benchmarks/data_path.py --images 8 --rounds 2 --e2e-steps 12
-    .venv/bin/python benchmarks/data_path.py --device cuda --e2e-preset paper --e2e-set optim.batch_size=256 \
+    .venv/bin/python benchmarks/data_path.py --device cuda --e2e-config paper --e2e-set optim.batch_size=256 \
         --e2e-set data.num_workers=16 --e2e-set run.compile=true --e2e-steps 60
 
 Writes ``--images`` synthetic 3000×2500 grey JPEGs (smooth anatomy-like shading plus film noise, quality 95,
@@ -73,8 +73,9 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=2500)
     parser.add_argument("--size", type=int, default=1024, help="shorter side of the prepared copy")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--e2e-preset", default=None, help="preset of the end-to-end run (default: paper on CUDA, "
-                        "cpu-small on CPU)")
+    parser.add_argument("--e2e-config", default=None, help="pre-training config of the end-to-end run (default: "
+                        "paper on CUDA, cpu-small on CPU)")
+    parser.add_argument("--e2e-preset", dest="e2e_config", help=argparse.SUPPRESS)  # former name of --e2e-config
     parser.add_argument("--e2e-set", action="append", default=[], metavar="KEY=VALUE", help="its overrides")
     parser.add_argument("--e2e-steps", type=int, default=12, help="optimizer steps of the end-to-end run (0: skip)")
     args = parser.parse_args()
@@ -166,10 +167,10 @@ def end_to_end(args, device) -> None:
     from ecamp_bench.pretrain.loop import run_pretraining
 
     torch.set_num_threads(os.cpu_count() or 1)
-    preset = args.e2e_preset or ("paper" if device.type == "cuda" else "cpu-small")
+    config = args.e2e_config or ("paper" if device.type == "cuda" else "cpu-small")
     overrides = [f"run.max_steps={args.e2e_steps}", "run.export=false", "probe.every=0",
                  f"run.checkpoint_every={10**9}", f"run.device={device.type}", *args.e2e_set]
-    cfg = load_pretrain_config(preset, overrides)
+    cfg = load_pretrain_config(config, overrides)
     stamps: list[float] = []
     with tempfile.TemporaryDirectory(prefix="ecamp-e2e-") as tmp:
         run_pretraining(cfg, Path(tmp) / "run", on_step=lambda info: stamps.append(time.perf_counter()))
@@ -181,7 +182,7 @@ def end_to_end(args, device) -> None:
         return (len(stamps) - first) * global_batch / (stamps[-1] - stamps[first - 1])
 
     half = max(1, len(stamps) // 2)
-    print(f"end to end: `ecamp-bench pretrain --preset {preset}` ({' '.join(args.e2e_set) or 'as configured'}) on "
+    print(f"end to end: `ecamp-bench pretrain --config {config}` ({' '.join(args.e2e_set) or 'as configured'}) on "
           f"{device.type}, synthetic default data, {cfg.data.num_workers} workers, batch {global_batch}: "
           f"{rate(1):.1f} samples/s over steps 2..{len(stamps)}, {rate(half):.1f} over steps {half + 1}..{len(stamps)} "
           f"(steady state: worker start-up and compilation are in the first steps; wall clock)")

@@ -153,14 +153,14 @@ fi
 
 # --- 4. pre-training on the GPU through the CLI: a cpu-small backbone (and the CLI's samples/s) --------------
 # (the tiny set has ~30 image-report pairs: batch 8; the figure to read is that it runs, and its samples/s line)
-run_block pretrain-cli "${EB[@]}" pretrain --preset cpu-small --device cuda --set run.max_steps=60 \
+run_block pretrain-cli "${EB[@]}" pretrain --config cpu-small --device cuda --set run.max_steps=60 \
   --set optim.batch_size=8 --set data.num_workers=4
 BACKBONES="random-init"
 if ls "$ECAMP_BENCH_PRETRAINED"/*.safetensors >/dev/null 2>&1; then
   BACKBONES="file:$ECAMP_BENCH_PRETRAINED/*.safetensors"
 fi
 
-# --- 5. every task's smallest cell on --device cuda (tiny preset, synthetic tiny set) ------------------------
+# --- 5. every task's smallest cell on --device cuda (tiny protocol preset, synthetic tiny set) ---------------
 SWEEP=(sweep --device cuda --fractions 0.01 --seeds 0 --preset tiny --backbones "$BACKBONES")
 CLS=chexpert-cls,rsna-cls,nih-cxr14-cls,covidx-cls
 run_block cells-linear "${EB[@]}" "${SWEEP[@]}" --tasks "$CLS" --protocol linear
@@ -187,7 +187,7 @@ run_block gpu-tests "$PY" -m pytest -q -m gpu tests/gpu -p no:cacheprovider
 
 # --- 7. pre-training throughput (benchmarks/pretrain_throughput.py; its options may change: keep this block) -
 # ======================================= pretrain_throughput BLOCK ==========================================
-run_block throughput-paper-bf16 "$PY" benchmarks/pretrain_throughput.py --preset paper --device cuda \
+run_block throughput-paper-bf16 "$PY" benchmarks/pretrain_throughput.py --config paper --device cuda \
   --batch-size 64 --steps 5 --warmup 2 --amp bf16
 # ===================================== end of pretrain_throughput BLOCK ======================================
 

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/pretrain_components.py --threads 2 --reps 3
 
 A full ViT-B step per configuration is minutes on a loaded 2-core machine; each change here is timed on its
-own part, forward + backward (AdamW: one step), at the ``paper`` preset's sizes with batch 4:
+own part, forward + backward (AdamW: one step), at the ``paper`` pre-training config's sizes with batch 4:
 
 - MLM cross-entropy on [4, 256, 30000] logits: ``logits.transpose(1, 2)`` vs flattened rows;
 - SR head on [4, 3, 224, 224] → 448: 3 channels + final ReLU (reference), 3 channels, 64 channels;
@@ -67,16 +67,17 @@ def compare(title: str, alternatives: dict, reps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--config", default="paper", help="pre-training config (configs/pretrain/) or a YAML path")
+    parser.add_argument("--preset", dest="config", help=argparse.SUPPRESS)  # former name of --config
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = load_pretrain_config(args.preset)
+    cfg = load_pretrain_config(args.config)
     b, v, length = args.batch_size, cfg.text.vocab_size, cfg.text.masking.max_length
-    print(f"preset={args.preset} batch={b} threads={torch.get_num_threads()}; alternatives interleaved, medians of "
+    print(f"config={args.config} batch={b} threads={torch.get_num_threads()}; alternatives interleaved, medians of "
           f"{args.reps}; absolute times are inflated by other processes' load, compare the ratios")
     torch.manual_seed(0)
 
@@ -105,8 +106,8 @@ def main() -> None:
         return lambda: head(img).square().mean().backward()
 
     compare("SR head 224 → 448, forward + backward", {"3 channels + final ReLU (reference)": sr(3, True),
-                                                        "3 channels (paper preset)": sr(3, False),
-                                                        "64 channels (the former paper preset)": sr(64, False)},
+                                                        "3 channels (paper config)": sr(3, False),
+                                                        "64 channels (the former paper config)": sr(64, False)},
             args.reps)
 
     # 3. AdamW

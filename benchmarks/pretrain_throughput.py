@@ -1,17 +1,17 @@
 """Pre-training throughput: images/s, step time, peak memory, counted FLOP/s and MFU of the full ECAMP step,
 against our reference-equivalent configuration and (``--authors-repo``) the authors' own code.
 
-    .venv/bin/python benchmarks/pretrain_throughput.py --preset paper --batch-size 4 --threads 2 --steps 3
-    .venv/bin/python benchmarks/pretrain_throughput.py --preset paper --set model.depth=2 --set model.decoder_depth=1 \
+    .venv/bin/python benchmarks/pretrain_throughput.py --config paper --batch-size 4 --threads 2 --steps 3
+    .venv/bin/python benchmarks/pretrain_throughput.py --config paper --set model.depth=2 --set model.decoder_depth=1 \
         --batch-size 2 --threads 2 --steps 2 --authors-repo /tmp/ECAMP --authors-python /tmp/authors-venv/bin/python
-    .venv/bin/python benchmarks/pretrain_throughput.py --preset paper --device cuda --batch-size 256 --amp bf16 \
+    .venv/bin/python benchmarks/pretrain_throughput.py --config paper --device cuda --batch-size 256 --amp bf16 \
         --compile-row --authors-repo /tmp/ECAMP --authors-python /tmp/authors-venv/bin/python
 
 Two ratios, printed with their names:
 
-- **A, ours / reference-equivalent**: the preset against a configuration of *our* code that computes what the
-  reference computes, the way it computes it: 3-channel SR head ending in a ReLU, every text padded to
-  ``max_length`` with vocabulary logits and loss at every position (``mlm_targets: all``), cross-entropy on
+- **A, ours / reference-equivalent**: the pre-training config against a configuration of *our* code that
+  computes what the reference computes, the way it computes it: 3-channel SR head ending in a ReLU, every text
+  padded to ``max_length`` with vocabulary logits and loss at every position (``mlm_targets: all``), cross-entropy on
   ``logits.transpose(1, 2)``, explicit (eager) attention in both towers, for-loop AdamW. Both run on ONE model
   (the switches are runtime flags), so their weights are the same. On a GPU this is not the authors' speed.
 - **B, ours / the authors' code** (``--authors-repo``): their ``Pre-training/`` model and GradScaler wrapper,
@@ -21,13 +21,13 @@ Two ratios, printed with their names:
   run it (``--authors-amp``). Smaller ViT sizes given with ``--set model.*`` are passed to their ``ECAMP(...)``.
 
 All timed steps (ours, and the authors' process's) are interleaved (A B C A B C ...) so that other processes'
-load on a shared machine hits them alike. ``--ablation`` adds one row per change; ``--compile-row`` the preset
+load on a shared machine hits them alike. ``--ablation`` adds one row per change; ``--compile-row`` the config
 with ``run.compile`` (compiled transformer blocks and SR branch) on a copy of the model.
 
 Inputs: random hi-res images and MIMIC-like template reports with rule-distilled contexts (no data loading:
 this is the model step: forward, backward, AdamW). Warm-up steps are not timed. FLOPs are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` (matmuls/convolutions/attention, forward + backward) during the
-first warm-up step of each configuration (the compiled row reuses the preset's count: same computation). MFU =
+first warm-up step of each configuration (the compiled row reuses the config's count: same computation). MFU =
 counted FLOP/s over the matrix-product peak: ``--peak-tflops``, or measured on this device (a dense product of
 random matrices in the step's autocast dtype). Peak memory: CUDA's max allocated on GPU; on CPU the process's
 peak resident set size during each step (``_measure.PeakMemory``).
@@ -83,10 +83,10 @@ class Variant:
     compiled: bool = False
 
 
-def preset_variant(cfg, amp: str) -> Variant:
-    """The preset as configured (``auto`` AdamW resolved on CPU/CUDA to fused)."""
+def config_variant(cfg, amp: str) -> Variant:
+    """The pre-training config as it is (``auto`` AdamW resolved on CPU/CUDA to fused)."""
     m, t = cfg.model, cfg.text.masking
-    return Variant("preset", m.sr_channels, m.sr_final_relu, m.attention, t.mlm_targets, t.padding, True, "flat",
+    return Variant("config", m.sr_channels, m.sr_final_relu, m.attention, t.mlm_targets, t.padding, True, "flat",
                    "fused" if cfg.optim.adamw == "auto" else cfg.optim.adamw, amp)
 
 
@@ -95,8 +95,8 @@ def reference_variant(amp: str) -> Variant:
     return Variant("reference-equivalent", 3, True, "eager", "all", "max_length", False, "reference", "for-loop", amp)
 
 
-def ablation(reference: Variant, preset: Variant) -> list[Variant]:
-    """From the reference-equivalent configuration, one change at a time (cumulative), then the preset."""
+def ablation(reference: Variant, config: Variant) -> list[Variant]:
+    """From the reference-equivalent configuration, one change at a time (cumulative), then the config."""
     steps = [("+ flattened cross-entropy", {"loss_layout": "flat"}),
              ("+ SDPA attention (both towers)", {"attention": "sdpa"}),
              ("+ fused AdamW", {"adamw": "fused"}),
@@ -107,7 +107,7 @@ def ablation(reference: Variant, preset: Variant) -> list[Variant]:
     for name, change in steps:
         current = dataclasses.replace(current, name=name, **change)
         out.append(current)
-    out.append(dataclasses.replace(preset, name="preset with a 64-channel SR head", sr_channels=64))
+    out.append(dataclasses.replace(config, name="config with a 64-channel SR head", sr_channels=64))
     return out
 
 
@@ -146,12 +146,12 @@ class AuthorsStep:
 
 
 def authors_encoder(cfg) -> dict | None:
-    """Their ``ECAMP(...)`` sizes matching our preset's encoder/decoder; None when it is their ``ecamp()``
-    (ViT-B/16). Their code fixes 224 → 448 px and patch 16, so other presets cannot be compared."""
+    """Their ``ECAMP(...)`` sizes matching our config's encoder/decoder; None when it is their ``ecamp()``
+    (ViT-B/16). Their code fixes 224 → 448 px and patch 16, so other configs cannot be compared."""
     m = cfg.model
     if (m.img_size, m.patch_size, m.sr_scale) != (224, 16, 2):
         raise SystemExit("--authors-repo: the authors' code is fixed at 224 → 448 px with 16 px patches; use a "
-                         "preset with those sizes (e.g. --preset paper, made smaller with --set model.depth=...)")
+                         "config with those sizes (e.g. --config paper, made smaller with --set model.depth=...)")
     sizes = {"embed_dim": m.embed_dim, "depth": m.depth, "num_heads": m.num_heads,
              "decoder_embed_dim": m.decoder_embed_dim, "decoder_depth": m.decoder_depth,
              "decoder_num_heads": m.decoder_num_heads}
@@ -163,9 +163,10 @@ def authors_encoder(cfg) -> dict | None:
 def main() -> None:
     """Parse arguments, run warm-up, FLOP count and interleaved timed steps, print the table and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--config", default="paper", help="pre-training config (configs/pretrain/) or a YAML path")
+    parser.add_argument("--preset", dest="config", help=argparse.SUPPRESS)  # former name of --config
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="preset overrides, e.g. --set model.depth=2 for a small CPU run")
+                        help="config overrides, e.g. --set model.depth=2 for a small CPU run")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch-size", type=int, default=4, help="micro-batch (default 4)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
@@ -175,8 +176,8 @@ def main() -> None:
     parser.add_argument("--amp", default="off", choices=["off", "bf16", "fp16"],
                         help="autocast for ours (default fp32)")
     parser.add_argument("--ablation", action="store_true", help="also one row per change (cumulative)")
-    parser.add_argument("--bf16-row", action="store_true", help="also the preset under bf16 autocast")
-    parser.add_argument("--compile-row", action="store_true", help="also the preset with its transformer blocks "
+    parser.add_argument("--bf16-row", action="store_true", help="also the config under bf16 autocast")
+    parser.add_argument("--compile-row", action="store_true", help="also the config with its transformer blocks "
                         "and SR branch compiled (run.compile: ECAMP.compile_regions), on a copy of the model")
     parser.add_argument("--authors-repo", type=Path, default=None, help="a checkout of ToniChopp/ECAMP: also time "
                         "their own Pre-training/ step in a separate process (authors_step.py)")
@@ -190,7 +191,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = load_pretrain_config(args.preset, args.set)
+    cfg = load_pretrain_config(args.config, args.set)
     device = resolve_device(args.device)
     batch = args.batch_size
     authors = None
@@ -199,17 +200,17 @@ def main() -> None:
         authors = AuthorsStep(args.authors_python, args.authors_repo, device, batch, amp, args.authors_text_length,
                               args.threads, authors_encoder(cfg))
 
-    reference, preset = reference_variant(args.amp), preset_variant(cfg, args.amp)
-    variants = [preset, reference]
+    reference, config = reference_variant(args.amp), config_variant(cfg, args.amp)
+    variants = [config, reference]
     if args.ablation:
-        variants += ablation(reference, preset)
+        variants += ablation(reference, config)
     if args.bf16_row:
-        variants.append(dataclasses.replace(preset, name="preset, bf16 autocast", amp="bf16"))
+        variants.append(dataclasses.replace(config, name="config, bf16 autocast", amp="bf16"))
     if args.compile_row:
-        variants.append(dataclasses.replace(preset, name="preset, compiled regions", compiled=True))
+        variants.append(dataclasses.replace(config, name="config, compiled regions", compiled=True))
 
     torch.manual_seed(0)
-    model = build_model(cfg, cfg.text.vocab_size).to(device)  # the preset's vocabulary size: realistic logits
+    model = build_model(cfg, cfg.text.vocab_size).to(device)  # the config's vocabulary size: realistic logits
     heads = {cfg.model.sr_channels: model.sr_head}
     for v in variants:
         if v.sr_channels not in heads:
@@ -266,8 +267,8 @@ def main() -> None:
             if counter is not None:
                 flop_counts[v] = counter.get_total_flops()
         print(f"warmed up: {v.name}", file=sys.stderr, flush=True)
-    if args.compile_row:  # compiled code is not counted (FlopCounterMode sees no aten ops): the preset's count
-        flop_counts[variants[-1]] = flop_counts[preset]
+    if args.compile_row:  # compiled code is not counted (FlopCounterMode sees no aten ops): the config's count
+        flop_counts[variants[-1]] = flop_counts[config]
     authors_times, authors_peak, authors_flops = [], 0.0, 0
     if authors is not None:
         authors_flops = authors.run("flops")["flops"]  # the first warm-up step counts
@@ -293,7 +294,7 @@ def main() -> None:
     peak_tflops = args.peak_tflops or matmul_tflops(device, peak_dtype)
     peak_source = "given (--peak-tflops)" if args.peak_tflops else f"measured: {peak_dtype} matrix product on {device}"
     tokens = [len(tokenizer.encode(f"[CLS] {r} {c}").ids) for r, c in zip(reports, contexts)]
-    print(f"preset={args.preset} {' '.join(args.set)} device={device} batch={batch} threads={torch.get_num_threads()} "
+    print(f"config={args.config} {' '.join(args.set)} device={device} batch={batch} threads={torch.get_num_threads()} "
           f"params={parameter_counts(model)['total'] / 1e6:.1f}M vocab={cfg.text.vocab_size} "
           f"autocast={args.amp} timed steps/config={args.steps} (interleaved) warm-up={args.warmup}")
     print(f"text: template reports with their rule context (inserted with p {masking.context_prob}): "
@@ -316,14 +317,14 @@ def main() -> None:
         tflops = flops / step / 1e12
         print(f"{name:<46} {batch / step:>9.3f} {step:>8.3f} {flops / 1e9:>11.1f} {tflops:>8.3f} "
               f"{tflops / peak_tflops:>6.1%} {peak:>9.2f} {width:>7.0f} {batch / step / ref_rate:>6.2f}x")
-    preset_step = statistics.median(times[preset])
-    print(f"ratio A, ours (preset) / our reference-equivalent configuration (our code run the reference's way): "
-          f"{statistics.median(times[reference]) / preset_step:.2f}x")
+    config_step = statistics.median(times[config])
+    print(f"ratio A, ours (config) / our reference-equivalent configuration (our code run the reference's way): "
+          f"{statistics.median(times[reference]) / config_step:.2f}x")
     if authors is not None:
         authors_step = statistics.median(authors_times)
-        print(f"ratio B, ours (preset) / the authors' own code (their Pre-training/, separate process, torch "
+        print(f"ratio B, ours (config) / the authors' own code (their Pre-training/, separate process, torch "
               f"{info['versions']['torch']}, timm {info['versions']['timm']}, transformers "
-              f"{info['versions']['transformers']}, autocast {info['amp']}): {authors_step / preset_step:.2f}x")
+              f"{info['versions']['transformers']}, autocast {info['amp']}): {authors_step / config_step:.2f}x")
         if args.compile_row:
             print(f"ratio B with compiled regions: {authors_step / statistics.median(times[variants[-1]]):.2f}x")
 

@@ -101,7 +101,7 @@ def measure(name: str, corpus: list[tuple[str, str]], baseline: types.ModuleType
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--realdata", type=Path, default=Path("../shared/realdata"))
-    parser.add_argument("--synthetic", type=Path, default=None, help="a synthetic data root (any preset)")
+    parser.add_argument("--synthetic", type=Path, default=None, help="a synthetic data root (any synthetic size)")
     parser.add_argument("--baseline-rev", default="main")
     args = parser.parse_args()
     baseline = baseline_parser(args.baseline_rev)

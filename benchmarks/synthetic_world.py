@@ -1,4 +1,4 @@
-"""How hard is the synthetic world? Three reference classifiers on a preset's CheXpert and RSNA test sets.
+"""How hard is the synthetic world? Three reference classifiers on a synthetic size's CheXpert and RSNA test sets.
 
 Prints, per task, the macro ROC AUC on the test images of:
 
@@ -14,9 +14,9 @@ the published uncertainty policy (report-derived labels, so they carry the repor
 official ``valid`` split (labels = what was drawn); ``rsna-cls`` = pneumonia yes/no, a stratified 80/20 split of
 the patients (seed 0). Generator targets (docs/synthetic.md): pixels <= 0.70, resnet18 >= 0.85 on chexpert-cls.
 
-    nice -n 10 python benchmarks/synthetic_world.py --preset demo --size 64 --epochs 30
+    nice -n 10 python benchmarks/synthetic_world.py --synthetic-size demo --size 64 --epochs 30
 
-The preset's two layouts are written (deterministically, seed 0) under ``--out`` unless a generated tree of the
+The synthetic size's two layouts are written (deterministically, seed 0) under ``--out`` unless a generated tree of the
 current generator version is there already. Figures are AUCs; the CPU seconds (``time.process_time``) of each
 step are printed too.
 """
@@ -31,24 +31,26 @@ from pathlib import Path
 import numpy as np
 
 
-def _write_layouts(out: Path, preset_name: str, workers: int) -> None:
-    from ecamp_bench.data.synth.generate import GENERATOR_VERSION, preset, read_marker, synthetic_layouts
+def _write_layouts(out: Path, size_name: str, workers: int) -> None:
+    from ecamp_bench.data.synth.generate import (
+        GENERATOR_VERSION, marker_size, read_marker, synthetic_layouts, synthetic_size,
+    )
 
-    params = preset(preset_name)
+    params = synthetic_size(size_name)
     marker = read_marker(out)
-    if marker is not None and marker.get("generator_version") == GENERATOR_VERSION and marker["preset"] == preset_name:
+    if marker is not None and marker.get("generator_version") == GENERATOR_VERSION and marker_size(marker) == size_name:
         return
     layouts = synthetic_layouts()
     for name in ("chexpert", "rsna-pneumonia"):
         spec = layouts[name]
         subdir = spec.subdir
         done = out / subdir / ".benchmark-complete"
-        if done.is_file() and done.read_text() == f"{GENERATOR_VERSION} {preset_name}":
+        if done.is_file() and done.read_text() == f"{GENERATOR_VERSION} {size_name}":
             continue
         print(f"writing {name} ({params[name]} cases, {params['size']} px) under {out / subdir}", flush=True)
         spec.write_synthetic(out / subdir, params[name], 0, size=params["size"], workers=workers,
-                             **spec.synthetic_options.get(preset_name, {}))
-        done.write_text(f"{GENERATOR_VERSION} {preset_name}")
+                             **spec.synthetic_options.get(size_name, {}))
+        done.write_text(f"{GENERATOR_VERSION} {size_name}")
 
 
 def _images(samples, size: int) -> np.ndarray:
@@ -90,11 +92,13 @@ def rsna_arrays(root: Path, size: int):
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="demo", help="synthetic preset (demo, gpu-demo, small, ...); default demo")
-    parser.add_argument("--out", type=Path, default=None, help="where the preset's layouts are (or get written)")
+    parser.add_argument("--synthetic-size", default="demo", help="synthetic size (demo, gpu-demo, small, ...); "
+                        "default demo (`ecamp-bench data synth --size`; --size here is the classifiers' pixels)")
+    parser.add_argument("--preset", dest="synthetic_size", help=argparse.SUPPRESS)  # former name of --synthetic-size
+    parser.add_argument("--out", type=Path, default=None, help="where the size's layouts are (or get written)")
     parser.add_argument("--size", type=int, default=64, help="pixels the classifiers read (the demo reads 64)")
     parser.add_argument("--epochs", type=int, default=16,
-                        help="ResNet-18 epochs (default 16, as the test; ~2 CPU-min per epoch on the demo preset's "
+                        help="ResNet-18 epochs (default 16, as the test; ~2 CPU-min per epoch on the demo size's "
                              "3,352 CheXpert images, ~1 on its 2,080 RSNA images, at one thread)")
     parser.add_argument("--vit", default="cpu-demo", help="random-init ViT: cpu-demo or a timm name")
     parser.add_argument("--tasks", default="chexpert-cls,rsna-cls", help="comma list of chexpert-cls, rsna-cls")
@@ -112,8 +116,8 @@ def main(argv: list[str] | None = None) -> dict:
     from ecamp_bench.data.synth import difficulty
     from ecamp_bench.paths import synthetic_root
 
-    out = args.out or synthetic_root(args.preset)
-    _write_layouts(out, args.preset, args.workers)
+    out = args.out or synthetic_root(args.synthetic_size)
+    _write_layouts(out, args.synthetic_size, args.workers)
     readers = {"chexpert-cls": chexpert_arrays, "rsna-cls": rsna_arrays}
     results = {}
     for task in args.tasks.split(","):
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  {task} {name}: macro AUC {row[name]:.3f} ({time.process_time() - t:.0f} CPU s)", flush=True)
         row["cpu_seconds"] = round(time.process_time() - start)
         results[task] = row
-    print(json.dumps({"preset": args.preset, "size": args.size, "epochs": args.epochs, "vit": args.vit,
+    print(json.dumps({"synthetic_size": args.synthetic_size, "size": args.size, "epochs": args.epochs, "vit": args.vit,
                       "results": results}, indent=2))
     return results
 

@@ -276,7 +276,7 @@ def config_sha256(obj: Any) -> str:
 
 
 def shipped_configs() -> Path:
-    """The folder of the presets shipped with ecamp-bench (the repo's ``configs/``, installed as a package).
+    """The folder of the configs shipped with ecamp-bench (the repo's ``configs/``, installed as a package).
 
     An editable install finds the repo's folder itself; a wheel or ``pip install .`` carries the YAML files
     as package data of :data:`CONFIGS_PACKAGE`. An editable install made before ``configs/`` became a package
@@ -288,19 +288,20 @@ def shipped_configs() -> Path:
         beside = Path(__file__).resolve().parents[1] / "configs"
         if beside.is_dir():
             return beside
-        raise ConfigError(f"ecamp-bench's presets are not installed: no package {CONFIGS_PACKAGE!r} and no {beside}; "
+        raise ConfigError(f"ecamp-bench's configs are not installed: no package {CONFIGS_PACKAGE!r} and no {beside}; "
                           "reinstall ecamp-bench (pip install .)") from None
 
 
 def config_roots() -> list[Path]:
-    """The folders searched for presets: ``$ECAMP_BENCH_CONFIGS`` (``os.pathsep``-separated), then the shipped ones."""
+    """The folders searched for named configs: ``$ECAMP_BENCH_CONFIGS`` (``os.pathsep``-separated), then the
+    shipped ones."""
     roots = [Path(p).expanduser() for p in os.environ.get(CONFIGS_ENV, "").split(os.pathsep) if p.strip()]
     roots.append(shipped_configs())
     return roots
 
 
-def list_presets(folder: str | Path) -> list[str]:
-    """The preset names available under ``configs/<folder>/`` in every config root, sorted."""
+def list_configs(folder: str | Path) -> list[str]:
+    """The config names available under ``configs/<folder>/`` in every config root, sorted."""
     names = set()
     for root in config_roots():
         if (root / folder).is_dir():
@@ -308,11 +309,12 @@ def list_presets(folder: str | Path) -> list[str]:
     return sorted(names)
 
 
-def resolve_preset(folder: str | Path, name: str) -> Path:
-    """The file ``configs/<folder>/<name>.yaml`` (first config root that has it).
+def resolve_config(folder: str | Path, name: str) -> Path:
+    """The file ``configs/<folder>/<name>.yaml`` (first config root that has it), e.g. the pre-training config
+    ``resolve_config("pretrain", "cpu-small")``.
 
     A ``name`` that is itself an existing ``.yaml`` path is returned as is. An unknown name raises
-    :class:`UnknownNameError` listing the presets of that folder.
+    :class:`UnknownNameError` ("unknown pretrain config 'x'") listing the configs of that folder.
     """
     as_path = Path(name).expanduser()
     if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
@@ -321,7 +323,11 @@ def resolve_preset(folder: str | Path, name: str) -> Path:
         candidate = root / folder / f"{name}.yaml"
         if candidate.is_file():
             return candidate
-    raise UnknownNameError(f"{Path(folder).as_posix()} preset", name, list_presets(folder))
+    raise UnknownNameError(f"{Path(folder).as_posix()} config", name, list_configs(folder))
+
+
+# The former names (`--preset` named these configs before it meant only a protocol preset); kept for old callers.
+list_presets, resolve_preset = list_configs, resolve_config
 
 
 def load_config(cls: type[T], source: Mapping | str | Path | None = None, overrides: Sequence[str] = ()) -> T:

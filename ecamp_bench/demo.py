@@ -3,15 +3,16 @@
 Both run the same pipeline (synthetic data → ECAMP pre-training and its ablations → the sweep over every task →
 the HTML report) with one :class:`DemoPlan` each:
 
-- ``cpu``: synthetic preset ``demo`` (128-px images), pre-training preset ``cpu-demo`` (a 64-px, 4-block ViT,
+- ``cpu``: synthetic size ``demo`` (128-px images), pre-training config ``cpu-demo`` (a 64-px, 4-block ViT,
   300 steps) and the ``mae-only`` ablation; linear probes with 3 seeds, dense tasks and fine-tuning with seed 0.
   Under 30 minutes on 2 CPU cores.
-- ``gpu``: synthetic preset ``gpu-demo`` (more studies, 448-px images for the SR target), pre-training preset
+- ``gpu``: synthetic size ``gpu-demo`` (more studies, 448-px images for the SR target), pre-training config
   ``gpu-demo`` (ViT-S/16 at 224 px, long enough for the probe curve to flatten) and the ``mae-only``, ``no-sr`` and
   ``no-mlm`` ablations, then the same sweep.
 
-Before the first step the plan is written to ``<results>/DEMO.json`` (hardware, device name, presets, commands);
-the leaderboard's HTML header names the hardware and presets from it.
+Before the first step the plan is written to ``<results>/DEMO.json`` (hardware, device name, synthetic size,
+pre-training config, commands); the leaderboard's HTML header names them from it. The sweeps' ``--preset`` is the
+protocol preset (``tiny``, ``cpu-demo`` for fine-tuning).
 
     python -m ecamp_bench.demo [--hardware auto|cpu|gpu] [--dry-run]
 """
@@ -44,8 +45,8 @@ class DemoPlan:
 
     hardware: str  # "cpu" or "gpu"
     device_name: str  # e.g. "NVIDIA H100 80GB HBM3" or the CPU model and core count
-    synthetic: str  # synthetic data preset (ecamp_bench.data.synth.PRESETS)
-    pretrain: str  # pre-training preset (configs/pretrain/<name>.yaml)
+    synthetic: str  # synthetic size (ecamp_bench.data.synth.SIZES)
+    pretrain: str  # pre-training config (configs/pretrain/<name>.yaml)
     variants: tuple[str, ...]  # ablations pre-trained besides ECAMP itself
     commands: tuple[tuple[str, ...], ...]
 
@@ -72,8 +73,8 @@ def make_plan(hardware: str, device_name: str = "") -> DemoPlan:
     pretrain = "cpu-demo" if hardware == "cpu" else "gpu-demo"
     variants = ("mae-only",) if hardware == "cpu" else ("mae-only", "no-sr", "no-mlm")
     backbones = f"random-init,file:pretrained/ecamp-{pretrain}-*.safetensors"
-    commands: list[tuple[str, ...]] = [("pretrain", "--preset", pretrain, "--resume")]
-    commands += [("pretrain", "--preset", pretrain, "--variant", v, "--resume") for v in variants]
+    commands: list[tuple[str, ...]] = [("pretrain", "--config", pretrain, "--resume")]
+    commands += [("pretrain", "--config", pretrain, "--variant", v, "--resume") for v in variants]
     sweep = ("sweep", "--fractions", FRACTIONS, "--backbones", backbones)
     commands += [
         (*sweep, "--tasks", CLS_TASKS, "--protocol", "linear", "--seeds", "0,1,2", "--preset", "tiny"),
@@ -86,11 +87,12 @@ def make_plan(hardware: str, device_name: str = "") -> DemoPlan:
 
 
 def header_text(folder: Path) -> str:
-    """One sentence naming the demo's hardware and presets from ``folder/DEMO.json``; "" when there is none."""
+    """One sentence naming the demo's hardware, synthetic size and pre-training config from ``folder/DEMO.json``;
+    "" when there is none."""
     try:
         plan = json.loads((Path(folder) / DEMO_FILE).read_text(encoding="utf-8"))
-        return (f"Demo run on {plan['hardware'].upper()} ({plan['device_name']}): synthetic preset "
-                f"{plan['synthetic']}, pre-training preset {plan['pretrain']}, ablations "
+        return (f"Demo run on {plan['hardware'].upper()} ({plan['device_name']}): synthetic size "
+                f"{plan['synthetic']}, pre-training config {plan['pretrain']}, ablations "
                 f"{', '.join(plan['variants']) or 'none'}.")
     except (OSError, ValueError, KeyError, TypeError):
         return ""

@@ -14,7 +14,7 @@ class EcampBenchError(Exception):
 
 
 class UnknownNameError(EcampBenchError, KeyError):
-    """A name (task, backbone, protocol, layout, preset, ...) that no plugin provides."""
+    """A name (task, backbone, protocol, layout, protocol preset, ...) that no plugin provides."""
 
     def __init__(self, kind: str, name: str, valid: Iterable[str], *, owner: str = ""):
         """``owner`` names what the names belong to, e.g. ``"of protocol 'linear'"`` (after the unknown name)."""

@@ -3,7 +3,7 @@
 Defaults are relative to the current working directory (the project checkout), never absolute paths:
 
 - ``ECAMP_BENCH_DATA``        default data home (``./data``); the synthetic default lives under it
-- ``ECAMP_BENCH_SYNTHETIC``   the synthetic preset used as the default data (``small``; ``make demo`` uses ``demo``)
+- ``ECAMP_BENCH_SYNTHETIC``   the synthetic size used as the default data (``small``; ``make demo`` uses ``demo``)
 - ``ECAMP_BENCH_RESULTS``     result records and leaderboards (``./results``)
 - ``ECAMP_BENCH_PRETRAINED``  backbone weight files (``./pretrained``)
 - ``ECAMP_BENCH_CACHE``       feature caches and other derived data (``./.cache/ecamp-bench``)
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SYNTHETIC_DEFAULT_PRESET = "small"
+SYNTHETIC_DEFAULT_SIZE = "small"
 
 
 def _env_path(var: str, default: str) -> Path:
@@ -26,14 +26,14 @@ def data_home() -> Path:
     return _env_path("ECAMP_BENCH_DATA", "data")
 
 
-def synthetic_default_preset() -> str:
-    """The synthetic preset used when no data root is given (``$ECAMP_BENCH_SYNTHETIC`` or ``small``)."""
-    return os.environ.get("ECAMP_BENCH_SYNTHETIC", "").strip() or SYNTHETIC_DEFAULT_PRESET
+def synthetic_default_size() -> str:
+    """The synthetic size used when no data root is given (``$ECAMP_BENCH_SYNTHETIC`` or ``small``)."""
+    return os.environ.get("ECAMP_BENCH_SYNTHETIC", "").strip() or SYNTHETIC_DEFAULT_SIZE
 
 
-def synthetic_root(preset: str | None = None) -> Path:
-    """Where the synthetic data set of ``preset`` (default: :func:`synthetic_default_preset`) lives."""
-    return data_home() / f"synthetic-{preset or synthetic_default_preset()}"
+def synthetic_root(size: str | None = None) -> Path:
+    """Where the synthetic data set of synthetic size ``size`` (default: :func:`synthetic_default_size`) lives."""
+    return data_home() / f"synthetic-{size or synthetic_default_size()}"
 
 
 def results_dir() -> Path:

@@ -62,8 +62,8 @@ class LayoutSpec:
     cases in exactly this layout and returns the number of images written.
 
     The synthetic default (``ecamp_bench.data.synth.generate``) is derived from these specs: every layout with
-    ``synthetic_counts`` (synthetic preset → number of cases, e.g. ``{"tiny": 64, "small": 500, ...}``) is
-    written under ``<root>/<subdir>``, with ``synthetic_options[preset]`` as extra writer keywords. A layout
+    ``synthetic_counts`` (synthetic size → number of cases, e.g. ``{"tiny": 64, "small": 500, ...}``) is
+    written under ``<root>/<subdir>``, with ``synthetic_options[size]`` as extra writer keywords. A layout
     without counts is not part of the default. ``extra_image_folders`` are folders below the root holding
     official images the layout's CSV does not label (published split lists may name them).
     """

@@ -41,7 +41,7 @@ def _detect(*markers: str) -> Callable[[Path], bool]:
     return detect
 
 
-# Cases per layout in each synthetic preset (MIMIC/CheXpert count studies; some studies add a lateral image).
+# Cases per layout in each synthetic size (MIMIC/CheXpert count studies; some studies add a lateral image).
 # `demo` (what `make demo` uses) is sized for statistical power, not looks: every task's test set holds at
 # least 500 images (RSNA/SIIM test = 20 % of 2,600; CheXpert's valid = 15 % of its patients' studies) and the
 # 5 % training fraction at least 20 positives of every label. `gpu-demo` (`make demo` on a GPU) adds pre-training
@@ -54,7 +54,7 @@ COUNTS: dict[str, dict[str, int]] = {
     "nih-cxr14": {"tiny": 80, "small": 500, "demo": 2400, "gpu-demo": 2400, "medium": 8000},
     "covidx-cxr": {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000},
 }
-# Writer keywords that differ from the writer's defaults, per layout and preset.
+# Writer keywords that differ from the writer's defaults, per layout and synthetic size.
 OPTIONS: dict[str, dict[str, dict]] = {"chexpert": {"demo": {"valid_share": 0.15},
                                                      "gpu-demo": {"valid_share": 0.15}}}
 EXTRA_IMAGES: dict[str, tuple[str, ...]] = {"rsna-pneumonia": ("stage_2_test_images",)}

@@ -29,9 +29,9 @@ def _isolated_folders(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def synthetic_tiny(tmp_path_factory):
-    """The ``tiny`` synthetic preset (seed 0, all four layouts), generated once per test session; its root."""
+    """The ``tiny`` synthetic size (seed 0, all four layouts), generated once per test session; its root."""
     from ecamp_bench.data.synth import generate
 
     root = tmp_path_factory.mktemp("synthetic-tiny")
-    generate(root, preset="tiny", seed=0, workers=1)
+    generate(root, size="tiny", seed=0, workers=1)
     return root

@@ -49,7 +49,7 @@ def test_sbatch_script_carries_the_options(tmp_path, monkeypatch):
 
 
 def test_local_executor_refuses_several_nodes(tmp_path, capsys):
-    assert main(["pretrain", "--executor", "local", "--nodes", "2", "--preset", "cpu-small"]) == 2
+    assert main(["pretrain", "--executor", "local", "--nodes", "2", "--config", "cpu-small"]) == 2
     assert "--nodes 2: the local executor runs on this machine only" in capsys.readouterr().err
 
 

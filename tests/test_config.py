@@ -1,4 +1,4 @@
-"""Tests of typed configs: YAML loading, --set overrides, dataclass building, canonical JSON and presets."""
+"""Tests of typed configs: YAML loading, --set overrides, dataclass building, canonical JSON and named configs."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from ecamp_bench.config import (
     canonical_json,
     config_sha256,
     from_dict,
-    list_presets,
+    list_configs,
     load_config,
     load_yaml_config,
-    resolve_preset,
+    resolve_config,
     to_dict,
 )
 from ecamp_bench.errors import ConfigError, UnknownNameError
@@ -130,19 +130,20 @@ def test_canonical_json_is_sorted_compact_and_stable():
         canonical_json({"a": float("nan")})
 
 
-def test_resolve_preset_searches_env_root_and_lists_presets(tmp_path, monkeypatch):
+def test_resolve_config_searches_env_root_and_lists_configs(tmp_path, monkeypatch):
     (tmp_path / "pretrain").mkdir()
     (tmp_path / "pretrain" / "tiny_cpu.yaml").write_text("name: tiny\n")
     (tmp_path / "pretrain" / "paper.yaml").write_text("name: paper\n")
     monkeypatch.setenv("ECAMP_BENCH_CONFIGS", str(tmp_path))
-    assert resolve_preset("pretrain", "tiny_cpu") == tmp_path / "pretrain" / "tiny_cpu.yaml"
-    assert {"paper", "tiny_cpu"} <= set(list_presets("pretrain"))
+    assert resolve_config("pretrain", "tiny_cpu") == tmp_path / "pretrain" / "tiny_cpu.yaml"
+    assert {"paper", "tiny_cpu"} <= set(list_configs("pretrain"))
     with pytest.raises(UnknownNameError) as err:
-        resolve_preset("pretrain", "tiny-cpu")
-    assert "Did you mean 'tiny_cpu'" in str(err.value) and "paper" in str(err.value)
+        resolve_config("pretrain", "tiny-cpu")
+    assert "unknown pretrain config 'tiny-cpu'. Did you mean 'tiny_cpu'" in str(err.value)
+    assert "paper" in str(err.value)
     explicit = tmp_path / "elsewhere.yaml"
     explicit.write_text("name: e\n")
-    assert resolve_preset("pretrain", str(explicit)) == explicit
+    assert resolve_config("pretrain", str(explicit)) == explicit
 
 
 def test_load_config_fills_defaults_then_applies_overrides(tmp_path):

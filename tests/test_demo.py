@@ -15,7 +15,7 @@ def test_a_gpu_gets_the_vit_s_plan_with_the_no_sr_and_no_mlm_ablations(capsys):
     assert "demo on gpu (Fake GPU 80GB): synthetic gpu-demo, pre-training gpu-demo" in out
     assert "ECAMP_BENCH_SYNTHETIC=gpu-demo" in out and "ECAMP_BENCH_SYNTHETIC=demo " not in out
     for variant in ("mae-only", "no-sr", "no-mlm"):
-        assert f"--preset gpu-demo --variant {variant} --resume" in out
+        assert f"--config gpu-demo --variant {variant} --resume" in out
     assert "file:pretrained/ecamp-gpu-demo-*.safetensors" in out
 
 
@@ -26,8 +26,8 @@ def test_without_cuda_the_cpu_plan_is_today_s_demo(capsys):
     plan = demo.make_plan("cpu")
     assert plan.synthetic == "demo" and plan.variants == ("mae-only",)
     pretrains = [c for c in plan.commands if c[0] == "pretrain"]
-    assert pretrains == [("pretrain", "--preset", "cpu-demo", "--resume"),
-                         ("pretrain", "--preset", "cpu-demo", "--variant", "mae-only", "--resume")]
+    assert pretrains == [("pretrain", "--config", "cpu-demo", "--resume"),
+                         ("pretrain", "--config", "cpu-demo", "--variant", "mae-only", "--resume")]
     sweeps = [c for c in plan.commands if c[0] == "sweep"]
     assert len(sweeps) == 3 and plan.commands[-1] == ("leaderboard", "--format", "html")
     assert ("--protocol", "finetune") == sweeps[2][sweeps[2].index("--protocol"):][:2]
@@ -43,12 +43,12 @@ def test_forcing_gpu_without_cuda_fails_and_forcing_cpu_on_a_gpu_works(capsys):
         demo.make_plan("tpu")
 
 
-def test_the_report_header_names_the_hardware_and_presets(tmp_path):
+def test_the_report_header_names_the_hardware_synthetic_size_and_pretraining_config(tmp_path):
     assert demo.header_text(tmp_path) == ""
     plan = demo.make_plan("gpu", "Fake GPU 80GB")
     (tmp_path / demo.DEMO_FILE).write_text(json.dumps(plan.to_json()))
     text = demo.header_text(tmp_path)
-    assert text.startswith("Demo run on GPU (Fake GPU 80GB): synthetic preset gpu-demo, pre-training preset gpu-demo")
+    assert text.startswith("Demo run on GPU (Fake GPU 80GB): synthetic size gpu-demo, pre-training config gpu-demo")
     assert "mae-only, no-sr, no-mlm" in text
     from ecamp_bench.leaderboard.html import ReportInputs, to_html
     from ecamp_bench.leaderboard.aggregate import Pivot

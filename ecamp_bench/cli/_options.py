@@ -39,6 +39,19 @@ def catalog() -> Catalog:
     return get_catalog()
 
 
+def renamed_option(value, old_value, default, *, option: str, old: str, command: str):
+    """The value of ``option``, or of ``old`` (its former, hidden spelling: one warning line on stderr), else
+    ``default``. Both at once is a :class:`~ecamp_bench.errors.ConfigError`."""
+    from ecamp_bench.errors import ConfigError
+
+    if old_value is None:
+        return default if value is None else value
+    if value is not None:
+        raise ConfigError(f"{command}: give {option} only ({old} is its former name)")
+    err_console().print(f"warning: `{command} {old}` is deprecated, use {option} (same values)", soft_wrap=True)
+    return old_value
+
+
 PluginOpt = Annotated[
     list[str], typer.Option("--plugin", "-p", help="Also load this plugin module (import path); repeatable.")
 ]

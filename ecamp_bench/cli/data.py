@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ecamp_bench.cli._options import SeedOpt, catalog, console, err_console
+from ecamp_bench.cli._options import SeedOpt, catalog, console, err_console, renamed_option
 
 app = typer.Typer(name="data", help="Synthetic data generation and dataset checks.", no_args_is_help=True)
 
@@ -19,9 +19,11 @@ app = typer.Typer(name="data", help="Synthetic data generation and dataset check
 @app.command("synth")
 def synth(
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the synthetic default root).")] = None,
-    preset: Annotated[
-        str, typer.Option("--preset", help="tiny, small, medium, demo (make demo on a CPU) or gpu-demo.")
-    ] = "small",
+    size: Annotated[str | None, typer.Option(
+        "--size", help="Synthetic size: tiny (tests, seconds), small (the default data when no --data-root is "
+        "given), medium (larger CPU experiments), demo (make demo on a CPU: every test set >= 500 images) or "
+        "gpu-demo (make demo on a GPU: more pre-training studies, 448-px images). Default: small.")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", hidden=True, help="Former name of --size.")] = None,
     seed: SeedOpt = 0,
     workers: Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")] = None,
     hard_finding: Annotated[str | None, typer.Option(
@@ -32,7 +34,7 @@ def synth(
 ) -> None:
     """Write synthetic chest X-rays with reports in every layout of the synthetic default, deterministically from the seed."""
     from ecamp_bench.data.synth import generate
-    from ecamp_bench.data.synth.generate import LAYOUTS, preset as preset_params
+    from ecamp_bench.data.synth.generate import LAYOUTS, synthetic_size
     from ecamp_bench.paths import synthetic_root
 
     from ecamp_bench.seeds import check_seed
@@ -41,20 +43,21 @@ def synth(
     from ecamp_bench.data.synth.case import HardFinding
     from ecamp_bench.errors import ConfigError
 
-    preset_params(preset)
+    size = renamed_option(size, preset, "small", option="--size", old="--preset", command="data synth")
+    synthetic_size(size)
     try:
         hard = HardFinding.parse(hard_finding) if hard_finding else None
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"--hard-finding {hard_finding!r}: {exc}") from None
-    target = out if out is not None else synthetic_root(preset)
+    target = out if out is not None else synthetic_root(size)
     started = time.perf_counter()
     from ecamp_bench.progress import counts_progress
 
     # bars on a terminal, plain lines (at least every 30 s) in a log, as for the first-use generation
     progress = counts_progress("synthetic data:")
-    counts = generate(target, preset=preset, seed=seed, progress=progress, workers=workers, hard=hard)
+    counts = generate(target, size=size, seed=seed, progress=progress, workers=workers, hard=hard)
     elapsed = time.perf_counter() - started
-    table = Table(title=f"synthetic data ({preset}, seed {seed}) in {target}", title_justify="left")
+    table = Table(title=f"synthetic data ({size}, seed {seed}) in {target}", title_justify="left")
     table.add_column("layout", style="bold")
     table.add_column("images", justify="right")
     table.add_column("folder")
@@ -118,7 +121,7 @@ def check(
 def prepare(
     root: Annotated[Path, typer.Option("--root", help="Dataset folder whose JPEG/PNG images are resized.")],
     size: Annotated[int, typer.Option("--size", help="Shorter side of the copies in pixels (1024 for the paper "
-                                                     "preset: 448 crops from down to 20 % of the area).")],
+                                                     "config: 448 crops from down to 20 % of the area).")],
     out: Annotated[Path | None, typer.Option("--out", help="Folder of the copy (default: under the cache).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Processes to use (default: all cores).")] = None,
 ) -> None:

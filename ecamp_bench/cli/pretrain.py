@@ -14,7 +14,7 @@ from rich.table import Table
 from ecamp_bench.cli._cluster import (
     ClusterConfigOpt, CpusOpt, ExecutorOpt, GpusOpt, MemOpt, PartitionOpt, RetriesOpt, TimeOpt, cluster_from_cli,
 )
-from ecamp_bench.cli._options import SeedOpt, console, err_console
+from ecamp_bench.cli._options import SeedOpt, console, err_console, renamed_option
 
 app = typer.Typer()
 
@@ -39,16 +39,20 @@ def _print_dry_run(report: dict) -> None:
 
 @app.command("pretrain")
 def pretrain(
-    preset: Annotated[str, typer.Option("--preset", help="configs/pretrain/<preset>.yaml or a YAML path.")] = "cpu-small",
+    config: Annotated[str | None, typer.Option(
+        "--config", help="Pre-training config: cpu-small (default), cpu-demo, gpu-demo, paper "
+                         "(configs/pretrain/<name>.yaml) or a YAML path.")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", hidden=True, help="Former name of --config.")] = None,
     data_root: Annotated[Path | None, typer.Option("--data-root", help="Data root (default: the synthetic default).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default: results/pretrain/<preset>-<hash>).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Run folder (default: results/pretrain/<config name>-<hash>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the run folder's latest checkpoint.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Build the model, count parameters, run one step.")] = False,
     variant: Annotated[str | None, typer.Option(
         "--variant", help="A named ablation (configs/pretrain-variants/): mae-only, no-sr, no-mlm, no-context, "
-                          "random-sr-window, uniform-masking; the backbone is named <preset>-<variant>.")] = None,
+                          "random-sr-window, uniform-masking; the backbone is named <config name>-<variant>.")] = None,
     overrides: Annotated[list[str], typer.Option("--set", help="Override a config key: a.b=value (repeatable).")] = [],  # noqa: B006
-    device: Annotated[str | None, typer.Option("--device", help="cpu | cuda | auto (default: the preset's).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="cpu | cuda | auto (default: the config's).")] = None,
     seed: SeedOpt | None = None,
     executor: ExecutorOpt = None,
     cluster_config: ClusterConfigOpt = None,
@@ -68,6 +72,7 @@ def pretrain(
     from ecamp_bench.pretrain.config import load_pretrain_config
     from ecamp_bench.distributed import check_device, resolve_device, shutdown_distributed
 
+    config = renamed_option(config, preset, "cpu-small", option="--config", old="--preset", command="pretrain")
     if device and executor is None:  # a device that is not here fails now (a cluster's nodes check their own)
         check_device(device)
 
@@ -75,8 +80,8 @@ def pretrain(
     if variant is not None:
         from ecamp_bench.pretrain.variants import variant_overrides
 
-        extra = [*variant_overrides(load_pretrain_config(preset).name, variant), *extra]
-    cfg = load_pretrain_config(preset, extra)
+        extra = [*variant_overrides(load_pretrain_config(config).name, variant), *extra]
+    cfg = load_pretrain_config(config, extra)
     from ecamp_bench.seeds import check_seed
 
     check_seed(cfg.run.seed, "--seed" if seed is not None else "run.seed")
@@ -113,12 +118,12 @@ def pretrain(
             result, _ = run_pretraining(cfg, run_dir, resume=resume, on_step=on_step, on_event=display.log)
         except KeyboardInterrupt:
             if main_process:
-                err_console().print(leftover_message(run_dir, existed, preset, variant, interrupted=True),
+                err_console().print(leftover_message(run_dir, existed, config, variant, interrupted=True),
                                     soft_wrap=True)
             raise typer.Exit(130) from None
         except BaseException:
             if main_process:
-                err_console().print(leftover_message(run_dir, existed, preset, variant, interrupted=False),
+                err_console().print(leftover_message(run_dir, existed, config, variant, interrupted=False),
                                     soft_wrap=True)
             raise
         finally:
@@ -127,7 +132,7 @@ def pretrain(
         _print_result(result)
 
 
-def leftover_message(run_dir: Path, existed: bool, preset: str, variant: str | None, *, interrupted: bool) -> str:
+def leftover_message(run_dir: Path, existed: bool, config: str, variant: str | None, *, interrupted: bool) -> str:
     """Tidy up after a pre-training that did not finish and say what was kept: a run folder this invocation created
     and that holds no checkpoint is removed (nothing in it can be resumed); one with a checkpoint is kept."""
     import shutil
@@ -137,7 +142,7 @@ def leftover_message(run_dir: Path, existed: bool, preset: str, variant: str | N
     what = "interrupted" if interrupted else "failed"
     latest = latest_checkpoint(run_dir) if run_dir.is_dir() else None
     if latest is not None:
-        command = f"ecamp-bench pretrain --preset {preset}" + (f" --variant {variant}" if variant else "")
+        command = f"ecamp-bench pretrain --config {config}" + (f" --variant {variant}" if variant else "")
         return (f"{what}: kept {run_dir} with its latest checkpoint {latest.name}; continue with "
                 f"`{command} --resume` (the same options)")
     if not existed and run_dir.is_dir():

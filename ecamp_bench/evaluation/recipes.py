@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecamp_bench.config import config_sha256, list_presets, load_yaml_config, resolve_preset
+from ecamp_bench.config import config_sha256, list_configs, load_yaml_config, resolve_config
 from ecamp_bench.errors import ConfigError, UnknownNameError
 
 RECIPES_FOLDER = "recipes"
@@ -96,14 +96,14 @@ class Recipe:
 
 def recipe_names() -> list[str]:
     """The names of the recipes found under ``configs/recipes/`` (every config root)."""
-    return list_presets(RECIPES_FOLDER)
+    return list_configs(RECIPES_FOLDER)
 
 
 def load_recipe(name: str) -> Recipe:
     """The recipe ``name`` (or a ``.yaml`` path). Raises :class:`UnknownNameError` / :class:`ConfigError` naming
     the file and key at fault."""
     try:
-        path = resolve_preset(RECIPES_FOLDER, name)
+        path = resolve_config(RECIPES_FOLDER, name)
     except UnknownNameError as exc:
         raise UnknownNameError("recipe", name, recipe_names()) from exc
     data = load_yaml_config(path)

@@ -60,6 +60,8 @@ def dataset_notes(records: list[tuple[Path, ResultRecord]]) -> tuple[dict[tuple[
     Everything comes from the records (the synthetic generator's marker is copied into ``dataset`` at run
     time), so the report renders from a results folder with no dataset next to it.
     """
+    from ecamp_bench.data.synth.generate import marker_size
+
     notes: dict[tuple[str, int, str], list[str]] = {}
     synthetic: dict[tuple[str, int, str], bool] = {}
     for _, rec in records:
@@ -71,7 +73,7 @@ def dataset_notes(records: list[tuple[Path, ResultRecord]]) -> tuple[dict[tuple[
         is_synthetic = bool(dataset.get("synthetic")) or bool(marker)
         if isinstance(marker, dict):
             kind = (
-                f"SYNTHETIC (generator v{marker.get('generator_version', '?')}, preset {marker.get('preset', '?')}, "
+                f"SYNTHETIC (generator v{marker.get('generator_version', '?')}, size {marker_size(marker) or '?'}, "
                 f"seed {marker.get('seed', '?')})"
             )
         else:

@@ -1,7 +1,7 @@
 """The typed configuration of a pre-training run (``configs/pretrain/*.yaml`` → :class:`PretrainConfig`).
 
 The dataclass defaults are the *paper* values (docs/method.md); ``cpu-small`` overrides
-sizes and lengths. Load with :func:`load_pretrain_config` (preset name or YAML path, then ``--set`` overrides).
+sizes and lengths. Load with :func:`load_pretrain_config` (config name or YAML path, then ``--set`` overrides).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ecamp_bench.config import load_config, resolve_preset
+from ecamp_bench.config import load_config, resolve_config
 from ecamp_bench.errors import ConfigError
 from ecamp_bench.models.ecamp import ECAMPModelConfig
 from ecamp_bench.pretrain.probe import ProbeConfig
@@ -128,8 +128,9 @@ class PretrainConfig:
             raise ConfigError("optim.batch_size and optim.accum_steps must be >= 1")
 
 
-def load_pretrain_config(preset: str = "cpu-small", overrides: tuple[str, ...] | list[str] = ()) -> PretrainConfig:
-    """The preset ``configs/pretrain/<preset>.yaml`` (or a YAML path) with ``--set`` overrides, validated."""
-    cfg = load_config(PretrainConfig, resolve_preset("pretrain", preset), list(overrides))
+def load_pretrain_config(config: str = "cpu-small", overrides: tuple[str, ...] | list[str] = ()) -> PretrainConfig:
+    """The pre-training config ``configs/pretrain/<config>.yaml`` (or a YAML path) with ``--set`` overrides,
+    validated. An unknown name raises :class:`~ecamp_bench.errors.UnknownNameError` listing the known ones."""
+    cfg = load_config(PretrainConfig, resolve_config("pretrain", config), list(overrides))
     cfg.validate()
     return cfg

@@ -1,4 +1,4 @@
-"""``pretrain --dry-run``: build the model of a preset, count its parameters and run one step on 2 images."""
+"""``pretrain --dry-run``: build the model of a pre-training config, count its parameters, run one step on 2 images."""
 
 from __future__ import annotations
 

@@ -139,7 +139,7 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise DataError(f"{len(pairs)} pairs are too few for batch_size {cfg.optim.batch_size} × accum_steps "
                             f"{cfg.optim.accum_steps} × {info.world_size} processes (one step per epoch needs that many); "
-                            "use more data (e.g. `ecamp-bench data synth --preset small`) or a smaller batch "
+                            "use more data (e.g. `ecamp-bench data synth --size small`) or a smaller batch "
                             "(`--set optim.batch_size=N`)")
         self.total_steps = cfg.optim.epochs * self.steps_per_epoch
         if cfg.run.max_steps is not None:

@@ -8,9 +8,9 @@ A variant is a YAML file ``configs/pretrain-variants/<name>.yaml`` (any config r
       model.loss_weights.sr: 0.0
       model.loss_weights.mlm: 0.0
 
-Its ``set`` entries are ``--set`` overrides applied on top of the preset (the user's own ``--set`` come after
-them and win), and the run's ``name`` becomes ``<preset name>-<variant>``, so the exported backbone is
-``pretrained/ecamp-<preset>-<variant>-<sha>.safetensors`` and its leaderboard row says what it is.
+Its ``set`` entries are ``--set`` overrides applied on top of the pre-training config (the user's own ``--set``
+come after them and win), and the run's ``name`` becomes ``<config name>-<variant>``, so the exported backbone is
+``pretrained/ecamp-<config>-<variant>-<sha>.safetensors`` and its leaderboard row says what it is.
 Built in: ``mae-only``, ``no-sr``, ``no-mlm``, ``no-context``, ``random-sr-window``, ``uniform-masking``.
 """
 
@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import yaml
 
-from ecamp_bench.config import list_presets, load_yaml_config, resolve_preset
+from ecamp_bench.config import list_configs, load_yaml_config, resolve_config
 from ecamp_bench.errors import ConfigError, UnknownNameError
 
 FOLDER = "pretrain-variants"
-FULL = "full"  # the name of "no variant": ECAMP as configured by the preset
+FULL = "full"  # the name of "no variant": ECAMP as the pre-training config sets it
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,13 @@ class Variant:
 
 def list_variants() -> list[str]:
     """The names of every variant file found in the config roots, sorted."""
-    return list_presets(FOLDER)
+    return list_configs(FOLDER)
 
 
 def load_variant(name: str) -> Variant:
     """The variant ``name``; an unknown name lists the valid ones, a malformed file names its key."""
     try:
-        path = resolve_preset(FOLDER, name)
+        path = resolve_config(FOLDER, name)
     except UnknownNameError:
         raise UnknownNameError("pre-training variant", name, [FULL, *list_variants()]) from None
     data = load_yaml_config(path)
@@ -59,12 +59,13 @@ def load_variant(name: str) -> Variant:
     return Variant(name=name, description=str(data.get("description", "")), overrides=overrides)
 
 
-def variant_overrides(preset_name: str, variant: str | None) -> list[str]:
-    """The ``--set`` overrides of ``variant`` for a preset named ``preset_name``, the run name included.
+def variant_overrides(config_name: str, variant: str | None) -> list[str]:
+    """The ``--set`` overrides of ``variant`` for a pre-training config whose ``name`` is ``config_name``, the run
+    name included.
 
-    ``None`` or ``"full"`` is the preset itself (no overrides).
+    ``None`` or ``"full"`` is the config itself (no overrides).
     """
     if variant in (None, FULL):
         return []
     chosen = load_variant(variant)
-    return [*chosen.overrides, f"name={preset_name}-{chosen.name}"]
+    return [*chosen.overrides, f"name={config_name}-{chosen.name}"]

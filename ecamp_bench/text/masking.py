@@ -34,7 +34,7 @@ BOILERPLATE_PHRASES: tuple[str, ...] = ("there is no evidence of", "there is no"
 
 @dataclass(frozen=True)
 class MaskingConfig:
-    """Text-side settings; defaults are the ``paper`` preset.
+    """Text-side settings; defaults are the ``paper`` pre-training config.
 
     ``mode="reference"`` reproduces the reference code as it runs (docs/ecamp_method_notes.md lists every
     difference): context positions get the ordinary ``other_mask_prob`` (they are only up-weighted in the

@@ -41,7 +41,7 @@ def test_ctrl_c_on_pretrain_keeps_a_resumable_folder_or_removes_an_empty_one(che
     err = capsys.readouterr().err.replace("\n", " ")
     if checkpoint:
         assert run.is_dir() and "kept" in err and "checkpoint-000040.pt" in err
-        assert "ecamp-bench pretrain --preset cpu-small --resume" in err
+        assert "ecamp-bench pretrain --config cpu-small --resume" in err
     else:
         assert not run.exists() and "nothing to resume" in err
 

@@ -14,8 +14,8 @@ BAD = ["-1", "4294967296", "18446744073709551621"]
 @pytest.mark.parametrize("command", [
     ["eval", "--task", "siim-seg", "--preset", "tiny"],
     ["eval", "--task", "rsna-cls", "--preset", "tiny"],
-    ["pretrain", "--preset", "cpu-small", "--dry-run"],
-    ["data", "synth", "--preset", "tiny"],
+    ["pretrain", "--config", "cpu-small", "--dry-run"],
+    ["data", "synth", "--size", "tiny"],
 ], ids=["eval-siim-seg", "eval-rsna-cls", "pretrain", "data-synth"])
 def test_an_out_of_range_seed_is_one_line_and_writes_nothing(command, seed, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ECAMP_BENCH_DATA", str(tmp_path / "data"))

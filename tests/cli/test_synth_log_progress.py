@@ -9,7 +9,7 @@ from pathlib import Path
 
 def test_data_synth_writes_plain_progress_lines_to_a_log(tmp_path):
     exe = str(Path(sys.executable).with_name("ecamp-bench"))
-    done = subprocess.run([exe, "data", "synth", "--preset", "tiny", "--out", str(tmp_path / "d"), "--workers", "1"],
+    done = subprocess.run([exe, "data", "synth", "--size", "tiny", "--out", str(tmp_path / "d"), "--workers", "1"],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.startswith("[synthetic data:")]

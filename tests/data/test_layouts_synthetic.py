@@ -11,7 +11,7 @@ import pytest
 from ecamp_bench.data.layouts import chexpert, mimic_cxr, rsna, siim
 from ecamp_bench.data.rle import decode_merged
 from ecamp_bench.data.roots import find_layout_root
-from ecamp_bench.data.synth import LAYOUTS, PRESETS, read_marker
+from ecamp_bench.data.synth import LAYOUTS, SIZE_PARAMS, marker_size, read_marker
 from ecamp_bench.data.synth.truth import read_truth
 from ecamp_bench.errors import DataError
 from ecamp_bench.plugins import get_catalog
@@ -23,13 +23,14 @@ def root_of(base, name):
 
 def test_marker_counts_match_what_adapters_read(synthetic_tiny):
     marker = read_marker(synthetic_tiny)
-    assert marker["preset"] == "tiny" and marker["seed"] == 0
+    assert marker_size(marker) == "tiny" and marker["seed"] == 0
+    assert marker["preset"] == "tiny"  # the marker key keeps its former name: trees and records of every version
     modules = {"mimic-cxr": mimic_cxr, "chexpert": chexpert, "rsna-pneumonia": rsna, "siim-acr": siim}
     for name, module in modules.items():
         table = module.read(root_of(synthetic_tiny, name))
         assert len(table) == marker["counts"][name], name
         assert module.validate(root_of(synthetic_tiny, name)) == []
-    assert marker["counts"]["rsna-pneumonia"] == PRESETS["tiny"]["rsna-pneumonia"]
+    assert marker["counts"]["rsna-pneumonia"] == SIZE_PARAMS["tiny"]["rsna-pneumonia"]
 
 
 def test_find_layout_root_accepts_parent_and_names_both_paths(synthetic_tiny, tmp_path):
@@ -53,7 +54,7 @@ def test_rsna_boxes_and_labels_follow_the_truth(synthetic_tiny):
         expected = [tuple(b) for b in truth[sample.image_id]["boxes"]]
         assert list(sample.boxes) == expected
         assert sample.labels["Pneumonia"] == float(bool(expected))
-        assert sample.width == sample.height == PRESETS["tiny"]["size"]
+        assert sample.width == sample.height == SIZE_PARAMS["tiny"]["size"]
         assert all(0 <= x1 < x2 <= sample.width and 0 <= y1 < y2 <= sample.height for x1, y1, x2, y2 in sample.boxes)
         assert sample.meta["class"] == ("Lung Opacity" if expected else sample.meta["class"])
     assert any(len(s.boxes) > 1 for s in positives)  # boxes are grouped per patient
@@ -64,7 +65,7 @@ def test_siim_masks_round_trip_against_the_drawn_truth(synthetic_tiny):
 
     root = root_of(synthetic_tiny, "siim-acr")
     table = siim.read(root)
-    size = PRESETS["tiny"]["size"]
+    size = SIZE_PARAMS["tiny"]["size"]
     positives = 0
     for index, sample in enumerate(table):  # table order is generation order
         case = make_case(0, "siim", index, size)

@@ -2,7 +2,7 @@
 
 On a small in-memory copy of the world (CheXpert profile, the 5 competition labels as drawn): a logistic
 regression on 16×16-pooled pixels stays at or below 0.70 macro AUC, and a ResNet-18 trained from scratch on the
-same training images reaches 0.85. ``benchmarks/synthetic_world.py`` measures the same on the demo preset.
+same training images reaches 0.85. ``benchmarks/synthetic_world.py`` measures the same on the demo size.
 """
 
 from __future__ import annotations

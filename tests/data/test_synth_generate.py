@@ -22,7 +22,7 @@ def tree_hashes(root):
 
 def test_cli_synth_reproduces_the_fixture_byte_for_byte(synthetic_tiny, tmp_path, capsys):
     out = tmp_path / "again"
-    assert main(["data", "synth", "--out", str(out), "--preset", "tiny", "--seed", "0", "--workers", "1"]) == 0
+    assert main(["data", "synth", "--out", str(out), "--size", "tiny", "--seed", "0", "--workers", "1"]) == 0
     printed = capsys.readouterr().out
     assert "rsna-pneumonia" in printed and "images in" in printed
     from ecamp_bench.data.synth.generate import LAYOUTS
@@ -51,9 +51,26 @@ def test_parallel_workers_give_identical_bytes(tmp_path):
     assert tree_hashes(tmp_path / "one") == tree_hashes(tmp_path / "two")
 
 
-def test_unknown_preset_lists_valid_ones(tmp_path, capsys):
-    assert main(["data", "synth", "--out", str(tmp_path), "--preset", "tinyy"]) == 2
-    assert "Did you mean 'tiny'" in capsys.readouterr().err
+def test_unknown_synthetic_size_lists_valid_ones(tmp_path, capsys):
+    assert main(["data", "synth", "--out", str(tmp_path), "--size", "tinyy"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "unknown synthetic size 'tinyy'. Did you mean 'tiny'?" in err and "gpu-demo, medium, small, tiny" in err
+
+
+def test_the_former_preset_option_still_picks_the_synthetic_size_with_one_warning(monkeypatch, tmp_path, capsys):
+    synth = importlib.import_module("ecamp_bench.data.synth")
+    sizes = []
+    monkeypatch.setattr(synth, "generate", lambda out, size, **kwargs: sizes.append(size) or {})
+    assert main(["data", "synth", "--out", str(tmp_path), "--preset", "tiny"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "deprecated" in line]
+    assert sizes == ["tiny"] and warnings == ["warning: `data synth --preset` is deprecated, use --size (same values)"]
+    assert main(["data", "synth", "--out", str(tmp_path), "--size", "demo"]) == 0 and sizes == ["tiny", "demo"]
+    assert "deprecated" not in capsys.readouterr().err
+    assert main(["data", "synth", "--out", str(tmp_path), "--preset", "tiny", "--size", "tiny"]) == 2
+    assert "give --size only" in capsys.readouterr().err
+    main(["data", "synth", "--help"])
+    shown = capsys.readouterr().out
+    assert "--size" in shown and "gpu-demo" in shown and "--preset" not in shown  # the former name is hidden
 
 
 def test_ensure_synthetic_default_generates_once(monkeypatch, tmp_path):
@@ -62,10 +79,10 @@ def test_ensure_synthetic_default_generates_once(monkeypatch, tmp_path):
     monkeypatch.setenv("ECAMP_BENCH_DATA", str(tmp_path / "data"))
     calls = []
 
-    def fake_generate(out, preset, seed, progress=None):
+    def fake_generate(out, size, seed, progress=None):
         calls.append(out)
         (out / "x").write_text("data")
-        marker = {"generator_version": gen.GENERATOR_VERSION, "layouts": gen.expected_layouts(preset)}
+        marker = {"generator_version": gen.GENERATOR_VERSION, "layouts": gen.expected_layouts(size)}
         (out / MARKER).write_text(json.dumps(marker))
         return {}
 
@@ -87,7 +104,7 @@ def test_crash_leaves_no_complete_looking_tree(monkeypatch, tmp_path):
 
     monkeypatch.setenv("ECAMP_BENCH_DATA", str(tmp_path / "data"))
 
-    def crash(out, preset, seed, progress=None):
+    def crash(out, size, seed, progress=None):
         (out / "half").write_text("x")
         raise RuntimeError("disk full")
 
@@ -107,23 +124,23 @@ def test_images_are_not_blank_and_use_the_dynamic_range(synthetic_tiny):
     assert np.isfinite(image).all()
 
 
-def test_the_synthetic_default_preset_follows_the_environment(monkeypatch, tmp_path):
+def test_the_synthetic_default_size_follows_the_environment(monkeypatch, tmp_path):
     gen = importlib.import_module("ecamp_bench.data.synth.generate")
 
     monkeypatch.setenv("ECAMP_BENCH_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("ECAMP_BENCH_SYNTHETIC", "tiny")
-    presets = []
+    sizes = []
 
-    def fake_generate(out, preset, seed, progress=None):
-        presets.append(preset)
+    def fake_generate(out, size, seed, progress=None):
+        sizes.append(size)
         (out / MARKER).write_text(json.dumps({"generator_version": gen.GENERATOR_VERSION,
-                                              "layouts": gen.expected_layouts(preset)}))
+                                              "layouts": gen.expected_layouts(size)}))
         return {}
 
     monkeypatch.setattr(gen, "generate", fake_generate)
-    assert ensure_synthetic_default() == tmp_path / "data" / "synthetic-tiny" and presets == ["tiny"]
+    assert ensure_synthetic_default() == tmp_path / "data" / "synthetic-tiny" and sizes == ["tiny"]
     monkeypatch.delenv("ECAMP_BENCH_SYNTHETIC")
-    assert ensure_synthetic_default() == tmp_path / "data" / "synthetic-small" and presets == ["tiny", "small"]
+    assert ensure_synthetic_default() == tmp_path / "data" / "synthetic-small" and sizes == ["tiny", "small"]
 
 
 def test_chexpert_valid_share_sets_the_size_of_the_official_test_split(tmp_path):

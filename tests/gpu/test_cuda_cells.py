@@ -117,7 +117,7 @@ def test_frozen_det_cell_on_the_gpu(synthetic_tiny):
 
 
 def test_pretraining_runs_a_step_on_the_gpu(capsys):
-    assert main(["pretrain", "--preset", "cpu-small", "--dry-run", "--device", "cuda"]) == 0
+    assert main(["pretrain", "--config", "cpu-small", "--dry-run", "--device", "cuda"]) == 0
     assert "one step on 2 images: loss" in capsys.readouterr().out
 
 

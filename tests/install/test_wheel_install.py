@@ -86,7 +86,7 @@ def build_and_install_wheel(root: Path) -> tuple[Path, Path, Path]:
     return wheel, python.parent, purelib
 
 
-def check_the_wheel_carries_every_module_and_preset_of_the_tree(wheel: Path) -> None:
+def check_the_wheel_carries_every_module_and_config_of_the_tree(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     tree = _source_files()
     expected = {f.replace("plugins/", "ecamp_bench_plugins/", 1) for f in tree if f.startswith("plugins/") and f.endswith(".py")}
@@ -105,11 +105,11 @@ def _run(bin_dir: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProce
                           text=True, timeout=300)
 
 
-def check_the_installed_wheel_reads_its_own_presets_and_plugins(bin_dir: Path, purelib: Path, tmp_path: Path) -> None:
+def check_the_installed_wheel_reads_its_own_configs_and_plugins(bin_dir: Path, purelib: Path, tmp_path: Path) -> None:
     probe = ("import ecamp_bench, ecamp_bench_plugins\n"
-             "from ecamp_bench.config import shipped_configs, list_presets\n"
+             "from ecamp_bench.config import shipped_configs, list_configs\n"
              "root = shipped_configs()\n"
-             "print(ecamp_bench.__file__, ecamp_bench_plugins.__file__, root, list_presets('pretrain'),"
+             "print(ecamp_bench.__file__, ecamp_bench_plugins.__file__, root, list_configs('pretrain'),"
              " sorted(p.relative_to(root).as_posix() for p in root.rglob('*.yaml')), sep='\\n')\n")
     done = _run(bin_dir, tmp_path, "python", "-c", probe)
     assert done.returncode == 0, done.stderr
@@ -135,6 +135,6 @@ def check_the_installed_wheel_runs_a_pretraining_dry_run_and_imports_timm_first(
 def test_a_built_wheel_carries_what_runs_read_and_works_installed_non_editable(tmp_path):
     """One test, so that the wheel is built once whichever xdist worker runs it (about a minute in all)."""
     wheel, bin_dir, purelib = build_and_install_wheel(tmp_path / "wheel-install")
-    check_the_wheel_carries_every_module_and_preset_of_the_tree(wheel)
-    check_the_installed_wheel_reads_its_own_presets_and_plugins(bin_dir, purelib, tmp_path)
+    check_the_wheel_carries_every_module_and_config_of_the_tree(wheel)
+    check_the_installed_wheel_reads_its_own_configs_and_plugins(bin_dir, purelib, tmp_path)
     check_the_installed_wheel_runs_a_pretraining_dry_run_and_imports_timm_first(bin_dir, tmp_path)

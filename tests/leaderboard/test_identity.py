@@ -100,7 +100,7 @@ def test_report_renders_from_a_copied_results_folder_without_data_or_task_plugin
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "ecamp_bench_plugins", None)  # any plugin import now fails
     html, _ = build_report(copied, None, n_bootstrap=100)
-    assert "toy-seg" in html and "SYNTHETIC (generator v3, preset tiny, seed 0)" in html
+    assert "toy-seg" in html and "SYNTHETIC (generator v3, size tiny, seed 0)" in html
     assert html.count("†</td>") == 1  # the paired bootstrap ran from the records' value_fn and saved masks
     assert "| good |" in to_markdown(pivot(tidy_rows(scan(copied))))
 

@@ -70,7 +70,7 @@ def test_a_swin_loads_a_timm_checkpoint_strictly_at_its_own_size(one_file_plugin
 def test_vindr_joins_data_synth_and_evaluates_with_the_knn_protocol_and_the_swin(one_file_plugins, tmp_path, capsys):
     plugins = [arg for module in one_file_plugins for arg in ("--plugin", module)]
     out = tmp_path / "synthetic"
-    assert main([*plugins, "data", "synth", "--preset", "tiny", "--out", str(out), "--workers", "1"]) == 0
+    assert main([*plugins, "data", "synth", "--size", "tiny", "--out", str(out), "--workers", "1"]) == 0
     marker = json.loads((out / "SYNTHETIC.json").read_text())
     assert marker["layouts"]["vindr-cxr"] == "vindr-cxr/1.0.0" and marker["counts"]["vindr-cxr"] == 60
     export_tiny_backbone()

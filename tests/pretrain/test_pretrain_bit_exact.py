@@ -21,16 +21,17 @@ def _sha(path) -> str:
 
 @pytest.mark.slow
 def test_two_fresh_pretraining_runs_export_identical_files(synthetic_tiny, tmp_path):
-    preset = to_dict(tiny_config())
-    preset["optim"].update(epochs=1, batch_size=8, accum_steps=1)
-    preset["data"]["contexts"] = str(tmp_path / "contexts.jsonl")
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(preset))
+    config = to_dict(tiny_config())
+    config["optim"].update(epochs=1, batch_size=8, accum_steps=1)
+    config["data"]["contexts"] = str(tmp_path / "contexts.jsonl")
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
     outputs = []
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "ECAMP_BENCH_PRETRAINED": str(tmp_path / "pretrained"),
                "ECAMP_BENCH_RESULTS": str(tmp_path / "results"), "ECAMP_BENCH_CACHE": str(tmp_path / "cache")}
-        done = subprocess.run([sys.executable, "-m", "ecamp_bench.cli", "pretrain", "--preset", str(tmp_path / "tiny.yaml"),
-                               "--data-root", str(synthetic_tiny), "--out", str(tmp_path / "run")],
+        done = subprocess.run([sys.executable, "-m", "ecamp_bench.cli", "pretrain", "--config",
+                               str(tmp_path / "tiny.yaml"), "--data-root", str(synthetic_tiny),
+                               "--out", str(tmp_path / "run")],
                               env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
         (exported,) = (tmp_path / "pretrained").glob("*.safetensors")

@@ -72,4 +72,4 @@ def test_too_few_pairs_for_one_step_names_the_sizes_and_the_way_out(tmp_path):
 
     with pytest.raises(DataError, match=r"5 pairs are too few for batch_size 4 × accum_steps 2") as caught:
         run_pretraining(tiny_config(), tmp_path / "run", pairs=tiny_pairs(tmp_path / "pairs", n=5))
-    assert "--set optim.batch_size=N" in str(caught.value) and "data synth --preset small" in str(caught.value)
+    assert "--set optim.batch_size=N" in str(caught.value) and "data synth --size small" in str(caught.value)

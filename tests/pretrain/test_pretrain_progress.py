@@ -16,11 +16,11 @@ from ecamp_bench.config import to_dict
 @pytest.mark.slow
 def test_pretrain_without_a_terminal_prints_step_lines(synthetic_tiny, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ECAMP_BENCH_PROGRESS_INTERVAL", "0")  # a line per step
-    preset = to_dict(tiny_config())
-    preset["optim"].update(epochs=2)
-    preset["data"]["contexts"] = str(tmp_path / "contexts.jsonl")
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(preset))
-    rc = main(["pretrain", "--preset", str(tmp_path / "tiny.yaml"), "--data-root", str(synthetic_tiny),
+    config = to_dict(tiny_config())
+    config["optim"].update(epochs=2)
+    config["data"]["contexts"] = str(tmp_path / "contexts.jsonl")
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    rc = main(["pretrain", "--config", str(tmp_path / "tiny.yaml"), "--data-root", str(synthetic_tiny),
                "--out", str(tmp_path / "run"), "--set", "optim.batch_size=8"])
     err = capsys.readouterr().err
     assert rc == 0, err

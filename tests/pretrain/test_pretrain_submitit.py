@@ -80,9 +80,9 @@ def test_cli_pretrain_through_the_local_executor(synthetic_tiny, tmp_path, capsy
 
     cfg = tiny_config(export=False, max_steps=2)
     cfg.data.root, cfg.data.contexts = synthetic_tiny, tmp_path / "contexts.jsonl"
-    preset = tmp_path / "tiny.yaml"
-    preset.write_text(yaml.safe_dump(to_dict(cfg)))
-    args = ["pretrain", "--preset", str(preset), "--out", str(tmp_path / "run"), "--executor", "local"]
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(to_dict(cfg)))
+    args = ["pretrain", "--config", str(config), "--out", str(tmp_path / "run"), "--executor", "local"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert re.search(r"submitted job \d+ \(local, 1 node\(s\)\)", out) and "losses (2 steps" in out

@@ -11,7 +11,7 @@
 Images are ``uint8`` or float arrays ``[N, S, S]``; targets are 0/1 ``[N, C]``; every score is the macro ROC
 AUC over the ``C`` labels on the test images (labels without both classes in the test set are skipped).
 :func:`world_arrays` renders an in-memory copy of the world (used by the tests and the benchmark script
-``benchmarks/synthetic_world.py``, which also reads the written demo preset).
+``benchmarks/synthetic_world.py``, which also reads the written demo size).
 """
 
 from __future__ import annotations

@@ -19,10 +19,14 @@ from ecamp_bench.errors import UnknownNameError
 # 2: NIH ChestX-ray14 and COVIDx joined the default; 3: the harder world (pose, habitus, exposure, varied findings)
 GENERATOR_VERSION = 3
 MARKER = "SYNTHETIC.json"
+# The marker key holding the synthetic size's name. It keeps the name "preset" it had before the option became
+# `--size`: the marker's "size" already holds the image side in px, and trees and the result records that copy
+# the marker (``dataset.synthetic_marker``) read the same in every version.
+MARKER_SIZE_KEY = "preset"
 
-# Image side (px) of each synthetic preset; 128 px is all the 64-px cpu presets read, 448 px (`gpu-demo`) is the
-# ViT-S/16's SR target. The number of cases per layout is declared by each layout (LayoutSpec.synthetic_counts),
-# so a layout plugin joins the default alone.
+# The synthetic sizes (`ecamp-bench data synth --size NAME`) and the image side (px) of each; 128 px is all the
+# 64-px CPU pre-training configs read, 448 px (`gpu-demo`) is the ViT-S/16's SR target. The number of cases per
+# layout is declared by each layout (LayoutSpec.synthetic_counts), so a layout plugin joins the default alone.
 SIZES: dict[str, int] = {"tiny": 128, "small": 224, "demo": 128, "gpu-demo": 448, "medium": 256}
 
 
@@ -55,21 +59,28 @@ LAYOUTS: Mapping[str, tuple[str, Any]] = _Derived(
     lambda: {name: (spec.subdir, SimpleNamespace(write=spec.write_synthetic))
              for name, spec in synthetic_layouts().items()}
 )
-#: preset → ``{layout: cases, ..., "size": px}``.
-PRESETS: Mapping[str, dict[str, int]] = _Derived(lambda: {name: preset(name) for name in SIZES})
+#: synthetic size → ``{layout: cases, ..., "size": px}``.
+SIZE_PARAMS: Mapping[str, dict[str, int]] = _Derived(lambda: {name: synthetic_size(name) for name in SIZES})
+PRESETS = SIZE_PARAMS  # the name before synthetic sizes were called sizes; kept for callers of older versions
 # Layouts whose writers take the ``hard`` knob (those that write demographics in their official columns).
 HARD_FINDING_LAYOUTS = ("chexpert", "nih-cxr14")
 
 
-def preset(name: str) -> dict[str, int]:
-    """The parameters of preset ``name``: cases per layout and ``size`` (an unknown name lists the valid ones).
+def synthetic_size(name: str) -> dict[str, int]:
+    """The parameters of synthetic size ``name``: cases per layout and ``size`` (the image side in px).
 
-    A layout that declares no count for ``name`` is left out of that preset."""
+    A layout that declares no count for ``name`` is left out of that size. Raises :class:`UnknownNameError`
+    ("unknown synthetic size 'x'; known: ...") for a name not in :data:`SIZES`."""
     if name not in SIZES:
-        raise UnknownNameError("preset", name, SIZES)
+        raise UnknownNameError("synthetic size", name, SIZES)
     counts = {layout: spec.synthetic_counts[name] for layout, spec in synthetic_layouts().items()
               if name in spec.synthetic_counts}
     return {**counts, "size": SIZES[name]}
+
+
+def marker_size(marker: Mapping[str, Any]) -> str | None:
+    """The synthetic size a tree's marker (or a record's copy of it) names, ``None`` when it names none."""
+    return marker.get(MARKER_SIZE_KEY)
 
 
 def read_marker(out: Path) -> dict | None:
@@ -80,31 +91,31 @@ def read_marker(out: Path) -> dict | None:
         return None
 
 
-def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress | None = None,
+def generate(out: Path, size: str = "small", seed: int = 0, progress: Progress | None = None,
              workers: int | None = None, hard: HardFinding | None = None) -> dict[str, int]:
     """Write every synthetic layout of the catalog under ``out/<subdir>``, deterministically from ``seed``.
 
     Returns the number of images per layout.
 
-    The marker ``out/SYNTHETIC.json`` (preset, seed, counts, generator version) is written last, so a tree
-    without it is incomplete. ``progress(layout, done, total)`` is called as cases are written. ``hard`` (a
+    The marker ``out/SYNTHETIC.json`` (synthetic size, seed, counts, generator version) is written last, so a
+    tree without it is incomplete (:data:`MARKER_SIZE_KEY` names the key of the size's name). ``progress(layout, done, total)`` is called as cases are written. ``hard`` (a
     :class:`~ecamp_bench.data.synth.case.HardFinding`, off by default) goes to the layouts with demographics
     (:data:`HARD_FINDING_LAYOUTS`) and into the marker.
     """
-    params = globals()["preset"](preset)
+    params = synthetic_size(size)
     out = Path(out)
     (out / MARKER).unlink(missing_ok=True)
     workers = default_workers() if workers is None else workers
     counts = {}
     layouts = {name: spec for name, spec in synthetic_layouts().items() if name in params}
     for name, spec in layouts.items():
-        options = dict(spec.synthetic_options.get(preset, {}))
+        options = dict(spec.synthetic_options.get(size, {}))
         if hard is not None and name in HARD_FINDING_LAYOUTS:
             options["hard"] = hard
         counts[name] = spec.write_synthetic(out / spec.subdir, params[name], seed, size=params["size"], workers=workers,
                                             progress=progress, **options)
-    marker = {"generator_version": GENERATOR_VERSION, "preset": preset, "seed": seed, "size": params["size"],
-              "counts": counts, "layouts": expected_layouts(preset)}
+    marker = {"generator_version": GENERATOR_VERSION, MARKER_SIZE_KEY: size, "seed": seed, "size": params["size"],
+              "counts": counts, "layouts": expected_layouts(size)}
     if hard is not None:
         marker["hard_finding"] = {"kind": hard.kind, "sex": hard.sex, "contrast": hard.contrast,
                                   "layouts": list(HARD_FINDING_LAYOUTS)}
@@ -112,34 +123,35 @@ def generate(out: Path, preset: str = "small", seed: int = 0, progress: Progress
     return counts
 
 
-def expected_layouts(preset_name: str) -> dict[str, str]:
-    """``{layout: sub-folder}`` a tree of ``preset_name`` holds (its marker's ``layouts``)."""
-    params = preset(preset_name)
+def expected_layouts(size: str) -> dict[str, str]:
+    """``{layout: sub-folder}`` a tree of synthetic size ``size`` holds (its marker's ``layouts``)."""
+    params = synthetic_size(size)
     return {name: spec.subdir for name, spec in synthetic_layouts().items() if name in params}
 
 
-def ensure_synthetic_default(preset: str | None = None, progress: Progress | None = None) -> Path:
-    """``paths.synthetic_root(preset)``, generated first (seed 0) if its marker is missing.
+def ensure_synthetic_default(size: str | None = None, progress: Progress | None = None) -> Path:
+    """``paths.synthetic_root(size)``, generated first (seed 0) if its marker is missing.
 
-    ``preset`` defaults to ``paths.synthetic_default_preset()`` (``$ECAMP_BENCH_SYNTHETIC`` or ``small``).
+    ``size`` (a synthetic size) defaults to ``paths.synthetic_default_size()`` (``$ECAMP_BENCH_SYNTHETIC`` or
+    ``small``).
 
     Generation goes to a temporary sibling folder that is renamed into place, so a crash never leaves a
     tree that looks complete.
     """
-    from ecamp_bench.paths import synthetic_default_preset, synthetic_root
+    from ecamp_bench.paths import synthetic_default_size, synthetic_root
 
-    preset = preset or synthetic_default_preset()
-    globals()["preset"](preset)
-    root = synthetic_root(preset)
+    size = size or synthetic_default_size()
+    synthetic_size(size)
+    root = synthetic_root(size)
     marker = read_marker(root)
     if (marker is not None and marker.get("generator_version") == GENERATOR_VERSION
-            and marker.get("layouts") == expected_layouts(preset)):
+            and marker.get("layouts") == expected_layouts(size)):
         return root  # complete, and no layout plugin joined or left since
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     staging.chmod(default_mode(directory=True))  # mkdtemp's 0700 would hide the data from colleagues
     try:
-        generate(staging, preset=preset, seed=0, progress=progress)
+        generate(staging, size=size, seed=0, progress=progress)
         if root.exists():
             shutil.rmtree(root)
         os.replace(staging, root)
