@@ -48,10 +48,16 @@ def leaderboard_command(
     marks = significance(table, rows)
     marked = apply_marks(table, marks)
     markdown, csv_text = to_markdown(table) + (f"\n{legend()}\n" if marked else ""), to_csv(rows)
-    from ecamp_bench.leaderboard.fairness import cost_markdown, cost_rows, fairness_markdown, fairness_tables
+    from ecamp_bench.leaderboard.fairness import (
+        cost_markdown,
+        cost_rows,
+        fairness_markdown,
+        fairness_tables,
+        rich_sections,
+    )
 
-    fairness = fairness_markdown(fairness_tables(scanned.records))
-    extra = (fairness, cost_markdown(cost_rows(scanned.records)) if cost else "")
+    fairness_found, costs = fairness_tables(scanned.records), cost_rows(scanned.records) if cost else []
+    extra = (fairness_markdown(fairness_found), cost_markdown(costs))
     extra_md = "\n".join(x for x in extra if x)
     markdown += ("\n" + extra_md) if extra_md else ""
     out = console()
@@ -65,10 +71,10 @@ def leaderboard_command(
     elif fmt == "rich":
         if not table.tables:
             out.print(f"no result records in {folder / 'runs'}; run `ecamp-bench eval` first")
-        for t in to_rich(table):
+        for t in [*to_rich(table), *rich_sections(fairness_found, costs)]:
             out.print(t)
-        if extra_md:
-            out.print(extra_md, markup=False, soft_wrap=True)
+        if marked:
+            out.print(legend(), markup=False, soft_wrap=True)
     else:
         out.print({"md": markdown, "csv": csv_text, "json": to_json(table)}[fmt], end="", markup=False, soft_wrap=True)
     if write:

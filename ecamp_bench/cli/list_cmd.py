@@ -26,12 +26,32 @@ def _describe(kind: str, spec) -> str:
     if kind == "task":
         return f"{spec.kind}; layout {spec.layout}; protocols {', '.join(spec.protocols)}; primary {spec.primary_metric.name}"
     if kind == "protocol":
-        presets = "; ".join(f"preset {name}: " + ", ".join(f"{k}={v}" for k, v in (values or {}).items())
+        presets = "; ".join(f"preset {name}: " + (", ".join(f"{k}={v}" for k, v in values.items()) or "(no changes)")
                             for name, values in sorted(spec.presets.items()))
         return "; ".join(part for part in (f"kinds {', '.join(spec.kinds)}", spec.description, presets) if part)
     if kind == "backbone":
         return f"builds {_built(spec)}; weights {_weights_status(spec)}"
     return spec.description
+
+
+def protocol_params_table(spec) -> Table:
+    """Every parameter of protocol ``spec``: its default (the published value) and each named preset's value
+    (blank where the preset keeps the default)."""
+    from ecamp_bench.config import to_dict
+
+    defaults = to_dict(spec.params())
+    presets = sorted(spec.presets)
+    table = Table(title=f"{spec.name} parameters (blank: the preset keeps the default)", title_justify="left",
+                  caption="default = the published value; --set protocol.KEY=V changes any of them",
+                  caption_justify="left")
+    table.add_column("parameter", style="bold")
+    table.add_column("default")
+    for name in presets:
+        table.add_column(f"preset {name}")
+    for key, value in defaults.items():
+        cells = [escape(str((spec.presets[name] or {}).get(key, ""))) for name in presets]
+        table.add_row(escape(key), escape(str(value)), *cells)
+    return table
 
 
 def _built(spec) -> str:
@@ -136,6 +156,8 @@ def list_command(
     if name is not None:
         cat.get(kinds[what], name)  # an unknown name raises with suggestions
         out.print(_table(cat, kinds[what], [name]))
+        if kinds[what] == "protocol":
+            out.print(protocol_params_table(cat.get("protocol", name)))
         return
     if what in ("all", "plugins"):
         plugins = Table(title="plugins", title_justify="left")

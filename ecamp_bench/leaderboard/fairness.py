@@ -129,32 +129,57 @@ def column_label(column: str) -> str:
     return column
 
 
+FAIRNESS_LEGEND = (
+    f"Means over seeds; `{TOO_SMALL}`: fewer than 20 positives of some label in that subgroup of the test set; "
+    "`*`: some seeds too small; gap = largest difference between scored subgroups, `_gap_p` its bootstrap "
+    "p-value (largest over seeds); ece = 15 equal-mass bins."
+)
+COST_LEGEND = ("GFLOPs counted by torch's FlopCounterMode (multiply-add = 2) at the input size; images/s: "
+               "encoder forward on random batches of 16 on that device, wall clock.")
+
+
+def fairness_grid(table: FairnessTable) -> tuple[list[str], list[list[str]]]:
+    """One fairness table as a header and text rows (backbone, fraction, one cell per column)."""
+    header = ["backbone", "fraction", *(column_label(c) for c in table.columns)]
+    rows = [[row.backbone, format_fraction(row.fraction), *(cell(row.values.get(c), c) for c in table.columns)]
+            for row in table.rows]
+    return header, rows
+
+
 def fairness_markdown(tables: list[FairnessTable]) -> str:
     """All fairness tables as markdown (empty string when there are none)."""
     if not tables:
         return ""
-    out = [
-        "## Fairness and calibration",
-        "",
-        (
-            f"Means over seeds; `{TOO_SMALL}`: fewer than 20 positives of some label in that subgroup of the test set; "
-            "`*`: some seeds too small; gap = largest difference between scored subgroups, `_gap_p` its bootstrap "
-            "p-value (largest over seeds); ece = 15 equal-mass bins."
-        ),
-        "",
-    ]
+    out = ["## Fairness and calibration", "", FAIRNESS_LEGEND, ""]
     for table in tables:
-        out += [
-            f"### {table.title}",
-            "",
-            "| backbone | fraction | " + " | ".join(column_label(c) for c in table.columns) + " |",
-            "|---|---:|" + "---:|" * len(table.columns),
-        ]
-        for row in table.rows:
-            cells = " | ".join(cell(row.values.get(c), c) for c in table.columns)
-            out.append(f"| {row.backbone} | {format_fraction(row.fraction)} | {cells} |")
+        header, rows = fairness_grid(table)
+        out += [f"### {table.title}", "", "| " + " | ".join(header) + " |", "|---|---:|" + "---:|" * len(table.columns)]
+        out += ["| " + " | ".join(r) + " |" for r in rows]
         out.append("")
     return "\n".join(out) + "\n"
+
+
+def rich_sections(tables: list[FairnessTable], costs: list[CostRow]) -> list:
+    """The fairness and cost sections for a terminal: :class:`rich.table.Table` objects, each section's legend
+    after its tables (the markdown forms are for files)."""
+    from rich.table import Table
+
+    from rich.text import Text
+
+    def grid(title: str, header: list[str], rows: list[list[str]]) -> Table:
+        out = Table(title=title, title_justify="left")
+        for i, name in enumerate(header):
+            out.add_column(name, justify="left" if i == 0 else "right", style="bold" if i == 0 else None)
+        for row in rows:
+            out.add_row(*row)
+        return out
+
+    out: list = [grid(f"fairness and calibration: {t.title}", *fairness_grid(t)) for t in tables]
+    if tables:
+        out.append(Text(FAIRNESS_LEGEND.replace("`", "")))
+    if costs:
+        out += [grid("cost", list(COST_HEADERS), [_cost_cells(r) for r in costs]), Text(COST_LEGEND)]
+    return out
 
 
 def fairness_html(tables: list[FairnessTable]) -> str:
@@ -258,10 +283,7 @@ def cost_markdown(rows: list[CostRow]) -> str:
     out = [
         "## Cost",
         "",
-        (
-            "GFLOPs counted by torch's FlopCounterMode (multiply-add = 2) at the input size; images/s: "
-            "encoder forward on random batches of 16 on that device, wall clock."
-        ),
+        COST_LEGEND,
         "",
         "| " + " | ".join(COST_HEADERS) + " |",
         "|---|---|---|---:|---:|---:|",

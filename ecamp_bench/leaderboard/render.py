@@ -53,10 +53,8 @@ def markdown_table(table: LeaderboardTable) -> str:
     lines.append("|" + "---|" + "---:|" * len(table.columns))
     for backbone in table.backbones:
         lines.append("| " + " | ".join([_md_escape(backbone), *row_texts(table, backbone, "**{}**")]) + " |")
-    if any(c.short for c in table.cells.values()):
-        lines += ["", f"\\* fewer seeds than the {table.expected_n} of the most complete cell."]
-    if any(c.mean is not None and c.n < MIN_TRAINING_RUNS for c in table.cells.values()):
-        lines += ["", LEGEND]
+    for note in table_notes(table):
+        lines += ["", note.replace("* ", "\\* ", 1) if note.startswith("* ") else note]
     return "\n".join(lines)
 
 
@@ -87,12 +85,27 @@ def to_json(pivot: Pivot) -> str:
     return json.dumps(pivot.to_json(), indent=2) + "\n"
 
 
-def to_rich(pivot: Pivot) -> list:
-    """A list of :class:`rich.table.Table`, one per protocol (best per column in bold green)."""
-    from rich.table import Table
+def table_notes(table: LeaderboardTable) -> list[str]:
+    """The legends a protocol's table needs: ``*`` (fewer seeds than its most complete cell) and ``‡`` (fewer than
+    :data:`MIN_TRAINING_RUNS` training runs), each only when a cell carries it."""
+    notes = []
+    if any(c.short for c in table.cells.values()):
+        notes.append(f"* fewer seeds than the {table.expected_n} of the most complete cell.")
+    if any(c.mean is not None and c.n < MIN_TRAINING_RUNS for c in table.cells.values()):
+        notes.append(LEGEND)
+    return notes
 
-    tables = []
+
+def to_rich(pivot: Pivot) -> list:
+    """A list of :class:`rich.table.Table`, one per protocol (best per column in bold green), then the legends the
+    tables need (:func:`table_notes`), each once, as plain text."""
+    from rich.table import Table
+    from rich.text import Text
+
+    tables: list = []
+    notes: list[str] = []
     for t in pivot.tables:
+        notes += [n for n in table_notes(t) if n not in notes]
         table = Table(title=t.title, title_justify="left")
         table.add_column("backbone", style="bold")
         for column in t.columns:
@@ -100,4 +113,4 @@ def to_rich(pivot: Pivot) -> list:
         for backbone in t.backbones:
             table.add_row(backbone, *row_texts(t, backbone, "[bold green]{}[/]"))
         tables.append(table)
-    return tables
+    return tables + [Text(note) for note in notes]

@@ -28,3 +28,16 @@ def test_unknown_name_lists_plural_kinds_but_never_pluralises_a_phrase():
     assert "Valid names: tiny" in str(UnknownNameError("preset of protocol 'finetune'", "x", ["tiny"]))
     of = str(UnknownNameError("preset", "x", ["tiny"], owner="of protocol 'finetune'"))
     assert of.startswith("unknown preset 'x' of protocol 'finetune'.") and "Valid presets: tiny" in of
+
+
+def test_list_protocols_name_shows_every_parameter_with_its_default_and_preset_values(capsys):
+    assert main(["list", "protocols", "knn"]) == 0
+    out = capsys.readouterr().out
+    assert "preset tiny: (no changes)" in " ".join(out.split())
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in out.splitlines() if line.startswith("│") and line.count("│") == 4}
+    assert rows["temperature"] == ["0.07", ""] and rows["ks"] == ["[5, 20, 200]", ""]
+    assert main(["list", "protocols", "linear"]) == 0
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("│") and line.count("│") == 4}
+    assert rows["lr"] == ["0.0005", "0.01"] and rows["betas"] == ["[0.9, 0.999]", ""]

@@ -124,3 +124,21 @@ def test_compare_on_a_subgroup_key(tmp_path, capsys, monkeypatch):
     assert main(["compare", "a", "b", *args, "--n-bootstrap", "200"]) == 0
     out = capsys.readouterr().out
     assert "auc[sex=F]" in out and "paired bootstrap" in out
+
+
+def test_terminal_sections_are_tables_with_one_legend_each(tmp_path):
+    from rich.console import Console
+
+    from ecamp_bench.leaderboard.fairness import rich_sections
+    from ecamp_bench.results.store import scan
+
+    _write(tmp_path, "a", 0, 0.70)
+    _write(tmp_path, "b", 0, None)
+    records = scan(tmp_path).records
+    console = Console(width=200, record=True)
+    for part in rich_sections(fairness_tables(records), cost_rows(records)):
+        console.print(part)
+    out = console.export_text()
+    assert "fairness and calibration: chexpert-cls" in out and "┃ backbone" in out and TOO_SMALL in out
+    assert out.count("Means over seeds; too small") == 1 and out.count("GFLOPs counted by") == 1
+    assert "`" not in out and not [line for line in out.splitlines() if line.startswith("|")]

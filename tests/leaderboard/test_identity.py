@@ -117,7 +117,7 @@ def test_compare_uses_the_records_paired_test_and_refuses_mixed_identities(tmp_p
     assert "frozen-seg (preset default) seed 1: A = good, B = poor" in out and "paired" in out
     _write(tmp_path, "x1", weights="a" * 64)
     _write(tmp_path, "x2", weights="b" * 64, seed=1)
-    assert main(["compare", "file:vit", "file:vit", "--task", "rsna-cls", "--fraction", "1%", "--results", str(tmp_path)]) != 0
+    assert main(["compare", "file:vit", "good", "--task", "rsna-cls", "--fraction", "1%", "--results", str(tmp_path)]) != 0
     assert "names 2 different runs" in capsys.readouterr().err
 
 

@@ -53,3 +53,18 @@ def _without_new_columns(text: str) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([[c for i, c in enumerate(row) if i not in drop] for row in rows])
     return out.getvalue()
+
+
+def test_terminal_leaderboard_explains_its_marks_and_draws_tables_not_markdown(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    results = tmp_path / "results"
+    shutil.copytree(STORED / "runs", results / "runs")
+    env = {**__import__("os").environ, "ECAMP_BENCH_RESULTS": str(results), "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-m", "ecamp_bench.cli", "leaderboard", "--no-write"], env=env,
+                          capture_output=True, text=True, check=True)
+    out = done.stdout
+    assert "‡" in out and out.count("‡ fewer than 3 training runs") == 1  # the mark, and its legend once
+    assert not [line for line in out.splitlines() if line.startswith("|")]  # no markdown pipe rows
+    assert "linear v1 (preset tiny)" in out and "━" in out
