@@ -137,3 +137,17 @@ def test_task_with_unknown_layout_or_protocol_is_an_error(thirdparty, testplugin
 def test_misspelled_hook_is_an_error(testplugins):
     with pytest.raises(PluginError, match=r"unknown hook.*ecamp_bench_backbone\b.*misspelled_hook"):
         load_catalog(autoload=False, extra_plugins=[f"{TESTPLUGINS}.misspelled_hook"])
+
+
+def test_loading_the_built_in_plugins_imports_neither_torch_nor_timm():
+    """Plugin modules hold their code (a protocol's ``run``, a release's adapter) but import the heavy libraries only
+    inside those functions, so ``ecamp-bench list`` and every catalog load stay cheap (the hook contract)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from ecamp_bench.plugins import load_catalog; c = load_catalog(); "
+            "assert c.names('protocol') and c.names('backbone'); print('torch' in sys.modules, 'timm' in sys.modules)")
+    env = {**os.environ, "ECAMP_BENCH_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["False", "False"]

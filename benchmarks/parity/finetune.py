@@ -36,10 +36,10 @@ from _common import default_python, identify_repos, markdown_table, run_authors,
 from linear_probe import TINY_VIT  # noqa: E402
 
 from ecamp_bench.data.images import load_image  # noqa: E402
-from ecamp_bench.evaluation import finetune  # noqa: E402
 from ecamp_bench.evaluation.context import attach_truth  # noqa: E402
 from ecamp_bench.evaluation.metrics import MetricValue  # noqa: E402
 from ecamp_bench.evaluation.runner import RunRequest, make_context, prepare_run  # noqa: E402
+from ecamp_bench_plugins.protocols import finetune  # noqa: E402
 from ecamp_bench.plugins import get_catalog  # noqa: E402
 
 # Their --task name of each of our classification tasks (it selects their list folder and nothing else here).

@@ -1,11 +1,13 @@
-"""The ``linear`` protocol: a linear head on frozen, cached global features (MGCA recipe).
+"""Linear heads on frozen global features, the machinery of the ``linear`` protocol shared with other code.
 
-Features of every image of ``ctx.pool`` are extracted once per (weights, preprocessing, image set) and
-cached (:mod:`ecamp_bench.evaluation.features`), so each fraction and seed only trains the head:
-AdamW, BCE-with-logits (cross-entropy over the one-hot targets for a single-label task), mini-batches
-shuffled with the run seed, early stopping on val loss, and the head with the best val loss scores the test
-set (sigmoid probabilities; softmax for a single-label task). Under DDP the ranks share the
-feature extraction; the head is small and every rank trains the same one (same features, same seed).
+- :func:`pool_features`: the frozen, cached global features of ``ctx.pool`` (:mod:`ecamp_bench.evaluation.features`;
+  the ``linear`` and ``knn`` protocols); :func:`weights_identity` is the weights part of their cache key.
+- :func:`train_linear_head`: AdamW on a ``Linear(D, C)``, mini-batches shuffled with the seed, early stopping on
+  val loss, the best-val-loss head returned (MGCA recipe; also the parity benchmark's).
+- :func:`classification_loss` / :func:`probabilities`: BCE-with-logits and sigmoid per label, or softmax
+  cross-entropy and softmax for a single-label task (also the ``finetune`` protocol's).
+
+The protocol itself (its values and its ``run``) is ``ecamp_bench_plugins.protocols.linear``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecamp_bench.evaluation.context import Predictions, RunContext
+from ecamp_bench.evaluation.context import RunContext
 from ecamp_bench.evaluation.features import cached_features
 from ecamp_bench.models.backbone import Backbone, state_digest
 from ecamp_bench.models.checkpoints import weights_sha256
@@ -110,28 +112,3 @@ def pool_features(ctx: RunContext, batch_size: int) -> Callable[[object], np.nda
 
     require_finite(features, "frozen features")  # a NaN encoder: say so before the head trains on it
     return lambda table: features[[row_of[i] for i in table.ids]]
-
-
-def run(ctx: RunContext) -> Predictions:
-    """Linear probe: cached features of ``ctx.pool`` → head trained on train, selected on val → test scores."""
-    params = ctx.params
-    features_of = pool_features(ctx, params.feature_batch_size)
-
-    def rows(table) -> torch.Tensor:
-        return torch.from_numpy(features_of(table))  # [N, D]
-
-    y_train, y_val = (torch.from_numpy(ctx.targets(t)) for t in (ctx.train, ctx.val))
-    single = ctx.task.single_label
-    with ctx.progress.bar("linear head (epochs)", params.max_epochs) as advance:
-        head = train_linear_head(
-            rows(ctx.train), y_train, rows(ctx.val), y_val, params, seed=ctx.seed, device=ctx.device, advance=advance,
-            single_label=single,
-        )
-    with torch.no_grad():
-        scores = probabilities(head(rows(ctx.test).to(ctx.device)), single).cpu().numpy()  # [N_test, C]
-    return Predictions(
-        ids=tuple(ctx.test.ids),
-        targets=None,  # the task attaches its ground truth
-        scores=np.asarray(scores, dtype=np.float32),
-        label_names=ctx.labels,
-    )

@@ -1,5 +1,8 @@
 """Run a segmentation protocol through mmengine's Runner and mmseg: train on ``ctx.train``, select on
-``ctx.val``, predict ``ctx.test``.
+``ctx.val``, predict ``ctx.test``. Shared by ``frozen-seg`` (``mode="frozen"``) and ``finetune-seg``
+(``mode="finetune"``), whose plugin modules (``ecamp_bench_plugins.protocols.frozen_seg`` / ``.finetune_seg``)
+hold their values and call :func:`run_segmentation`; the model each mode builds is in
+:mod:`ecamp_bench.mm.seg_config`.
 
 - Validation: :class:`ValDiceMetric` (an mmengine ``BaseMetric``) reports ``dice_per_image`` (the
   selection metric of MGCA/MRM/ECAMP), ``dice_dataset`` and ``dice_positive`` on ``ctx.val``.
@@ -198,14 +201,4 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
     return Predictions(ids=tuple(ctx.test.ids), targets=None, scores=scores, label_names=ctx.labels)
 
 
-def run_frozen(ctx: RunContext) -> Predictions:
-    """Protocol ``frozen-seg``: frozen ViT + SETR-PUP head (MGCA/ECAMP lineage)."""
-    return run_segmentation(ctx, "frozen")
-
-
-def run_finetune(ctx: RunContext) -> Predictions:
-    """Protocol ``finetune-seg``: UperNet + auxiliary FCN, ViT trained with layer-wise lr decay (MRM lineage)."""
-    return run_segmentation(ctx, "finetune")
-
-
-__all__ = ["KeepBestStateHook", "ValDiceMetric", "build_segmentor", "predict_masks", "run_finetune", "run_frozen", "run_segmentation"]
+__all__ = ["KeepBestStateHook", "ValDiceMetric", "build_segmentor", "predict_masks", "run_segmentation"]

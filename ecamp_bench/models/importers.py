@@ -1,21 +1,28 @@
-"""Key mapping for released ViT checkpoints of other methods (to timm ViT names), shared importer steps, and timm files.
+"""The shared key toolkit of checkpoint adapters (to timm names), and the adapters of timm's own layouts.
 
-Each ``adapt_*`` function is a ``BackboneSpec.adapt_state_dict`` target, called by
-:func:`ecamp_bench.models.backbone.build_backbone` as ``fn(state_dict, vit) -> state_dict`` after the file
-was read with ``torch.load(weights_only=True)`` and unwrapped (``model`` / ``state_dict`` key). The
-result is then loaded **strictly**, so every key that is neither mapped nor deliberately dropped
-surfaces as an "unexpected key" and every encoder key the file lacks as a "missing key".
+A ``BackboneSpec.adapt_state_dict`` target is called by :func:`ecamp_bench.models.backbone.build_backbone` as
+``fn(state_dict, model) -> state_dict`` after the file was read with ``torch.load(weights_only=True)`` and
+unwrapped (``model`` / ``state_dict`` key). The result is then loaded **strictly**, so every key that is neither
+mapped nor deliberately dropped surfaces as an "unexpected key" and every encoder key the file lacks as a
+"missing key".
 
-The expected layout of each file is written down in ``ecamp_bench_plugins.backbones.published`` (ResNet-50
-releases: :mod:`ecamp_bench.models.resnet_importers`). The steps shared by the ViT importers:
+The adapter of a release's own key layout lives in the plugin module that registers that backbone, with the
+layout in its docstring (``ecamp_bench_plugins.backbones.published``: ECAMP, MRM, MAE, MGCA and BenchX ViT-B/16
+files; ``.resnet50``: the ResNet-50 releases; ``.rad_dino``). This module holds what they share:
 
-1. select the image encoder (strip a wrapper prefix such as ``img_encoder_q.model.`` or DDP's ``module.``)
-   and drop the keys that only served pre-training (decoder, mask token, SR head, text encoder, heads),
-   listing them in **one** log line;
-2. rename foreign names to timm's (BenchX/mmseg ``layers.N.ffn.layers.0.0`` → ``blocks.N.mlp.fc1``);
-3. convert the patch embedding between 1 and 3 input channels (sum, or repeat and divide by 3, so that a
-   grayscale image replicated to 3 channels gives the same embedding);
-4. resample ``pos_embed`` to the model's grid with timm's ``resample_abs_pos_embed`` when they differ.
+1. select the image encoder (:func:`strip_prefix` of a wrapper prefix such as ``img_encoder_q.model.``,
+   :func:`strip_ddp_prefix` of DDP's ``module.``) and drop the keys that only served pre-training
+   (:func:`drop_prefixes`), listing them in **one** log line (:func:`log_dropped`, :func:`summarize_keys`);
+2. rename foreign names to timm's (:func:`mmseg_vit_to_timm`: BenchX/mmseg ``layers.N.ffn.layers.0.0`` →
+   ``blocks.N.mlp.fc1``);
+3. convert the patch embedding between 1 and 3 input channels (:func:`adapt_patch_embed_channels`: sum, or
+   repeat and divide by 3, so that a grayscale image replicated to 3 channels gives the same embedding);
+4. resample ``pos_embed`` to the model's grid with timm's ``resample_abs_pos_embed`` when they differ
+   (:func:`resample_pos_embed`); steps 1 (logging), 3 and 4 and :func:`check_final_norm` are :func:`finish`.
+
+Two adapters serve any backbone: :func:`adapt_timm` (timm- or torchvision-named files: ``timm:ARCH --weights``,
+the ImageNet backbones) and :func:`adapt_timm_converted` (the layouts timm's own ``checkpoint_filter_fn``
+converts: OpenAI CLIP, open_clip, DINOv2; CheXzero and BiomedCLIP).
 """
 
 from __future__ import annotations
@@ -34,16 +41,6 @@ from ecamp_bench.errors import CheckpointError
 log = logging.getLogger(__name__)
 
 State = dict[str, torch.Tensor]
-
-#: Keys of a MAE-style pre-training model that are not part of the ViT encoder.
-MAE_PRETRAIN_ONLY = ("decoder_", "mask_token")
-#: ECAMP's pre-training extras: MAE decoder, super-resolution head, multimodal BERT and its input projection.
-ECAMP_PRETRAIN_ONLY = (*MAE_PRETRAIN_ONLY, "super_res.", "bert_encoder.", "bert_mlp.")
-#: MRM's pre-training extras: MAE decoder, BERT report decoder and its input projection.
-MRM_PRETRAIN_ONLY = (*MAE_PRETRAIN_ONLY, "bert_encoder.", "bert_mlp.")
-#: A classifier left in a fine-tuned checkpoint is never part of the backbone.
-CLASSIFIER = ("head.",)
-MGCA_IMAGE_PREFIX = "img_encoder_q.model."
 
 # BenchX `medvlm2mmseg.convert_vit` renames (timm → mmseg); we apply them in reverse (mmseg → timm).
 _MMSEG_TO_TIMM: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -166,51 +163,6 @@ def finish(state: State, vit: nn.Module, source: str, dropped: list[str]) -> Sta
     state = resample_pos_embed(state, vit)
     check_final_norm(state, vit, source)
     return state
-
-
-def _mae_style(state: Mapping[str, torch.Tensor], vit: nn.Module, source: str, extras: tuple[str, ...]) -> State:
-    state = strip_ddp_prefix(state)
-    kept, dropped = drop_prefixes(state, (*extras, *CLASSIFIER))
-    return finish(kept, vit, source, dropped)
-
-
-def adapt_ecamp_official(state: Mapping[str, torch.Tensor], vit: nn.Module) -> State:
-    """``ECAMP_ViT_Base_16.pth`` → timm: drop decoder, mask token, SR head and BERT; names are already timm's."""
-    return _mae_style(state, vit, "ecamp-official", ECAMP_PRETRAIN_ONLY)
-
-
-def adapt_mrm(state: Mapping[str, torch.Tensor], vit: nn.Module) -> State:
-    """``MRM.pth`` → timm: drop decoder, mask token and BERT (also accepts BenchX's ``vision_encoder.visual.``)."""
-    state = strip_ddp_prefix(state)
-    wrapped, others = strip_prefix(state, "vision_encoder.visual.")
-    if wrapped:
-        kept, dropped = drop_prefixes(wrapped, (*MRM_PRETRAIN_ONLY, *CLASSIFIER))
-        return finish(kept, vit, "mrm", dropped + others)
-    return _mae_style(state, vit, "mrm", MRM_PRETRAIN_ONLY)
-
-
-def adapt_mae(state: Mapping[str, torch.Tensor], vit: nn.Module) -> State:
-    """MAE ImageNet ViT-B/16 → timm: encoder keys as they are (decoder/mask token dropped if present)."""
-    return _mae_style(state, vit, "mae", MAE_PRETRAIN_ONLY)
-
-
-def adapt_mgca_vit(state: Mapping[str, torch.Tensor], vit: nn.Module) -> State:
-    """MGCA Lightning ``state_dict`` → timm: keep ``img_encoder_q.model.*`` (stripped), drop everything else."""
-    kept, others = strip_prefix(strip_ddp_prefix(state), MGCA_IMAGE_PREFIX)
-    if not kept:
-        raise CheckpointError(
-            f"mgca-vit: no key starts with '{MGCA_IMAGE_PREFIX}' (found {summarize_keys(state) or 'no keys'}); "
-            "is this MGCA's ViT-B/16 Lightning checkpoint?"
-        )
-    kept, head = drop_prefixes(kept, CLASSIFIER)
-    return finish(kept, vit, "mgca-vit", others + head)
-
-
-def adapt_benchx_vit(state: Mapping[str, torch.Tensor], vit: nn.Module) -> State:
-    """A BenchX ``medvlm2mmseg.convert_vit`` output (mmseg ViT names) → timm names."""
-    state = mmseg_vit_to_timm(strip_ddp_prefix(state))
-    kept, dropped = drop_prefixes(state, CLASSIFIER)
-    return finish(kept, vit, "benchx", dropped)
 
 
 def adapt_timm(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> State:

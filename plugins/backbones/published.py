@@ -3,7 +3,9 @@
 Put the file in ``pretrained/`` under the name below (``ecamp-bench list backbones`` shows the expected
 path and whether it is present) or pass ``--weights PATH``. Every importer maps the file onto a timm
 ``vit_base_patch16_224`` (768-d, 12 blocks, 12 heads, LayerNorm eps 1e-6, qkv bias) and loads it
-strictly; the key mapping lives in :mod:`ecamp_bench.models.importers`. Shared conventions:
+strictly. The adapters below (``adapt_*``) hold each release's key mapping; they use the shared key toolkit of
+:mod:`ecamp_bench.models.importers` (prefix stripping, mmseg → timm renames, channel and ``pos_embed``
+conversion, one log line of dropped keys). Shared conventions:
 
 - timm names: ``cls_token`` [1,1,768], ``pos_embed`` [1,197,768] (CLS + 14×14; resampled with timm's
   ``resample_abs_pos_embed`` when the evaluation grid differs), ``patch_embed.proj.{weight [768,3,16,16],bias}``
@@ -57,13 +59,87 @@ BioViL) are in ``ecamp_bench_plugins.backbones.resnet50``, the ImageNet initiali
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 from ecamp_bench.api import BackboneSpec, hookimpl
 from ecamp_bench_plugins.backbones.release import BENCHX, HALF, IMAGENET_MEAN, IMAGENET_STD, release_spec
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from ecamp_bench.models.importers import State
+
 ARCH = "vit_base_patch16_224"
-_ADAPT = "ecamp_bench.models.importers:"
+_ADAPT = "ecamp_bench_plugins.backbones.published:"
 ECAMP_MEAN, ECAMP_STD = (0.4722,) * 3, (0.3028,) * 3
 MRM_MEAN, MRM_STD = (0.4978,) * 3, (0.2449,) * 3
+
+
+#: Keys of a MAE-style pre-training model that are not part of the ViT encoder.
+MAE_PRETRAIN_ONLY = ("decoder_", "mask_token")
+#: ECAMP's pre-training extras: MAE decoder, super-resolution head, multimodal BERT and its input projection.
+ECAMP_PRETRAIN_ONLY = (*MAE_PRETRAIN_ONLY, "super_res.", "bert_encoder.", "bert_mlp.")
+#: MRM's pre-training extras: MAE decoder, BERT report decoder and its input projection.
+MRM_PRETRAIN_ONLY = (*MAE_PRETRAIN_ONLY, "bert_encoder.", "bert_mlp.")
+#: A classifier left in a fine-tuned checkpoint is never part of the backbone.
+CLASSIFIER = ("head.",)
+MGCA_IMAGE_PREFIX = "img_encoder_q.model."
+
+
+def _mae_style(state: Mapping[str, torch.Tensor], vit: nn.Module, source: str, extras: tuple[str, ...]) -> State:
+    """Encoder keys already timm's: DDP's ``module.`` stripped, ``extras`` and the classifier dropped, then
+    :func:`~ecamp_bench.models.importers.finish` (channels, ``pos_embed``, final-norm check)."""
+    from ecamp_bench.models.importers import drop_prefixes, finish, strip_ddp_prefix
+
+    kept, dropped = drop_prefixes(strip_ddp_prefix(state), (*extras, *CLASSIFIER))
+    return finish(kept, vit, source, dropped)
+
+
+def adapt_ecamp_official(state: Mapping[str, torch.Tensor], vit: nn.Module) -> State:
+    """``ECAMP_ViT_Base_16.pth`` → timm: drop decoder, mask token, SR head and BERT; names are already timm's."""
+    return _mae_style(state, vit, "ecamp-official", ECAMP_PRETRAIN_ONLY)
+
+
+def adapt_mrm(state: Mapping[str, torch.Tensor], vit: nn.Module) -> State:
+    """``MRM.pth`` → timm: drop decoder, mask token and BERT (also accepts BenchX's ``vision_encoder.visual.``)."""
+    from ecamp_bench.models.importers import drop_prefixes, finish, strip_ddp_prefix, strip_prefix
+
+    state = strip_ddp_prefix(state)
+    wrapped, others = strip_prefix(state, "vision_encoder.visual.")
+    if wrapped:
+        kept, dropped = drop_prefixes(wrapped, (*MRM_PRETRAIN_ONLY, *CLASSIFIER))
+        return finish(kept, vit, "mrm", dropped + others)
+    return _mae_style(state, vit, "mrm", MRM_PRETRAIN_ONLY)
+
+
+def adapt_mae(state: Mapping[str, torch.Tensor], vit: nn.Module) -> State:
+    """MAE ImageNet ViT-B/16 → timm: encoder keys as they are (decoder/mask token dropped if present)."""
+    return _mae_style(state, vit, "mae", MAE_PRETRAIN_ONLY)
+
+
+def adapt_mgca_vit(state: Mapping[str, torch.Tensor], vit: nn.Module) -> State:
+    """MGCA Lightning ``state_dict`` → timm: keep ``img_encoder_q.model.*`` (stripped), drop everything else."""
+    from ecamp_bench.errors import CheckpointError
+    from ecamp_bench.models.importers import drop_prefixes, finish, strip_ddp_prefix, strip_prefix, summarize_keys
+
+    kept, others = strip_prefix(strip_ddp_prefix(state), MGCA_IMAGE_PREFIX)
+    if not kept:
+        raise CheckpointError(
+            f"mgca-vit: no key starts with '{MGCA_IMAGE_PREFIX}' (found {summarize_keys(state) or 'no keys'}); "
+            "is this MGCA's ViT-B/16 Lightning checkpoint?"
+        )
+    kept, head = drop_prefixes(kept, CLASSIFIER)
+    return finish(kept, vit, "mgca-vit", others + head)
+
+
+def adapt_benchx_vit(state: Mapping[str, torch.Tensor], vit: nn.Module) -> State:
+    """A BenchX ``medvlm2mmseg.convert_vit`` output (mmseg ViT names) → timm names."""
+    from ecamp_bench.models.importers import drop_prefixes, finish, mmseg_vit_to_timm, strip_ddp_prefix
+
+    kept, dropped = drop_prefixes(mmseg_vit_to_timm(strip_ddp_prefix(state)), CLASSIFIER)
+    return finish(kept, vit, "benchx", dropped)
 
 
 def _spec(name: str, weights: str, adapt: str, mean, std, pool: str, citation: str, description: str) -> BackboneSpec:

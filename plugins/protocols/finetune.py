@@ -7,6 +7,23 @@ layer-wise lr decay, so ``layer_decay`` defaults to 1.0 (set e.g. 0.75 for BEiT/
 ``warmup_steps`` and ``eval_every`` are not published; ours are documented defaults. The step count and
 lr of other datasets/fractions are in MRM's README table (e.g. CheXpert 10%: 60k steps, lr 5e-4). This
 module is the one source of these values (defaults = published, ``presets`` = named overrides).
+
+:func:`run`: ``steps`` optimiser steps over shuffled, augmented train batches (random resized crop + horizontal
+flip); lr = base × linear warmup over ``warmup_steps`` then cosine decay to 0; per-layer base lr and weight decay
+from :func:`~ecamp_bench.evaluation.param_groups.backbone_param_groups` (timm's layer decay; no decay on 1-D tensors
+and the model's ``no_weight_decay()`` names such as ``pos_embed``). Every ``eval_every`` steps (and at the end) the
+val macro AUC is computed (val accuracy for a single-label task, which trains with softmax cross-entropy); the best
+state (val loss breaks ties and stands in when val has a single class) scores the test set.
+
+The authors' trainer (ECAMP/MRM ``train.py``) differs in steps that are knobs here, each off by default:
+``grad_clip`` (global gradient norm), ``drop_path`` (timm ``drop_path_rate``), ``pooling`` (``"mean"``: MAE
+``global_pool`` + fresh ``fc_norm``), ``eval_resize`` (``"shortside-centercrop"`` for val/test images),
+``patience`` (evaluations without improvement before stopping) and ``amp`` (``torch.autocast`` at bf16/fp16, fp16
+with a ``GradScaler`` starting at ``loss_scale_init``); the pieces are in :mod:`ecamp_bench.evaluation.finetune`.
+
+Under DDP the model is wrapped in ``DistributedDataParallel``: ``batch_size`` stays the global batch (each
+of the W ranks takes ``batch_size / W`` images of a ``DistributedSampler``), and val/test predictions are
+sharded over the ranks and gathered, so every rank selects the same state.
 """
 
 from __future__ import annotations
@@ -61,6 +78,115 @@ TINY = {"batch_size": 16, "steps": 30, "warmup_steps": 5, "eval_every": 10, "lr"
 CPU_DEMO = {**TINY, "steps": 100, "eval_every": 25, "head_norm": "batchnorm"}
 
 
+def run(ctx):
+    """Fine-tune the backbone and a linear head on ``ctx.train``; select on ``ctx.val``; score ``ctx.test``."""
+    import copy
+    import math
+
+    import numpy as np
+    import torch
+
+    from ecamp_bench.distributed import rank_batch_size, wrap_ddp
+    from ecamp_bench.evaluation.context import Predictions
+    from ecamp_bench.evaluation.features import image_loader
+    from ecamp_bench.evaluation.finetune import (Classifier, Precision, finetune_backbone, predict_table,
+                                                 random_resized_crop, train_step, warmup_cosine)
+    from ecamp_bench.evaluation.linear_probe import classification_loss
+    from ecamp_bench.evaluation.param_groups import backbone_param_groups
+
+    params = ctx.params
+    backbone = finetune_backbone(ctx)
+    model = Classifier(backbone, len(ctx.task.labels), params.head_init_std, params.head_norm,
+                       params.pooling).to(ctx.device)
+    head = [*model.head.parameters(), *(model.fc_norm.parameters() if model.fc_norm is not None else ())]
+    groups = backbone_param_groups(backbone, head, lr=params.lr, weight_decay=params.weight_decay,
+                                   layer_decay=params.layer_decay)
+    optim = _optimizer(groups, params)
+    precision = Precision.of(params.amp, ctx.device, params.loss_scale_init)
+    trained = wrap_ddp(model, ctx.device, ctx.dist)
+    single = ctx.task.single_label
+    loss_fn = classification_loss(single)
+    y_train = torch.from_numpy(ctx.targets(ctx.train))  # [N, C]
+    y_val = ctx.targets(ctx.val)
+    augment = random_resized_crop(params.crop_scale_min, params.hflip)
+    train_loader = image_loader(
+        ctx.train, backbone, batch_size=rank_batch_size(int(params.batch_size), ctx.dist), num_workers=ctx.num_workers,
+        shuffle=True, augment=augment, seed=ctx.seed, dist=ctx.dist, pin_memory=ctx.device.type == "cuda",
+    )
+    evaluate = dict(batch_size=params.eval_batch_size, device=ctx.device, num_workers=ctx.num_workers, dist=ctx.dist,
+                    single_label=single, resize=params.eval_resize)
+    best, best_state, step, epoch, stale = (-math.inf, -math.inf), copy.deepcopy(model.state_dict()), 0, 0, 0
+    torch.manual_seed(ctx.seed)
+    with ctx.progress.bar("fine-tune (steps)", params.steps) as advance:
+        while step < params.steps and not _out_of_patience(stale, params.patience):
+            if hasattr(train_loader.sampler, "set_epoch"):
+                train_loader.sampler.set_epoch(epoch)
+            epoch += 1
+            for images, index in train_loader:
+                if len(images) < 2 and model.norm is not None:
+                    continue  # a one-image batch has no batch statistics for the feature BatchNorm
+                trained.train()
+                factor = warmup_cosine(step, params.warmup_steps, params.steps)
+                for group in optim.param_groups:
+                    group["lr"] = group["base_lr"] * factor
+                targets = y_train[index].to(ctx.device, non_blocking=True)
+                train_step(trained, images.to(ctx.device, non_blocking=True), targets, loss_fn, optim, precision,
+                           params.grad_clip)
+                step += 1
+                advance(1)
+                if step % params.eval_every == 0 or step == params.steps:
+                    objective = _val_objective(y_val, predict_table(model, ctx.val, **evaluate), single)
+                    if objective > best:
+                        best, best_state, stale = objective, copy.deepcopy(model.state_dict()), 0
+                    else:
+                        stale += 1
+                if step >= params.steps or _out_of_patience(stale, params.patience):
+                    break
+    model.load_state_dict(best_state)
+    return Predictions(
+        ids=tuple(ctx.test.ids),
+        targets=None,  # the task attaches its ground truth
+        scores=predict_table(model, ctx.test, **evaluate).astype(np.float32),
+        label_names=ctx.labels,
+    )
+
+
+def _val_objective(targets, scores, single_label: bool = False) -> tuple[float, float]:
+    """(val macro AUC or -inf, -val BCE), or (val accuracy, -val cross-entropy) for a single-label task, from
+    ``targets``/``scores`` ``[N, C]`` numpy arrays. Larger is better, compared lexicographically."""
+    import math
+
+    import numpy as np
+
+    from ecamp_bench.evaluation.metrics import auc_with_ci
+
+    eps = 1e-6
+    if single_label:
+        if not len(targets):
+            return (-math.inf, 0.0)
+        truth = targets.argmax(axis=1)
+        accuracy = float((scores.argmax(axis=1) == truth).mean())
+        return (accuracy, float(np.log(np.clip(scores[np.arange(len(truth)), truth], eps, 1.0)).mean()))
+    auc, _, _ = auc_with_ci(targets, scores, n_bootstrap=0)
+    p = np.clip(scores, eps, 1 - eps)
+    bce = float(-(targets * np.log(p) + (1 - targets) * np.log(1 - p)).mean()) if len(targets) else 0.0
+    return (auc if auc is not None else -math.inf, -bce)
+
+
+def _optimizer(groups: list[dict], params):
+    """``params.optimizer`` over the parameter groups: SGD with ``momentum``, or AdamW."""
+    import torch
+
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=params.lr, momentum=params.momentum)
+    return torch.optim.AdamW(groups, lr=params.lr)
+
+
+def _out_of_patience(stale: int, patience: int | None) -> bool:
+    """Whether ``stale`` evaluations in a row without improvement exhaust ``patience`` (``None``: never)."""
+    return patience is not None and stale >= patience
+
+
 @hookimpl
 def ecamp_bench_protocols() -> list[ProtocolSpec]:
     """The full fine-tuning protocol."""
@@ -70,7 +196,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             version=2,  # 2: augmentation seeded per drawn sample (results no longer depend on --num-workers)
             kinds=("classification",),
             params=FinetuneParams,
-            run="ecamp_bench.evaluation.finetune:run",
+            run="ecamp_bench_plugins.protocols.finetune:run",
             presets={"tiny": TINY, "cpu-demo": CPU_DEMO},
             description="all weights trained, warmup-cosine, layer-wise lr decay optional (off, as in MRM/ECAMP); best val AUC -> test",
             lineage="MRM (ICLR 2023) / ECAMP classification fine-tuning",

@@ -7,6 +7,8 @@ batch 8 (2 × 4 GPUs), validation every 50 iterations with the best val ``medDic
 FCN head (weight 0.4, mmseg's UperNet default) sees the stride-16 map. ``patience`` (early stopping in
 validations) is ours; MRM trains the full schedule (set ``patience`` ≥ iters / val_interval for that).
 This module is the one source of these values (defaults = published, ``presets`` = named overrides).
+:func:`run` trains through ``ecamp_bench.mm.seg_train.run_segmentation`` (mmengine Runner + mmseg, shared with
+``frozen-seg``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ TINY = {"image_size": 64, "batch_size": 4, "eval_batch_size": 8, "iters": 24, "v
         "warmup_iters": 2, "decoder_channels": 32, "aux_channels": 16, "lr": 1e-3}
 
 
+def run(ctx):
+    """Fine-tune UperNet + auxiliary FCN with the encoder (layer-wise lr decay), select on val, predict test."""
+    from ecamp_bench.mm.seg_train import run_segmentation
+
+    return run_segmentation(ctx, "finetune")
+
+
 @hookimpl
 def ecamp_bench_protocols() -> list[ProtocolSpec]:
     """The UperNet fine-tuning segmentation protocol."""
@@ -56,7 +65,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             version=2,  # 2: random flips seeded per drawn sample (results no longer depend on --num-workers)
             kinds=("segmentation",),
             params=FinetuneSegParams,
-            run="ecamp_bench.mm.seg_train:run_finetune",
+            run="ecamp_bench_plugins.protocols.finetune_seg:run",
             presets={"tiny": TINY},
             description="UperNet + aux FCN (mmseg), encoder fine-tuned with layer-wise lr decay; best val Dice -> test",
             lineage="MRM (ICLR 2023) segmentation",

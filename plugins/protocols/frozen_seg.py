@@ -7,8 +7,9 @@ MGCA's ``10·Focal``; the Dice term is ``1 − Dice`` (mmseg) rather than MGCA's
 early stopping use val ``dice_dataset`` (MGCA uses val loss; val ``dice_per_image`` would favour
 empty predictions on a mostly negative val set). The decoder is mmseg's ``SETRUPHead``
 (4 × conv 3×3 + ×2 upsampling, one width ``decoder_channels``) on the last block's stride-16 map.
-Training runs in ``ecamp_bench.mm.seg_train`` (mmengine Runner + mmseg). This module is the one source of
-these values (defaults = published, ``presets`` = named overrides).
+:func:`run` trains through ``ecamp_bench.mm.seg_train.run_segmentation`` (mmengine Runner + mmseg, shared with
+``finetune-seg``). This module is the one source of these values (defaults = published, ``presets`` = named
+overrides).
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ TINY = {"image_size": 64, "batch_size": 4, "eval_batch_size": 8, "epochs": 3, "p
         "lr": 2e-3, "focal_weight": 0.0}
 
 
+def run(ctx):
+    """Train the SETR-PUP decoder on the frozen encoder, select on val and predict the test split."""
+    from ecamp_bench.mm.seg_train import run_segmentation
+
+    return run_segmentation(ctx, "frozen")
+
+
 @hookimpl
 def ecamp_bench_protocols() -> list[ProtocolSpec]:
     """The frozen-encoder segmentation protocol."""
@@ -59,7 +67,7 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             version=2,  # 2: random flips seeded per drawn sample (results no longer depend on --num-workers)
             kinds=("segmentation",),
             params=FrozenSegParams,
-            run="ecamp_bench.mm.seg_train:run_frozen",
+            run="ecamp_bench_plugins.protocols.frozen_seg:run",
             presets={"tiny": TINY},
             description="frozen encoder + SETR-PUP decoder (mmseg), Focal+Dice, AdamW, early stopping on val Dice",
             lineage="MGCA (NeurIPS 2022) / ECAMP segmentation",

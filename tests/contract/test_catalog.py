@@ -64,10 +64,10 @@ def test_a_typo_in_a_reference_fails_when_plugins_load(tmp_path, monkeypatch, ca
         "@hookimpl\n"
         "def ecamp_bench_protocols():\n"
         "    return [ProtocolSpec(name='linear-typo', version=1, kinds=('classification',), params=LinearParams,\n"
-        "                         run='ecamp_bench.evaluation.linear_probe:rn')]\n"
+        "                         run='ecamp_bench_plugins.protocols.linear:rn')]\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     reset_catalog()
     assert main(["--plugin", "typo_plugin", "list"]) != 0
     err = capsys.readouterr().err
-    assert "protocol 'linear-typo'" in err and "defines no 'rn'" in err and "linear_probe:run" in err
+    assert "protocol 'linear-typo'" in err and "defines no 'rn'" in err and "protocols.linear:run" in err

@@ -15,11 +15,11 @@ from torch import nn
 
 import ecamp_bench  # noqa: F401
 from ecamp_bench.errors import ConfigError
-from ecamp_bench.evaluation import finetune
 from ecamp_bench.evaluation.features import ImageDataset, to_tensor_center
 from ecamp_bench.evaluation.finetune import Classifier, Precision, finetune_backbone, train_step
 from ecamp_bench.models.backbone import build_backbone
 from ecamp_bench.specs import BackboneSpec
+from ecamp_bench_plugins.protocols import finetune
 from ecamp_bench_plugins.protocols.finetune import FinetuneParams
 
 TINY_VIT = BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=32,

@@ -12,7 +12,6 @@ from sklearn.metrics import roc_auc_score
 import ecamp_bench  # noqa: F401
 from _backbones import export_tiny_backbone
 from _release_fixtures import covidx_tree
-from ecamp_bench.evaluation.finetune import _val_objective
 from ecamp_bench.evaluation.linear_probe import classification_loss, probabilities, train_linear_head
 from ecamp_bench.evaluation.metrics import accuracy_with_ci, single_label_metrics
 from ecamp_bench.errors import ConfigError
@@ -20,6 +19,7 @@ from ecamp_bench.evaluation.recipes import load_recipe
 from ecamp_bench.evaluation.runner import RunRequest, prepare_run
 from ecamp_bench.plugins import get_catalog
 from ecamp_bench.specs import MetricSpec, TaskSpec
+from ecamp_bench_plugins.protocols.finetune import _val_objective
 
 ONE_HOT = np.eye(3, dtype=np.float32)
 

@@ -94,5 +94,5 @@ def test_mgca_r50_release_file_at_one_percent(tmp_path, synthetic_tiny, capsys, 
     assert record["status"] == "ok" and record["backbone"]["name"] == "mgca-r50"
     assert record["backbone"]["weights_ref"].endswith("MGCA-resnet50.ckpt")
     resolved = record["config"]["resolved"]["backbone"]
-    assert resolved["adapt_state_dict"] == "ecamp_bench.models.resnet_importers:adapt_mgca_r50"
+    assert resolved["adapt_state_dict"] == "ecamp_bench_plugins.backbones.resnet50:adapt_mgca_r50"
     assert (resolved["mean"], resolved["std"]) == ([0.5] * 3, [0.5] * 3)

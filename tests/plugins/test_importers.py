@@ -353,7 +353,7 @@ def test_eval_rsna_cls_with_official_ecamp_layout(tmp_path, synthetic_tiny, caps
     assert record["backbone"]["weights_ref"] == str(path)
     resolved = record["config"]["resolved"]["backbone"]
     assert (resolved["mean"], resolved["std"]) == ([0.4722] * 3, [0.3028] * 3)
-    assert resolved["adapt_state_dict"] == "ecamp_bench.models.importers:adapt_ecamp_official"
+    assert resolved["adapt_state_dict"] == "ecamp_bench_plugins.backbones.published:adapt_ecamp_official"
     assert record["status"] == "ok" and record["plugins"]["backbone"] == "ecamp-bench==0.1.0"
     auc = next(m for m in record["metrics"] if m["name"] == "auc")
     assert auc["value"] is None or 0.0 <= auc["value"] <= 1.0
