@@ -50,8 +50,8 @@ def test_config_sha256_of_timm_file_and_random_init_backbones_is_unchanged(proto
     assert plan.config_sha256 == EXPECTED[(protocol, backbone)], (protocol, backbone, plan.config_sha256)
 
 
-# sha256 of the backbone part of the hashed config (``runner.BACKBONE_CONFIG_FIELDS``) of the registered backbones
-# that use a shared adapter (or none). Their first 16 hex digits were measured on d287bcc; the release backbones
+# sha256 of the backbone part of the hashed config (``eval_config.BACKBONE_CONFIG_FIELDS``) of the registered
+# backbones that use a shared adapter (or none), measured on d287bcc; the release backbones
 # (published.py, resnet50.py) are left out: moving their adapters into those modules changed their values.
 BACKBONE_PART = {
     "biomedclip": "9123e9e05f284c5fcb9d1d86450b4164b73f3b5683d309e339e46cbdbcd23bf4",
@@ -66,12 +66,9 @@ BACKBONE_PART = {
 
 
 def _backbone_config_fields() -> tuple[str, ...]:
-    """The spec fields the eval config hashes (``eval_config.py`` once the typed eval config is merged, ``runner.py``
-    before it)."""
-    try:
-        from ecamp_bench.evaluation.eval_config import BACKBONE_CONFIG_FIELDS
-    except ImportError:
-        from ecamp_bench.evaluation.runner import BACKBONE_CONFIG_FIELDS
+    """The spec fields the eval config hashes."""
+    from ecamp_bench.evaluation.eval_config import BACKBONE_CONFIG_FIELDS
+
     return tuple(BACKBONE_CONFIG_FIELDS)
 
 
