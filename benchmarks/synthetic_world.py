@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=None, help="where the size's layouts are (or get written)")
     parser.add_argument("--size", type=int, default=64, help="pixels the classifiers read (the demo reads 64)")
     parser.add_argument("--epochs", type=int, default=16,
-                        help="ResNet-18 epochs (default 16, as the test; ~2 CPU-min per epoch on the demo size's "
-                             "3,352 CheXpert images, ~1 on its 2,080 RSNA images, at one thread)")
+                        help="ResNet-18 epochs (default 16, as the test; ~35 CPU-s per epoch on the demo size's "
+                             "3,352 CheXpert images, ~22 on its 2,080 RSNA images, at one thread)")
     parser.add_argument("--vit", default="cpu-demo", help="random-init ViT: cpu-demo or a timm name")
     parser.add_argument("--tasks", default="chexpert-cls,rsna-cls", help="comma list of chexpert-cls, rsna-cls")
     parser.add_argument("--classifiers", default="pixels,vit-random,resnet18",
