@@ -24,20 +24,19 @@ form the test list.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecamp_bench.api import LayoutSpec, hookimpl
-from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layout_kit.csv_rows import Problems
 from ecamp_bench.data.layout_kit.image_files import check_image
 from ecamp_bench.data.layout_kit.scan import read_table, validate_tree
 from ecamp_bench.specs import Problem
 
-if TYPE_CHECKING:  # numpy-backed: imported by the functions that read or write
+if TYPE_CHECKING:  # imported by the functions that read or write, so that registering stays cheap
     import numpy as np
 
+    from ecamp_bench.data.image_check import CheckOptions, ImageChecks
     from ecamp_bench.data.samples import Sample, SampleTable
     from ecamp_bench.data.synth.findings import Finding
     from ecamp_bench.data.synth.parallel import Progress
@@ -198,6 +197,8 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: 
                     progress: Progress | None = None, conspicuity: float = 1.0) -> int:
     """Write ``n`` synthetic images as a three-class COVIDx release under ``root``; returns ``n``.
     ``conspicuity``: see :func:`~ecamp_bench.data.synth.case.make_case`."""
+    import uuid
+
     import numpy as np
 
     from ecamp_bench.data.synth.parallel import map_cases

@@ -21,16 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecamp_bench.api import LayoutSpec, hookimpl
-from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layout_kit.csv_rows import Problems, SeenIds, line_of, parse_float, read_csv
 from ecamp_bench.data.layout_kit.image_files import check_image
 from ecamp_bench.data.layout_kit.scan import read_table, validate_tree
-from ecamp_bench.data.reports import ReportSections, parse_report
 from ecamp_bench.specs import Problem
 
-if TYPE_CHECKING:  # numpy-backed: imported by the functions that read or write
+if TYPE_CHECKING:  # imported by the functions that read or write, so that registering stays cheap
     import numpy as np
 
+    from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+    from ecamp_bench.data.reports import ReportSections
     from ecamp_bench.data.samples import Sample, SampleTable
     from ecamp_bench.data.synth.parallel import Progress
 
@@ -88,6 +88,7 @@ def patients(root: Path, problems: Problems) -> dict[str, dict[str, str]]:
 
 
 def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
+    from ecamp_bench.data.reports import parse_report
     from ecamp_bench.data.samples import Sample
 
     root = Path(root)

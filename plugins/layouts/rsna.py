@@ -11,18 +11,17 @@ row with empty box fields); ``stage_2_detailed_class_info.csv`` gives each row's
 from __future__ import annotations
 
 import math
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecamp_bench.api import LayoutSpec, hookimpl
-from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layout_kit.csv_rows import Problems, line_of, parse_float, read_csv
 from ecamp_bench.data.layout_kit.scan import read_table, validate_tree
 from ecamp_bench.errors import DataError
 from ecamp_bench.specs import Problem
 
-if TYPE_CHECKING:  # numpy-backed: imported by the functions that read or write
+if TYPE_CHECKING:  # imported by the functions that read or write, so that registering stays cheap
+    from ecamp_bench.data.image_check import CheckOptions, ImageChecks
     from ecamp_bench.data.samples import Sample, SampleTable
     from ecamp_bench.data.synth.parallel import Progress
 
@@ -163,6 +162,8 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 256, workers: 
                     progress: Progress | None = None, conspicuity: float = 1.0) -> int:
     """Write ``n`` synthetic patients (one DICOM each) under ``root``; returns the number of images.
     ``conspicuity``: see :func:`~ecamp_bench.data.synth.case.make_case`."""
+    import uuid
+
     import numpy as np
 
     from ecamp_bench.data.synth.parallel import map_cases

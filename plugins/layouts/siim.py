@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecamp_bench.api import LayoutSpec, hookimpl
-from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layout_kit.csv_rows import Problems, line_of, read_csv
 from ecamp_bench.data.layout_kit.scan import read_table, validate_tree
 from ecamp_bench.errors import DataError
 from ecamp_bench.specs import Problem
 
-if TYPE_CHECKING:  # numpy-backed: imported by the functions that read or write
+if TYPE_CHECKING:  # imported by the functions that read or write, so that registering stays cheap
+    from ecamp_bench.data.image_check import CheckOptions, ImageChecks
     from ecamp_bench.data.samples import Sample, SampleTable
     from ecamp_bench.data.synth.parallel import Progress
 

@@ -4,9 +4,12 @@ the end."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ecamp_bench.data.image_check import ImageChecks
 from ecamp_bench.data.layout_kit.csv_rows import Problems
+
+if TYPE_CHECKING:
+    from ecamp_bench.data.image_check import ImageChecks
 
 
 def check_image(image: Path, csv_path: Path, line: int, key: str, problems: Problems,

@@ -8,15 +8,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecamp_bench.data.image_check import CheckOptions, ImageChecks
 from ecamp_bench.data.layout_kit.csv_rows import Problems
 from ecamp_bench.specs import Problem
 
-if TYPE_CHECKING:  # samples imports numpy: imported where a table is built, not when a layout plugin registers
+if TYPE_CHECKING:  # imported where they are used, so that registering a layout plugin stays cheap
+    from ecamp_bench.data.image_check import CheckOptions, ImageChecks
     from ecamp_bench.data.samples import Sample, SampleTable
 
 #: A layout's scan: ``(root, problems, images or None) -> samples``; it queues image checks when given ``images``.
-Scan = Callable[[Path, Problems, ImageChecks | None], Sequence["Sample"]]
+Scan = Callable[[Path, Problems, "ImageChecks | None"], Sequence["Sample"]]
 
 
 def read_table(name: str, root: Path, scan: Scan) -> SampleTable:
@@ -28,6 +28,8 @@ def read_table(name: str, root: Path, scan: Scan) -> SampleTable:
 
 def validate_tree(root: Path, scan: Scan, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree at ``root``: the scan's (files, columns, rows) first, then the image decodes'."""
+    from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+
     problems, images = Problems(strict=False), ImageChecks(options or CheckOptions())
     scan(root, problems, images)
     return problems.items + images.run()
