@@ -57,7 +57,8 @@ def rsna_root(tmp_path_factory):
     from ecamp_bench.data.synth.generate import LAYOUTS
 
     root = tmp_path_factory.mktemp("rsna-det-signal")
-    rsna.write_synthetic(root / LAYOUTS["rsna-pneumonia"][0], N_PATIENTS, 0, size=SIZE, workers=1, conspicuity=CONSPICUITY)
+    rsna.write_synthetic(root / LAYOUTS["rsna-pneumonia"][0], N_PATIENTS, 0, size=SIZE, workers=1,
+                         conspicuity=CONSPICUITY)
     return root
 
 
