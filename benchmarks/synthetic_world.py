@@ -62,7 +62,7 @@ def _images(samples, size: int) -> np.ndarray:
 
 def chexpert_arrays(root: Path, size: int):
     """``(train, test)`` :class:`Arrays` of chexpert-cls (5 competition labels, frontal, published policy)."""
-    from ecamp_bench.data.layouts import chexpert
+    from ecamp_bench_plugins.layouts import chexpert
     from ecamp_bench.data.synth import LAYOUTS
     from ecamp_bench.data.synth.difficulty import Arrays
 
@@ -80,7 +80,7 @@ def rsna_arrays(root: Path, size: int):
     """``(train, test)`` :class:`Arrays` of rsna-cls: a stratified 80/20 patient split (seed 0)."""
     from sklearn.model_selection import train_test_split
 
-    from ecamp_bench.data.layouts import rsna
+    from ecamp_bench_plugins.layouts import rsna
     from ecamp_bench.data.synth import LAYOUTS
     from ecamp_bench.data.synth.difficulty import Arrays
 

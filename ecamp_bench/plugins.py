@@ -39,7 +39,12 @@ KINDS = ("layout", "task", "protocol", "backbone")
 
 #: The in-tree plugins: ``(name, module)``; the name is what ``--no-plugin`` blocks and ``list plugins`` shows.
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("layouts", "ecamp_bench_plugins.layouts"),
+    ("layout-mimic-cxr", "ecamp_bench_plugins.layouts.mimic_cxr"),
+    ("layout-chexpert", "ecamp_bench_plugins.layouts.chexpert"),
+    ("layout-rsna-pneumonia", "ecamp_bench_plugins.layouts.rsna"),
+    ("layout-siim-acr", "ecamp_bench_plugins.layouts.siim"),
+    ("layout-nih-cxr14", "ecamp_bench_plugins.layouts.nih_cxr14"),
+    ("layout-covidx-cxr", "ecamp_bench_plugins.layouts.covidx"),
     ("task-chexpert-cls", "ecamp_bench_plugins.tasks.chexpert_cls"),
     ("task-covidx-cls", "ecamp_bench_plugins.tasks.covidx_cls"),
     ("task-nih-cxr14-cls", "ecamp_bench_plugins.tasks.nih_cxr14_cls"),

@@ -31,7 +31,7 @@ def nih_tree(target: Path) -> Path:
 
 def covidx_tree(target: Path, fixture: str) -> Path:
     """A COVIDx fixture (``covidx-v7a``, ``covidx-cxr4``) copied to ``target``, every listed image written."""
-    from ecamp_bench.data.layouts import covidx
+    from ecamp_bench_plugins.layouts import covidx
 
     shutil.copytree(FIXTURES / fixture, target)
     for split in covidx.SPLITS:

@@ -38,7 +38,7 @@ def _backend(name: str, *, import_csv: Path | None, id_column: str | None, llm: 
 
 def _studies(layout: str, data_root: Path | None) -> tuple[Path, list[tuple[str, str]]]:
     """The layout root and one (study id, report) per study that has a report."""
-    from ecamp_bench.data.layouts.mimic_cxr import report_parse_summary
+    from ecamp_bench.data.reports import report_parse_summary
     from ecamp_bench.data.roots import find_layout_root
 
     spec = catalog().layout(layout)

@@ -43,7 +43,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ecamp_bench.data.samples import Sample
 
 # A header candidate in any case; upper-case ones are headers, the others pass :func:`_is_cased_header` first.
 _HEADER = re.compile(r"^[ \t]*([A-Za-z][A-Za-z ,()/&-]{1,80}?)[ \t]*:(?=\s|$)", re.MULTILINE)
@@ -287,3 +290,16 @@ class ReportParseSummary:
             if self.counts.get(source):
                 parts.append(f"{self.counts[source]} {text} (e.g. {', '.join(self.examples.get(source, []))})")
         return "; ".join(parts)
+
+
+def report_parse_summary(samples: Iterable[Sample]) -> ReportParseSummary:
+    """How the reports of ``samples`` were parsed (one count per study; see :class:`ReportParseSummary`).
+
+    Counts the samples whose layout reader recorded ``meta["report_source"]`` (:attr:`ReportSections.source`) and
+    ``meta["report_path"]``, as the MIMIC-CXR reader does; a table of another layout gives an empty summary.
+    """
+    seen: dict[str, tuple[str, str]] = {}
+    for sample in samples:
+        if "report_source" in sample.meta and sample.study_id not in seen:
+            seen[sample.study_id] = (sample.meta["report_source"], sample.meta["report_path"])
+    return ReportParseSummary.of(seen.values())

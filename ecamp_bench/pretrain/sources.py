@@ -8,8 +8,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from ecamp_bench.data.layouts.mimic_cxr import report_parse_summary
-from ecamp_bench.data.reports import ReportParseSummary
+from ecamp_bench.data.reports import ReportParseSummary, report_parse_summary
 from ecamp_bench.errors import DataError
 from ecamp_bench.pretrain.config import DataConfig, TextConfig
 from ecamp_bench.pretrain.data import PretrainPair

@@ -4,9 +4,9 @@ Frontal images only; uncertain labels (-1) mapped by the task option ``uncertain
 ``published`` (default; Irvin et al. 2019: U-Ones for Atelectasis, Edema, Pleural Effusion, U-Zeros for
 Cardiomegaly, Consolidation), one of ``ones``/``zeros``/``ignore`` for all five labels, or a mapping label →
 choice (``--set task.options.uncertainty_policy=zeros``); see
-``ecamp_bench.data.layouts.chexpert.apply_uncertainty_policy``. Unmentioned labels are negative; with
-``ignore`` an image with an uncertain label is left out. The test set is the official ``valid`` split (frontal); val and train are drawn
-from the official ``train`` split, grouped by patient.
+``ecamp_bench_plugins.layouts.chexpert.apply_uncertainty_policy``. Unmentioned labels are negative; with ``ignore``
+an image with an uncertain label is left out. The test set is the official ``valid`` split (frontal); val and train
+are drawn from the official ``train`` split, grouped by patient.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class ChexpertClassification(ClassificationTask):
 
     def prepare(self, spec: TaskSpec, table):
         """Frontal images with policy-mapped labels; ``fixed_test_ids`` = the official valid split."""
-        from ecamp_bench.data.layouts.chexpert import apply_uncertainty_policy, frontal_only
+        from ecamp_bench_plugins.layouts.chexpert import apply_uncertainty_policy, frontal_only
         from ecamp_bench.evaluation.context import PreparedTask
 
         table = apply_uncertainty_policy(frontal_only(table), policy_mapping(spec))

@@ -61,7 +61,7 @@ TASKS = (
 
 
 def _module(name: str) -> ModuleType:
-    from ecamp_bench.data.layouts import chexpert, mimic_cxr, nih_cxr14
+    from ecamp_bench_plugins.layouts import chexpert, mimic_cxr, nih_cxr14
 
     return {"chexpert": chexpert, "nih-cxr14": nih_cxr14, "mimic-cxr": mimic_cxr}[name]
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ecamp_bench.cli import main
 from ecamp_bench.data.image_check import CheckOptions, check_files
-from ecamp_bench.data.layouts import siim
+from ecamp_bench_plugins.layouts import siim
 
 
 def _cut(path, size):

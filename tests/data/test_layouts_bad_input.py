@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from ecamp_bench.data.layouts import chexpert, mimic_cxr, rsna, siim
+from ecamp_bench_plugins.layouts import chexpert, mimic_cxr, rsna, siim
 from ecamp_bench.data.synth import LAYOUTS
 from ecamp_bench.errors import DataError
 

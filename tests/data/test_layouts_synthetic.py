@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from ecamp_bench.data.layouts import chexpert, mimic_cxr, rsna, siim
+from ecamp_bench_plugins.layouts import chexpert, mimic_cxr, rsna, siim
 from ecamp_bench.data.rle import decode_merged
 from ecamp_bench.data.roots import find_layout_root
 from ecamp_bench.data.synth import LAYOUTS, SIZE_PARAMS, marker_size, read_marker

@@ -9,7 +9,7 @@ import pytest
 
 from _release_fixtures import covidx_tree
 from _release_fixtures import nih_tree as make_nih_tree
-from ecamp_bench.data.layouts import covidx, nih_cxr14
+from ecamp_bench_plugins.layouts import covidx, nih_cxr14
 from ecamp_bench.data.synth import LAYOUTS
 from ecamp_bench.errors import DataError
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from _release_fixtures import covidx_tree, nih_tree
 
-from ecamp_bench.data.layouts import covidx, nih_cxr14
+from ecamp_bench_plugins.layouts import covidx, nih_cxr14
 from ecamp_bench.data.published_splits import apply_to_table, builtin_splits, resolve_published_split
 from ecamp_bench.errors import DataError
 from ecamp_bench_plugins.tasks import covidx_cls

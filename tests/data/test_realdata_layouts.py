@@ -9,7 +9,7 @@ import pytest
 from _realdata import chexpert_tree, realdata
 
 from ecamp_bench.cli import main
-from ecamp_bench.data.layouts import chexpert, mimic_cxr
+from ecamp_bench_plugins.layouts import chexpert, mimic_cxr
 from ecamp_bench.errors import DataError
 
 
@@ -56,7 +56,7 @@ def test_siim_real_dicoms_and_rle_masks(tmp_path):
     from _realdata import siim_tree
 
     from ecamp_bench.data.images import load_image
-    from ecamp_bench.data.layouts import siim
+    from ecamp_bench_plugins.layouts import siim
     from ecamp_bench.data.rle import decode_merged
 
     table = siim.read(siim_tree(tmp_path))
@@ -74,7 +74,7 @@ def test_siim_real_dicoms_and_rle_masks(tmp_path):
 
 
 def test_rsna_real_boxes_and_labels():
-    from ecamp_bench.data.layouts import rsna
+    from ecamp_bench_plugins.layouts import rsna
 
     table = rsna.read(realdata("rsna-pneumonia"))
     assert len(table) == 16 and sum(s.labels[rsna.LABEL] for s in table) == 5  # (the folder's README says 6)

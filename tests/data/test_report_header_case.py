@@ -100,10 +100,10 @@ def test_parse_summary_counts_and_names_the_first_files():
 @pytest.fixture(scope="module")
 def mimic_tree(tmp_path_factory) -> Path:
     """A tiny synthetic MIMIC-CXR tree with two reports without headers and one with an indication only."""
-    from ecamp_bench.data.synth import mimic_cxr
+    from ecamp_bench_plugins.layouts import mimic_cxr
 
     root = tmp_path_factory.mktemp("mimic")
-    mimic_cxr.write(root, 12, seed=0, size=32)
+    mimic_cxr.write_synthetic(root, 12, seed=0, size=32)
     reports = sorted(root.rglob("files/p*/p*/s*.txt"))
     reports[0].write_text("Lungs are clear.\n\nNo effusion.\n", encoding="utf-8")
     reports[1].write_text(" Findings - the lungs are clear\n \n Impression - normal\n", encoding="utf-8")

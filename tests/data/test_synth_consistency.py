@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecamp_bench.data.images import load_image
-from ecamp_bench.data.layouts import mimic_cxr, rsna, siim
+from ecamp_bench_plugins.layouts import mimic_cxr, rsna, siim
 from ecamp_bench.data.rle import decode_merged
 from ecamp_bench.data.synth import LAYOUTS
 from ecamp_bench.data.synth.case import make_case

@@ -11,8 +11,8 @@ import pytest
 
 from ecamp_bench.cli import main
 from ecamp_bench.data.synth import MARKER, ensure_synthetic_default, read_marker
-from ecamp_bench.data.synth import rsna as rsna_writer
 from ecamp_bench.errors import UnknownNameError
+from ecamp_bench_plugins.layouts import rsna
 
 
 def tree_hashes(root):
@@ -37,17 +37,17 @@ def test_cli_synth_reproduces_the_fixture_byte_for_byte(synthetic_tiny, tmp_path
 
 
 def test_different_seed_gives_different_data(tmp_path):
-    rsna_writer.write(tmp_path / "a", 6, seed=0, size=64)
-    rsna_writer.write(tmp_path / "b", 6, seed=1, size=64)
-    rsna_writer.write(tmp_path / "c", 6, seed=0, size=64)
+    rsna.write_synthetic(tmp_path / "a", 6, seed=0, size=64)
+    rsna.write_synthetic(tmp_path / "b", 6, seed=1, size=64)
+    rsna.write_synthetic(tmp_path / "c", 6, seed=0, size=64)
     a, b, c = (tree_hashes(tmp_path / k) for k in "abc")
     assert a == c
     assert not set(a.items()) & set(b.items())
 
 
 def test_parallel_workers_give_identical_bytes(tmp_path):
-    rsna_writer.write(tmp_path / "one", 40, seed=3, size=48, workers=1)
-    rsna_writer.write(tmp_path / "two", 40, seed=3, size=48, workers=2)
+    rsna.write_synthetic(tmp_path / "one", 40, seed=3, size=48, workers=1)
+    rsna.write_synthetic(tmp_path / "two", 40, seed=3, size=48, workers=2)
     assert tree_hashes(tmp_path / "one") == tree_hashes(tmp_path / "two")
 
 
@@ -117,7 +117,6 @@ def test_crash_leaves_no_complete_looking_tree(monkeypatch, tmp_path):
 
 def test_images_are_not_blank_and_use_the_dynamic_range(synthetic_tiny):
     from ecamp_bench.data.images import load_image
-    from ecamp_bench.data.layouts import rsna
 
     image = load_image(rsna.read(synthetic_tiny / "rsna-pneumonia-detection-challenge")[0].image_path)
     assert image.std() > 0.15 and image.min() < 0.1 and image.max() > 0.7
@@ -144,10 +143,10 @@ def test_the_synthetic_default_size_follows_the_environment(monkeypatch, tmp_pat
 
 
 def test_chexpert_valid_share_sets_the_size_of_the_official_test_split(tmp_path):
-    from ecamp_bench.data.synth import chexpert
+    from ecamp_bench_plugins.layouts import chexpert
 
     def valid_rows(share, folder):
-        chexpert.write(folder, 60, 0, size=32, valid_share=share)
+        chexpert.write_synthetic(folder, 60, 0, size=32, valid_share=share)
         return len((folder / "valid.csv").read_text().splitlines()) - 1
 
     assert valid_rows(0.0, tmp_path / "none") == 0

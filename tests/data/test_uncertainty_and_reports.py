@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ecamp_bench.data.layouts.chexpert import apply_uncertainty_policy
+from ecamp_bench_plugins.layouts.chexpert import apply_uncertainty_policy
 from ecamp_bench.data.reports import parse_report, report_text
 from ecamp_bench.data.samples import Sample, SampleTable
 from ecamp_bench.errors import ConfigError

@@ -52,13 +52,12 @@ def test_eval_rsna_cls_on_the_mrm_split(tmp_path, capsys):
 def test_eval_nih_cxr14_cls_on_mrm_format_lists(tmp_path, capsys):
     """``eval --task nih-cxr14-cls --split mrm`` on a synthetic NIH tree with lists written in MRM's format (image
     name, then the 14 labels in MRM's CLASS_NAMES order); the test list marks one more image Hernia than the CSV."""
-    from ecamp_bench.data.layouts import nih_cxr14
-    from ecamp_bench.data.synth import nih_cxr14 as synth_nih
+    from ecamp_bench_plugins.layouts import nih_cxr14
     from ecamp_bench_plugins.tasks.nih_cxr14_cls import LABELS
 
     export_tiny_backbone()
     root = tmp_path / "nih"
-    synth_nih.write(root, 80, 0)
+    nih_cxr14.write_synthetic(root, 80, 0)
     table = nih_cxr14.read(root)
     train_val = [s for s in table if s.split == "train_val"]
     patients = sorted({s.patient_id for s in train_val})
@@ -96,13 +95,12 @@ def test_eval_nih_cxr14_cls_on_mrm_format_lists(tmp_path, capsys):
 def test_eval_covidx_cls_on_ecamp_format_lists(tmp_path, capsys):
     """``eval --task covidx-cls --split ecamp``: ECAMP's ``<train|test>/<file> <class index>`` lines reach the
     single-label task as one-hot labels (the runner passes the task's single_label); one test image is relabelled."""
-    from ecamp_bench.data.layouts import covidx
-    from ecamp_bench.data.synth import covidx as synth_covidx
+    from ecamp_bench_plugins.layouts import covidx
     from ecamp_bench_plugins.tasks.covidx_cls import CLASSES
 
     export_tiny_backbone()
     root = tmp_path / "covidx"
-    synth_covidx.write(root, 64, 0)
+    covidx.write_synthetic(root, 64, 0)
     table = covidx.read(root)
     train = [s for s in table if s.split == "train"]
     parts = {"val_list.txt": train[::5], "train_list.txt": [s for i, s in enumerate(train) if i % 5],

@@ -11,7 +11,7 @@ import pytest
 
 import ecamp_bench  # noqa: F401
 from _backbones import export_tiny_backbone
-from ecamp_bench.data.layouts import rsna
+from ecamp_bench_plugins.layouts import rsna
 from ecamp_bench.evaluation.context import Predictions, attach_truth
 from ecamp_bench.evaluation.runner import RunRequest, prepare_run
 from ecamp_bench.plugins import get_catalog

@@ -25,11 +25,11 @@ pytestmark = pytest.mark.slow
 def rsna_root(tmp_path_factory):
     """A larger RSNA-only synthetic tree (240 patients at 64 px, findings at :data:`CONSPICUITY`) so that 10% and
     the test set are not tiny."""
-    from ecamp_bench.data.synth import rsna
+    from ecamp_bench_plugins.layouts import rsna
     from ecamp_bench.data.synth.generate import LAYOUTS
 
     root = tmp_path_factory.mktemp("rsna-signal")
-    rsna.write(root / LAYOUTS["rsna-pneumonia"][0], 240, 0, size=64, workers=1, conspicuity=CONSPICUITY)
+    rsna.write_synthetic(root / LAYOUTS["rsna-pneumonia"][0], 240, 0, size=64, workers=1, conspicuity=CONSPICUITY)
     return root
 
 

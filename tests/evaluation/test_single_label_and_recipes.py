@@ -149,7 +149,7 @@ def test_nih_split_uses_the_official_test_list(synthetic_tiny):
 
 
 def test_covidx_binary_release_takes_its_classes_and_official_val(tmp_path):
-    from ecamp_bench.data.layouts import covidx
+    from ecamp_bench_plugins.layouts import covidx
 
     root = covidx_tree(tmp_path / "covidx-cxr", "covidx-cxr4")
     export_tiny_backbone()

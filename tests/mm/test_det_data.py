@@ -37,12 +37,11 @@ def test_boxes_scale_per_axis_to_the_evaluated_size_without_mutating_the_sample(
 
 def test_rsna_csv_boxes_reach_the_evaluated_resolution(tmp_path):
     """Synthetic RSNA tree: CSV ``x, y, width, height`` → adapter ``x1..y2`` → pixels of the 64-px input."""
-    from ecamp_bench.data.layouts import rsna as layout
-    from ecamp_bench.data.synth import rsna
+    from ecamp_bench_plugins.layouts import rsna
 
-    rsna.write(tmp_path, 12, 0, size=96)
+    rsna.write_synthetic(tmp_path, 12, 0, size=96)
     rows = list(csv.DictReader(open(tmp_path / "stage_2_train_labels.csv")))
-    table = layout.read(tmp_path)
+    table = rsna.read(tmp_path)
     by_id = {s.image_id: s for s in table}
     positive = [r for r in rows if r["Target"] == "1"]
     assert positive, "the synthetic set should contain a positive"
@@ -57,12 +56,11 @@ def test_rsna_csv_boxes_reach_the_evaluated_resolution(tmp_path):
 
 def test_detection_set_batch_has_boxes_at_size_and_flips(tmp_path):
     pytest.importorskip("mmdet")
-    from ecamp_bench.data.layouts import rsna as layout
-    from ecamp_bench.data.synth import rsna
+    from ecamp_bench_plugins.layouts import rsna
     from ecamp_bench.mm.det_data import DetectionSet
 
-    rsna.write(tmp_path, 6, 1, size=96)
-    table = layout.read(tmp_path)
+    rsna.write_synthetic(tmp_path, 6, 1, size=96)
+    table = rsna.read(tmp_path)
     data = DetectionSet(table, 64)
     assert data.images.shape == (6, 64, 64) and data.images.dtype == np.uint8
     i = next(k for k, s in enumerate(table) if s.boxes)
@@ -79,12 +77,11 @@ def test_detection_set_batch_has_boxes_at_size_and_flips(tmp_path):
 def test_decoded_images_are_cached_and_invalidated_when_a_file_changes(tmp_path):
     import os
 
-    from ecamp_bench.data.layouts import rsna as layout
-    from ecamp_bench.data.synth import rsna
+    from ecamp_bench_plugins.layouts import rsna
     from ecamp_bench.mm.det_data import image_set_key, load_images
 
-    rsna.write(tmp_path / "data", 4, 2, size=64)
-    table = layout.read(tmp_path / "data")
+    rsna.write_synthetic(tmp_path / "data", 4, 2, size=64)
+    table = rsna.read(tmp_path / "data")
     cache = tmp_path / "cache"
     first = load_images(table, 32, cache_dir=cache)
     entries = list((cache / "det-images").glob("*.npy"))

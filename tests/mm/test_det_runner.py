@@ -29,11 +29,11 @@ BACKBONE = [
 
 @pytest.fixture(scope="module")
 def rsna_root(tmp_path_factory):
-    from ecamp_bench.data.synth import rsna
+    from ecamp_bench_plugins.layouts import rsna
     from ecamp_bench.data.synth.generate import LAYOUTS
 
     root = tmp_path_factory.mktemp("rsna-det-e2e")
-    rsna.write(root / LAYOUTS["rsna-pneumonia"][0], 40, 3, size=64, workers=1)
+    rsna.write_synthetic(root / LAYOUTS["rsna-pneumonia"][0], 40, 3, size=64, workers=1)
     return root
 
 

@@ -53,11 +53,12 @@ OVERRIDES = [
 @pytest.fixture(scope="module")
 def rsna_root(tmp_path_factory):
     """An RSNA-only synthetic tree at 64 px, findings at :data:`CONSPICUITY`."""
-    from ecamp_bench.data.synth import rsna
+    from ecamp_bench_plugins.layouts import rsna
     from ecamp_bench.data.synth.generate import LAYOUTS
 
     root = tmp_path_factory.mktemp("rsna-det-signal")
-    rsna.write(root / LAYOUTS["rsna-pneumonia"][0], N_PATIENTS, 0, size=SIZE, workers=1, conspicuity=CONSPICUITY)
+    rsna.write_synthetic(root / LAYOUTS["rsna-pneumonia"][0], N_PATIENTS, 0, size=SIZE, workers=1,
+                         conspicuity=CONSPICUITY)
     return root
 
 

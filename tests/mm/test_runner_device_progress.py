@@ -74,10 +74,10 @@ def test_segmentation_training_prints_its_iterations(tmp_path, capsys, monkeypat
     pytest.importorskip("mmcv.ops", reason="mmcv's ops are not installed (scripts/install_openmmlab.sh)")
     pytest.importorskip("mmseg", reason="mmseg is not installed (scripts/install_openmmlab.sh)")
     from ecamp_bench.cli import main
-    from ecamp_bench.data.synth import siim
+    from ecamp_bench_plugins.layouts import siim
     from ecamp_bench.data.synth.generate import LAYOUTS
 
-    siim.write(tmp_path / "data" / LAYOUTS["siim-acr"][0], 40, 0, size=64, workers=1)
+    siim.write_synthetic(tmp_path / "data" / LAYOUTS["siim-acr"][0], 40, 0, size=64, workers=1)
     monkeypatch.setenv("ECAMP_BENCH_PROGRESS_INTERVAL", "0")
     assert main(["eval", "--task", "siim-seg", "--protocol", "frozen-seg", "--backbone", "random-init",
                  "--data-root", str(tmp_path / "data"), "--preset", "tiny", "--device", "cpu",

@@ -45,11 +45,11 @@ def write_weights(path, seed: int = 0, **kwargs):
 @pytest.fixture(scope="module")
 def siim_root(tmp_path_factory):
     """A SIIM-only synthetic tree: 60 images at 64 px."""
-    from ecamp_bench.data.synth import siim
+    from ecamp_bench_plugins.layouts import siim
     from ecamp_bench.data.synth.generate import LAYOUTS
 
     root = tmp_path_factory.mktemp("siim")
-    siim.write(root / LAYOUTS["siim-acr"][0], 60, 0, size=SIZE, workers=1)
+    siim.write_synthetic(root / LAYOUTS["siim-acr"][0], 60, 0, size=SIZE, workers=1)
     return root
 
 

@@ -85,7 +85,7 @@ def test_mimic_without_labels_is_a_clear_error(tmp_path):
 def test_mimic_demographics_from_mimic_iv_patients_file(synthetic_tiny, tmp_path):
     import shutil
 
-    from ecamp_bench.data.layouts import mimic_cxr
+    from ecamp_bench_plugins.layouts import mimic_cxr
     from ecamp_bench.evaluation.subgroups import demographic_extras
 
     root = tmp_path / "mimic"

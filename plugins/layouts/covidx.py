@@ -1,4 +1,5 @@
-"""Adapter for the COVIDx CXR releases (Wang, Lin & Wong, COVID-Net, Sci. Rep. 2020; lindawangg/COVID-Net).
+"""COVIDx CXR in one module: the reader of its releases' layout (Wang, Lin & Wong, COVID-Net, Sci. Rep. 2020;
+lindawangg/COVID-Net), its synthetic writer and its spec.
 
 A release is a set of list files and image folders: ``train.txt`` and ``test.txt`` (CXR-2 and CXR-3 on Kaggle),
 plus ``val.txt`` from CXR-4 on; the older GitHub label files ``train_COVIDx7A.txt``/``test_COVIDx7A.txt`` (…8A,
@@ -10,18 +11,35 @@ the release: ``normal`` / ``pneumonia`` / ``COVID-19`` for the three-class relea
 
 One sample per listed image: labels one-hot over the release's classes (``meta["classes"]``, in the order of
 :data:`THREE_CLASS` or :data:`BINARY`), ``split`` = ``train``/``val``/``test`` from the list it is in.
+
+:func:`write_synthetic` writes a three-class release (``train.txt``/``test.txt``, ``train/``, ``test/``). Each
+patient's class is drawn first (normal 35 %, pneumonia 30 %, COVID-19 35 %) and decides what is drawn on top of the
+background findings of the ``covidx`` profile: non-COVID pneumonia is one focal consolidation (unilateral, any
+zone, moderate or severe); COVID-19 is bilateral lower-zone consolidation with a mild bilateral haze (ground
+glass), the typical peripheral-basal pattern; normal adds nothing. Lines follow the release: ``patient_id filename
+class data_source``, RSNA-sourced normal/pneumonia images named ``<patientId>.png``, COVID-19 images from ``sirm``
+(patient ids with a space: ``COVID 12``) and ``ricord`` (1-3 images per patient). About a fifth of the patients
+form the test list.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ecamp_bench.data.image_check import CheckOptions, ImageChecks
-from ecamp_bench.data.layouts._scan import read_table, validate_tree
-from ecamp_bench.data.layouts._csv import Problems
-from ecamp_bench.data.layouts._images import check_image
-from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.api import LayoutSpec, hookimpl
+from ecamp_bench.data.layout_kit.csv_rows import Problems
+from ecamp_bench.data.layout_kit.image_files import check_image
+from ecamp_bench.data.layout_kit.scan import read_table, validate_tree
 from ecamp_bench.specs import Problem
+
+if TYPE_CHECKING:  # imported by the functions that read or write, so that registering stays cheap
+    import numpy as np
+
+    from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+    from ecamp_bench.data.samples import Sample, SampleTable
+    from ecamp_bench.data.synth.findings import Finding
+    from ecamp_bench.data.synth.parallel import Progress
 
 NAME = "covidx-cxr"
 SUBDIR = "covidx-cxr"
@@ -73,6 +91,8 @@ def _find_image(root: Path, split: str, filename: str) -> Path:
 
 
 def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
+    from ecamp_bench.data.samples import Sample
+
     root = Path(root)
     entries: list[tuple[Path, int, str, tuple]] = []
     for split in SPLITS:
@@ -139,3 +159,94 @@ def read(root: Path) -> SampleTable:
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem (missing lists, malformed lines, unknown or mixed classes, missing images, list overlaps)."""
     return validate_tree(root, _scan, options)
+
+
+# ---- synthetic writer ---------------------------------------------------------------------------------------
+CLASS_SHARES = (0.35, 0.3, 0.35)  # of THREE_CLASS
+TEST_SHARE = 0.2
+
+
+def class_findings(name: str, rng: np.random.Generator) -> tuple[Finding, ...]:
+    """The findings that make a case of class ``name`` (see the module docstring)."""
+    from ecamp_bench.data.synth.findings import Finding
+
+    if name == "pneumonia":
+        return (Finding("consolidation", str(rng.choice(["right", "left"])),
+                        str(rng.choice(["upper", "middle", "lower"])), str(rng.choice(["moderate", "severe"]))),)
+    if name == "COVID-19":
+        return (Finding("consolidation", "bilateral", "lower", str(rng.choice(["mild", "moderate"]))),
+                Finding("edema", "bilateral", None, "mild"))
+    return ()
+
+
+def _render(item: tuple) -> dict:
+    from PIL import Image
+
+    from ecamp_bench.data.synth.case import make_case
+
+    root, seed, index, size, split, patient, filename, name, source, extra, conspicuity = item
+    case = make_case(seed, "covidx", index, size, extra=extra, conspicuity=conspicuity)
+    folder = Path(root) / split
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(case.frontal, mode="L").save(folder / filename, format="PNG", compress_level=1)
+    return {"split": split, "line": f"{patient} {filename} {name} {source}",
+            "truth": {"image_id": filename, "class": name, **case.truth_record()}}
+
+
+def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1,
+                    progress: Progress | None = None, conspicuity: float = 1.0) -> int:
+    """Write ``n`` synthetic images as a three-class COVIDx release under ``root``; returns ``n``.
+    ``conspicuity``: see :func:`~ecamp_bench.data.synth.case.make_case`."""
+    import uuid
+
+    import numpy as np
+
+    from ecamp_bench.data.synth.parallel import map_cases
+    from ecamp_bench.data.synth.truth import write_truth
+    from ecamp_bench.data.synth.writers import atomic_write_bytes
+
+    root = Path(root)
+    rng = np.random.default_rng([seed, 106])
+    items, patient = [], 0
+    while len(items) < n:
+        patient += 1
+        name = THREE_CLASS[int(rng.choice(len(THREE_CLASS), p=CLASS_SHARES))]
+        split = "test" if rng.random() < TEST_SHARE else "train"
+        if name == "COVID-19":
+            source = "sirm" if rng.random() < 0.3 else "ricord"
+            patient_id = f"COVID {patient}" if source == "sirm" else f"SITE2-{patient:06d}"
+            views = min(int(rng.integers(1, 4)), n - len(items))
+        else:
+            source, patient_id, views = "rsna", str(uuid.UUID(bytes=rng.bytes(16), version=4)), 1
+        for view in range(views):
+            if source == "rsna":
+                filename = f"{patient_id}.png"
+            elif source == "sirm":
+                filename = f"COVID({patient}-{view}).png"
+            else:
+                filename = f"MIDRC-RICORD-1C-{patient_id}-{view:05d}-0.png"
+            extra = class_findings(name, rng)
+            items.append((str(root), seed, len(items), size, split, patient_id, filename, name, source, extra,
+                          conspicuity))
+    rows = map_cases(_render, items, label="covidx-cxr", workers=workers, progress=progress)
+    write_truth(root, [row["truth"] for row in rows])
+    for split in ("test", "train"):
+        text = "".join(row["line"] + "\n" for row in rows if row["split"] == split)
+        atomic_write_bytes(root / f"{split}.txt", text.encode("utf-8"))
+    return len(rows)
+
+
+# ---- spec ---------------------------------------------------------------------------------------------------
+
+#: Images per synthetic size (see the package docstring).
+SYNTHETIC_COUNTS = {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000}
+
+
+@hookimpl
+def ecamp_bench_layouts() -> list[LayoutSpec]:
+    """COVIDx CXR."""
+    return [LayoutSpec(name=NAME, description="COVIDx CXR release (train/val/test .txt lists 'patient_id filename "
+                                              "class data_source', image folders)",
+                       citation="Wang, Lin & Wong, COVID-Net, Scientific Reports 2020", detect=detect, read=read,
+                       validate=validate, write_synthetic=write_synthetic, subdir=SUBDIR,
+                       synthetic_counts=SYNTHETIC_COUNTS)]

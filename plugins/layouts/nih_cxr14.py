@@ -1,4 +1,5 @@
-"""Adapter for NIH ChestX-ray14 as released by the NIH Clinical Center (Wang et al., CVPR 2017).
+"""NIH ChestX-ray14 in one module: the reader of the layout the NIH Clinical Center released (Wang et al., CVPR
+2017), its synthetic writer and its spec.
 
 The release holds ``Data_Entry_2017_v2020.csv`` (or the original ``Data_Entry_2017.csv``) with one row per
 image: ``Image Index`` (``00000001_000.png``), ``Finding Labels`` (the text-mined labels joined by ``|``, or
@@ -13,18 +14,33 @@ infiltration is spelled ``Infiltrate``).
 One sample per CSV row: labels are the 14 findings as 1.0/0.0 (``No Finding`` = all 0), ``split`` is
 ``train_val`` or ``test`` from the official lists, boxes (if any) are ``(x1, y1, x2, y2)`` with their labels in
 ``meta["box_labels"]``.
+
+:func:`write_synthetic` writes the same layout. Its labels come from what was drawn (the synthetic truth), mapped
+onto the 14 NIH findings: consolidation by severity → ``Infiltration`` (mild), ``Pneumonia`` (moderate),
+``Consolidation`` (severe); effusion → ``Pleural_Thickening`` (mild) or ``Effusion``; nodule → ``Mass`` (masses)
+or ``Nodule``; atelectasis, edema, cardiomegaly and pneumothorax → their namesakes. The generator cannot draw
+emphysema, fibrosis or hernia: these three labels are assigned at random (10 % each) so the label space and file
+format are complete; they carry no pixel evidence, so their AUC is chance by construction. About a quarter of the
+patients form ``test_list.txt``; ``BBox_List_2017.csv`` holds the opacity boxes of test images labelled
+``Infiltrate`` or ``Pneumonia``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ecamp_bench.data.image_check import CheckOptions, ImageChecks
-from ecamp_bench.data.layouts._scan import read_table, validate_tree
-from ecamp_bench.data.layouts._csv import Problems, SeenIds, line_of, parse_float, read_csv
-from ecamp_bench.data.layouts._images import check_image
-from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.api import LayoutSpec, hookimpl
+from ecamp_bench.data.layout_kit.csv_rows import Problems, SeenIds, line_of, parse_float, read_csv
+from ecamp_bench.data.layout_kit.image_files import check_image
+from ecamp_bench.data.layout_kit.scan import read_table, validate_tree
 from ecamp_bench.specs import Problem
+
+if TYPE_CHECKING:  # imported by the functions that read or write, so that registering stays cheap
+    from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+    from ecamp_bench.data.samples import Sample, SampleTable
+    from ecamp_bench.data.synth.case import HardFinding
+    from ecamp_bench.data.synth.parallel import Progress
 
 NAME = "nih-cxr14"
 SUBDIR = "nih-chestxray14"
@@ -141,6 +157,8 @@ def _boxes(root: Path, problems: Problems, known: set[str]) -> dict[str, list[tu
 
 
 def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
+    from ecamp_bench.data.samples import Sample
+
     root = Path(root)
     path = entry_file(root)
     frame = read_csv(path, REQUIRED, problems)
@@ -203,3 +221,95 @@ def read(root: Path) -> SampleTable:
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (files, columns, unknown findings, missing images, list conflicts, boxes)."""
     return validate_tree(root, _scan, options)
+
+
+# ---- synthetic writer ---------------------------------------------------------------------------------------
+ENTRY_COLUMNS = ("Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender",
+                 "View Position", "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]")
+UNDRAWN = ("Emphysema", "Fibrosis", "Hernia")
+UNDRAWN_RATE = 0.1
+TEST_SHARE = 0.25
+
+
+def nih_findings(records: list[dict]) -> set[str]:
+    """The NIH finding names of a case's drawn truth records (see the module docstring)."""
+    names: set[str] = set()
+    for record in records:
+        kind, severity = record["kind"], record.get("severity")
+        if kind == "consolidation":
+            names.add({"mild": "Infiltration", "moderate": "Pneumonia"}.get(severity, "Consolidation"))
+        elif kind == "effusion":
+            names.add("Pleural_Thickening" if severity == "mild" else "Effusion")
+        elif kind == "nodule":
+            names.add("Mass" if record.get("mass") else "Nodule")
+        elif kind in ("atelectasis", "edema", "cardiomegaly", "pneumothorax"):
+            names.add(kind.capitalize())
+    return names
+
+
+def _render(item: tuple) -> dict:
+    from PIL import Image
+
+    from ecamp_bench.data.synth.case import make_case
+
+    root, seed, index, n, size, patient, follow_up, split, undrawn, hard, conspicuity = item
+    case = make_case(seed, "nih", index, size, hard=hard, conspicuity=conspicuity)
+    name = f"{patient:08d}_{follow_up:03d}.png"
+    folder = Path(root) / IMAGE_FOLDERS[index * len(IMAGE_FOLDERS) // n] / "images"  # filled in order, as released
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(case.frontal, mode="L").save(folder / name, format="PNG", compress_level=1)
+    findings = sorted(nih_findings(case.truth.records) | set(undrawn))
+    boxes = []
+    if split == "test":
+        for record in case.truth.records:
+            if record["kind"] == "consolidation" and record["severity"] in ("mild", "moderate"):
+                x1, y1, x2, y2 = record["box"]
+                label = "Infiltrate" if record["severity"] == "mild" else "Pneumonia"
+                boxes.append((name, label, x1, y1, x2 - x1, y2 - y1))
+    row = (name, "|".join(findings) or NO_FINDING, follow_up, patient, case.age, case.sex[0], case.view, size, size,
+           0.143, 0.143)
+    return {"row": row, "split": split, "boxes": boxes, "truth": {"image_id": name, **case.truth_record()}}
+
+
+def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1,
+                    progress: Progress | None = None, hard: HardFinding | None = None, conspicuity: float = 1.0) -> int:
+    """Write ``n`` synthetic images (1-3 per patient, a quarter of the patients in the test list); returns ``n``.
+    ``hard``, ``conspicuity``: see :func:`~ecamp_bench.data.synth.case.make_case`."""
+    import numpy as np
+
+    from ecamp_bench.data.synth.parallel import map_cases
+    from ecamp_bench.data.synth.truth import write_truth
+    from ecamp_bench.data.synth.writers import atomic_write_bytes, write_csv
+
+    root = Path(root)
+    rng = np.random.default_rng([seed, 105])
+    items, patient = [], 0
+    while len(items) < n:
+        patient += 1
+        split = "test" if rng.random() < TEST_SHARE else "train_val"
+        for follow_up in range(min(int(rng.integers(1, 4)), n - len(items))):
+            undrawn = tuple(label for label in UNDRAWN if rng.random() < UNDRAWN_RATE)
+            items.append((str(root), seed, len(items), n, size, patient, follow_up, split, undrawn, hard, conspicuity))
+    rows = map_cases(_render, items, label="nih-cxr14", workers=workers, progress=progress)
+    write_truth(root, [row["truth"] for row in rows])
+    write_csv(root / BBOX_FILE, BBOX_REQUIRED, [b for row in rows for b in row["boxes"]])
+    for file_name, split in SPLITS.items():
+        names = sorted(row["row"][0] for row in rows if row["split"] == split)
+        atomic_write_bytes(root / file_name, "".join(f"{name}\n" for name in names).encode("utf-8"))
+    write_csv(root / ENTRY_FILES[0], ENTRY_COLUMNS, [row["row"] for row in rows])
+    return len(rows)
+
+
+# ---- spec ---------------------------------------------------------------------------------------------------
+
+#: Images per synthetic size (see the package docstring).
+SYNTHETIC_COUNTS = {"tiny": 80, "small": 500, "demo": 2400, "gpu-demo": 2400, "medium": 8000}
+
+
+@hookimpl
+def ecamp_bench_layouts() -> list[LayoutSpec]:
+    """NIH ChestX-ray14."""
+    return [LayoutSpec(name=NAME, description="NIH ChestX-ray14 (Data_Entry_2017[_v2020].csv, images_NNN/images/*.png, "
+                                              "official train_val/test lists)",
+                       citation="Wang et al., ChestX-ray8, CVPR 2017", detect=detect, read=read, validate=validate,
+                       write_synthetic=write_synthetic, subdir=SUBDIR, synthetic_counts=SYNTHETIC_COUNTS)]

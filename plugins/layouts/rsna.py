@@ -1,22 +1,29 @@
-"""Adapter for the RSNA Pneumonia Detection Challenge (stage 2) layout.
+"""The RSNA Pneumonia Detection Challenge (stage 2) in one module: the reader of its official layout, its synthetic
+writer and its spec.
 
 ``stage_2_train_labels.csv`` has one row per box (``patientId,x,y,width,height,Target``; a negative has one
 row with empty box fields); ``stage_2_detailed_class_info.csv`` gives each row's class; images are
 ``stage_2_train_images/<patientId>.dcm``. One sample per patient, boxes converted to ``(x1, y1, x2, y2)``.
+
+:func:`write_synthetic` writes synthetic patients in the same layout (one DICOM each, a box per drawn opacity).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ecamp_bench.data.images import read_dicom_header
-from ecamp_bench.data.image_check import CheckOptions, ImageChecks
-from ecamp_bench.data.layouts._scan import read_table, validate_tree
-from ecamp_bench.data.layouts._csv import Problems, line_of, parse_float, read_csv
-from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.api import LayoutSpec, hookimpl
+from ecamp_bench.data.layout_kit.csv_rows import Problems, line_of, parse_float, read_csv
+from ecamp_bench.data.layout_kit.scan import read_table, validate_tree
 from ecamp_bench.errors import DataError
 from ecamp_bench.specs import Problem
+
+if TYPE_CHECKING:  # imported by the functions that read or write, so that registering stays cheap
+    from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+    from ecamp_bench.data.samples import Sample, SampleTable
+    from ecamp_bench.data.synth.parallel import Progress
 
 NAME = "rsna-pneumonia"
 SUBDIR = "rsna-pneumonia-detection-challenge"
@@ -76,6 +83,9 @@ def _classes(root: Path, problems: Problems) -> dict[str, str]:
 
 
 def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
+    from ecamp_bench.data.images import read_dicom_header
+    from ecamp_bench.data.samples import Sample
+
     root = Path(root)
     path = root / LABELS_FILE
     frame = read_csv(path, COLUMNS, problems)
@@ -88,7 +98,8 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
             continue
         image = root / IMAGES_DIR / f"{patient_id}.dcm"
         if not image.is_file():
-            problems.add(path, f"image file not found: {image}", row=entry["line"], key="patientId", code="missing-image")
+            problems.add(path, f"image file not found: {image}", row=entry["line"], key="patientId",
+                         code="missing-image")
             continue
         try:
             header = read_dicom_header(image)
@@ -97,7 +108,8 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
             problems.add(image, exc.message, row=entry["line"], code="unreadable-image")
             continue
         except AttributeError as exc:
-            problems.add(image, f"DICOM header without Rows/Columns ({exc})", row=entry["line"], code="unreadable-image")
+            problems.add(image, f"DICOM header without Rows/Columns ({exc})", row=entry["line"],
+                         code="unreadable-image")
             continue
         if images is not None:
             images.add(image, path, entry["line"], "patientId", header_read=True)
@@ -120,3 +132,65 @@ def read(root: Path) -> SampleTable:
 def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     """Every problem of the tree (missing columns/files, bad rows, unreadable DICOM, boxes outside the image)."""
     return validate_tree(root, _scan, options)
+
+
+# ---- synthetic writer ---------------------------------------------------------------------------------------
+
+def _render(item: tuple) -> dict:
+    from ecamp_bench.data.synth.case import make_case
+    from ecamp_bench.data.synth.writers import make_uid, write_dicom
+
+    root, seed, index, size, patient_id, conspicuity = item
+    case = make_case(seed, "rsna", index, size, conspicuity=conspicuity)
+    write_dicom(Path(root) / IMAGES_DIR / f"{patient_id}.dcm", case.frontal,
+                sop_uid=make_uid(seed, "rsna", index, "sop"), study_uid=make_uid(seed, "rsna", index, "study"),
+                series_uid=make_uid(seed, "rsna", index, "series"), patient_id=patient_id, view=case.view,
+                sex="M" if case.sex == "Male" else "F", age=case.age, description=f"view: {case.view}")
+    boxes = case.truth.boxes
+    if boxes:
+        label_rows = [(patient_id, x1, y1, x2 - x1, y2 - y1, 1) for x1, y1, x2, y2 in boxes]
+        kind = "Lung Opacity"
+    else:
+        label_rows = [(patient_id, "", "", "", "", 0)]
+        disease = {r["kind"] for r in case.truth.records} - {"devices"}
+        kind = "No Lung Opacity / Not Normal" if disease else "Normal"
+    return {"labels": label_rows, "classes": [(patient_id, kind)] * len(label_rows),
+            "truth": {"image_id": patient_id, **case.truth_record()}}
+
+
+def write_synthetic(root: Path, n: int, seed: int, *, size: int = 256, workers: int = 1,
+                    progress: Progress | None = None, conspicuity: float = 1.0) -> int:
+    """Write ``n`` synthetic patients (one DICOM each) under ``root``; returns the number of images.
+    ``conspicuity``: see :func:`~ecamp_bench.data.synth.case.make_case`."""
+    import uuid
+
+    import numpy as np
+
+    from ecamp_bench.data.synth.parallel import map_cases
+    from ecamp_bench.data.synth.truth import write_truth
+    from ecamp_bench.data.synth.writers import write_csv
+
+    root = Path(root)
+    rng = np.random.default_rng([seed, 103])
+    items = [(str(root), seed, i, size, str(uuid.UUID(bytes=rng.bytes(16), version=4)), conspicuity)
+             for i in range(n)]
+    rows = map_cases(_render, items, label="rsna-pneumonia", workers=workers, progress=progress)
+    write_truth(root, [row["truth"] for row in rows])
+    write_csv(root / CLASS_FILE, ("patientId", "class"), [r for row in rows for r in row["classes"]])
+    write_csv(root / LABELS_FILE, COLUMNS, [r for row in rows for r in row["labels"]])
+    return len(rows)
+
+
+# ---- spec ---------------------------------------------------------------------------------------------------
+
+#: Patients per synthetic size (see the package docstring).
+SYNTHETIC_COUNTS = {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000}
+
+
+@hookimpl
+def ecamp_bench_layouts() -> list[LayoutSpec]:
+    """RSNA Pneumonia Detection Challenge, stage 2."""
+    return [LayoutSpec(name=NAME, description="RSNA Pneumonia Detection Challenge stage 2 (boxes, DICOM)",
+                       citation="Shih et al., Radiology: AI 2019", detect=detect, read=read, validate=validate,
+                       write_synthetic=write_synthetic, subdir=SUBDIR, synthetic_counts=SYNTHETIC_COUNTS,
+                       extra_image_folders=(TEST_IMAGES_DIR,))]

@@ -1,27 +1,38 @@
-"""Adapter for MIMIC-CXR-JPG 2.0.0 with the MIMIC-CXR reports placed in the same ``files/`` tree.
+"""MIMIC-CXR-JPG 2.0.0 with the MIMIC-CXR reports in one module: the reader of the official layout (the reports
+placed in the same ``files/`` tree), its synthetic writer and its spec.
 
 Images are ``files/pNN/pSUBJECT/sSTUDY/DICOMID.jpg`` and reports ``files/pNN/pSUBJECT/sSTUDY.txt``; the
 ``mimic-cxr-2.0.0-{metadata,split}.csv.gz`` files give views and splits, and the optional
 ``mimic-cxr-2.0.0-chexpert.csv.gz`` the 14 CheXpert-labeler labels per study (pre-training needs no labels: without
-the file every sample has empty labels, and ``validate`` does not count its absence as a problem). One sample per JPG; the report text is FINDINGS + IMPRESSION (see ``data/reports.py``).
+the file every sample has empty labels, and ``validate`` does not count its absence as a problem). One sample per
+JPG; the report text is FINDINGS + IMPRESSION (see ``data/reports.py``).
 
 Demographics (optional): MIMIC-CXR has none, but MIMIC-IV's ``hosp/patients.csv(.gz)`` (``subject_id``, ``gender``,
 ``anchor_age``) shares its ``subject_id``s. Placed in the root, it gives every sample ``meta["sex"]`` (``F``/``M``)
 and ``meta["age"]`` (``anchor_age``: the age in the patient's anchor year, MIMIC-IV's only age field).
+
+:func:`write_synthetic` writes synthetic studies in the same layout (frontal, 30 % with a lateral), with a report
+per study and the 14 labels of its synthetic report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ecamp_bench.data.image_check import CheckOptions, ImageChecks
-from ecamp_bench.data.layouts._scan import read_table, validate_tree
-from ecamp_bench.data.layouts._csv import Problems, SeenIds, line_of, parse_float, read_csv
-from ecamp_bench.data.layouts._images import check_image
-from ecamp_bench.data.reports import ReportParseSummary, ReportSections, parse_report
-from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.api import LayoutSpec, hookimpl
+from ecamp_bench.data.layout_kit.csv_rows import Problems, SeenIds, line_of, parse_float, read_csv
+from ecamp_bench.data.layout_kit.image_files import check_image
+from ecamp_bench.data.layout_kit.scan import read_table, validate_tree
 from ecamp_bench.specs import Problem
+
+if TYPE_CHECKING:  # imported by the functions that read or write, so that registering stays cheap
+    import numpy as np
+
+    from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+    from ecamp_bench.data.reports import ReportSections
+    from ecamp_bench.data.samples import Sample, SampleTable
+    from ecamp_bench.data.synth.parallel import Progress
 
 NAME = "mimic-cxr"
 SUBDIR = "mimic-cxr-jpg/2.0.0"
@@ -77,6 +88,9 @@ def patients(root: Path, problems: Problems) -> dict[str, dict[str, str]]:
 
 
 def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
+    from ecamp_bench.data.reports import parse_report
+    from ecamp_bench.data.samples import Sample
+
     root = Path(root)
     path = root / METADATA
     metadata = read_csv(path, METADATA_REQUIRED, problems)
@@ -102,7 +116,8 @@ def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sa
         if not check_image(image, path, line, "dicom_id", problems, images):
             continue
         if not (row["Rows"].isdigit() and row["Columns"].isdigit()):
-            problems.add(path, f"Rows/Columns are not integers: {row['Rows']!r}, {row['Columns']!r}", row=line, key="Rows")
+            problems.add(path, f"Rows/Columns are not integers: {row['Rows']!r}, {row['Columns']!r}", row=line,
+                         key="Rows")
             continue
         if split_frame is not None and dicom_id not in splits:
             problems.add(root / SPLIT, f"dicom_id {dicom_id} (metadata line {line}) has no split", key="dicom_id",
@@ -138,15 +153,89 @@ def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
     return validate_tree(root, _scan, options)
 
 
-def report_parse_summary(samples: Iterable[Sample]) -> ReportParseSummary:
-    """How the reports of ``samples`` were parsed (one count per study; see :class:`ReportParseSummary`)."""
-    seen: dict[str, tuple[str, str]] = {}
-    for sample in samples:
-        if "report_source" in sample.meta and sample.study_id not in seen:
-            seen[sample.study_id] = (sample.meta["report_source"], sample.meta["report_path"])
-    return ReportParseSummary.of(seen.values())
-
-
 def frontal_only(table: SampleTable) -> SampleTable:
     """The PA/AP images only (what ECAMP pre-trains on)."""
     return table.filter(lambda s: s.view in FRONTAL_VIEWS)
+
+
+# ---- synthetic writer ---------------------------------------------------------------------------------------
+METADATA_COLUMNS = ("dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition", "Rows",
+                    "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning",
+                    "ViewCodeSequence_CodeMeaning", "PatientOrientationCodeSequence_CodeMeaning")
+SPLIT_COLUMNS = ("dicom_id", "study_id", "subject_id", "split")
+CHEXPERT_COLUMNS = ("subject_id", "study_id", *LABELS)
+
+
+def _dicom_id(rng: np.random.Generator) -> str:
+    return "-".join(rng.bytes(4).hex() for _ in range(5))
+
+
+def _render(item: tuple) -> dict:
+    from ecamp_bench.data.synth.case import case_rng, make_case
+    from ecamp_bench.data.synth.reports import mimic_report_text
+    from ecamp_bench.data.synth.writers import fmt_label, save_jpeg
+
+    root, seed, index, size, subject_id, study_id, ids, split = item
+    case = make_case(seed, "mimic", index, size, lateral=len(ids) > 1)
+    rng = case_rng(seed, "mimic", index + 1_000_000)
+    folder = study_folder(Path(root), str(subject_id), str(study_id))
+    save_jpeg(folder / f"{ids[0]}.jpg", case.frontal)
+    if case.lateral is not None:
+        save_jpeg(folder / f"{ids[1]}.jpg", case.lateral)
+    text = mimic_report_text(case.report, rng, case.view, case.sex, omit_findings=rng.random() < 0.08)
+    folder.with_suffix(".txt").write_text(text, encoding="utf-8")
+    date = 21000101 + int(rng.integers(0, 80)) * 10000 + int(rng.integers(0, 12)) * 100 + int(rng.integers(0, 28))
+    time = (f"{int(rng.integers(0, 24)):02d}{int(rng.integers(0, 60)):02d}{int(rng.integers(0, 60)):02d}"
+            f".{int(rng.integers(0, 1000)):03d}")
+    procedure = "CHEST (PORTABLE AP)" if case.view == "AP" else "CHEST (PA AND LAT)"
+    views = [(case.view, "antero-posterior" if case.view == "AP" else "postero-anterior"), ("LATERAL", "lateral")]
+    orientation = "Recumbent" if case.view == "AP" else "Erect"
+    metadata = [(dicom_id, subject_id, study_id, procedure, view, size, size, date, time, procedure, meaning,
+                 orientation) for dicom_id, (view, meaning) in zip(ids, views)]
+    labels = [fmt_label(case.report.labels[name]) for name in LABELS]
+    truth = [{"image_id": dicom_id, "study_id": str(study_id), **case.truth_record()} for dicom_id in ids]
+    return {"metadata": metadata, "split": [(d, study_id, subject_id, split) for d in ids],
+            "chexpert": (subject_id, study_id, *labels), "truth": truth}
+
+
+def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1,
+                    progress: Progress | None = None) -> int:
+    """Write ``n`` synthetic studies (frontal, 30% with a lateral) under ``root``; returns the number of images."""
+    import numpy as np
+
+    from ecamp_bench.data.synth.parallel import map_cases
+    from ecamp_bench.data.synth.truth import write_truth
+    from ecamp_bench.data.synth.writers import write_csv
+
+    root = Path(root)
+    rng = np.random.default_rng([seed, 101])
+    items, subject, study = [], 10000000 + int(rng.integers(0, 9_000_000)), 50000000
+    while len(items) < n:
+        subject += int(rng.integers(1, 400))
+        split = str(rng.choice(["train", "validate", "test"], p=[0.8, 0.1, 0.1]))
+        for _ in range(min(int(rng.integers(1, 4)), n - len(items))):
+            study += int(rng.integers(1, 5000))
+            ids = tuple(_dicom_id(rng) for _ in range(2 if rng.random() < 0.3 else 1))
+            items.append((str(root), seed, len(items), size, subject, study, ids, split))
+    rows = map_cases(_render, items, label="mimic-cxr", workers=workers, progress=progress)
+    write_csv(root / SPLIT, SPLIT_COLUMNS, [r for row in rows for r in row["split"]], gzipped=True)
+    write_csv(root / CHEXPERT, CHEXPERT_COLUMNS, sorted(row["chexpert"] for row in rows), gzipped=True)
+    write_truth(root, [t for row in rows for t in row["truth"]])
+    write_csv(root / METADATA, METADATA_COLUMNS, [r for row in rows for r in row["metadata"]], gzipped=True)
+    return sum(len(row["metadata"]) for row in rows)
+
+
+# ---- spec ---------------------------------------------------------------------------------------------------
+
+#: Studies per synthetic size (see the package docstring); ``gpu-demo`` adds pre-training studies.
+SYNTHETIC_COUNTS = {"tiny": 40, "small": 400, "demo": 3000, "gpu-demo": 12000, "medium": 6000}
+
+
+@hookimpl
+def ecamp_bench_layouts() -> list[LayoutSpec]:
+    """MIMIC-CXR-JPG 2.0.0 with the MIMIC-CXR reports."""
+    return [LayoutSpec(name=NAME,
+                       description="MIMIC-CXR-JPG 2.0.0 images + MIMIC-CXR reports (files/pNN/pSUBJECT/sSTUDY)",
+                       citation="Johnson et al., MIMIC-CXR-JPG, PhysioNet 2019", detect=detect, read=read,
+                       validate=validate, write_synthetic=write_synthetic, subdir=SUBDIR,
+                       synthetic_counts=SYNTHETIC_COUNTS)]

@@ -1,4 +1,4 @@
-"""Shared helpers of the layout adapters: a problem collector and tolerant CSV reading.
+"""Layout toolkit: a problem collector and tolerant CSV reading, shared by the layout readers.
 
 Row numbers in problems and errors are **line numbers of the file** (the header is line 1), so a user can
 jump straight to them. ``read`` stops at the first problem (raising :class:`DataError`); ``validate`` keeps
@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ecamp_bench.errors import DataError
 from ecamp_bench.specs import Problem
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HEADER_LINES = 1
 
@@ -68,8 +70,11 @@ def read_csv(path: Path, required: Sequence[str], problems: Problems) -> pd.Data
     """Read a CSV (or ``.csv.gz``) as strings with blanks kept as ``""``; ``None`` if missing/unusable.
 
     Column names and cells are stripped of surrounding spaces (Kaggle's ``ImageId, EncodedPixels``).
-    A missing file or missing required columns is recorded as a problem naming the file.
+    A missing file or missing required columns is recorded as a problem naming the file. pandas is imported
+    here, not with the module, so registering a layout plugin stays cheap.
     """
+    import pandas as pd
+
     if not path.is_file():
         problems.add(path, "required file is missing", code="missing-file")
         return None

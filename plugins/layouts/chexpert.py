@@ -1,8 +1,12 @@
-"""Adapter for CheXpert-v1.0(-small): ``train.csv``/``valid.csv`` and the JPEG tree they point to.
+"""CheXpert-v1.0(-small) in one module: the reader of its official layout, its synthetic writer and its spec.
 
-``Path`` cells look like ``CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg`` (relative to the
-folder *above* the root). ``valid.csv`` is the official test set. Labels are the raw 14 observations
-(1.0 / 0.0 / -1.0 uncertain / NaN blank); :func:`apply_uncertainty_policy` maps them for training.
+The layout: ``train.csv``/``valid.csv`` and the JPEG tree they point to. ``Path`` cells look like
+``CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg`` (relative to the folder *above* the root).
+``valid.csv`` is the official test set. Labels are the raw 14 observations (1.0 / 0.0 / -1.0 uncertain / NaN
+blank); :func:`apply_uncertainty_policy` maps them for training.
+
+:func:`write_synthetic` writes synthetic studies in the same layout: labels of ``train.csv`` from the synthetic
+report, of ``valid.csv`` (the radiologists' consensus in the release) from what was drawn.
 """
 
 from __future__ import annotations
@@ -11,14 +15,20 @@ import math
 import re
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ecamp_bench.data.image_check import CheckOptions, ImageChecks
-from ecamp_bench.data.layouts._scan import read_table, validate_tree
-from ecamp_bench.data.layouts._csv import Problems, SeenIds, line_of, parse_float, read_csv
-from ecamp_bench.data.layouts._images import check_image
-from ecamp_bench.data.samples import Sample, SampleTable
+from ecamp_bench.api import LayoutSpec, hookimpl
+from ecamp_bench.data.layout_kit.csv_rows import Problems, SeenIds, line_of, parse_float, read_csv
+from ecamp_bench.data.layout_kit.image_files import check_image
+from ecamp_bench.data.layout_kit.scan import read_table, validate_tree
 from ecamp_bench.errors import ConfigError
 from ecamp_bench.specs import Problem
+
+if TYPE_CHECKING:  # imported by the functions that read or write, so that registering stays cheap
+    from ecamp_bench.data.image_check import CheckOptions, ImageChecks
+    from ecamp_bench.data.samples import Sample, SampleTable
+    from ecamp_bench.data.synth.case import HardFinding
+    from ecamp_bench.data.synth.parallel import Progress
 
 NAME = "chexpert"
 SUBDIR = "CheXpert-v1.0-small"
@@ -55,6 +65,8 @@ def _top_folder(root: Path, cell: str) -> str | None:
 
 
 def _scan(root: Path, problems: Problems, images: ImageChecks | None) -> list[Sample]:
+    from ecamp_bench.data.samples import Sample
+
     root = Path(root)
     samples = []
     seen = SeenIds("Path")
@@ -133,3 +145,73 @@ def apply_uncertainty_policy(table: SampleTable, policy: dict[str, str] | None =
         return sample.with_labels(labels)
 
     return table.map(change)
+
+
+# ---- synthetic writer ---------------------------------------------------------------------------------------
+
+def _render(item: tuple) -> dict:
+    from ecamp_bench.data.synth.case import make_case
+    from ecamp_bench.data.synth.truth import drawn_observations
+    from ecamp_bench.data.synth.writers import fmt_label, save_jpeg
+
+    root, seed, index, size, split, patient, study, lateral, hard = item
+    case = make_case(seed, "chexpert", index, size, lateral=lateral, hard=hard)
+    relative = f"{split}/patient{patient:05d}/study{study}"
+    rows, truth = [], []
+    if split == "valid":  # the official test set: radiologist consensus, 0/1 only
+        present = drawn_observations(case.truth.records)
+        labels = {name: float(name in present) for name in OBSERVATIONS}
+        labels["No Finding"] = float(not (present - {"Support Devices"}))
+    else:
+        labels = case.report.labels
+    views = [("view1_frontal.jpg", "Frontal", case.view, case.frontal)]
+    if case.lateral is not None:
+        views.append(("view2_lateral.jpg", "Lateral", "", case.lateral))
+    for name, frontal_lateral, ap_pa, pixels in views:
+        save_jpeg(Path(root) / relative / name, pixels)
+        path = f"{SUBDIR}/{relative}/{name}"
+        rows.append((path, case.sex, case.age, frontal_lateral, ap_pa, *(fmt_label(labels[o]) for o in OBSERVATIONS)))
+        truth.append({"image_id": path, **case.truth_record()})
+    return {"split": split, "rows": rows, "truth": truth}
+
+
+def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: int = 1,
+                    progress: Progress | None = None, valid_share: float = 0.12,
+                    hard: HardFinding | None = None) -> int:
+    """Write ``n`` synthetic studies (a ``valid_share`` of the patients in ``valid``, 20% with a lateral); returns
+    the image count. ``hard``: one finding drawn with less contrast in one sex (off by default; see ``make_case``)."""
+    import numpy as np
+
+    from ecamp_bench.data.synth.parallel import map_cases
+    from ecamp_bench.data.synth.truth import write_truth
+    from ecamp_bench.data.synth.writers import write_csv
+
+    root = Path(root)
+    rng = np.random.default_rng([seed, 102])
+    items, patient = [], 0
+    while len(items) < n:
+        patient += 1
+        split = "valid" if rng.random() < valid_share else "train"
+        for study in range(1, min(int(rng.integers(1, 3)), n - len(items)) + 1):
+            items.append((str(root), seed, len(items), size, split, patient, study, bool(rng.random() < 0.2), hard))
+    rows = map_cases(_render, items, label="chexpert", workers=workers, progress=progress)
+    write_truth(root, [t for row in rows for t in row["truth"]])
+    for split in ("valid", "train"):
+        write_csv(root / f"{split}.csv", COLUMNS, [r for row in rows if row["split"] == split for r in row["rows"]])
+    return sum(len(row["rows"]) for row in rows)
+
+
+# ---- spec ---------------------------------------------------------------------------------------------------
+
+#: Studies per synthetic size (see the package docstring); the demo sizes' ``valid`` is 15 % of the patients.
+SYNTHETIC_COUNTS = {"tiny": 48, "small": 400, "demo": 4000, "gpu-demo": 4000, "medium": 6000}
+SYNTHETIC_OPTIONS = {"demo": {"valid_share": 0.15}, "gpu-demo": {"valid_share": 0.15}}
+
+
+@hookimpl
+def ecamp_bench_layouts() -> list[LayoutSpec]:
+    """CheXpert-v1.0-small."""
+    return [LayoutSpec(name=NAME, description="CheXpert-v1.0-small (train.csv / valid.csv, 14 observations)",
+                       citation="Irvin et al., CheXpert, AAAI 2019", detect=detect, read=read, validate=validate,
+                       write_synthetic=write_synthetic, subdir=SUBDIR, synthetic_counts=SYNTHETIC_COUNTS,
+                       synthetic_options=SYNTHETIC_OPTIONS)]
