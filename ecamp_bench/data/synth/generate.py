@@ -62,8 +62,15 @@ LAYOUTS: Mapping[str, tuple[str, Any]] = _Derived(
 #: synthetic size → ``{layout: cases, ..., "size": px}``.
 SIZE_PARAMS: Mapping[str, dict[str, int]] = _Derived(lambda: {name: synthetic_size(name) for name in SIZES})
 PRESETS = SIZE_PARAMS  # the name before synthetic sizes were called sizes; kept for callers of older versions
-# Layouts whose writers take the ``hard`` knob (those that write demographics in their official columns).
-HARD_FINDING_LAYOUTS = ("chexpert", "nih-cxr14")
+
+
+def hard_finding_layouts() -> tuple[str, ...]:
+    """The layouts whose synthetic writer takes the ``hard`` knob (a keyword ``hard``: those that write
+    demographics in their official columns), in catalog order; derived from the writers, not listed here."""
+    import inspect
+
+    return tuple(name for name, spec in synthetic_layouts().items()
+                 if "hard" in inspect.signature(spec.write_synthetic).parameters)
 
 
 def synthetic_size(name: str) -> dict[str, int]:
@@ -98,9 +105,10 @@ def generate(out: Path, size: str = "small", seed: int = 0, progress: Progress |
     Returns the number of images per layout.
 
     The marker ``out/SYNTHETIC.json`` (synthetic size, seed, counts, generator version) is written last, so a
-    tree without it is incomplete (:data:`MARKER_SIZE_KEY` names the key of the size's name). ``progress(layout, done, total)`` is called as cases are written. ``hard`` (a
-    :class:`~ecamp_bench.data.synth.case.HardFinding`, off by default) goes to the layouts with demographics
-    (:data:`HARD_FINDING_LAYOUTS`) and into the marker.
+    tree without it is incomplete (:data:`MARKER_SIZE_KEY` names the key of the size's name).
+    ``progress(layout, done, total)`` is called as cases are written. ``hard`` (a
+    :class:`~ecamp_bench.data.synth.case.HardFinding`, off by default) goes to the layouts whose writers take it
+    (:func:`hard_finding_layouts`: those with demographics) and into the marker.
     """
     params = synthetic_size(size)
     out = Path(out)
@@ -108,9 +116,10 @@ def generate(out: Path, size: str = "small", seed: int = 0, progress: Progress |
     workers = default_workers() if workers is None else workers
     counts = {}
     layouts = {name: spec for name, spec in synthetic_layouts().items() if name in params}
+    with_hard = hard_finding_layouts() if hard is not None else ()
     for name, spec in layouts.items():
         options = dict(spec.synthetic_options.get(size, {}))
-        if hard is not None and name in HARD_FINDING_LAYOUTS:
+        if name in with_hard:
             options["hard"] = hard
         counts[name] = spec.write_synthetic(out / spec.subdir, params[name], seed, size=params["size"], workers=workers,
                                             progress=progress, **options)
@@ -118,7 +127,7 @@ def generate(out: Path, size: str = "small", seed: int = 0, progress: Progress |
               "counts": counts, "layouts": expected_layouts(size)}
     if hard is not None:
         marker["hard_finding"] = {"kind": hard.kind, "sex": hard.sex, "contrast": hard.contrast,
-                                  "layouts": list(HARD_FINDING_LAYOUTS)}
+                                  "layouts": list(with_hard)}
     (out / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return counts
 
