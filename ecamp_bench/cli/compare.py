@@ -83,7 +83,7 @@ def compare_command(
 ) -> None:
     """Paired test of two backbones on the same test images (DeLong for AUC, paired bootstrap otherwise).
 
-    Without ``--task``/``--fraction``: one summary row per (task, protocol, preset, fraction) both backbones have.
+    Without `--task`/`--fraction`: one summary row per (task, protocol, preset, fraction) both backbones have.
     """
     from rich.table import Table
 

@@ -94,8 +94,8 @@ def eval_command(
 ) -> None:
     """Evaluate a backbone on a task at one label fraction; write one result record per seed.
 
-    Under ``torchrun --nproc_per_node N -m ecamp_bench.cli eval ...`` the N processes run each seed together
-    (DDP: NCCL on GPU, gloo on CPU; ``--device cuda`` means each process's ``cuda:LOCAL_RANK``) and rank 0
+    Under `torchrun --nproc_per_node N -m ecamp_bench.cli eval ...` the N processes run each seed together
+    (DDP: NCCL on GPU, gloo on CPU; `--device cuda` means each process's `cuda:LOCAL_RANK`) and rank 0
     writes the record.
     """
     from ecamp_bench.data.splits import parse_fraction

@@ -106,3 +106,12 @@ def test_errors_read_as_sentences(capsys):
 def test_compare_refuses_a_backbone_against_itself(tmp_path, capsys):
     assert main(["compare", "random-init", "random-init", "--results", str(tmp_path)]) == 2
     assert "two different backbones" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["eval"], ["sweep"], ["pretrain"], ["compare"], ["leaderboard"], ["reproduce"],
+                                     ["list"], ["data", "synth"], ["distill"]])
+def test_help_shows_no_rst_markup(command, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    main([*command, "--help"])
+    out = capsys.readouterr().out
+    assert "Usage" in out and "``" not in out
