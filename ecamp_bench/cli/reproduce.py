@@ -43,16 +43,17 @@ def resolve_cell(recipe: Recipe, cell: RecipeCell, preset: str = "default",
                  overrides: tuple[str, ...] = ()) -> ResolvedCell:
     """The resolved protocol parameters of ``cell`` (no data read); parameters absent from ``sources`` keep the
     protocol's default (ours where the source gives none)."""
-    from ecamp_bench.config import apply_overrides, from_dict, parse_override, to_dict
-    from ecamp_bench.evaluation.params import preset_overrides, protocol_params
+    from ecamp_bench.config import parse_override, to_dict
+    from ecamp_bench.evaluation.eval_config import resolve_protocol_params
+    from ecamp_bench.evaluation.params import preset_overrides
     from ecamp_bench.evaluation.recipes import check_cell
 
     spec = catalog().protocol(cell.protocol)
     check_cell(cell, spec.params, recipe)
-    params = to_dict(protocol_params(spec, preset, cell.overrides()))
-    mine = [o for o in overrides if parse_override(o)[0][0] == "protocol"]
-    params = to_dict(from_dict(spec.params, apply_overrides({"protocol": params}, mine)["protocol"], prefix="protocol"))
-    set_keys = {parse_override(o)[0][1] for o in mine if len(parse_override(o)[0]) > 1}
+    params = to_dict(resolve_protocol_params(spec, preset=preset, recipe_values=cell.overrides(),
+                                             overrides=overrides))
+    mine = [parse_override(o)[0] for o in overrides if parse_override(o)[0][0] == "protocol"]
+    set_keys = {parts[1] for parts in mine if len(parts) > 1}
     return ResolvedCell(cell, params, param_sources(cell, set(preset_overrides(spec, preset)), set_keys))
 
 

@@ -132,6 +132,19 @@ def _check_settable(overrides: Sequence[str]) -> None:
                 raise ConfigError(f"--set {item!r}: '{key}' is chosen by {option}, not by --set")
 
 
+def resolve_protocol_params(protocol: ProtocolSpec, *, preset: str = DEFAULT_PRESET,
+                            recipe_values: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()) -> Any:
+    """Only the protocol section of :func:`resolve_eval_config`, in the same order (defaults ← ``recipe_values``
+    ← ``preset`` ← the ``protocol.*`` items of ``overrides``; other items are ignored): for showing a recipe
+    cell's parameters without a backbone or data (``reproduce --dry-run``)."""
+    params = protocol_params(protocol, preset, recipe_values)
+    mine = [item for item in overrides if item.split("=", 1)[0].strip().startswith("protocol.")]
+    if not mine:
+        return params
+    return from_dict(protocol.params, apply_overrides({"protocol": to_dict(params)}, mine)["protocol"],
+                     prefix="protocol")
+
+
 def resolve_eval_config(
     *,
     task: TaskSpec,
@@ -167,5 +180,5 @@ def resolve_eval_config(
 
 __all__ = [
     "BACKBONE_CONFIG_FIELDS", "EvalConfig", "PublishedSplitRef", "RecipeRef", "ScoringOptions", "SeededSplit",
-    "TaskSection", "resolve_eval_config",
+    "TaskSection", "resolve_eval_config", "resolve_protocol_params",
 ]

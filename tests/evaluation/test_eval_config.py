@@ -85,3 +85,14 @@ def test_config_sha256_is_unchanged_from_the_dict_built_config(synthetic_tiny, r
     plan = prepare_run(RunRequest(backbone="random-init", data_root=synthetic_tiny, **request_args), get_catalog())
     assert plan.config_sha256 == sha
     assert plan.config == plan.eval_config.to_data() and plan.params is plan.eval_config.protocol
+
+
+def test_the_protocol_only_resolver_agrees_with_the_full_one():
+    from ecamp_bench.evaluation.eval_config import resolve_protocol_params
+
+    catalog = get_catalog()
+    layers = dict(preset="tiny", recipe_values={"lr": 1e-3, "weight_decay": 0.5},
+                  overrides=["protocol.batch_size=7", "split.seed=3"])
+    full = _resolve(**layers).protocol
+    assert resolve_protocol_params(catalog.protocol("linear"), **layers) == full
+    assert (full.lr, full.weight_decay, full.batch_size) == (1e-2, 0.5, 7)
