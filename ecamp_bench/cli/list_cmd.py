@@ -38,6 +38,7 @@ def protocol_params_table(spec) -> Table:
     """Every parameter of protocol ``spec``: its default (the published value) and each named preset's value
     (blank where the preset keeps the default)."""
     from ecamp_bench.config import to_dict
+    from ecamp_bench.evaluation.params import param_meanings
 
     defaults = to_dict(spec.params())
     presets = sorted(spec.presets)
@@ -48,9 +49,11 @@ def protocol_params_table(spec) -> Table:
     table.add_column("default")
     for name in presets:
         table.add_column(f"preset {name}")
+    meanings = param_meanings(spec.params)
     for key, value in defaults.items():
         cells = [escape(str((spec.presets[name] or {}).get(key, ""))) for name in presets]
-        table.add_row(escape(key), escape(str(value)), *cells)
+        shown = f"{value} ({meanings[key]})" if key in meanings else str(value)
+        table.add_row(escape(key), escape(shown), *cells)
     return table
 
 

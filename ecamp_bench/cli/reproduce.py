@@ -166,6 +166,9 @@ def reproduce_command(
     if dry_run:
         for cell in cells:
             _print_resolved(resolve_cell(recipe, cell, preset, tuple(overrides)))
+        runs = len(cells) * len(parse_seeds(seeds))
+        out.print(f"dry run: {len(cells)} recipe cell(s) × {len(parse_seeds(seeds))} seed(s) = {runs} evaluation(s) "
+                  f"per backbone; nothing was run. Without --dry-run, pass --backbone.", soft_wrap=True)
         return
     from ecamp_bench.cli.sweep import SweepDisplay, _print_summary
     from ecamp_bench.sweep.runner import SweepSettings, run_sweep
@@ -208,13 +211,16 @@ def reproduce_backbone(backbone: str | None, dry_run: bool) -> str | None:
 
 
 def _print_resolved(resolved: ResolvedCell) -> None:
+    from ecamp_bench.evaluation.params import param_meanings
     from ecamp_bench.leaderboard.aggregate import format_fraction
 
     cell, out = resolved.cell, console()
     out.print(f"[bold]{cell.task} {cell.protocol} {format_fraction(cell.fraction)}[/]", soft_wrap=True)
+    meanings = param_meanings(catalog().protocol(cell.protocol).params)
     for key, value in resolved.params.items():
         source = resolved.sources.get(key, "protocol default: not given by the source")
-        out.print(f"  {key} = {value}  ({escape(source)})", soft_wrap=True)
+        meaning = f"; {meanings[key]}" if key in meanings else ""
+        out.print(f"  {key} = {value}  ({escape(source)}{escape(meaning)})", soft_wrap=True)
 
 
 def comparison_table(recipe: Recipe, cells: list[RecipeCell], grid, settings) -> Table:

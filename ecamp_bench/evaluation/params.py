@@ -54,4 +54,12 @@ def protocol_params(spec: ProtocolSpec, preset: str = DEFAULT_PRESET, recipe: Ma
     return from_dict(spec.params, values, prefix=f"presets.{preset}" if preset != DEFAULT_PRESET else "params")
 
 
-__all__ = ["DEFAULT_PRESET", "preset_names", "preset_overrides", "protocol_params"]
+def param_meanings(params_cls: type) -> dict[str, str]:
+    """``{field: meaning}`` for the params fields that declare one (``field(metadata={"meaning": ...})``), e.g. a
+    value 0 that stands for "the backbone's input size"."""
+    from dataclasses import fields
+
+    return {f.name: str(f.metadata["meaning"]) for f in fields(params_cls) if "meaning" in f.metadata}
+
+
+__all__ = ["DEFAULT_PRESET", "param_meanings", "preset_names", "preset_overrides", "protocol_params"]

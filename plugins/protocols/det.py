@@ -9,7 +9,7 @@ the values are ours (this module is their one source), with the same selection r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ecamp_bench.api import ProtocolSpec, hookimpl
 
@@ -26,7 +26,7 @@ class DetParams:
     weight_decay: float = 0.05
     max_epochs: int = 50
     patience: int = 10  # early stopping on val map_40_75
-    image_size: int = 0  # 0 = the backbone's input size
+    image_size: int = field(default=0, metadata={"meaning": "0 = the backbone's input size"})
     fpn_channels: int = 256
     stacked_convs: int = 4
     anchor_scale: int = 4  # RetinaNet octave_base_scale: anchors 4x the stride (and 2^(1/3), 2^(2/3))

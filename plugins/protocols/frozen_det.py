@@ -11,7 +11,7 @@ The defaults are the 10 %/100 % values; MGCA's 1 % values are in the ``mgca`` re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ecamp_bench.api import ProtocolSpec, hookimpl
 
@@ -26,7 +26,7 @@ class FrozenDetParams:
     weight_decay: float = 1e-6
     max_epochs: int = 50
     patience: int = 10  # early stopping on val map_40_75
-    image_size: int = 0  # 0 = the backbone's input size (224 for the paper's ViT-B/16)
+    image_size: int = field(default=0, metadata={"meaning": "0 = the backbone's input size"})  # ViT-B/16: 224
     neck_channels: tuple[int, int, int] = (512, 256, 128)  # mmdet's YOLOv3 neck widths (ours)
     confidence: float = 0.5  # objectness threshold
     nms_iou: float = 0.5

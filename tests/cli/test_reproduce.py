@@ -178,3 +178,12 @@ def test_eval_takes_a_recipe_and_the_record_carries_it(synthetic_tiny):
     assert resolved["recipe"]["name"] == "mrm" and resolved["recipe"]["sha256"] == load_recipe("mrm").sha256
     assert resolved["protocol"]["warmup_steps"] == 5  # the tiny preset sits over the recipe's 50 (README.md:90)
     assert resolved["protocol"]["grad_clip"] == 1.0 and resolved["protocol"]["pooling"] == "mean"  # the recipe's
+
+
+def test_dry_run_explains_a_zero_image_size_and_ends_with_a_summary(capsys):
+    from ecamp_bench.cli import main
+
+    assert main(["reproduce", "mgca", "--dry-run", "--tasks", "rsna-det", "--seeds", "0,1"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "image_size = 0 (protocol default: not given by the source; 0 = the backbone's input size)" in out
+    assert "dry run: 3 recipe cell(s) × 2 seed(s) = 6 evaluation(s) per backbone; nothing was run." in out
