@@ -149,6 +149,11 @@ def apply_uncertainty_policy(table: SampleTable, policy: dict[str, str] | None =
 
 # ---- synthetic writer ---------------------------------------------------------------------------------------
 
+#: Studies per synthetic size (see the package docstring); the demo sizes' ``valid`` is 15 % of the patients.
+SYNTHETIC_COUNTS = {"tiny": 48, "small": 400, "demo": 4000, "gpu-demo": 4000, "medium": 6000}
+SYNTHETIC_OPTIONS = {"demo": {"valid_share": 0.15}, "gpu-demo": {"valid_share": 0.15}}
+
+
 def _render(item: tuple) -> dict:
     from ecamp_bench.data.synth.case import make_case
     from ecamp_bench.data.synth.truth import drawn_observations
@@ -182,8 +187,7 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: 
     the image count. ``hard``: one finding drawn with less contrast in one sex (off by default; see ``make_case``)."""
     import numpy as np
 
-    from ecamp_bench.data.synth.parallel import map_cases
-    from ecamp_bench.data.synth.truth import write_truth
+    from ecamp_bench.data.synth.parallel import render_cases
     from ecamp_bench.data.synth.writers import write_csv
 
     root = Path(root)
@@ -194,19 +198,13 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: 
         split = "valid" if rng.random() < valid_share else "train"
         for study in range(1, min(int(rng.integers(1, 3)), n - len(items)) + 1):
             items.append((str(root), seed, len(items), size, split, patient, study, bool(rng.random() < 0.2), hard))
-    rows = map_cases(_render, items, label="chexpert", workers=workers, progress=progress)
-    write_truth(root, [t for row in rows for t in row["truth"]])
+    rows = render_cases(_render, items, root, label="chexpert", workers=workers, progress=progress)
     for split in ("valid", "train"):
         write_csv(root / f"{split}.csv", COLUMNS, [r for row in rows if row["split"] == split for r in row["rows"]])
     return sum(len(row["rows"]) for row in rows)
 
 
 # ---- spec ---------------------------------------------------------------------------------------------------
-
-#: Studies per synthetic size (see the package docstring); the demo sizes' ``valid`` is 15 % of the patients.
-SYNTHETIC_COUNTS = {"tiny": 48, "small": 400, "demo": 4000, "gpu-demo": 4000, "medium": 6000}
-SYNTHETIC_OPTIONS = {"demo": {"valid_share": 0.15}, "gpu-demo": {"valid_share": 0.15}}
-
 
 @hookimpl
 def ecamp_bench_layouts() -> list[LayoutSpec]:

@@ -162,6 +162,10 @@ def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
 
 
 # ---- synthetic writer ---------------------------------------------------------------------------------------
+
+#: Images per synthetic size (see the package docstring).
+SYNTHETIC_COUNTS = {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000}
+
 CLASS_SHARES = (0.35, 0.3, 0.35)  # of THREE_CLASS
 TEST_SHARE = 0.2
 
@@ -201,8 +205,7 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: 
 
     import numpy as np
 
-    from ecamp_bench.data.synth.parallel import map_cases
-    from ecamp_bench.data.synth.truth import write_truth
+    from ecamp_bench.data.synth.parallel import render_cases
     from ecamp_bench.data.synth.writers import atomic_write_bytes
 
     root = Path(root)
@@ -228,8 +231,7 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: 
             extra = class_findings(name, rng)
             items.append((str(root), seed, len(items), size, split, patient_id, filename, name, source, extra,
                           conspicuity))
-    rows = map_cases(_render, items, label="covidx-cxr", workers=workers, progress=progress)
-    write_truth(root, [row["truth"] for row in rows])
+    rows = render_cases(_render, items, root, label="covidx-cxr", workers=workers, progress=progress)
     for split in ("test", "train"):
         text = "".join(row["line"] + "\n" for row in rows if row["split"] == split)
         atomic_write_bytes(root / f"{split}.txt", text.encode("utf-8"))
@@ -237,10 +239,6 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: 
 
 
 # ---- spec ---------------------------------------------------------------------------------------------------
-
-#: Images per synthetic size (see the package docstring).
-SYNTHETIC_COUNTS = {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000}
-
 
 @hookimpl
 def ecamp_bench_layouts() -> list[LayoutSpec]:

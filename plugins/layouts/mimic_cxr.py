@@ -159,6 +159,10 @@ def frontal_only(table: SampleTable) -> SampleTable:
 
 
 # ---- synthetic writer ---------------------------------------------------------------------------------------
+
+#: Studies per synthetic size (see the package docstring); ``gpu-demo`` adds pre-training studies.
+SYNTHETIC_COUNTS = {"tiny": 40, "small": 400, "demo": 3000, "gpu-demo": 12000, "medium": 6000}
+
 METADATA_COLUMNS = ("dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition", "Rows",
                     "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning",
                     "ViewCodeSequence_CodeMeaning", "PatientOrientationCodeSequence_CodeMeaning")
@@ -203,8 +207,7 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: 
     """Write ``n`` synthetic studies (frontal, 30% with a lateral) under ``root``; returns the number of images."""
     import numpy as np
 
-    from ecamp_bench.data.synth.parallel import map_cases
-    from ecamp_bench.data.synth.truth import write_truth
+    from ecamp_bench.data.synth.parallel import render_cases
     from ecamp_bench.data.synth.writers import write_csv
 
     root = Path(root)
@@ -217,19 +220,14 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: 
             study += int(rng.integers(1, 5000))
             ids = tuple(_dicom_id(rng) for _ in range(2 if rng.random() < 0.3 else 1))
             items.append((str(root), seed, len(items), size, subject, study, ids, split))
-    rows = map_cases(_render, items, label="mimic-cxr", workers=workers, progress=progress)
+    rows = render_cases(_render, items, root, label="mimic-cxr", workers=workers, progress=progress)
     write_csv(root / SPLIT, SPLIT_COLUMNS, [r for row in rows for r in row["split"]], gzipped=True)
     write_csv(root / CHEXPERT, CHEXPERT_COLUMNS, sorted(row["chexpert"] for row in rows), gzipped=True)
-    write_truth(root, [t for row in rows for t in row["truth"]])
     write_csv(root / METADATA, METADATA_COLUMNS, [r for row in rows for r in row["metadata"]], gzipped=True)
     return sum(len(row["metadata"]) for row in rows)
 
 
 # ---- spec ---------------------------------------------------------------------------------------------------
-
-#: Studies per synthetic size (see the package docstring); ``gpu-demo`` adds pre-training studies.
-SYNTHETIC_COUNTS = {"tiny": 40, "small": 400, "demo": 3000, "gpu-demo": 12000, "medium": 6000}
-
 
 @hookimpl
 def ecamp_bench_layouts() -> list[LayoutSpec]:

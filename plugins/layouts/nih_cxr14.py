@@ -224,6 +224,10 @@ def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
 
 
 # ---- synthetic writer ---------------------------------------------------------------------------------------
+
+#: Images per synthetic size (see the package docstring).
+SYNTHETIC_COUNTS = {"tiny": 80, "small": 500, "demo": 2400, "gpu-demo": 2400, "medium": 8000}
+
 ENTRY_COLUMNS = ("Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age", "Patient Gender",
                  "View Position", "OriginalImage[Width", "Height]", "OriginalImagePixelSpacing[x", "y]")
 UNDRAWN = ("Emphysema", "Fibrosis", "Hernia")
@@ -277,8 +281,7 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: 
     ``hard``, ``conspicuity``: see :func:`~ecamp_bench.data.synth.case.make_case`."""
     import numpy as np
 
-    from ecamp_bench.data.synth.parallel import map_cases
-    from ecamp_bench.data.synth.truth import write_truth
+    from ecamp_bench.data.synth.parallel import render_cases
     from ecamp_bench.data.synth.writers import atomic_write_bytes, write_csv
 
     root = Path(root)
@@ -290,8 +293,7 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: 
         for follow_up in range(min(int(rng.integers(1, 4)), n - len(items))):
             undrawn = tuple(label for label in UNDRAWN if rng.random() < UNDRAWN_RATE)
             items.append((str(root), seed, len(items), n, size, patient, follow_up, split, undrawn, hard, conspicuity))
-    rows = map_cases(_render, items, label="nih-cxr14", workers=workers, progress=progress)
-    write_truth(root, [row["truth"] for row in rows])
+    rows = render_cases(_render, items, root, label="nih-cxr14", workers=workers, progress=progress)
     write_csv(root / BBOX_FILE, BBOX_REQUIRED, [b for row in rows for b in row["boxes"]])
     for file_name, split in SPLITS.items():
         names = sorted(row["row"][0] for row in rows if row["split"] == split)
@@ -301,10 +303,6 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 224, workers: 
 
 
 # ---- spec ---------------------------------------------------------------------------------------------------
-
-#: Images per synthetic size (see the package docstring).
-SYNTHETIC_COUNTS = {"tiny": 80, "small": 500, "demo": 2400, "gpu-demo": 2400, "medium": 8000}
-
 
 @hookimpl
 def ecamp_bench_layouts() -> list[LayoutSpec]:

@@ -136,6 +136,10 @@ def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
 
 # ---- synthetic writer ---------------------------------------------------------------------------------------
 
+#: Patients per synthetic size (see the package docstring).
+SYNTHETIC_COUNTS = {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000}
+
+
 def _render(item: tuple) -> dict:
     from ecamp_bench.data.synth.case import make_case
     from ecamp_bench.data.synth.writers import make_uid, write_dicom
@@ -166,26 +170,20 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 256, workers: 
 
     import numpy as np
 
-    from ecamp_bench.data.synth.parallel import map_cases
-    from ecamp_bench.data.synth.truth import write_truth
+    from ecamp_bench.data.synth.parallel import render_cases
     from ecamp_bench.data.synth.writers import write_csv
 
     root = Path(root)
     rng = np.random.default_rng([seed, 103])
     items = [(str(root), seed, i, size, str(uuid.UUID(bytes=rng.bytes(16), version=4)), conspicuity)
              for i in range(n)]
-    rows = map_cases(_render, items, label="rsna-pneumonia", workers=workers, progress=progress)
-    write_truth(root, [row["truth"] for row in rows])
+    rows = render_cases(_render, items, root, label="rsna-pneumonia", workers=workers, progress=progress)
     write_csv(root / CLASS_FILE, ("patientId", "class"), [r for row in rows for r in row["classes"]])
     write_csv(root / LABELS_FILE, COLUMNS, [r for row in rows for r in row["labels"]])
     return len(rows)
 
 
 # ---- spec ---------------------------------------------------------------------------------------------------
-
-#: Patients per synthetic size (see the package docstring).
-SYNTHETIC_COUNTS = {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000}
-
 
 @hookimpl
 def ecamp_bench_layouts() -> list[LayoutSpec]:

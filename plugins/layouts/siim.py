@@ -109,6 +109,10 @@ def validate(root: Path, options: CheckOptions | None = None) -> list[Problem]:
 
 
 # ---- synthetic writer ---------------------------------------------------------------------------------------
+
+#: Images per synthetic size (see the package docstring).
+SYNTHETIC_COUNTS = {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000}
+
 UID_PREFIX = "1.2.276.0.7230010.3.1."
 
 
@@ -138,24 +142,18 @@ def write_synthetic(root: Path, n: int, seed: int, *, size: int = 256, workers: 
                     progress: Progress | None = None, conspicuity: float = 1.0) -> int:
     """Write ``n`` synthetic images (one RLE row per pneumothorax region, ``-1`` when none); returns the image count.
     ``conspicuity``: see :func:`~ecamp_bench.data.synth.case.make_case`."""
-    from ecamp_bench.data.synth.parallel import map_cases
-    from ecamp_bench.data.synth.truth import write_truth
+    from ecamp_bench.data.synth.parallel import render_cases
     from ecamp_bench.data.synth.writers import atomic_write_bytes
 
     root = Path(root)
     items = [(str(root), seed, i, size, conspicuity) for i in range(n)]
-    rows = map_cases(_render, items, label="siim-acr", workers=workers, progress=progress)
-    write_truth(root, [row["truth"] for row in rows])
+    rows = render_cases(_render, items, root, label="siim-acr", workers=workers, progress=progress)
     lines = ["ImageId, EncodedPixels"] + [f"{sop}, {rle}" for row in rows for sop, rle in row["rows"]]
     atomic_write_bytes(root / RLE_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
     return len(rows)
 
 
 # ---- spec ---------------------------------------------------------------------------------------------------
-
-#: Images per synthetic size (see the package docstring).
-SYNTHETIC_COUNTS = {"tiny": 64, "small": 500, "demo": 2600, "gpu-demo": 2600, "medium": 8000}
-
 
 @hookimpl
 def ecamp_bench_layouts() -> list[LayoutSpec]:

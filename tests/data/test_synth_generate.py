@@ -151,3 +151,18 @@ def test_chexpert_valid_share_sets_the_size_of_the_official_test_split(tmp_path)
 
     assert valid_rows(0.0, tmp_path / "none") == 0
     assert valid_rows(0.5, tmp_path / "half") > valid_rows(0.12, tmp_path / "default")
+
+
+def _two_cases(item):
+    kind, index = item
+    record = {"image_id": f"{kind}-{index}", "kind": "effusion"}
+    return {"truth": [record, {**record, "image_id": f"{kind}-{index}-lateral"}] if kind == "study" else record}
+
+
+def test_render_cases_writes_the_truth_of_images_and_of_studies_in_item_order(tmp_path):
+    from ecamp_bench.data.synth.parallel import render_cases
+    from ecamp_bench.data.synth.truth import read_truth
+
+    rows = render_cases(_two_cases, [("study", 0), ("image", 1)], tmp_path, label="test")
+    assert len(rows) == 2
+    assert list(read_truth(tmp_path)) == ["study-0", "study-0-lateral", "image-1"]

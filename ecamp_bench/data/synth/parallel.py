@@ -11,6 +11,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 Progress = Callable[[str, int, int], None]
@@ -51,3 +52,19 @@ def map_cases(fn: Callable[[Any], dict], items: Sequence[Any], *, label: str, wo
             if progress:
                 progress(label, len(results), total)
     return results
+
+
+def render_cases(render: Callable[[Any], dict], items: Sequence[Any], root: Path, *, label: str, workers: int = 1,
+                 progress: Progress | None = None) -> list[dict]:
+    """Render every case (:func:`map_cases`) and write ``root``'s ground-truth file from the rows.
+
+    Each row returned by ``render`` carries ``"truth"``: one truth record (an image) or a list of them (a study
+    with several images); they are written in item order (:func:`~ecamp_bench.data.synth.truth.write_truth`).
+    Returns the rows for the layout's own index files.
+    """
+    from ecamp_bench.data.synth.truth import write_truth
+
+    rows = map_cases(render, items, label=label, workers=workers, progress=progress)
+    write_truth(Path(root), [t for row in rows for t in (row["truth"] if isinstance(row["truth"], list)
+                                                          else [row["truth"]])])
+    return rows
