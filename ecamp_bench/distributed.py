@@ -64,7 +64,8 @@ def check_device(name: str) -> None:
     try:
         parsed = torch.device(name)
     except RuntimeError as exc:
-        raise ConfigError(f"--device {name!r} is not a torch device ({exc}); use auto, cpu, cuda, cuda:N or mps") from None
+        raise ConfigError(f"--device {name!r} is not a torch device ({exc}); "
+                          "use auto, cpu, cuda, cuda:N or mps") from None
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
             build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
@@ -178,7 +179,8 @@ def shard_indices(n: int, info: DistInfo) -> list[int]:
 
 
 def gather_rows(n: int, local_index: Sequence[int], local_rows: np.ndarray, info: DistInfo) -> np.ndarray:
-    """Every rank's ``local_rows`` (row ``k`` belongs to item ``local_index[k]``) assembled into ``[n, ...]`` on every rank."""
+    """Every rank's ``local_rows`` (row ``k`` belongs to item ``local_index[k]``) assembled into ``[n, ...]`` \
+on every rank."""
     local_rows = np.asarray(local_rows)
     if not info.distributed:
         return local_rows
@@ -191,7 +193,8 @@ def gather_rows(n: int, local_index: Sequence[int], local_rows: np.ndarray, info
 
 
 def gather_items(n: int, local_index: Sequence[int], local_items: Sequence[T], info: DistInfo) -> list[T]:
-    """Like :func:`gather_rows` for a list of arbitrary (picklable) items: item ``i`` at position ``i`` on every rank."""
+    """Like :func:`gather_rows` for a list of arbitrary (picklable) items: item ``i`` at position ``i`` on \
+every rank."""
     if not info.distributed:
         return list(local_items)
     out: list = [None] * n
@@ -202,7 +205,8 @@ def gather_items(n: int, local_index: Sequence[int], local_items: Sequence[T], i
 
 
 def rank_batch_size(batch_size: int, info: DistInfo) -> int:
-    """The per-rank batch of a global ``batch_size`` split evenly over the ranks (ConfigError when it does not divide)."""
+    """The per-rank batch of a global ``batch_size`` split evenly over the ranks (ConfigError when it does not \
+divide)."""
     if batch_size % info.world_size:
         raise ConfigError(
             f"batch size {batch_size} does not split evenly over {info.world_size} processes; "

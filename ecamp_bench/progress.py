@@ -194,8 +194,8 @@ class Progress:
                                    TimeElapsedColumn, TimeRemainingColumn)
 
         console = Console(file=self._stream, stderr=self._stream is None, highlight=False)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(),
-                   TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
         with RichProgress(*columns, console=console, transient=True) as progress:
             task_id = progress.add_task(self._label(description), total=total, status="")
             yield Phase(self._label(description), total, bar=(progress, task_id))

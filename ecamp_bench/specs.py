@@ -113,7 +113,8 @@ class MetricSpec:
 
     def __post_init__(self) -> None:
         if self.paired_test is not None and self.paired_test not in PAIRED_TESTS:
-            raise ValueError(f"metric {self.name!r}: paired_test {self.paired_test!r} is not one of {PAIRED_TESTS} or None")
+            raise ValueError(f"metric {self.name!r}: paired_test {self.paired_test!r} is not one of {PAIRED_TESTS} "
+                             "or None")
         if self.paired_test == "bootstrap" and not self.value_fn:
             raise ValueError(f"metric {self.name!r}: paired_test 'bootstrap' needs value_fn ('module:function')")
 

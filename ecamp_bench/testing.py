@@ -60,7 +60,8 @@ def check_layout(spec: LayoutSpec, folder: Path, *, n: int = N_SYNTHETIC):
     root = synthetic_root(spec, folder, n)
     _require(spec.detect(root), what, f"detect() is false on its own synthetic data at {root}")
     problems = spec.validate(root)
-    _require(not problems, what, f"validate() reports problems on its own synthetic data: {[str(p) for p in problems[:3]]}")
+    _require(not problems, what,
+             f"validate() reports problems on its own synthetic data: {[str(p) for p in problems[:3]]}")
     table = spec.read(root)
     _require(len(table) > 0, what, "read() returned no samples from its synthetic data")
     _require(len(set(table.ids)) == len(table), what, "read() returned duplicate image ids")
@@ -88,24 +89,28 @@ def check_task(spec: TaskSpec, folder: Path, catalog=None):
     for method in ("prepare", "targets", "score"):
         _require(callable(getattr(impl, method, None)), what, f"implementation {spec.implementation} has no {method}()")
     if spec.kind == "segmentation":
-        _require(callable(getattr(impl, "mask", None)), what, "a segmentation task must define mask(spec, sample, shape)")
+        _require(callable(getattr(impl, "mask", None)), what,
+                 "a segmentation task must define mask(spec, sample, shape)")
     if spec.kind == "detection":
         _require(callable(getattr(impl, "boxes", None)), what, "a detection task must define boxes(spec, sample)")
     prepared = impl.prepare(spec, layout.read(synthetic_root(layout, folder)))
-    _require(isinstance(prepared, PreparedTask), what, f"prepare() returned {type(prepared).__name__}, not PreparedTask")
+    _require(isinstance(prepared, PreparedTask), what,
+             f"prepare() returned {type(prepared).__name__}, not PreparedTask")
     table = prepared.table
     _require(len(table) > 0, what, "prepare() kept no sample of the synthetic data")
     targets = np.asarray(impl.targets(spec, table), dtype=float)
     _require(targets.shape == (len(table), len(spec.labels)), what,
              f"targets() has shape {targets.shape}, expected {(len(table), len(spec.labels))}")
-    _require(bool(np.isin(targets[~np.isnan(targets)], (0.0, 1.0)).all()), what, "targets() holds values other than 0, 1, NaN")
+    _require(bool(np.isin(targets[~np.isnan(targets)], (0.0, 1.0)).all()), what,
+             "targets() holds values other than 0, 1, NaN")
     rng = np.random.default_rng(0)
     if spec.kind == "segmentation":
         first = table[0]
         shape = (first.height, first.width) if first.height and first.width else None
         if shape is not None:
             mask = np.asarray(impl.mask(spec, first, shape))
-            _require(mask.shape == shape and mask.dtype == bool, what, f"mask() gave {mask.shape} {mask.dtype}, expected bool {shape}")
+            _require(mask.shape == shape and mask.dtype == bool, what,
+                     f"mask() gave {mask.shape} {mask.dtype}, expected bool {shape}")
         scores = (rng.random((len(table), 16, 16)) > 0.5).astype(np.uint8)
         extras: dict[str, Any] = {}
     elif spec.kind == "detection":
@@ -119,16 +124,19 @@ def check_task(spec: TaskSpec, folder: Path, catalog=None):
         extras = {}
     bare = Predictions(tuple(table.ids), None, scores, (), extras)
     scored = attach_truth(impl, spec, table, bare)
-    _require(scored.targets is not None and len(scored.targets) == len(table), what, "truth() attached no targets for every image")
+    _require(scored.targets is not None and len(scored.targets) == len(table), what,
+             "truth() attached no targets for every image")
     metrics = impl.score(spec, scored, n_bootstrap=5, seed=0)
-    _require(bool(metrics) and all(isinstance(m, MetricValue) for m in metrics), what, "score() must return MetricValues")
+    _require(bool(metrics) and all(isinstance(m, MetricValue) for m in metrics), what,
+             "score() must return MetricValues")
     _require(metrics[0].name == spec.primary_metric.name, what,
              f"score() lists {metrics[0].name!r} first, not the primary metric {spec.primary_metric.name!r}")
     declared = {m.name: m for m in spec.metrics}
     for m in metrics:
         decl = declared.get(m.name) or declared.get(m.name.split("/", 1)[0])
         _require(decl is not None, what, f"score() reports {m.name!r}, which TaskSpec.metrics does not declare")
-        _require(m.higher_is_better == decl.higher_is_better, what, f"metric {m.name!r}: higher_is_better differs from its MetricSpec")
+        _require(m.higher_is_better == decl.higher_is_better, what,
+                 f"metric {m.name!r}: higher_is_better differs from its MetricSpec")
     return metrics
 
 
@@ -186,7 +194,8 @@ def check_protocol(
     task_spec = catalog.task(names[0])
     layout = catalog.layout(task_spec.layout)
     data_root = synthetic_root(layout, folder)
-    _require(family in FAMILY_BACKBONES, what, f"unknown backbone family {family!r} (known: {sorted(FAMILY_BACKBONES)})")
+    _require(family in FAMILY_BACKBONES, what,
+             f"unknown backbone family {family!r} (known: {sorted(FAMILY_BACKBONES)})")
     backbone, tiny = FAMILY_BACKBONES[family]
     small = [*tiny, "eval.n_bootstrap=5", *(contract_overrides(spec) if overrides is None else overrides)]
     request = RunRequest(task=task_spec.name, fraction=1.0, protocol=spec.name, backbone=backbone,
@@ -194,11 +203,14 @@ def check_protocol(
     plan = prepare_run(request, catalog)
     torch.manual_seed(0)
     predictions = import_ref(spec.run)(make_context(plan))
-    _require(isinstance(predictions, Predictions), what, f"run() returned {type(predictions).__name__}, not Predictions")
-    _require(tuple(predictions.ids) == tuple(plan.split.test.ids), what, "predictions do not list the test ids in order")
+    _require(isinstance(predictions, Predictions), what,
+             f"run() returned {type(predictions).__name__}, not Predictions")
+    _require(tuple(predictions.ids) == tuple(plan.split.test.ids), what,
+             "predictions do not list the test ids in order")
     _require(predictions.targets is None, what, "returned ground truth (targets); the task attaches it")
     _require(bool(np.isfinite(np.asarray(predictions.scores, dtype=float)).all()), what, "scores are not all finite")
-    metrics = plan.impl.score(plan.task, attach_truth(plan.impl, plan.task, plan.split.test, predictions), n_bootstrap=5, seed=0)
+    metrics = plan.impl.score(plan.task, attach_truth(plan.impl, plan.task, plan.split.test, predictions),
+                              n_bootstrap=5, seed=0)
     _require(metrics[0].name == task_spec.primary_metric.name, what, "its predictions cannot be scored by the task")
     return predictions
 
@@ -214,7 +226,8 @@ def check_backbone(spec: BackboneSpec, catalog=None):
     _require(len(spec.mean) == len(spec.std) == 3, what, f"mean/std need 3 values, got {spec.mean} / {spec.std}")
     _require(spec.input_size > 0, what, f"input_size must be positive, got {spec.input_size}")
     if spec.adapt_state_dict:
-        _require(callable(import_ref(spec.adapt_state_dict)), what, f"adapt_state_dict {spec.adapt_state_dict} is not callable")
+        _require(callable(import_ref(spec.adapt_state_dict)), what,
+                 f"adapt_state_dict {spec.adapt_state_dict} is not callable")
     try:
         layout = describe_backbone(spec)
     except EcampBenchError as exc:
@@ -225,4 +238,5 @@ def check_backbone(spec: BackboneSpec, catalog=None):
     return layout
 
 
-__all__ = ["FAMILY_BACKBONES", "ContractError", "check_backbone", "check_layout", "check_protocol", "check_task", "synthetic_root"]
+__all__ = ["FAMILY_BACKBONES", "ContractError", "check_backbone", "check_layout", "check_protocol", "check_task",
+           "synthetic_root"]

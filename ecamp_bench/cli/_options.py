@@ -63,7 +63,9 @@ ProtocolOpt = Annotated[str | None, typer.Option("--protocol", help="Protocol (d
 DataRootOpt = Annotated[Path | None, typer.Option("--data-root", help="Dataset root (default: the synthetic default).")]
 PresetOpt = Annotated[
     str,
-    typer.Option("--preset", help="Protocol preset: default (published values), a named preset of the protocol (tiny; finetune also cpu-demo; `ecamp-bench list protocols NAME` shows each), or a YAML file of param overrides."),
+    typer.Option("--preset", help="Protocol preset: default (published values), a named preset of the protocol (tiny; "
+                 "finetune also cpu-demo; `ecamp-bench list protocols NAME` shows each), or a YAML file of param "
+                 "overrides."),
 ]
 OverridesOpt = Annotated[
     list[str], typer.Option("--set", help="Override a config key for every run, e.g. protocol.lr=1e-3; repeatable.")

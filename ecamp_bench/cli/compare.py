@@ -29,8 +29,8 @@ def print_summary(cells: list[CellComparison], a: str, b: str, *, alpha: float, 
 
     from ecamp_bench.leaderboard.aggregate import format_fraction
 
-    headers = ("task", "protocol", "preset", "fraction", "metric", "seeds", "A", "B", "A − B", "p per seed (sign of A − B)", "better",
-               "test", "n")
+    headers = ("task", "protocol", "preset", "fraction", "metric", "seeds", "A", "B", "A − B",
+               "p per seed (sign of A − B)", "better", "test", "n")
     rows = []
     for c in cells:
         p = ", ".join(
@@ -46,7 +46,8 @@ def print_summary(cells: list[CellComparison], a: str, b: str, *, alpha: float, 
               "training).")
     if markdown:
         print("| " + " | ".join(headers) + " |")
-        print("|" + "|".join("---" if h in ("task", "protocol", "preset", "metric", "test", "better") else "---:" for h in headers) + "|")
+        print("|" + "|".join("---" if h in ("task", "protocol", "preset", "metric", "test", "better") else "---:"
+                             for h in headers) + "|")
         for row in rows:
             print("| " + " | ".join(row) + " |")
         print(f"\n{legend}")
@@ -69,14 +70,26 @@ def compare_command(
     a: Annotated[str, typer.Argument(help="Backbone A (as in the leaderboard, e.g. random-init or file:NAME).")],
     b: Annotated[str, typer.Argument(help="Backbone B.")],
     task: Annotated[str | None, typer.Option("--task", "-t", help="Task name (default: every task both have).")] = None,
-    fraction: Annotated[str | None, typer.Option("--fraction", "-f", help="Label fraction: 0.01, 1% or 1 (default: every fraction).")] = None,
-    protocol: Annotated[str | None, typer.Option("--protocol", help="Protocol (needed when both have several).")] = None,
-    preset: Annotated[str | None, typer.Option("--preset", help="Preset of the runs, e.g. tiny or cpu-demo (needed for a cell run under several).")] = None,
-    seed: Annotated[list[int], typer.Option("--seed", "-s", help="Seed(s) to compare (default: every seed both have).")] = [],  # noqa: B006
+    fraction: Annotated[
+        str | None, typer.Option("--fraction", "-f", help="Label fraction: 0.01, 1% or 1 (default: every fraction).")
+    ] = None,
+    protocol: Annotated[
+        str | None, typer.Option("--protocol", help="Protocol (needed when both have several).")
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option("--preset", help="Preset of the runs, e.g. tiny or cpu-demo (needed for a cell run under "
+                     "several)."),
+    ] = None,
+    seed: Annotated[
+        list[int], typer.Option("--seed", "-s", help="Seed(s) to compare (default: every seed both have).")
+    ] = [],  # noqa: B006
     n_bootstrap: Annotated[int, typer.Option("--n-bootstrap", help="Bootstrap resamples.")] = 1000,
     alpha: Annotated[float, typer.Option("--alpha", help="Significance level.")] = 0.05,
     results: Annotated[Path | None, typer.Option("--results", help="Results folder (default: results/).")] = None,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Summary table as markdown (without --task/--fraction).")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Summary table as markdown (without --task/--fraction).")
+    ] = False,
     metric: Annotated[str | None, typer.Option(
         "--metric", "-m", help="Metric to compare, e.g. 'auc[sex=F]', 'auc_gap[age]', ece (default: primary metric).",
     )] = None,
@@ -114,7 +127,8 @@ def compare_command(
     seeds = sorted(seed) if seed else shared
     missing = [s for s in seeds if s not in shared]
     if missing or not seeds:
-        raise EcampBenchError(f"seeds {missing or '(none)'} are not run for both: {a} has {sorted(runs_a)}, {b} has {sorted(runs_b)}")
+        raise EcampBenchError(f"seeds {missing or '(none)'} are not run for both: {a} has {sorted(runs_a)}, "
+                              f"{b} has {sorted(runs_b)}")
     out = console()
     for s in seeds:
         row_a, row_b = runs_a[s], runs_b[s]
@@ -128,7 +142,8 @@ def compare_command(
             table.add_column(header, justify="left" if header in ("metric", "test") else "right")
         for t in tests:
             ci = f"[{t.ci95[0]:+.4f}, {t.ci95[1]:+.4f}]" if t.ci95 else "—"
-            p = "—" if t.p_value is None else (f"[bold]{t.p_value:.2g}[/]" if t.significant(alpha) else f"{t.p_value:.2g}")
+            p = "—" if t.p_value is None else (f"[bold]{t.p_value:.2g}[/]" if t.significant(alpha)
+                                               else f"{t.p_value:.2g}")
             diff = "—" if t.difference is None else f"{t.difference:+.4f}"
             table.add_row(escape(t.metric), _num(t.value_a), _num(t.value_b), diff, ci, p, escape(t.test))
         out.print(table)

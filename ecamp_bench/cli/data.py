@@ -18,7 +18,9 @@ app = typer.Typer(name="data", help="Synthetic data generation and dataset check
 
 @app.command("synth")
 def synth(
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the synthetic default root).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: the synthetic default root).")
+    ] = None,
     size: Annotated[str | None, typer.Option(
         "--size", help="Synthetic size: tiny (tests, seconds), small (the default data when no --data-root is "
         "given), medium (larger CPU experiments), demo (make demo on a CPU: every test set >= 500 images) or "
@@ -32,7 +34,8 @@ def synth(
         "(CheXpert and ChestX-ray14 layouts), so a subgroup gap exists on purpose. Off by default.",
     )] = None,
 ) -> None:
-    """Write synthetic chest X-rays with reports in every layout of the synthetic default, deterministically from the seed."""
+    """Write synthetic chest X-rays with reports in every layout of the synthetic default, deterministically from \
+the seed."""
     from ecamp_bench.data.synth import generate
     from ecamp_bench.data.synth.generate import LAYOUTS, synthetic_size
     from ecamp_bench.paths import synthetic_root
@@ -73,7 +76,9 @@ def check(
     layout: Annotated[str, typer.Option("--layout", help="Layout name (see `ecamp-bench list layouts`).")],
     root: Annotated[Path, typer.Option("--root", help="Dataset folder (the layout root or the folder above it).")],
     quick: Annotated[bool, typer.Option("--quick", help="Read image headers only; do not decode pixel data.")] = False,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes decoding images (default: all cores).")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Processes decoding images (default: all cores).")
+    ] = None,
 ) -> None:
     """Validate a dataset tree and list every problem found (exit code 1 if there is any).
 
@@ -106,7 +111,8 @@ def check(
     for column in ("file", "row", "key", "problem"):
         listing.add_column(column, overflow="fold")
     for problem in problems:
-        listing.add_row(problem.path, "" if problem.row is None else str(problem.row), problem.key or "", problem.message)
+        listing.add_row(problem.path, "" if problem.row is None else str(problem.row), problem.key or "",
+                        problem.message)
     out.print(listing)
     counts = Table(title="problems by kind", title_justify="left")
     counts.add_column("kind", style="bold")

@@ -66,22 +66,36 @@ def _show_warnings() -> None:
 
 @app.command("distill")
 def distill(
-    data_root: Annotated[Path | None, typer.Option("--data-root", help="Data root (default: the synthetic default).")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="rules (offline), llm (chat-completions endpoint) or import.")] = "rules",
-    out: Annotated[Path | None, typer.Option("--out", help="Context file (default: <layout root>/ecamp_contexts.jsonl).")] = None,
+    data_root: Annotated[
+        Path | None, typer.Option("--data-root", help="Data root (default: the synthetic default).")
+    ] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="rules (offline), llm (chat-completions endpoint) or import.")
+    ] = "rules",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Context file (default: <layout root>/ecamp_contexts.jsonl).")
+    ] = None,
     layout: Annotated[str, typer.Option("--layout", help="Layout of the data root.")] = "mimic-cxr",
     force: Annotated[bool, typer.Option("--force", help="Distil again even what is already done.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N studies.", min=1)] = None,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Reports per backend call / file append.", min=1)] = 32,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="Reports per backend call / file append.", min=1)
+    ] = 32,
     import_csv: Annotated[Path | None, typer.Option("--import-csv", help="import: the released context CSV.")] = None,
     id_column: Annotated[str | None, typer.Option("--id-column", help="import: the study id column.")] = None,
-    base_url: Annotated[str, typer.Option("--base-url", help="llm: OpenAI-compatible API base URL.")] = "http://127.0.0.1:8000/v1",
+    base_url: Annotated[
+        str, typer.Option("--base-url", help="llm: OpenAI-compatible API base URL.")
+    ] = "http://127.0.0.1:8000/v1",
     model: Annotated[str, typer.Option("--model", help="llm: model name.")] = "vicuna-7b",
-    api_key_env: Annotated[str, typer.Option("--api-key-env", help="llm: env variable holding the API key.")] = "OPENAI_API_KEY",
+    api_key_env: Annotated[
+        str, typer.Option("--api-key-env", help="llm: env variable holding the API key.")
+    ] = "OPENAI_API_KEY",
     concurrency: Annotated[int, typer.Option("--concurrency", help="llm: parallel requests.", min=1)] = 4,
     timeout: Annotated[float, typer.Option("--timeout", help="llm: seconds per request.")] = 60.0,
     max_retries: Annotated[int, typer.Option("--max-retries", help="llm: retries on 429/5xx/timeouts.", min=0)] = 4,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="llm: answer cache (default: <cache>/llm-contexts).")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="llm: answer cache (default: <cache>/llm-contexts).")
+    ] = None,
 ) -> None:
     """Distil an entity-centred context (presence, location, severity of each entity) from every report.
 

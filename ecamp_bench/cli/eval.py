@@ -77,9 +77,12 @@ def eval_command(
     protocol: ProtocolOpt = None,
     backbone: Annotated[
         str | None,
-        typer.Option("--backbone", "-b", help="random-init, file:PATH, timm:ARCH or a registered name (default: newest in pretrained/)."),
+        typer.Option("--backbone", "-b", help="random-init, file:PATH, timm:ARCH or a registered name "
+                     "(default: newest in pretrained/)."),
     ] = None,
-    weights: Annotated[Path | None, typer.Option("--weights", help="Local weight file (timm:ARCH, or to replace a backbone's).")] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Local weight file (timm:ARCH, or to replace a backbone's).")
+    ] = None,
     seed: Annotated[list[int], typer.Option("--seed", "-s", help="Seed; repeat for several runs.")] = [0],  # noqa: B006
     data_root: DataRootOpt = None,
     preset: PresetOpt = "default",

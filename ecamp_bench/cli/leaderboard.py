@@ -16,11 +16,15 @@ FORMATS = ("rich", "md", "csv", "json", "html")
 
 @app.command("leaderboard")
 def leaderboard_command(
-    fmt: Annotated[str, typer.Option("--format", help="Printed format: rich, md, csv, json, or html (writes leaderboard.html + plots/).")] = "rich",
+    fmt: Annotated[
+        str, typer.Option("--format", help="Printed format: rich, md, csv, json, or html (writes leaderboard.html "
+                                           "+ plots/).")
+    ] = "rich",
     results: Annotated[Path | None, typer.Option("--results", help="Results folder (default: results/).")] = None,
     write: Annotated[bool, typer.Option("--write/--no-write", help="Write leaderboard.md and leaderboard.csv.")] = True,
     reference: Annotated[
-        Path | None, typer.Option("--reference", help="html: also show published rows from this YAML (configs/reference/published.yaml).")
+        Path | None, typer.Option("--reference", help="html: also show published rows from this YAML "
+                                                      "(configs/reference/published.yaml).")
     ] = None,
     cost: Annotated[
         bool, typer.Option("--cost", help="Also show each backbone's parameters, GFLOPs/image and images/s.")
@@ -67,7 +71,8 @@ def leaderboard_command(
         html_text, plot_paths = build_report(folder, catalog(), references=reference, scanned=scanned, marks=marks,
                                                cost=cost)
         atomic_write_text(folder / "leaderboard.html", html_text)
-        err_console().print(f"wrote {folder / 'leaderboard.html'} and {len(plot_paths)} plot(s) in {folder / 'plots'}", soft_wrap=True)
+        err_console().print(f"wrote {folder / 'leaderboard.html'} and {len(plot_paths)} plot(s) in {folder / 'plots'}",
+                            soft_wrap=True)
     elif fmt == "rich":
         if not table.tables:
             out.print(f"no result records in {folder / 'runs'}; run `ecamp-bench eval` first")

@@ -24,7 +24,8 @@ app = typer.Typer()
 
 def _describe(kind: str, spec) -> str:
     if kind == "task":
-        return f"{spec.kind}; layout {spec.layout}; protocols {', '.join(spec.protocols)}; primary {spec.primary_metric.name}"
+        return (f"{spec.kind}; layout {spec.layout}; protocols {', '.join(spec.protocols)}; "
+                f"primary {spec.primary_metric.name}")
     if kind == "protocol":
         presets = "; ".join(f"preset {name}: " + (", ".join(f"{k}={v}" for k, v in values.items()) or "(no changes)")
                             for name, values in sorted(spec.presets.items()))
@@ -168,7 +169,8 @@ def list_command(
         plugins.add_column("distribution")
         plugins.add_column("path")
         for p in cat.plugins:
-            plugins.add_row(escape(p.plugin), escape(f"{p.dist}-{p.version}" if p.dist else "(module)"), escape(p.path or ""))
+            plugins.add_row(escape(p.plugin), escape(f"{p.dist}-{p.version}" if p.dist else "(module)"),
+                            escape(p.path or ""))
         out.print(plugins)
     for plural, kind in kinds.items():
         if what not in ("all", plural):

@@ -43,28 +43,38 @@ def pretrain(
         "--config", help="Pre-training config: cpu-small (default), cpu-demo, gpu-demo, paper "
                          "(configs/pretrain/<name>.yaml) or a YAML path.")] = None,
     preset: Annotated[str | None, typer.Option("--preset", hidden=True, help="Former name of --config.")] = None,
-    data_root: Annotated[Path | None, typer.Option("--data-root", help="Data root (default: the synthetic default).")] = None,
+    data_root: Annotated[
+        Path | None, typer.Option("--data-root", help="Data root (default: the synthetic default).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Run folder (default: results/pretrain/<config name>-<hash>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the run folder's latest checkpoint.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Build the model, count parameters, run one step.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Build the model, count parameters, run one step.")
+    ] = False,
     variant: Annotated[str | None, typer.Option(
         "--variant", help="A named ablation (configs/pretrain-variants/): mae-only, no-sr, no-mlm, no-context, "
                           "random-sr-window, uniform-masking; the backbone is named <config name>-<variant>.")] = None,
-    overrides: Annotated[list[str], typer.Option("--set", help="Override a config key: a.b=value (repeatable).")] = [],  # noqa: B006
+    overrides: Annotated[
+        list[str], typer.Option("--set", help="Override a config key: a.b=value (repeatable).")
+    ] = [],  # noqa: B006
     device: Annotated[str | None, typer.Option("--device", help="cpu | cuda | auto (default: the config's).")] = None,
     seed: SeedOpt | None = None,
     executor: ExecutorOpt = None,
     cluster_config: ClusterConfigOpt = None,
     nodes: Annotated[int, typer.Option("--nodes", help="Nodes of the job (--executor slurm).")] = 1,
     gpus_per_node: GpusOpt = None,
-    tasks_per_node: Annotated[int | None, typer.Option("--tasks-per-node", help="DDP processes per node (default: one per GPU, else 1).")] = None,
+    tasks_per_node: Annotated[
+        int | None, typer.Option("--tasks-per-node", help="DDP processes per node (default: one per GPU, else 1).")
+    ] = None,
     partition: PartitionOpt = None,
     time_min: TimeOpt = None,
     cpus_per_task: CpusOpt = None,
     mem_gb: MemOpt = None,
     retries: RetriesOpt = None,
-    wait: Annotated[bool | None, typer.Option("--wait/--no-wait", help="Wait for the job (default: wait for local, not for slurm).")] = None,
+    wait: Annotated[
+        bool | None, typer.Option("--wait/--no-wait", help="Wait for the job (default: wait for local, not for slurm).")
+    ] = None,
 ) -> None:
     """Pre-train ECAMP (MIM + context-guided SR + entity-aware MLM) and export the image encoder."""
     from ecamp_bench.config import config_sha256, to_dict
@@ -76,7 +86,8 @@ def pretrain(
     if device and executor is None:  # a device that is not here fails now (a cluster's nodes check their own)
         check_device(device)
 
-    extra = [*overrides, *([f"run.device={device}"] if device else []), *([f"run.seed={seed}"] if seed is not None else [])]
+    extra = [*overrides, *([f"run.device={device}"] if device else []),
+             *([f"run.seed={seed}"] if seed is not None else [])]
     if variant is not None:
         from ecamp_bench.pretrain.variants import variant_overrides
 
@@ -156,7 +167,8 @@ def _submit(cfg, run_dir: Path, options, nodes: int, tasks_per_node: int | None,
 
     submit, job = submit_pretraining(cfg, run_dir, options, nodes=nodes, tasks_per_node=tasks_per_node, resume=resume)
     out = console()
-    out.print(f"submitted job {job.job_id} ({options.executor}, {nodes} node(s)); log: {job.paths.stdout}", soft_wrap=True)
+    out.print(f"submitted job {job.job_id} ({options.executor}, {nodes} node(s)); log: {job.paths.stdout}",
+              soft_wrap=True)
     if not wait:
         out.print(f"follow: tail -f {job.paths.stdout}; run folder: {run_dir}", soft_wrap=True)
         return

@@ -75,8 +75,9 @@ class SweepDisplay:
             table.add_row(protocol, short_backbone(backbone), *cells)
         counts = {s: sum(r.state.value == s for r in self.results) for s in MARKS}
         status = (
-            f"done {counts['done'] + counts['ok']} ({counts['done']} before this sweep) · running {counts['running']} · "
-            f"failed {counts['failed']} · remaining {counts['pending']} · elapsed {_clock(time.perf_counter() - self.t0)}"
+            f"done {counts['done'] + counts['ok']} ({counts['done']} before this sweep) · "
+            f"running {counts['running']} · failed {counts['failed']} · remaining {counts['pending']} · "
+            f"elapsed {_clock(time.perf_counter() - self.t0)}"
             f" · ETA {_clock(eta_seconds(self.results))}"
         )
         return Group(table, status, f"[dim]{self.phase}[/]" if self.phase else "")
@@ -203,7 +204,9 @@ def default_backbones() -> str:
 @app.command("sweep")
 def sweep_command(
     tasks: Annotated[str, typer.Option("--tasks", help="'all' or a comma list of task names.")] = "all",
-    fractions: Annotated[str, typer.Option("--fractions", help="Comma list: 0.01,0.1,1 or 1%,10%,100%.")] = "0.01,0.1,1",
+    fractions: Annotated[
+        str, typer.Option("--fractions", help="Comma list: 0.01,0.1,1 or 1%,10%,100%.")
+    ] = "0.01,0.1,1",
     seeds: Annotated[str, typer.Option("--seeds", help="Comma list or range: 0,1,2 or 0-4.")] = "0,1,2",
     backbones: Annotated[
         str | None,
@@ -215,13 +218,19 @@ def sweep_command(
     ] = None,
     protocol: ProtocolOpt = None,
     preset: PresetOpt = "default",
-    shard: Annotated[str | None, typer.Option("--shard", help="Run only shard I/N of the grid (0-based I), e.g. for SLURM arrays.")] = None,
+    shard: Annotated[
+        str | None, typer.Option("--shard", help="Run only shard I/N of the grid (0-based I), e.g. for SLURM arrays.")
+    ] = None,
     data_root: DataRootOpt = None,
     overrides: OverridesOpt = [],  # noqa: B006
     device: DeviceOpt = "auto",
     num_workers: NumWorkersOpt = 0,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="List this shard's cells and their state; run nothing.")] = False,
-    status: Annotated[bool, typer.Option("--status", help="Show each cell's state from its record, claim and job; run nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List this shard's cells and their state; run nothing.")
+    ] = False,
+    status: Annotated[
+        bool, typer.Option("--status", help="Show each cell's state from its record, claim and job; run nothing.")
+    ] = False,
     executor: ExecutorOpt = None,
     cluster_config: ClusterConfigOpt = None,
     partition: PartitionOpt = None,
@@ -230,9 +239,18 @@ def sweep_command(
     cpus_per_task: CpusOpt = None,
     mem_gb: MemOpt = None,
     retries: RetriesOpt = None,
-    max_running: Annotated[int | None, typer.Option("--max-running", help="Jobs in flight at once (default: 2 for local, no limit for slurm).")] = None,
-    jobs: Annotated[str, typer.Option("--jobs", help="cell: one job per cell (a group's first cell fills the caches first); group: one job per (task, backbone).")] = "cell",
-    poll: Annotated[float | None, typer.Option("--poll", help="Seconds between two looks at the submitted jobs (default 10).")] = None,
+    max_running: Annotated[
+        int | None,
+        typer.Option("--max-running", help="Jobs in flight at once (default: 2 for local, no limit for slurm)."),
+    ] = None,
+    jobs: Annotated[
+        str,
+        typer.Option("--jobs", help="cell: one job per cell (a group's first cell fills the caches first); "
+                     "group: one job per (task, backbone)."),
+    ] = "cell",
+    poll: Annotated[
+        float | None, typer.Option("--poll", help="Seconds between two looks at the submitted jobs (default 10).")
+    ] = None,
     split: SplitOpt = None,
     recipe: RecipeOpt = None,
     splits_root: SplitsRootOpt = None,
@@ -247,11 +265,13 @@ def sweep_command(
             "sweep does not run under torchrun: launch each cell with `torchrun ... -m ecamp_bench.cli eval` "
             "(list them with `sweep --dry-run`), or split the grid over independent workers with --shard I/N"
         )
-    from ecamp_bench.sweep.grid import check_backbones, expand_backbone_globs, expand_grid, parse_fractions, parse_seeds, resolve_tasks, split_list
+    from ecamp_bench.sweep.grid import (check_backbones, expand_backbone_globs, expand_grid, parse_fractions,
+                                        parse_seeds, resolve_tasks, split_list)
     from ecamp_bench.sweep.runner import SweepSettings, plan_cells, run_sweep
     from ecamp_bench.sweep.shard import parse_shard, shard_cells
 
-    if executor is None:  # a local sweep runs here: a device that is not here fails now (a cluster's nodes check their own)
+    # a local sweep runs here: a device that is not here fails now (a cluster's nodes check their own)
+    if executor is None:
         from ecamp_bench.distributed import check_device
 
         check_device(device)
@@ -310,7 +330,8 @@ def _print_status(cells, settings, cat) -> None:
     for column in ("cell", "state", "job (id, executor, attempt)", "detail"):
         table.add_column(column, overflow="fold", no_wrap=column == "cell")
     for row in rows:
-        table.add_row(escape(row.cell.label), f"[{colours[row.state]}]{row.state}[/]", row.job or "—", escape(row.detail))
+        table.add_row(escape(row.cell.label), f"[{colours[row.state]}]{row.state}[/]", row.job or "—",
+                      escape(row.detail))
     out = console()
     out.print(table)
     out.print(" · ".join(f"{state} {n}" for state, n in status_counts(rows).items()), soft_wrap=True)

@@ -315,8 +315,8 @@ def resolve_published_split(split: str, *, task: str, labels: Sequence[str], tab
                 image_id = _key(item.entry)
                 if image_id not in extra:
                     if item.labels is None:
-                        raise DataError(f"'{item.entry}' is not in the {table.layout} CSV and its line carries no label",
-                                        path=path, row=item.line)
+                        raise DataError(f"'{item.entry}' is not in the {table.layout} CSV and its line carries "
+                                        "no label", path=path, row=item.line)
                     extra[image_id] = Sample(image_id=image_id, image_path=extras_index[image_id], patient_id=image_id,
                                              split=f"published-{part}", meta={"label_source": path.name})
             if image_id is None:

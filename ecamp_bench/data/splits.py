@@ -203,7 +203,8 @@ def make_split(
         missing = sorted(chosen - set(ids))
         if missing:
             raise DataError(f"{len(missing)} fixed {name} ids are not in the data, e.g. {missing[:5]}")
-    fixed_groups = {name: set(group_of[[i in chosen for i in ids]]) if chosen else set() for name, chosen in fixed.items()}
+    fixed_groups = {name: set(group_of[[i in chosen for i in ids]]) if chosen else set()
+                    for name, chosen in fixed.items()}
     all_fixed_groups = fixed_groups["test"] | fixed_groups["val"]
     in_fixed_group = np.array([g in all_fixed_groups for g in group_of], dtype=bool)
     in_fixed_list = np.array([i in fixed["test"] or i in fixed["val"] for i in ids], dtype=bool)
@@ -213,7 +214,8 @@ def make_split(
     order = _interleaved_order(_group_strata(positive), np.random.default_rng([seed, 0]))
     n_test = 0 if fixed["test"] else int(math.floor(test_frac * len(unique) + 0.5))
     n_val = 0 if fixed["val"] else int(math.floor(val_frac * len(unique) + 0.5))
-    chunks = {"test": list(order[:n_test]), "val": list(order[n_test : n_test + n_val]), "train": list(order[n_test + n_val :])}
+    chunks = {"test": list(order[:n_test]), "val": list(order[n_test : n_test + n_val]),
+              "train": list(order[n_test + n_val :])}
     _ensure_positives(chunks, positive, [n for n in ("test", "val") if chunks[n]])
     split_of_group = {str(unique[g]): name for name, gs in chunks.items() for g in gs}
     pool_ids = np.asarray(ids, dtype=object)[pool]

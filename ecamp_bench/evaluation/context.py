@@ -118,10 +118,12 @@ def attach_truth(impl: TaskImplementation, spec: TaskSpec, table: SampleTable, p
     """
     if tuple(predictions.ids) != tuple(table.ids):
         raise ValueError(
-            f"the protocol returned predictions for {len(predictions.ids)} images, not the {len(table)} test images in order"
+            f"the protocol returned predictions for {len(predictions.ids)} images, "
+            f"not the {len(table)} test images in order"
         )
     if not predictions.label_names:
-        predictions = Predictions(predictions.ids, predictions.targets, predictions.scores, tuple(spec.labels), predictions.extras)
+        predictions = Predictions(predictions.ids, predictions.targets, predictions.scores, tuple(spec.labels),
+                                  predictions.extras)
     truth = getattr(impl, "truth", None)
     if truth is not None:
         return truth(spec, table, predictions)

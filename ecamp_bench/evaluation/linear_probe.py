@@ -64,7 +64,8 @@ def train_linear_head(
     """
     torch.manual_seed(seed)
     head = nn.Linear(x_train.shape[1], y_train.shape[1]).to(device)
-    optim = torch.optim.AdamW(head.parameters(), lr=params.lr, betas=tuple(params.betas), weight_decay=params.weight_decay)
+    optim = torch.optim.AdamW(head.parameters(), lr=params.lr, betas=tuple(params.betas),
+                              weight_decay=params.weight_decay)
     loss_fn = classification_loss(single_label)
     generator = torch.Generator().manual_seed(seed)
     x_train, y_train, x_val, y_val = (t.to(device) for t in (x_train, y_train, x_val, y_val))

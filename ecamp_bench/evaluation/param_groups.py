@@ -40,7 +40,8 @@ def layer_decay_param_groups(encoder: nn.Module, others: Iterable[nn.Parameter],
     groups = []
     for group in param_groups_layer_decay(encoder, weight_decay=weight_decay, no_weight_decay_list=no_decay_names,
                                           layer_decay=layer_decay):
-        scaled = lr * float(group["lr_scale"]) * layer_decay  # timm's top encoder layer has scale 1; the head sits above
+        # timm's top encoder layer has scale 1; the head sits above
+        scaled = lr * float(group["lr_scale"]) * layer_decay
         groups.append({"params": list(group["params"]), "lr": scaled, "base_lr": scaled,
                        "weight_decay": float(group["weight_decay"])})
     inside = {id(p) for p in encoder.parameters()}

@@ -351,7 +351,8 @@ def _run(plan: RunPlan, catalog: Catalog, ctx: RunContext, info, started: str, t
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         if info.is_main:
-            failed = build_record(plan, catalog, [], started, t0, "failed", error + "\n" + traceback.format_exc(limit=5))
+            failed = build_record(plan, catalog, [], started, t0, "failed",
+                                  error + "\n" + traceback.format_exc(limit=5))
             write_record(failed, path)
         raise
     record = None
@@ -460,7 +461,8 @@ def _small_train(plan: RunPlan) -> dict:
 
 
 def dataset_section(plan: RunPlan) -> dict:
-    """The record's ``dataset``: layout, root, synthetic marker (copied, so the report needs no data), sizes, positives."""
+    """The record's ``dataset``: layout, root, synthetic marker (copied, so the report needs no data), sizes, \
+positives."""
     from ecamp_bench.data.synth import read_marker
 
     split, impl, task = plan.split, plan.impl, plan.task

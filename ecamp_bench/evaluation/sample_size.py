@@ -27,7 +27,8 @@ def small_test_set_reasons(n_test: int, positives: Mapping[str, int]) -> list[st
     for label, count in positives.items():
         negatives = n_test - int(count)
         if count < MIN_PER_CLASS or negatives < MIN_PER_CLASS:
-            reasons.append(f"{label}: {int(count)} positive / {negatives} negative test images (< {MIN_PER_CLASS} of each)")
+            reasons.append(f"{label}: {int(count)} positive / {negatives} negative test images "
+                           f"(< {MIN_PER_CLASS} of each)")
     return reasons
 
 

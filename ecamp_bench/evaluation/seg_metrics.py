@@ -122,4 +122,5 @@ def metric_values(predictions) -> dict[str, float | None]:
     return {m.name: m.value for m in segmentation_metrics(predictions.targets, predictions.scores, n_bootstrap=0)}
 
 
-__all__ = ["METRIC_NAMES", "DiceCounts", "binarize", "dice_counts", "dice_values", "metric_values", "segmentation_metrics"]
+__all__ = ["METRIC_NAMES", "DiceCounts", "binarize", "dice_counts", "dice_values", "metric_values",
+           "segmentation_metrics"]

@@ -57,7 +57,8 @@ def split_for_run(prepared: PreparedTask, impl, task, fraction: float, seed: int
     train_rows = table.select(split.train)
     train_labels = train_rows.label_matrix(prepared.stratify) if prepared.stratify else np.zeros((len(train_rows), 0))
     order, min_groups = fraction_order(split.train_groups, train_labels, seed)
-    split = replace(split, group_order=order, min_groups=min_groups, params={**split.params, "fraction_seed": int(seed)})
+    split = replace(split, group_order=order, min_groups=min_groups,
+                    params={**split.params, "fraction_seed": int(seed)})
     train_ids = fraction_subset(split, fraction)
     for name, ids in (("train", train_ids), ("val", split.val), ("test", split.test)):
         if not ids:
@@ -68,10 +69,12 @@ def split_for_run(prepared: PreparedTask, impl, task, fraction: float, seed: int
             )
     manifest = results_dir() / "splits" / safe_dirname(task.name) / f"{split.sha256[:16]}.json"
     sha = split.sha256 if manifest.is_file() else write_manifest(split, manifest)
-    return SplitResult(table.select(train_ids), table.select(split.val), table.select(split.test), sha, manifest, base_sha256)
+    return SplitResult(table.select(train_ids), table.select(split.val), table.select(split.test), sha, manifest,
+                       base_sha256)
 
 
-def split_from_published(prepared: PreparedTask, task, published: PublishedSplit, fraction: float, seed: int) -> SplitResult:
+def split_from_published(prepared: PreparedTask, task, published: PublishedSplit, fraction: float,
+                         seed: int) -> SplitResult:
     """The split of a run from a published split (:mod:`ecamp_bench.data.published_splits`).
 
     ``prepared`` is the task's view of the layout table *with* the split's extra samples and list labels
@@ -87,8 +90,8 @@ def split_from_published(prepared: PreparedTask, task, published: PublishedSplit
     excluded = {part: len(published.part(part)) - len(ids) for part, ids in kept.items()}
     for part, ids in kept.items():
         if not ids:
-            raise DataError(f"task '{task.name}': none of the {len(published.part(part))} images of the {published.name} "
-                            f"{part} list is usable by the task", path=published.folder)
+            raise DataError(f"task '{task.name}': none of the {len(published.part(part))} images of the "
+                            f"{published.name} {part} list is usable by the task", path=published.folder)
     patient = dict(zip(table.ids, table.patients))
     train_groups = tuple(patient[i] for i in kept["train"])
     if published.fraction_list is not None:
@@ -105,8 +108,9 @@ def split_from_published(prepared: PreparedTask, task, published: PublishedSplit
               "files": {f.role: {"file": f.path.name, "sha256": f.sha256} for f in published.files},
               "fraction_seed": int(seed), "overlaps": dict(published.overlaps), "val_is_test": published.val_is_test,
               "excluded_by_task": excluded, "group_key": "patient"}
-    split = Split(train=tuple(kept["train"]), val=tuple(kept["val"]), test=tuple(kept["test"]), train_groups=train_groups,
-                  group_order=order, min_groups=min_groups, explicit_fractions=explicit, params=params)
+    split = Split(train=tuple(kept["train"]), val=tuple(kept["val"]), test=tuple(kept["test"]),
+                  train_groups=train_groups, group_order=order, min_groups=min_groups, explicit_fractions=explicit,
+                  params=params)
     train_ids = fraction_subset(split, fraction)
     manifest = results_dir() / "splits" / safe_dirname(task.name) / f"{split.sha256[:16]}.json"
     sha = split.sha256 if manifest.is_file() else write_manifest(split, manifest)

@@ -51,8 +51,10 @@ class PairedTest:
         return self.p_value is not None and self.p_value < alpha
 
 
-def align_predictions(a: Predictions, b: Predictions, names: tuple[str, str] = ("A", "B")) -> tuple[Predictions, Predictions]:
-    """``b`` reordered to ``a``'s image order (extras included); a DataError when the test sets, labels or targets differ."""
+def align_predictions(a: Predictions, b: Predictions,
+                      names: tuple[str, str] = ("A", "B")) -> tuple[Predictions, Predictions]:
+    """``b`` reordered to ``a``'s image order (extras included); a DataError when the test sets, labels or targets \
+differ."""
     for name, pred in zip(names, (a, b)):
         if len(set(pred.ids)) != len(pred.ids):
             raise DataError(f"predictions of {name} list {len(pred.ids) - len(set(pred.ids))} image id(s) twice")
@@ -122,7 +124,8 @@ def _subset_extras(extras: dict[str, np.ndarray], index: np.ndarray, n: int) -> 
     extras with ``n`` rows are indexed directly; anything else is kept as it is.
     """
     out: dict[str, np.ndarray] = {}
-    ragged = {key[: -len("_offsets")] for key, value in extras.items() if key.endswith("_offsets") and len(value) == n + 1}
+    ragged = {key[: -len("_offsets")] for key, value in extras.items()
+              if key.endswith("_offsets") and len(value) == n + 1}
     for group in ragged:
         offsets = np.asarray(extras[f"{group}_offsets"])
         starts, ends = offsets[index], offsets[index + 1]
@@ -200,19 +203,22 @@ def paired_bootstrap_macro_auc(
     diffs = []
     for start in range(0, n_bootstrap, chunk):
         rows = index[start : start + chunk]  # [b, N']
-        ya, pa, pb = y[:, rows].transpose(1, 0, 2), sa[:, rows].transpose(1, 0, 2), sb[:, rows].transpose(1, 0, 2)  # [b, C, N']
+        # [b, C, N']
+        ya, pa, pb = y[:, rows].transpose(1, 0, 2), sa[:, rows].transpose(1, 0, 2), sb[:, rows].transpose(1, 0, 2)
         diffs.append(rank_auc(ya, pa).mean(axis=1) - rank_auc(ya, pb).mean(axis=1))  # [b]; NaN if a label is degenerate
     all_diffs = np.concatenate(diffs) if diffs else np.empty(0)
     return _summarise(metric, value_a, value_b, all_diffs, int(complete.sum()), f"{BOOTSTRAP} (B={n_bootstrap})")
 
 
-def compare_auc(a: Predictions, b: Predictions, *, n_bootstrap: int = 1000, seed: int = 0, metric: str = "auc") -> list[PairedTest]:
+def compare_auc(a: Predictions, b: Predictions, *, n_bootstrap: int = 1000, seed: int = 0,
+                metric: str = "auc") -> list[PairedTest]:
     """AUC comparison of aligned predictions: ``auc`` first, then ``auc/<label>`` per label (multi-label only).
 
     Single label: DeLong's test. Several labels: the macro ``auc`` by paired bootstrap of the macro AUC
     difference, each label by DeLong's test.
     """
-    targets, scores_a, scores_b = (np.asarray(x, dtype=float).reshape(len(a.ids), -1) for x in (a.targets, a.scores, b.scores))
+    targets, scores_a, scores_b = (np.asarray(x, dtype=float).reshape(len(a.ids), -1)
+                                   for x in (a.targets, a.scores, b.scores))
     if targets.shape[1] == 1:
         return [delong_test(targets[:, 0], scores_a[:, 0], scores_b[:, 0], metric)]
     tests = [paired_bootstrap_macro_auc(a, b, metric=metric, n_bootstrap=n_bootstrap, seed=seed)]

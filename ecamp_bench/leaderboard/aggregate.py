@@ -89,7 +89,8 @@ class Pivot:
         out = []
         for t in self.tables:
             cells = [
-                {"backbone": b, "column": asdict(t.columns[c]), **asdict(cell)} for (b, c), cell in sorted(t.cells.items())
+                {"backbone": b, "column": asdict(t.columns[c]), **asdict(cell)}
+                for (b, c), cell in sorted(t.cells.items())
             ]
             out.append({
                 "protocol": t.protocol, "protocol_version": t.protocol_version, "preset": t.preset,
@@ -145,7 +146,8 @@ def assign_rows(rows: list[dict]) -> list[dict]:
     mixed = {(table, ident) for (table, ident, _), found in variants.items() if len(found) > 1}
 
     def identity(r: dict) -> tuple:
-        extra = (r.get("task_config_sha256"), r.get("split_base_sha256")) if (_table_key(r), base[id(r)]) in mixed else None
+        extra = ((r.get("task_config_sha256"), r.get("split_base_sha256")) if (_table_key(r), base[id(r)]) in mixed
+                 else None)
         return (*base[id(r)], extra)
 
     by_name: dict[tuple, set] = {}

@@ -23,7 +23,8 @@ from ecamp_bench.leaderboard.training_noise import MIN_TRAINING_RUNS
 from ecamp_bench.results.record import ResultRecord
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1d232b;padding:0 1rem}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;\
+color:#1d232b;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.4rem;border-bottom:2px solid #d7dde5;padding-bottom:.2rem}
 .meta,.notes,.legend,.sources{color:#4a5563;font-size:.9rem}
 table{border-collapse:collapse;margin:.8rem 0;font-variant-numeric:tabular-nums}
@@ -31,8 +32,10 @@ th,td{border:1px solid #d7dde5;padding:.3rem .6rem}th{background:#f2f5f8;text-al
 td.num{text-align:right;white-space:nowrap}td.best{font-weight:700;background:#e8f6ec}
 tbody.reference td,tbody.reference th{background:#fbf7ec;color:#5b4a1e;font-style:italic}
 tbody.reference tr.divider th{background:#f3e8c8;font-style:normal}
-.badge{display:inline-block;font-size:.75rem;font-style:normal;border:1px solid #c9a94f;border-radius:3px;padding:0 .3rem;margin-left:.4rem}
-.wide{overflow-x:auto}.warn{color:#8a3b00}.plots{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0}figcaption{font-size:.85rem;color:#4a5563}
+.badge{display:inline-block;font-size:.75rem;font-style:normal;border:1px solid #c9a94f;border-radius:3px;\
+padding:0 .3rem;margin-left:.4rem}
+.wide{overflow-x:auto}.warn{color:#8a3b00}.plots{display:flex;flex-wrap:wrap;gap:1rem}figure{margin:0}\
+figcaption{font-size:.85rem;color:#4a5563}
 """
 
 
@@ -54,7 +57,9 @@ class ReportInputs:
     run_note: str = ""  # the hardware and presets of a `make demo` run (ecamp_bench.demo.header_text)
 
 
-def dataset_notes(records: list[tuple[Path, ResultRecord]]) -> tuple[dict[tuple[str, int, str], list[str]], dict[tuple[str, int, str], bool]]:
+def dataset_notes(
+    records: list[tuple[Path, ResultRecord]],
+) -> tuple[dict[tuple[str, int, str], list[str]], dict[tuple[str, int, str], bool]]:
     """Per table key ``(protocol, version, preset)``: one note per distinct dataset, and whether any is synthetic.
 
     Everything comes from the records (the synthetic generator's marker is copied into ``dataset`` at run
@@ -107,11 +112,13 @@ def _table_html(index: int, table: LeaderboardTable, inputs: ReportInputs) -> st
             cell = table.cells.get((backbone, col))
             text = cell_text(cell)
             sig = inputs.significance.get((index, col))
-            mark = MARK if cell is not None and cell.best and sig is not None and sig.significant and sig.best == backbone else ""
+            mark = (MARK if cell is not None and cell.best and sig is not None and sig.significant
+                    and sig.best == backbone else "")
             title = ""
             if cell is not None and cell.best and sig is not None and sig.best == backbone:
                 p = sig.max_p
-                title = f' title="vs {escape(sig.runner_up)}: ' + (f"max p = {p:.3g}" if p is not None else escape(sig.reason or "untested")) + '"'
+                title = (f' title="vs {escape(sig.runner_up)}: '
+                         + (f"max p = {p:.3g}" if p is not None else escape(sig.reason or "untested")) + '"')
             css = "num best" if cell is not None and cell.best and text != MISSING else "num"
             cells.append(f'<td class="{css}"{title}>{escape(text)}{mark}</td>')
         lines.append(f"<tr><th>{escape(backbone)}</th>{''.join(cells)}</tr>")
@@ -129,7 +136,8 @@ def _table_html(index: int, table: LeaderboardTable, inputs: ReportInputs) -> st
                 f'<td class="num">{values[c]:.3f}</td>' if c in values else f'<td class="num">{MISSING}</td>'
                 for c in range(len(table.columns))
             )
-            lines.append(f'<tr><th>{escape(label)}<span class="badge">{REPORTED}</span> {escape(refs)}</th>{cells}</tr>')
+            lines.append(f'<tr><th>{escape(label)}<span class="badge">{REPORTED}</span> {escape(refs)}</th>'
+                         f'{cells}</tr>')
         lines.append("</tbody>")
     lines.append("</table>")
     return "\n".join(lines)
@@ -149,16 +157,19 @@ def _section(index: int, table: LeaderboardTable, inputs: ReportInputs) -> str:
         items = "".join(f"<li>{escape(n)}</li>" for n in notes)
         parts.append(f'<div class="notes"><b>Data</b><ul>{items}</ul></div>')
     if inputs.synthetic.get(key):
-        parts.append('<p class="warn">Measured on synthetic data: these numbers test the pipeline, not clinical performance.</p>')
+        parts.append('<p class="warn">Measured on synthetic data: these numbers test the pipeline, not clinical '
+                     'performance.</p>')
     parts.append(_table_html(index, table, inputs))
-    legend_items = [f"Cells: mean ± sample std over seeds (n = seeds); bold = best per column (means over 2 or more seeds); {MISSING} = no run."]
+    legend_items = [f"Cells: mean ± sample std over seeds (n = seeds); bold = best per column (means over 2 or more "
+                    f"seeds); {MISSING} = no run."]
     if any(c.short for c in table.cells.values()):
         legend_items.append(f"* fewer seeds than the {table.expected_n} of the most complete cell.")
     if any(c.mean is not None and c.n < MIN_TRAINING_RUNS for c in table.cells.values()):
         legend_items.append(TRAINING_NOISE_LEGEND)
     legend_items.append(legend())
     parts.append('<p class="legend">' + " ".join(escape(x) for x in legend_items) + "</p>")
-    used = {_footnote(inputs.references, s): s for _, _, sources in rows_for_table(table, inputs.references) for s in sources}
+    used = {_footnote(inputs.references, s): s
+            for _, _, sources in rows_for_table(table, inputs.references) for s in sources}
     if used:
         items = "".join(f'<li value="{n}">{escape(_source_text(s))}</li>' for n, s in sorted(used.items()))
         parts.append(f'<ol class="sources">{items}</ol>')
@@ -191,7 +202,8 @@ def to_html(pivot: Pivot, inputs: ReportInputs | None = None) -> str:
     if inputs.run_note:
         body.append(f'<p class="meta"><strong>{escape(inputs.run_note)}</strong></p>')
     if not pivot.tables:
-        body.append("<p><em>No result records yet: run <code>ecamp-bench eval</code> or <code>ecamp-bench sweep</code>.</em></p>")
+        body.append("<p><em>No result records yet: run <code>ecamp-bench eval</code> or "
+                    "<code>ecamp-bench sweep</code>.</em></p>")
     else:
         body.append(f"<nav><ul>{toc}</ul></nav>")
     body += [_section(i, t, inputs) for i, t in enumerate(pivot.tables)]

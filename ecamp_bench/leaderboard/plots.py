@@ -36,7 +36,8 @@ def _series(table: LeaderboardTable, task: str, version: int, metric: str,
     return {b: sorted(points) for b, points in sorted(out.items())}
 
 
-def render_plot(table: LeaderboardTable, task: str, version: int, metric: str, dpi: int = 110, split: str = "") -> bytes:
+def render_plot(table: LeaderboardTable, task: str, version: int, metric: str, dpi: int = 110,
+                split: str = "") -> bytes:
     """The PNG bytes of one label-efficiency plot."""
     return figure_png(plot_figure(table, task, version, metric, dpi, split))
 
@@ -92,10 +93,13 @@ def label_efficiency_plots(pivot: Pivot) -> list[Plot]:
     """One plot per (table, task, metric) of the pivot."""
     plots = []
     for t, table in enumerate(pivot.tables):
-        for task, version, metric, split in sorted({(c.task, c.task_version, c.metric, c.split) for c in table.columns}):
+        for task, version, metric, split in sorted({(c.task, c.task_version, c.metric, c.split)
+                                                    for c in table.columns}):
             preset = f"-{table.preset}" if table.preset != "default" else ""
             on = f"-{split}-split" if split else ""
-            name = safe_dirname(f"{table.protocol}-v{table.protocol_version}{preset}-{task}-v{version}-{metric}{on}") + ".png"
+            name = safe_dirname(
+                f"{table.protocol}-v{table.protocol_version}{preset}-{task}-v{version}-{metric}{on}"
+            ) + ".png"
             title = f"{task} ({metric}{', ' + split + ' split' if split else ''}) — {table.title}"
             plots.append(Plot(name, title, render_plot(table, task, version, metric, split=split), t))
     return plots

@@ -80,7 +80,8 @@ def probe_section(results: Path, plots_dir: Path | None = None) -> tuple[str, li
     rows = []
     for c in curves:
         best_step, best = max(c.points, key=lambda p: (p[1], -p[0]))
-        rows.append(f"<tr><th>{escape(c.backbone)}</th><td class=\"num\">{c.points[0][1]:.3f} (step {c.points[0][0]})</td>"
+        rows.append(f"<tr><th>{escape(c.backbone)}</th>"
+                    f"<td class=\"num\">{c.points[0][1]:.3f} (step {c.points[0][0]})</td>"
                     f"<td class=\"num\">{best:.3f} (step {best_step})</td>"
                     f"<td class=\"num\">{c.points[-1][1]:.3f} (step {c.points[-1][0]})</td></tr>")
     data = base64.b64encode(png).decode("ascii")

@@ -74,7 +74,8 @@ def load_references(path: Path) -> list[ReferenceRow]:
     return rows
 
 
-def rows_for_table(table: LeaderboardTable, references: list[ReferenceRow]) -> list[tuple[str, dict[int, float], list[ReferenceRow]]]:
+def rows_for_table(table: LeaderboardTable,
+                   references: list[ReferenceRow]) -> list[tuple[str, dict[int, float], list[ReferenceRow]]]:
     """``(label, {column index: value}, source rows)`` for the references that match ``table``'s protocol and columns.
 
     Rows of one method (label) on several tasks are merged into one table row. Rows whose ``backbone`` was

@@ -66,7 +66,8 @@ def load_run_predictions(record_file: Path) -> Predictions:
 
 
 def metric_function(value_fn: str, metric: str) -> Callable[[Predictions], float | None]:
-    """``predictions → value of metric`` through the record's ``value_fn`` (``"module:function"`` → ``{name: value}``)."""
+    """``predictions → value of metric`` through the record's ``value_fn`` (``"module:function"`` → \
+``{name: value}``)."""
     from ecamp_bench.models.backbone import import_ref
 
     fn = import_ref(value_fn)
@@ -93,8 +94,10 @@ def paired_tests(
     if paired_test == "auc":
         return compare_auc(a, b, n_bootstrap=n_bootstrap, seed=seed, metric=metric)
     if paired_test == "bootstrap" and value_fn:
-        return [paired_bootstrap(metric_function(value_fn, metric), a, b, metric=metric, n_bootstrap=n_bootstrap, seed=seed)]
-    raise EcampBenchError(f"metric '{metric}' defines no paired test (paired_test={paired_test!r}, value_fn={value_fn!r})")
+        return [paired_bootstrap(metric_function(value_fn, metric), a, b, metric=metric, n_bootstrap=n_bootstrap,
+                                 seed=seed)]
+    raise EcampBenchError(f"metric '{metric}' defines no paired test (paired_test={paired_test!r}, "
+                          f"value_fn={value_fn!r})")
 
 
 def column_significance(
@@ -151,7 +154,8 @@ def apply_marks(pivot: Pivot, marks: dict[tuple[int, int], Significance]) -> boo
     return marked
 
 
-def significance(pivot: Pivot, rows: list[dict], *, alpha: float = ALPHA, n_bootstrap: int = 1000) -> dict[tuple[int, int], Significance]:
+def significance(pivot: Pivot, rows: list[dict], *, alpha: float = ALPHA,
+                 n_bootstrap: int = 1000) -> dict[tuple[int, int], Significance]:
     """``(table index, column index) → Significance`` for every column with at least two rows (tidy ``rows``)."""
     latest, _ = latest_per_seed(assign_rows(rows))
     out = {}

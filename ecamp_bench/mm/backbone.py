@@ -38,7 +38,8 @@ REGISTERED_NAME = "EcampBenchBackbone"
 
 
 def spec_from_dict(data: Mapping[str, Any] | BackboneSpec) -> BackboneSpec:
-    """A :class:`BackboneSpec` from its plain-data form (the spec codec, :func:`ecamp_bench.specs.backbone_from_data`)."""
+    """A :class:`BackboneSpec` from its plain-data form (the spec codec, \
+:func:`ecamp_bench.specs.backbone_from_data`)."""
     try:
         return backbone_from_data(data)
     except ConfigError as exc:
@@ -82,7 +83,8 @@ class EcampBenchBackbone(nn.Module):
         backbone_spec = with_taps(spec_from_dict(spec), feature_indices)
         self.out_indices = tuple(int(i) for i in out_indices)
         if not self.out_indices or any(not 0 <= i < len(STRIDES) for i in self.out_indices):
-            raise ConfigError(f"EcampBenchBackbone: out_indices {self.out_indices} must be within 0..{len(STRIDES) - 1}")
+            raise ConfigError(f"EcampBenchBackbone: out_indices {self.out_indices} must be within "
+                              f"0..{len(STRIDES) - 1}")
         self.backbone: Backbone = build_backbone(
             backbone_spec, Path(weights) if weights else None, strict=strict, img_size=img_size
         )

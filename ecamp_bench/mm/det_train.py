@@ -122,7 +122,8 @@ def train_and_predict(ctx: RunContext, make_config: Callable[[int], dict], *, fr
     size = evaluation_size(params, ctx)
     lr, batch_size = schedule(params, ctx)
     splits = {"train": ctx.train, "val": ctx.val, "test": ctx.test}
-    sets = {name: DetectionSet(table, size, ctx.progress, ctx.cache_dir, boxes_of=ctx.boxes) for name, table in splits.items()}
+    sets = {name: DetectionSet(table, size, ctx.progress, ctx.cache_dir, boxes_of=ctx.boxes)
+            for name, table in splits.items()}
     seed_everything(ctx.seed)
     model = build_detector(make_config(size)).to(ctx.device)
     optim = optimizer(model, params, lr, frozen)

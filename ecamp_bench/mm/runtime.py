@@ -99,7 +99,8 @@ def load_runner_checkpoint(path: Path, map_location: str | torch.device = "cpu")
 
 @contextmanager
 def scoped(scope: str) -> Iterator[None]:
-    """Make ``scope`` (``"mmseg"``, ``"mmdet"``) mmengine's default scope for this block only, with its modules registered."""
+    """Make ``scope`` (``"mmseg"``, ``"mmdet"``) mmengine's default scope for this block only, with its modules \
+registered."""
     import importlib
 
     from mmengine.registry import DefaultScope
@@ -128,7 +129,8 @@ def known_openmmlab_warnings_ignored() -> Iterator[None]:
 
 
 QUIET_HOOKS: dict[str, Any] = {
-    "checkpoint": None,  # we keep the best weights in memory (seg_train.KeepBestStateHook, det_train); no files, no torch.load
+    # we keep the best weights in memory (seg_train.KeepBestStateHook, det_train); no files, no torch.load
+    "checkpoint": None,
     "logger": {"type": "LoggerHook", "interval": 10**9, "log_metric_by_epoch": False},
 }
 

@@ -110,7 +110,8 @@ def schedule_cfg(params: Any) -> dict:
         schedulers.append(dict(type="LinearLR", start_factor=1e-3, by_epoch=False, begin=0, end=warmup))
     if float(params.poly_power) > 0:
         end = dict(end=epochs, by_epoch=True) if by_epoch else dict(end=iters, by_epoch=False)
-        schedulers.append(dict(type="PolyLR", power=float(params.poly_power), eta_min=0.0, begin=warmup if not by_epoch else 0, **end))
+        schedulers.append(dict(type="PolyLR", power=float(params.poly_power), eta_min=0.0,
+                               begin=warmup if not by_epoch else 0, **end))
     return {"train_cfg": train_cfg, "val_cfg": dict(), "param_scheduler": schedulers or None}
 
 

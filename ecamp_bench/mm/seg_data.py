@@ -5,7 +5,8 @@
 an optional mmseg ``RandomFlip`` (training). The mask of a sample comes from the task (``mask_of``, i.e.
 ``RunContext.mask``), never from the sample's own fields. Images are resized to ``S × S`` (the aspect is
 not kept) with area interpolation, masks with :func:`ecamp_bench.data.masks.resize_mask` (nearest
-neighbour, the rule the task scores with), so metrics are computed at the protocol's resolution. The model's data preprocessor divides by 255 (mean 0, std 255),
+neighbour, the rule the task scores with), so metrics are computed at the protocol's resolution. \
+The model's data preprocessor divides by 255 (mean 0, std 255),
 and :class:`~ecamp_bench.mm.backbone.EcampBenchBackbone` applies the backbone's own mean/std.
 Decoded, resized pairs are cached in memory (uint8) when the table is small enough.
 """
@@ -47,7 +48,8 @@ class SegmentationDataset(Dataset):
 
         self.table, self.size, self.mask_of = table, int(size), mask_of
         steps = [RandomFlip(prob=flip_prob, direction="horizontal")] if flip_prob > 0 else []
-        self.pipeline = Compose([*steps, PackSegInputs(meta_keys=("img_path", "ori_shape", "img_shape", "flip", "flip_direction"))])
+        self.pipeline = Compose([*steps, PackSegInputs(meta_keys=("img_path", "ori_shape", "img_shape", "flip",
+                                                                  "flip_direction"))])
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = (
             {} if len(table) * self.size * self.size * 2 <= CACHE_LIMIT_BYTES else None
         )
@@ -93,7 +95,8 @@ class SegmentationDataset(Dataset):
 
     def masks(self) -> np.ndarray:
         """All ground-truth masks ``[N, S, S]`` uint8, in table order."""
-        return np.stack([self.pair(i)[1] for i in range(len(self))]) if len(self) else np.zeros((0, self.size, self.size), np.uint8)
+        return (np.stack([self.pair(i)[1] for i in range(len(self))]) if len(self)
+                else np.zeros((0, self.size, self.size), np.uint8))
 
 
 def make_loader(
@@ -117,7 +120,8 @@ def make_loader(
     if dist is not None and dist.distributed:
         from torch.utils.data import DistributedSampler
 
-        sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=shuffle, seed=int(seed))
+        sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=shuffle,
+                                     seed=int(seed))
     if shuffle:  # training: each drawn sample carries its own augmentation seed (worker count changes nothing)
         order = sampler if sampler is not None else RandomSampler(dataset, generator=generator)
         rank = dist.rank if dist is not None and dist.distributed else 0

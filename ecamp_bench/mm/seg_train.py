@@ -113,7 +113,8 @@ def build_segmentor(params: Any, ctx: RunContext, mode: str) -> torch.nn.Module:
     from mmengine.config import ConfigDict
     from mmseg.registry import MODELS
 
-    cfg = segmentor_cfg(params, spec=ctx.backbone, weights=str(ctx.weights_path) if ctx.weights_path else None, mode=mode)
+    cfg = segmentor_cfg(params, spec=ctx.backbone, weights=str(ctx.weights_path) if ctx.weights_path else None,
+                        mode=mode)
     with scoped("mmseg"), known_openmmlab_warnings_ignored():
         model = MODELS.build(ConfigDict(cfg))  # attribute access (test_cfg.mode) as from a config file
     return model.to(ctx.device)
@@ -165,7 +166,8 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
     test = SegmentationDataset(ctx.test, size, mask_of=ctx.mask)
     common = {"seed": ctx.seed, "num_workers": ctx.num_workers}
     loaders = {
-        "train_dataloader": make_loader(train, rank_batch_size(int(params.batch_size), ctx.dist), shuffle=True, dist=ctx.dist, **common),
+        "train_dataloader": make_loader(train, rank_batch_size(int(params.batch_size), ctx.dist), shuffle=True,
+                                        dist=ctx.dist, **common),
         "val_dataloader": make_loader(val, params.eval_batch_size, shuffle=False, dist=ctx.dist, **common),
     }
     model = build_segmentor(params, ctx, mode)
@@ -173,7 +175,8 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
     if monitor not in ("dice_per_image", "dice_dataset", "dice_positive"):
         from ecamp_bench.errors import ConfigError
 
-        raise ConfigError(f"protocol.select_metric '{monitor}' is not one of dice_per_image, dice_dataset, dice_positive")
+        raise ConfigError(f"protocol.select_metric '{monitor}' is not one of dice_per_image, dice_dataset, "
+                          "dice_positive")
     keep_best = KeepBestStateHook(monitor)
     stopper = EarlyStoppingHook(monitor=monitor, rule="greater", min_delta=0.0, patience=int(params.patience))
     work_dir = ctx.work_dir / f"mm-{mode}-seg"
@@ -193,7 +196,8 @@ def run_segmentation(ctx: RunContext, mode: str) -> Predictions:
     with scoped("mmseg"):
         if keep_best.best_state is not None:
             model.load_state_dict(keep_best.best_state)
-        ctx.progress.log(f"{mode}-seg: best val {monitor} {keep_best.best_score} after {len(keep_best.history)} validations")
+        ctx.progress.log(f"{mode}-seg: best val {monitor} {keep_best.best_score} after {len(keep_best.history)} "
+                         "validations")
         mine = shard_indices(len(test), ctx.dist)
         test_loader = make_loader(Subset(test, mine), params.eval_batch_size, shuffle=False, **common)
         scores = gather_rows(len(test), mine, predict_masks(model, test_loader, size), ctx.dist)

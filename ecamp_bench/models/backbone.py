@@ -154,7 +154,8 @@ class Backbone(nn.Module):
         self.feature_indices = tuple(i % len(info) for i in taps)
         self.out_channels = [info[t][0] for t in self.feature_indices]
         self.strides = STRIDES
-        self.pyramid = nn.ModuleList(_resampler(info[t][0], info[t][1], s) for t, s in zip(self.feature_indices, STRIDES))
+        self.pyramid = nn.ModuleList(_resampler(info[t][0], info[t][1], s)
+                                     for t, s in zip(self.feature_indices, STRIDES))
         self.num_features = int(info[-1][0] if self.features_only else encoder.num_features)
         self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
@@ -242,7 +243,8 @@ def _timm_create(spec: BackboneSpec, kwargs: Mapping, **extra) -> nn.Module:
     try:
         return timm.create_model(spec.arch, pretrained=False, num_classes=0, **extra, **kwargs)
     except (RuntimeError, TypeError, ValueError, AssertionError) as exc:
-        raise CheckpointError(f"backbone '{spec.name}': cannot build timm model '{spec.arch}' with {dict(kwargs)}: {exc}") from exc
+        raise CheckpointError(f"backbone '{spec.name}': cannot build timm model '{spec.arch}' with {dict(kwargs)}: "
+                              f"{exc}") from exc
 
 
 def model_family(spec: BackboneSpec) -> Family:
@@ -281,7 +283,8 @@ def create_encoder(spec: BackboneSpec, *, img_size: int | None = None) -> nn.Mod
     if vit_only:
         raise CheckpointError(f"backbone '{spec.name}': {vit_only} apply to ViTs only, '{spec.arch}' is a {family}")
     if spec.global_pool != "avg":
-        raise CheckpointError(f"backbone '{spec.name}': global_pool '{spec.global_pool}' needs a token model; '{spec.arch}' pools 'avg'")
+        raise CheckpointError(f"backbone '{spec.name}': global_pool '{spec.global_pool}' needs a token model; "
+                              f"'{spec.arch}' pools 'avg'")
     return _timm_create(spec, kwargs, global_pool="avg")
 
 
@@ -289,7 +292,8 @@ def describe_backbone(spec: BackboneSpec) -> BackboneLayout:
     """Family, global width, per-stride channels and taps of ``spec``, from a weightless meta-device build."""
     with torch.device("meta"):
         backbone = Backbone(spec, create_encoder(spec))
-    return BackboneLayout(backbone.family, backbone.num_features, tuple(backbone.out_channels), backbone.feature_indices)
+    return BackboneLayout(backbone.family, backbone.num_features, tuple(backbone.out_channels),
+                          backbone.feature_indices)
 
 
 def build_backbone(

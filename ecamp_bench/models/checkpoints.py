@@ -244,7 +244,8 @@ def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     return {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 
-def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: object, strict: bool = True) -> None:
+def load_strict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: object,
+                strict: bool = True) -> None:
     """Load ``state_dict`` into ``model``; with ``strict`` every key must match by name and shape.
 
     Raises :class:`CheckpointError` naming ``source`` and listing missing, unexpected and wrong-shape keys.

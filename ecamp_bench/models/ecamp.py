@@ -92,7 +92,8 @@ def sincos_pos_embed_2d(dim: int, grid: int, cls_token: bool = True) -> torch.Te
     if dim % 4:
         raise ValueError(f"sin-cos position embedding needs a width divisible by 4, got {dim}")
     omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim / 4))  # [dim/4]
-    rows, cols = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64), indexing="ij")
+    rows, cols = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64),
+                                indexing="ij")
 
     def encode(pos: torch.Tensor) -> torch.Tensor:  # [g, g] → [g*g, dim/2]
         angles = pos.reshape(-1, 1) * omega[None, :]
@@ -425,7 +426,8 @@ class ECAMP(nn.Module):
         return ECAMPOutput(loss, losses, pred, mask, sr_image, logits, attn)
 
     @torch.no_grad()
-    def cross_attention_map(self, imgs: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def cross_attention_map(self, imgs: torch.Tensor, input_ids: torch.Tensor,
+                            attention_mask: torch.Tensor) -> torch.Tensor:
         """Text→image attention of the fusion layer over ALL patches (no masking): [N, heads, T, grid, grid].
 
         Runs in eval mode (no dropout on the attention probabilities) and restores the previous mode.

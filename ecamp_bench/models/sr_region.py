@@ -150,7 +150,8 @@ def register_sr_rule(name: str, factory: Callable[..., SRRegionRule]) -> None:
     SR_RULES[name] = factory
 
 
-def build_sr_rule(name: str, window: int, grid: int, windows: Mapping[str, tuple[int, int]] | None = None) -> SRRegionRule:
+def build_sr_rule(name: str, window: int, grid: int,
+                  windows: Mapping[str, tuple[int, int]] | None = None) -> SRRegionRule:
     """Instantiate the rule called ``name`` (:class:`UnknownNameError` lists the valid ones)."""
     if name not in SR_RULES:
         raise UnknownNameError("SR region rule", name, SR_RULES)

@@ -30,7 +30,8 @@ def dry_run(cfg: PretrainConfig, device: torch.device) -> dict:
     imgs_hr = torch.randn(2, 3, cfg.data.hr_size, cfg.data.hr_size, device=device)
     boxes = torch.tensor([FULL_BOX] * 2, device=device) * cfg.data.hr_size
     optimizer = build_optimizer(model, cfg.optim)
-    out = forward_step(model, imgs_hr, boxes, text.to(device), cfg.model.img_size, None, amp_dtype(cfg.optim.amp, device))
+    out = forward_step(model, imgs_hr, boxes, text.to(device), cfg.model.img_size, None,
+                       amp_dtype(cfg.optim.amp, device))
     out.loss.backward()
     optimizer.step()
     return {"parameters": parameter_counts(model), "losses": {k: float(v.detach()) for k, v in out.losses.items()},

@@ -127,8 +127,8 @@ class Trainer:
         self.grid = cfg.model.img_size // cfg.model.patch_size
         self.windows_path = self.run_dir / "sr_windows.json"
         self.dataset = PretrainDataset(
-            pairs, hr_size=cfg.data.hr_size, crop_scale=tuple(cfg.data.crop_scale), crop_ratio=tuple(cfg.data.crop_ratio),
-            hflip_prob=cfg.data.hflip_prob, mean=cfg.data.mean, std=cfg.data.std,
+            pairs, hr_size=cfg.data.hr_size, crop_scale=tuple(cfg.data.crop_scale),
+            crop_ratio=tuple(cfg.data.crop_ratio), hflip_prob=cfg.data.hflip_prob, mean=cfg.data.mean, std=cfg.data.std,
             sr_rule=build_sr_rule("full", cfg.sr.window, self.grid), seed=cfg.run.seed, image_loader=image_loader,
             augment_on=augment_on or ("device" if device.type == "cuda" else "worker"))
         self._data_loader: DataLoader | None = None  # built once, rebuilt only when the SR rule changes
@@ -138,7 +138,8 @@ class Trainer:
         self.steps_per_epoch = per_rank_batches // cfg.optim.accum_steps
         if self.steps_per_epoch == 0:
             raise DataError(f"{len(pairs)} pairs are too few for batch_size {cfg.optim.batch_size} × accum_steps "
-                            f"{cfg.optim.accum_steps} × {info.world_size} processes (one step per epoch needs that many); "
+                            f"{cfg.optim.accum_steps} × {info.world_size} processes "
+                            "(one step per epoch needs that many); "
                             "use more data (e.g. `ecamp-bench data synth --size small`) or a smaller batch "
                             "(`--set optim.batch_size=N`)")
         self.total_steps = cfg.optim.epochs * self.steps_per_epoch
@@ -350,8 +351,8 @@ def backbone_path(cfg: PretrainConfig) -> Path:
     return pretrained_dir() / f"ecamp-{cfg.name}-{config_sha256(to_dict(cfg))[:8]}.safetensors"
 
 
-def run_pretraining(cfg: PretrainConfig, run_dir: Path, *, resume: bool = False, pairs: list[PretrainPair] | None = None,
-                    image_loader: Callable[[str], np.ndarray] | None = None,
+def run_pretraining(cfg: PretrainConfig, run_dir: Path, *, resume: bool = False,
+                    pairs: list[PretrainPair] | None = None, image_loader: Callable[[str], np.ndarray] | None = None,
                     on_step: Callable[[StepInfo], None] | None = None, on_event: Callable[[str], None] | None = None,
                     stop: Callable[[DistInfo], bool] | None = None,
                     augment_on: str | None = None) -> tuple[PretrainResult, Trainer]:

@@ -63,7 +63,8 @@ def load_windows(path: Path, grid: int, window: int) -> dict[str, tuple[int, int
         raise DataError(f"cannot read the SR windows file ({exc})", path=path) from exc
     out = {}
     for key, value in raw.items():
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and 0 <= v <= grid - window for v in value)):
+        if not (isinstance(value, list) and len(value) == 2
+                and all(isinstance(v, int) and 0 <= v <= grid - window for v in value)):
             raise DataError(f"expected [i, j] with 0 <= i, j <= {grid - window}, got {value!r}", path=path, key=key)
         out[key] = (value[0], value[1])
     return out

@@ -4,7 +4,8 @@ Schema (``schema_version: 2``; docs/architecture.md, "Result record")::
 
     run_key, schema_version, task {name, version}, protocol {name, version}, fraction, seed,
     backbone {name, arch, weights_ref, weights_sha256}, config {resolved, sha256},
-    split {manifest, sha256, n_train, n_val, n_test, base_sha256, published}, dataset {layout, root, synthetic, n_images,
+    split {manifest, sha256, n_train, n_val, n_test, base_sha256, published}, dataset {layout, root, synthetic, \
+n_images,
     positives, small_test_set, ...},
     metrics [{name, value, higher_is_better, ci95, n, paired_test, value_fn}], primary_metric,
     env {ecamp_bench, python, torch, timm, mmengine, mmdet, mmseg, cuda, device, git_commit, git_dirty},
@@ -15,7 +16,8 @@ Schema 2 adds, per metric, ``paired_test`` (how two runs are compared on it, fro
 :attr:`~ecamp_bench.specs.MetricSpec.paired_test`) and ``value_fn`` (the ``"module:function"`` that computes
 it from saved predictions), so the leaderboard needs no task plugin; ``split.base_sha256`` (the
 seed-independent split, for grouping runs by identity); ``dataset.synthetic_marker`` (the synthetic
-generator's marker, so the report needs no data folder); and ``predictions_file`` as a typed field. A schema-1 file is read by :func:`record_from_json` through :func:`upgrade_v1` (documented there);
+generator's marker, so the report needs no data folder); and ``predictions_file`` as a typed field. \
+A schema-1 file is read by :func:`record_from_json` through :func:`upgrade_v1` (documented there);
 any other version is a :class:`RecordError` naming the file and the version.
 
 The run key is ``sha256(canonical JSON of task+version, protocol+version, fraction, seed, backbone name,
@@ -176,7 +178,8 @@ class ResultRecord:
     def to_json(self) -> dict:
         """The JSON-able dict written to disk (keys in schema order)."""
         out = dataclasses.asdict(self)
-        order = ("schema_version", "run_key", *(f.name for f in dataclasses.fields(self) if f.name not in ("schema_version", "run_key")))
+        order = ("schema_version", "run_key",
+                 *(f.name for f in dataclasses.fields(self) if f.name not in ("schema_version", "run_key")))
         out["metrics"] = [{**m, "ci95": list(m["ci95"]) if m["ci95"] is not None else None} for m in out["metrics"]]
         return {k: out[k] for k in order}
 

@@ -90,7 +90,8 @@ def identity_hashes(rec: ResultRecord) -> dict[str, str | None]:
     resolved = rec.config.resolved
     published = rec.split.published is not None
     return {
-        "setup_sha256": config_sha256({k: v for k, v in resolved.items() if k != "task" and not (published and k == "split")}),
+        "setup_sha256": config_sha256({k: v for k, v in resolved.items()
+                                       if k != "task" and not (published and k == "split")}),
         "task_config_sha256": config_sha256(resolved.get("task")),
         "split_base_sha256": rec.split.base_sha256,
     }
@@ -122,4 +123,5 @@ def tidy_rows(scan_result: ScanResult, *, only_ok: bool = True) -> list[dict]:
     return rows
 
 
-__all__ = ["ScanResult", "SkippedFile", "TIDY_COLUMNS", "arch_tag", "identity_hashes", "is_finished", "read_record", "scan", "tidy_rows", "try_read_record"]
+__all__ = ["ScanResult", "SkippedFile", "TIDY_COLUMNS", "arch_tag", "identity_hashes", "is_finished", "read_record",
+           "scan", "tidy_rows", "try_read_record"]

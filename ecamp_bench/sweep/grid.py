@@ -33,7 +33,8 @@ class Cell:
         """Short human label, e.g. ``rsna-cls linear random-init 10% seed 0``."""
         from ecamp_bench.leaderboard.aggregate import format_fraction
 
-        return f"{self.task} {self.protocol} {short_backbone(self.backbone)} {format_fraction(self.fraction)} seed {self.seed}"
+        return (f"{self.task} {self.protocol} {short_backbone(self.backbone)} {format_fraction(self.fraction)} "
+                f"seed {self.seed}")
 
 
 def short_backbone(ref: str) -> str:
@@ -81,7 +82,8 @@ def parse_seeds(text: str) -> list[int]:
     return [check_seed(s, "--seeds") for s in sorted(seeds)]
 
 
-def resolve_tasks(catalog: Catalog, tasks: str, protocol: str | None) -> tuple[list[tuple[str, str]], list[SkippedTask]]:
+def resolve_tasks(catalog: Catalog, tasks: str,
+                  protocol: str | None) -> tuple[list[tuple[str, str]], list[SkippedTask]]:
     """``(task, protocol)`` pairs for ``--tasks`` (``all`` or a comma list) and ``--protocol``, plus skipped tasks."""
     if protocol is not None:
         catalog.protocol(protocol)  # unknown name → did-you-mean error
@@ -140,7 +142,8 @@ def check_backbones(catalog: Catalog, backbones: Sequence[str], weights: Path | 
 
 
 def expand_grid(
-    task_protocols: Iterable[tuple[str, str]], backbones: Sequence[str], fractions: Sequence[float], seeds: Sequence[int]
+    task_protocols: Iterable[tuple[str, str]], backbones: Sequence[str], fractions: Sequence[float],
+    seeds: Sequence[int]
 ) -> list[Cell]:
     """The sorted, duplicate-free cartesian product of the grid axes."""
     cells = {

@@ -123,7 +123,8 @@ class ContextStore:
             return
         from ecamp_bench.atomic import atomic_write_text
 
-        atomic_write_text(self.path, "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records.values()))
+        atomic_write_text(self.path, "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n"
+                                             for r in records.values()))
 
 
 @dataclass

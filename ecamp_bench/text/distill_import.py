@@ -37,7 +37,8 @@ def read_context_csv(path: str | os.PathLike[str], id_column: str | None = None)
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
         if CONTEXT_COLUMN not in header:
-            raise DataError(f"missing column '{CONTEXT_COLUMN}' (columns: {', '.join(header)})", path=path, key=CONTEXT_COLUMN)
+            raise DataError(f"missing column '{CONTEXT_COLUMN}' (columns: {', '.join(header)})", path=path,
+                            key=CONTEXT_COLUMN)
         wanted = (id_column,) if id_column else ID_COLUMNS
         column = next((c for c in wanted if c in header), None)
         if column is None:

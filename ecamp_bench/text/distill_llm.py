@@ -102,7 +102,8 @@ class LLMBackend:
     def _store(self, report: str, context: str) -> None:
         from ecamp_bench.atomic import atomic_write_text
 
-        atomic_write_text(self._cache_path(report), json.dumps({"model": self.settings.model, "context": context}, ensure_ascii=False))
+        atomic_write_text(self._cache_path(report),
+                          json.dumps({"model": self.settings.model, "context": context}, ensure_ascii=False))
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
@@ -161,7 +162,8 @@ class LLMBackend:
                     raise EcampBenchError(f"LLM endpoint {self.url}: {exc} after {attempt + 1} attempts") from None
                 delay = exc.delay if exc.delay is not None else s.backoff_s * 2**attempt * (0.5 + random.random() / 2)
                 delay = min(delay, s.max_backoff_s)
-                log.warning("LLM endpoint %s: %s; retry %d/%d in %.2f s", self.url, exc, attempt + 1, s.max_retries, delay)
+                log.warning("LLM endpoint %s: %s; retry %d/%d in %.2f s", self.url, exc, attempt + 1, s.max_retries,
+                            delay)
                 time.sleep(delay)
         self._store(report, context)
         return context

@@ -49,7 +49,8 @@ _SEVERITY = re.compile(
 )
 _ADVERB = {"mildly": "mild", "moderately": "moderate", "severely": "severe", "markedly": "marked"}
 _SIDE = re.compile(r"\b(left|right|bilateral|bilaterally|both|bibasilar|bibasal)\b")
-_ZONE = re.compile(r"\b(upper|middle|mid|lower|lingula|lingular|base|bases|basal|basilar|bibasilar|apex|apices|apical)\b")
+_ZONE = re.compile(r"\b(upper|middle|mid|lower|lingula|lingular|base|bases|basal|basilar|bibasilar|apex|apices|"
+                   r"apical)\b")
 _QUALIFIERS = frozenset(
     "pleural pulmonary interstitial airspace alveolar vascular mediastinal hiatal rib aortic venous central "
     "pericardial cardiomediastinal hilar perihilar".split()

@@ -64,7 +64,8 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             run="ecamp_bench_plugins.protocols.det:run",
             presets={"tiny": {"max_epochs": 4, "patience": 4, "lr": 1e-3, "fpn_channels": 32,
                               "stacked_convs": 1, "anchor_scale": 2, "image_size": 128}},
-            description="MMDetection RetinaNet + FPN on the backbone pyramid (ViT: ViTDet-style; CNN: C2-C5), frozen or fine-tuned",
+            description="MMDetection RetinaNet + FPN on the backbone pyramid (ViT: ViTDet-style; CNN: C2-C5), "
+                        "frozen or fine-tuned",
             lineage="ViTDet-style modern detector (ours)",
         )
     ]

@@ -50,7 +50,8 @@ class FinetuneParams:
     crop_scale_min: float = 0.08  # RandomResizedCrop default scale (0.08, 1.0)
     hflip: bool = True
     head_init_std: float = 2e-5
-    head_norm: Literal["none", "batchnorm"] = "none"  # MRM/ECAMP: none; "batchnorm": MAE's linear-probe BN before the head
+    # MRM/ECAMP: none; "batchnorm": MAE's linear-probe BN before the head
+    head_norm: Literal["none", "batchnorm"] = "none"
     eval_batch_size: int = 128
     # Knobs of the authors' trainer (ECAMP/MRM train.py); the defaults keep this protocol's earlier behaviour.
     grad_clip: float | None = None  # clip the global gradient norm to this (authors: 1.0); None: no clipping
@@ -198,7 +199,8 @@ def ecamp_bench_protocols() -> list[ProtocolSpec]:
             params=FinetuneParams,
             run="ecamp_bench_plugins.protocols.finetune:run",
             presets={"tiny": TINY, "cpu-demo": CPU_DEMO},
-            description="all weights trained, warmup-cosine, layer-wise lr decay optional (off, as in MRM/ECAMP); best val AUC -> test",
+            description="all weights trained, warmup-cosine, layer-wise lr decay optional (off, as in MRM/ECAMP); "
+                        "best val AUC -> test",
             lineage="MRM (ICLR 2023) / ECAMP classification fine-tuning",
         )
     ]

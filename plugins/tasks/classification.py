@@ -20,7 +20,8 @@ def auc_metric_specs(labels: tuple[str, ...]) -> tuple[MetricSpec, ...]:
                          paired_test="auc")
     if len(labels) == 1:
         return (primary,)
-    per_label = (MetricSpec(name=f"auc/{label}", description=f"ROC AUC of {label}", paired_test="auc") for label in labels)
+    per_label = (MetricSpec(name=f"auc/{label}", description=f"ROC AUC of {label}", paired_test="auc")
+                 for label in labels)
     return (primary, *per_label)
 
 

@@ -39,7 +39,8 @@ class MaskSegmentation:
         size = int(predictions.scores.shape[-1]) if predictions.scores.ndim == 3 else 0
         masks = []
         for sample in table:
-            shape = (sample.height, sample.width) if sample.height and sample.width else load_image(sample.image_path).shape
+            shape = ((sample.height, sample.width) if sample.height and sample.width
+                     else load_image(sample.image_path).shape)
             masks.append(resize_mask(self.mask(spec, sample, shape), size))
         stacked = np.stack(masks) if masks else np.zeros((0, size, size), dtype=np.uint8)
         return predictions.with_truth(stacked)
@@ -57,5 +58,6 @@ def check_canvas(sample, shape: tuple[int, int]) -> tuple[int, int]:
 
     height, width = (sample.height or shape[0]), (sample.width or shape[1])
     if (height, width) != tuple(shape):
-        raise DataError(f"mask canvas {height}x{width} differs from the image's {shape[0]}x{shape[1]}", path=sample.image_path)
+        raise DataError(f"mask canvas {height}x{width} differs from the image's {shape[0]}x{shape[1]}",
+                        path=sample.image_path)
     return height, width

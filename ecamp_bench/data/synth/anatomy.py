@@ -259,8 +259,8 @@ def draw_frontal(anat: Anatomy, size: int, rng: np.random.Generator) -> Frontal:
     markings = (anat.markings * ridges * (0.35 + hilar) * lung_any).astype(np.float32)
     density += markings
     density += electrodes(anat, size, rng)
-    return Frontal(anat=anat, size=size, density=density.astype(np.float32), lungs=lungs, markings=markings, heart=heart,
-                   coords=(X, Y))
+    return Frontal(anat=anat, size=size, density=density.astype(np.float32), lungs=lungs, markings=markings,
+                   heart=heart, coords=(X, Y))
 
 
 def electrodes(anat: Anatomy, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -282,7 +282,8 @@ def draw_lateral(anat: Anatomy, size: int, rng: np.random.Generator) -> np.ndarr
     X, Y = grid(size)
     body = soft(0.36 - np.abs(X - 0.5) * (1.0 - 0.2 * Y), size, 3.0) * soft(Y - 0.05, size, 3.0)
     density = 0.03 + 0.42 * body
-    lung = soft(0.26 - np.hypot((X - 0.52) / 1.0, (Y - 0.45) / 1.25), size, 1.5) * soft(anat.lung_base[1] - Y, size, 1.5)
+    lung = (soft(0.26 - np.hypot((X - 0.52) / 1.0, (Y - 0.45) / 1.25), size, 1.5)
+            * soft(anat.lung_base[1] - Y, size, 1.5))
     density -= 0.28 * lung
     density += 0.25 * soft(0.085 * anat.heart_ratio / 0.45 - np.hypot(X - 0.38, Y - anat.heart_y - 0.02), size, 2.0)
     vertebrae = np.exp(-(((Y * 18 + anat.rib_phase) % 1.0 - 0.5) / 0.3) ** 2)

@@ -82,7 +82,8 @@ def sample_findings(rng: np.random.Generator, profile: str) -> list[Finding]:
         elif kind == "nodule":
             is_mass = rng.random() < 0.35
             found.append(Finding(kind, str(rng.choice(SIDES)), str(rng.choice(ZONES)), severity,
-                                 {"mass": bool(is_mass), "size_mm": int(rng.integers(35, 70) if is_mass else rng.integers(6, 25))}))
+                                 {"mass": bool(is_mass),
+                                  "size_mm": int(rng.integers(35, 70) if is_mass else rng.integers(6, 25))}))
         else:
             chosen = rng.choice(len(DEVICES), size=int(rng.integers(1, 3)), replace=False)
             found.append(Finding(kind, None, None, "moderate", {"devices": [DEVICES[i] for i in sorted(chosen)]}))
@@ -134,7 +135,8 @@ def _lobules(img: Frontal, rng: np.random.Generator, cx: float, cy: float, radiu
     patch = np.zeros_like(img.density)
     for _ in range(count):
         x0, y0 = cx + float(rng.normal(0.0, 0.5 * radius)), cy + float(rng.normal(0.0, 0.5 * radius))
-        rx, ry, angle = radius * _between(rng, (0.6, 1.3)), radius * _between(rng, (0.6, 1.3)), _between(rng, (0, np.pi))
+        rx, ry, angle = (radius * _between(rng, (0.6, 1.3)), radius * _between(rng, (0.6, 1.3)),
+                         _between(rng, (0, np.pi)))
         u = (X - x0) * np.cos(angle) + (Y - y0) * np.sin(angle)
         v = (Y - y0) * np.cos(angle) - (X - x0) * np.sin(angle)
         patch = np.maximum(patch, np.exp(-1.5 * ((u / rx) ** 2 + (v / ry) ** 2)))
@@ -279,7 +281,8 @@ def draw_findings(img: Frontal, findings: list[Finding], rng: np.random.Generato
     order = sorted(findings, key=lambda f: KINDS.index(f.kind) if f.kind != "pneumothorax" else -1)
     for finding in order:  # pneumothorax first: it removes lung markings before opacities are added
         if finding.kind == "cardiomegaly":
-            truth.records.append({"kind": "cardiomegaly", "severity": finding.severity, "heart_ratio": img.anat.heart_ratio})
+            truth.records.append({"kind": "cardiomegaly", "severity": finding.severity,
+                                  "heart_ratio": img.anat.heart_ratio})
             continue
         _DRAW[finding.kind](img, finding, rng, truth)
     return truth

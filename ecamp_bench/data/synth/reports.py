@@ -78,7 +78,8 @@ def _consolidation(w: _Writer, f: Finding) -> None:
                               f"{sev.capitalize()} airspace consolidation involves {place}."]))
     if w.rng.random() < 0.8:
         w.set(1.0, "Pneumonia")
-        w.impression.append(w.pick([f"{short.capitalize()} pneumonia.", f"Findings consistent with pneumonia in {place}.",
+        w.impression.append(w.pick([f"{short.capitalize()} pneumonia.",
+                                    f"Findings consistent with pneumonia in {place}.",
                                     f"{sev.capitalize()} {short} consolidation, compatible with pneumonia."]))
     else:
         w.impression.append(f"{sev.capitalize()} consolidation in {place}.")
@@ -89,9 +90,11 @@ def _pneumothorax(w: _Writer, f: Finding) -> None:
     where = _where(f)
     w.set(1.0, "Pneumothorax")
     w.findings.append(w.pick([f"There is a {size} {where} apical pneumothorax.",
-                              f"A {size} {where} pneumothorax is present, with the pleural line seen along the {'apices' if where == 'bilateral' else where + ' apex'}.",
+                              f"A {size} {where} pneumothorax is present, with the pleural line seen along the "
+                              f"{'apices' if where == 'bilateral' else where + ' apex'}.",
                               f"{size.capitalize()} {where} pneumothorax along the apex and lateral chest wall."]))
-    w.impression.append(w.pick([f"{size.capitalize()} {where} pneumothorax.", f"{where.capitalize()} pneumothorax, {size}."]))
+    w.impression.append(w.pick([f"{size.capitalize()} {where} pneumothorax.",
+                                f"{where.capitalize()} pneumothorax, {size}."]))
 
 
 def _effusion(w: _Writer, f: Finding) -> None:
@@ -112,7 +115,8 @@ def _atelectasis(w: _Writer, f: Finding) -> None:
     w.findings.append(w.pick([f"{sev.capitalize()} {base} atelectasis.",
                               f"Linear opacity at the {'lung bases' if f.side == 'bilateral' else f.side + ' base'} "
                               f"is consistent with {sev} atelectasis.",
-                              f"Plate-like atelectasis at the {base.replace('basilar', 'base').replace('bibase', 'bases')}."]))
+                              "Plate-like atelectasis at the "
+                              f"{base.replace('basilar', 'base').replace('bibase', 'bases')}."]))
     w.impression.append(w.pick([f"{base.capitalize()} atelectasis.", f"{sev.capitalize()} {base} atelectasis."]))
 
 
@@ -174,7 +178,8 @@ def _negatives(w: _Writer, present: set[str]) -> None:
         w.set(0.0, "Consolidation" if w.findings[-1].startswith("No") else "Pneumonia")
     pleural = [k for k in ("effusion", "pneumothorax") if k not in present]
     if len(pleural) == 2:
-        w.findings.append(w.pick(["No pleural effusion or pneumothorax.", "There is no pleural effusion or pneumothorax.",
+        w.findings.append(w.pick(["No pleural effusion or pneumothorax.",
+                                  "There is no pleural effusion or pneumothorax.",
                                   "No pneumothorax or pleural effusion is seen."]))
         w.set(0.0, "Pleural Effusion", "Pneumothorax")
     elif pleural == ["pneumothorax"]:
@@ -224,7 +229,8 @@ def mimic_report_text(report: Report, rng: np.random.Generator, view: str, sex: 
     lines = ["                                 FINAL REPORT",
              f" EXAMINATION:  CHEST ({'PORTABLE AP' if view == 'AP' else 'PA AND LAT'})", " ",
              f" INDICATION:  ___{who} with {indication}.", " ",
-             f" TECHNIQUE:  Chest {'portable AP' if view == 'AP' else 'PA and lateral'} view{'s' if view != 'AP' else ''}.",
+             f" TECHNIQUE:  Chest {'portable AP' if view == 'AP' else 'PA and lateral'} "
+             f"view{'s' if view != 'AP' else ''}.",
              " ", " COMPARISON:  None.", " "]
     if not omit_findings:
         lines += [" FINDINGS: ", " ", wrap(report.findings), " "]
