@@ -328,7 +328,8 @@ def probe_registry() -> dict[str, bool]:
         # Building inside a scope is what a Runner does (default_scope='mmdet' / 'mmseg').
         with DefaultScope.overwrite_default_scope(scope):
             results[f"{scope}: root-registered name via parent lookup"] = (
-                builds(DET_MODELS, dict(type="RootProbeBackbone")) and builds(SEG_MODELS, dict(type="RootProbeBackbone")))
+                builds(DET_MODELS, dict(type="RootProbeBackbone"))
+                and builds(SEG_MODELS, dict(type="RootProbeBackbone")))
             results[f"{scope}: class object as type"] = (
                 builds(DET_MODELS, dict(type=ProbeBackbone)) and builds(SEG_MODELS, dict(type=ProbeBackbone)))
             results[f"{scope}: mmdet-registered name from mmseg registry"] = builds(

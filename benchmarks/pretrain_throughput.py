@@ -245,7 +245,8 @@ def main() -> None:
         for group in opt.param_groups:
             group.update(adamw_implementation(v.adamw, net))
         sl = slice(round_index * batch, (round_index + 1) * batch)
-        text = batchers[(v.mlm_targets, v.padding)](reports[sl], contexts[sl], torch.Generator().manual_seed(round_index))
+        text = batchers[(v.mlm_targets, v.padding)](reports[sl], contexts[sl],
+                                                    torch.Generator().manual_seed(round_index))
         text = text.to(device)
         torch.manual_seed(round_index)
         memory.start()

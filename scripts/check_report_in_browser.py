@@ -73,7 +73,8 @@ def _run(chromium: str, extra: list[str], url: str, profile: Path, timeout: floa
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def check_report(html: Path, *, chromium: str | None = None, screenshot: Path | None = None, timeout: float = 120) -> BrowserCheck:
+def check_report(html: Path, *, chromium: str | None = None, screenshot: Path | None = None,
+                 timeout: float = 120) -> BrowserCheck:
     """Load ``html`` in headless Chromium and report what rendered (see :class:`BrowserCheck`)."""
     chromium = chromium or find_chromium()
     if chromium is None:
@@ -87,13 +88,15 @@ def check_report(html: Path, *, chromium: str | None = None, screenshot: Path | 
         match = re.search(r"<title>CHECK:(.*?)</title>", proc.stdout, flags=re.S)
         if match is None:
             raise RuntimeError(f"the probe did not run (chromium exit {proc.returncode}): {proc.stderr[-1500:]}")
-        seen = json.loads(match.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"'))
+        seen = json.loads(match.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+                          .replace("&quot;", '"'))
         console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Failed to load resource" in line]
         if screenshot is not None:
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
             shot = _run(chromium, [f"--screenshot={Path(screenshot).resolve()}", "--window-size=1280,2200",
                                    "--virtual-time-budget=5000"], html.as_uri(), Path(tmp) / "profile2", timeout)
-            console += [line for line in shot.stderr.splitlines() if "CONSOLE" in line or "Failed to load resource" in line]
+            console += [line for line in shot.stderr.splitlines()
+                        if "CONSOLE" in line or "Failed to load resource" in line]
     return BrowserCheck(seen["tables"], seen["rows"], seen["images"], seen["errors"], console)
 
 

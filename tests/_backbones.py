@@ -21,7 +21,8 @@ def export_tiny_backbone(name: str = "tiny-vit", *, size: int = 32, seed: int = 
     from ecamp_bench.specs import BackboneSpec
 
     torch.manual_seed(seed)
-    vit = build_backbone(BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=size, model_kwargs=KWARGS), None).encoder
+    vit = build_backbone(BackboneSpec(name="t", arch="vit_tiny_patch16_224", input_size=size, model_kwargs=KWARGS),
+                         None).encoder
     meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={**KWARGS, "img_size": size}, img_size=size,
                         embed_dim=32, depth=2, origin="test")
     if nan:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-REALDATA = Path(os.environ.get("ECAMP_BENCH_REALDATA", Path(__file__).resolve().parents[1].parent / "shared" / "realdata"))
+REALDATA = Path(os.environ.get("ECAMP_BENCH_REALDATA",
+                               Path(__file__).resolve().parents[1].parent / "shared" / "realdata"))
 
 
 def realdata(*parts: str) -> Path:
@@ -85,8 +86,8 @@ def rsna_tree_for_lists(target: Path, lists: list[Path], size: int = 32) -> Path
     templates = {}
     for label in (0, 1):
         pixels = np.random.default_rng(label).integers(0, 120 + 100 * label, size=(size, size), dtype=np.uint8)
-        write_dicom(root / f".template{label}.dcm", pixels, sop_uid=make_uid("t", label), study_uid=make_uid("s", label),
-                    series_uid=make_uid("r", label), patient_id="standin")
+        write_dicom(root / f".template{label}.dcm", pixels, sop_uid=make_uid("t", label),
+                    study_uid=make_uid("s", label), series_uid=make_uid("r", label), patient_id="standin")
         templates[label] = root / f".template{label}.dcm"
     (root / "stage_2_test_images").mkdir()
     for path in lists:

@@ -19,7 +19,8 @@ def test_gpu_check_stops_at_once_without_cuda(tmp_path):
                           env={**os.environ, "PYTHON": sys.executable, "GPU_CHECK_OUT": str(tmp_path / "out")},
                           timeout=300)
     assert done.returncode == 1
-    assert "[gpu_check] FATAL: CUDA is not available to torch" in done.stderr and "this check needs a GPU" in done.stderr
+    assert ("[gpu_check] FATAL: CUDA is not available to torch" in done.stderr
+            and "this check needs a GPU" in done.stderr)
     assert not (tmp_path / "out" / "results").exists() and "===" not in done.stdout
 
 

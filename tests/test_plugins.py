@@ -125,7 +125,8 @@ def test_hook_raising_at_call_time_is_recorded(thirdparty, testplugins):
 
 @pytest.mark.parametrize(
     ("module", "missing", "suggestion"),
-    [("dangling_layout", "layout 'thirdparty-layuot'", "thirdparty-layout"), ("dangling_protocol", "protocol 'thirdparty-prob'", "thirdparty-probe")],
+    [("dangling_layout", "layout 'thirdparty-layuot'", "thirdparty-layout"),
+     ("dangling_protocol", "protocol 'thirdparty-prob'", "thirdparty-probe")],
 )
 def test_task_with_unknown_layout_or_protocol_is_an_error(thirdparty, testplugins, module, missing, suggestion):
     with pytest.raises(PluginError) as err:

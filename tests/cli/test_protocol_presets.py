@@ -14,11 +14,13 @@ def test_list_protocols_shows_each_named_preset_and_its_values(capsys):
 
 
 def test_misspelled_preset_and_missing_preset_file_are_named(capsys, tmp_path):
-    assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--backbone", "random-init", "--preset", "cpu-dmeo"]) == 2
+    assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--backbone", "random-init", "--preset",
+                 "cpu-dmeo"]) == 2
     err = capsys.readouterr().err
     assert "Did you mean 'cpu-demo'?" in err and "Valid presets: cpu-demo, default, tiny" in err
     missing = tmp_path / "mine.yaml"
-    assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--backbone", "random-init", "--preset", str(missing)]) == 2
+    assert main(["eval", "--task", "rsna-cls", "--protocol", "finetune", "--backbone", "random-init", "--preset",
+                 str(missing)]) == 2
     assert f"preset file {missing} does not exist" in " ".join(capsys.readouterr().err.split())
 
 

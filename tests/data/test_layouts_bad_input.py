@@ -53,7 +53,8 @@ def test_rsna_every_bad_row_is_listed(copy_of):
     _write(path, lines)
     problems = rsna.validate(root)
     by_code = {p.code: p for p in problems}
-    assert by_code["box-outside-image"].row == positive + 1 and "outside the 128x128" in by_code["box-outside-image"].message
+    assert (by_code["box-outside-image"].row == positive + 1
+            and "outside the 128x128" in by_code["box-outside-image"].message)
     assert by_code["missing-image"].row == negative + 1 and missing_pid in by_code["missing-image"].message
     assert any(p.row == len(lines) and p.key == "Target" for p in problems)
     assert len(problems) == 3, problems

@@ -1,4 +1,5 @@
-"""NIH ChestX-ray14 and COVIDx: hand-written fixtures in the official formats read right; bad input named by file and row."""
+"""NIH ChestX-ray14 and COVIDx: hand-written fixtures in the official formats read right; bad input named by file \
+and row."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def test_nih_fixture_labels_splits_and_boxes(nih_tree):
     table = nih_cxr14.read(nih_tree)
     by_id = {s.image_id: s for s in table}
     assert len(table) == 7 and len(set(table.patients)) == 4
-    positives = {label: int(v) for label, v in zip(nih_cxr14.LABELS, table.label_matrix(nih_cxr14.LABELS).sum(axis=0)) if v}
+    positives = {label: int(v) for label, v in zip(nih_cxr14.LABELS, table.label_matrix(nih_cxr14.LABELS).sum(axis=0))
+                 if v}
     assert positives == {"Cardiomegaly": 3, "Emphysema": 1, "Effusion": 1, "Infiltration": 1, "Mass": 2, "Nodule": 1,
                          "Pleural_Thickening": 1, "Hernia": 1}
     assert set(by_id["00000002_000.png"].labels.values()) == {0.0}  # "No Finding"
@@ -49,7 +51,8 @@ def test_nih_fixture_labels_splits_and_boxes(nih_tree):
 
 
 def test_nih_2020_file_wins_and_parses_without_trailing_comma(nih_tree):
-    text = (nih_tree / "Data_Entry_2017.csv").read_text().replace(",\n", "\n").replace("Cardiomegaly|Effusion", "Effusion")
+    text = ((nih_tree / "Data_Entry_2017.csv").read_text().replace(",\n", "\n")
+            .replace("Cardiomegaly|Effusion", "Effusion"))
     (nih_tree / "Data_Entry_2017_v2020.csv").write_text(text)
     table = nih_cxr14.read(nih_tree)
     assert {s.image_id: s for s in table}["00000001_002.png"].label("Cardiomegaly") == 0.0

@@ -27,7 +27,8 @@ def test_chexpert_real_csvs_read_with_their_labels(tmp_path):
 def test_chexpert_tree_without_its_image_folder_names_the_folder(tmp_path, capsys):
     root = chexpert_tree(tmp_path, n_train=3)
     shutil.rmtree(root / "valid")
-    with pytest.raises(DataError, match=r"CheXpert-v1.0-small/valid: image folder not found \(valid.csv names 234 images"):
+    with pytest.raises(DataError,
+                       match=r"CheXpert-v1.0-small/valid: image folder not found \(valid.csv names 234 images"):
         chexpert.read(root)
     problems = chexpert.validate(root)
     assert [(p.code, p.path) for p in problems] == [("missing-folder", str(root / "valid"))]

@@ -12,9 +12,10 @@ from _realdata import realdata
 
 from ecamp_bench.data.reports import normalize_header, parse_report, report_text
 
-EXAMPLE_FINDINGS = ("Cardiac size cannot be evaluated. Large left pleural effusion is new. Small right effusion is new. "
-                    "The upper lungs are clear. Right lower lobe opacities are better seen in prior CT. There is no "
-                    "pneumothorax. There are mild degenerative changes in the thoracic spine")
+EXAMPLE_FINDINGS = ("Cardiac size cannot be evaluated. Large left pleural effusion is new. "
+                    "Small right effusion is new. The upper lungs are clear. Right lower lobe opacities are better "
+                    "seen in prior CT. There is no pneumothorax. There are mild degenerative changes in the thoracic "
+                    "spine")
 
 
 def _example() -> str:

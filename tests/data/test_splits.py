@@ -108,7 +108,8 @@ def test_fractions_are_nested_grouped_stratified_and_keep_one_positive_per_class
 def test_any_fraction_in_range_works_and_fraction_strings_parse(split):
     assert len(fraction_subset(split, "10%")) == len(fraction_subset(split, 0.1))
     assert 0 < len(fraction_subset(split, 0.0001)) < len(fraction_subset(split, 0.3))
-    assert [parse_fraction(t) for t in ("0.01", "1%", "1", "10%", 0.1, "100%", 1)] == [0.01, 0.01, 1.0, 0.1, 0.1, 1.0, 1.0]
+    assert ([parse_fraction(t) for t in ("0.01", "1%", "1", "10%", 0.1, "100%", 1)]
+            == [0.01, 0.01, 1.0, 0.1, 0.1, 1.0, 1.0])
     for bad in ("0", "10", "1.5", "abc", "-1%", "", "nan", 0.0, 2):
         with pytest.raises(ConfigError, match="1%"):
             parse_fraction(bad)

@@ -74,5 +74,6 @@ def test_pneumothorax_positives_are_reported_and_labelled():
         drawn = case.truth.pneumothorax is not None and case.truth.pneumothorax.any()
         text = f"{case.report.findings} {case.report.impression}".lower()
         assert case.report.labels["Pneumothorax"] == (1.0 if drawn else 0.0)
-        assert ("pneumothorax" in text) and (("no pneumothorax" not in text and "no evidence of pneumothorax" not in text
+        assert ("pneumothorax" in text) and (("no pneumothorax" not in text
+                                              and "no evidence of pneumothorax" not in text
                                              and "or pneumothorax" not in text) == drawn), text

@@ -18,7 +18,8 @@ NAN = math.nan
 def _table():
     labels = {"Atelectasis": -1.0, "Cardiomegaly": -1.0, "Consolidation": NAN, "Edema": 1.0, "Pleural Effusion": 0.0,
               "Pneumonia": -1.0}
-    return SampleTable("chexpert", Path("."), (Sample(image_id="a", image_path=Path("a.jpg"), patient_id="p", labels=labels),))
+    return SampleTable("chexpert", Path("."),
+                       (Sample(image_id="a", image_path=Path("a.jpg"), patient_id="p", labels=labels),))
 
 
 def test_default_policy_is_u_ones_and_u_zeros_with_blanks_zero():

@@ -20,7 +20,8 @@ def test_eval_rsna_cls_on_the_mrm_split(tmp_path, capsys):
     splits = realdata("published-splits")
     folder = splits / "MRM/RSNA_Pneumonia"
     export_tiny_backbone()
-    root = rsna_tree_for_lists(tmp_path / "rsna", [folder / "train_1.txt", folder / "val_list.txt", folder / "test_list.txt"])
+    root = rsna_tree_for_lists(tmp_path / "rsna",
+                               [folder / "train_1.txt", folder / "val_list.txt", folder / "test_list.txt"])
     args = ["eval", "--task", "rsna-cls", "--split", "mrm", "--fraction", "0.01", "--splits-root", str(splits),
             "--data-root", str(root), "--preset", "tiny", "--set", "eval.n_bootstrap=20"]
     assert main(args) == 0, capsys.readouterr()
@@ -33,7 +34,8 @@ def test_eval_rsna_cls_on_the_mrm_split(tmp_path, capsys):
     assert published["name"] == "mrm" and published["fraction_list"] == 0.01
     files = {f["role"]: f for f in published["files"]}
     assert set(files) == {"train@0.01", "val", "test"}
-    for f, name in ((files["train@0.01"], "train_1.txt"), (files["val"], "val_list.txt"), (files["test"], "test_list.txt")):
+    for f, name in ((files["train@0.01"], "train_1.txt"), (files["val"], "val_list.txt"),
+                    (files["test"], "test_list.txt")):
         assert f["path"].endswith(f"MRM/RSNA_Pneumonia/{name}")
         assert f["sha256"] == hashlib.sha256((folder / name).read_bytes()).hexdigest()
     assert published["label_source"]["test"] == {"source": "list", "images_only_in_list": 3000, "disagree_with_csv": 0}

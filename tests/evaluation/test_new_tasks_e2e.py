@@ -1,4 +1,5 @@
-"""nih-cxr14-cls and covidx-cls end to end through the CLI on the tiny synthetic default: 1/10/100 % nested, both protocols."""
+"""nih-cxr14-cls and covidx-cls end to end through the CLI on the tiny synthetic default: 1/10/100 % nested, \
+both protocols."""
 
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ def _records(task: str) -> list[dict]:
 def test_linear_at_three_fractions_and_finetune(synthetic_tiny, task, metrics, capsys):
     export_tiny_backbone()
     common = ["--data-root", str(synthetic_tiny), "--preset", "tiny", "--set", "eval.n_bootstrap=20"]
-    assert main(["sweep", "--tasks", task, "--protocol", "linear", *common, "--fractions", "0.01,0.1,1", "--seeds", "0"]) == 0
+    assert main(["sweep", "--tasks", task, "--protocol", "linear", *common, "--fractions", "0.01,0.1,1",
+                 "--seeds", "0"]) == 0
     records = [r for r in _records(task) if r["backbone"]["name"] != "random-init"]  # the sweep runs both backbones
     assert sorted(r["fraction"] for r in records) == [0.01, 0.1, 1.0] and all(r["status"] == "ok" for r in records)
     assert [m["name"] for m in records[0]["metrics"]][:2] == metrics and records[0]["primary_metric"] == metrics[0]
     capsys.readouterr()
-    assert main(["compare", "file:tiny-vit", "random-init", "--task", task, "--fraction", "1", "--protocol", "linear"]) == 0
+    assert main(["compare", "file:tiny-vit", "random-init", "--task", task, "--fraction", "1",
+                 "--protocol", "linear"]) == 0
     compared = capsys.readouterr().out
     assert metrics[0] in compared and ("DeLong" in compared or "bootstrap" in compared), compared
     split = read_manifest(records[0]["split"]["manifest"])

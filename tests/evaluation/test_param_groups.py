@@ -88,5 +88,6 @@ def test_cnn_backbone_gets_layer_decay_through_its_group_matcher():
     head = torch.nn.Linear(backbone.num_features, 2)
     of = _by_param(backbone_param_groups(backbone, head.parameters(), lr=1.0, weight_decay=0.1, layer_decay=0.5))
     resnet = backbone.encoder
-    assert of[id(resnet.conv1.weight)][0] < of[id(resnet.layer2[0].conv1.weight)][0] < of[id(resnet.layer4[1].conv2.weight)][0] == 0.5
+    assert (of[id(resnet.conv1.weight)][0] < of[id(resnet.layer2[0].conv1.weight)][0]
+            < of[id(resnet.layer4[1].conv2.weight)][0] == 0.5)
     assert of[id(head.weight)] == (1.0, 0.1) and of[id(resnet.bn1.weight)][1] == 0.0

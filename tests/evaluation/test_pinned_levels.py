@@ -87,7 +87,8 @@ def _random_images(rng, n: int = 25) -> list[ImageDetections]:
             return np.concatenate([xy, xy + wh], axis=1)
 
         gt = boxes(int(rng.integers(0, 3)))
-        near = gt[rng.integers(0, len(gt), size=int(rng.integers(0, 4)))] + rng.normal(0, 4, size=(1, 4)) if len(gt) else np.zeros((0, 4))
+        near = (gt[rng.integers(0, len(gt), size=int(rng.integers(0, 4)))] + rng.normal(0, 4, size=(1, 4)) if len(gt)
+                else np.zeros((0, 4)))
         pred = np.concatenate([near, boxes(int(rng.integers(0, 3)))])
         images.append(ImageDetections.of(gt, pred, rng.random(len(pred))))
     return images
@@ -105,7 +106,8 @@ def _coco_ap(images: list[ImageDetections], thresholds) -> float:
         for b in im.gt:  # ids from 1 (pycocotools treats a matched id 0 as unmatched)
             anns.append({"id": len(anns) + 1, "image_id": i, "category_id": 1, "bbox": xywh(b),
                          "area": float((b[2] - b[0]) * (b[3] - b[1])), "iscrowd": 0})
-        dets += [{"image_id": i, "category_id": 1, "bbox": xywh(b), "score": float(s)} for b, s in zip(im.boxes, im.scores)]
+        dets += [{"image_id": i, "category_id": 1, "bbox": xywh(b), "score": float(s)}
+                 for b, s in zip(im.boxes, im.scores)]
     gt = COCO()
     gt.dataset = {"images": [{"id": i} for i in range(len(images))], "annotations": anns, "categories": [{"id": 1}]}
     gt.createIndex()

@@ -1,4 +1,5 @@
-"""rsna-seg: RSNA boxes as masks (real RSNA files), negatives as empty masks, and exactly rsna-det's patients per split."""
+"""rsna-seg: RSNA boxes as masks (real RSNA files), negatives as empty masks, and exactly rsna-det's patients per \
+split."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def test_truth_is_the_masks_at_the_predictions_resolution(synthetic_tiny):
     has_box = np.array([bool(s.boxes) for s in table])
     assert masks.shape == (len(table), 32, 32) and has_box.any() and (~has_box).any()
     assert not masks[~has_box].any() and masks[has_box].reshape(has_box.sum(), -1).any(axis=1).all()
-    names = [m.name for m in IMPLEMENTATION.score(task, attach_truth(IMPLEMENTATION, task, table, bare), n_bootstrap=0, seed=0)]
+    names = [m.name for m in IMPLEMENTATION.score(task, attach_truth(IMPLEMENTATION, task, table, bare),
+                                                  n_bootstrap=0, seed=0)]
     assert names == ["dice_per_image", "dice_dataset", "dice_positive"]
 
 

@@ -31,7 +31,8 @@ def test_plans_share_one_layout_read_and_are_frozen(synthetic_tiny, monkeypatch)
 
 
 def test_task_attaches_truth_and_rejects_misordered_predictions(synthetic_tiny):
-    plan = prepare_run(RunRequest(task="rsna-cls", fraction=1.0, backbone="random-init", data_root=synthetic_tiny), get_catalog())
+    plan = prepare_run(RunRequest(task="rsna-cls", fraction=1.0, backbone="random-init", data_root=synthetic_tiny),
+                       get_catalog())
     test = plan.split.test
     bare = Predictions(tuple(test.ids), None, np.zeros((len(test), 1), np.float32))
     scored = attach_truth(plan.impl, plan.task, test, bare)
@@ -44,7 +45,8 @@ def test_task_attaches_truth_and_rejects_misordered_predictions(synthetic_tiny):
 
 def test_detection_and_segmentation_truth_come_from_the_task(synthetic_tiny):
     catalog = get_catalog()
-    det = prepare_run(RunRequest(task="rsna-det", fraction=1.0, backbone="random-init", data_root=synthetic_tiny), catalog)
+    det = prepare_run(RunRequest(task="rsna-det", fraction=1.0, backbone="random-init", data_root=synthetic_tiny),
+                      catalog)
     test = det.split.test
     bare = Predictions(tuple(test.ids), None, np.zeros((len(test), 1), np.float32),
                        extras={"pred_boxes": np.zeros((0, 4), np.float32), "pred_scores": np.zeros(0, np.float32),
@@ -54,9 +56,11 @@ def test_detection_and_segmentation_truth_come_from_the_task(synthetic_tiny):
     assert truth.extras["gt_offsets"][-1] == n_boxes == len(truth.extras["gt_boxes"])
     assert truth.targets[:, 0].tolist() == [float(len(s.boxes) > 0) for s in test]
 
-    seg = prepare_run(RunRequest(task="siim-seg", fraction=1.0, backbone="random-init", data_root=synthetic_tiny), catalog)
+    seg = prepare_run(RunRequest(task="siim-seg", fraction=1.0, backbone="random-init", data_root=synthetic_tiny),
+                      catalog)
     test = seg.split.test
-    masks = attach_truth(seg.impl, seg.task, test, Predictions(tuple(test.ids), None, np.zeros((len(test), 32, 32), np.uint8)))
+    masks = attach_truth(seg.impl, seg.task, test,
+                         Predictions(tuple(test.ids), None, np.zeros((len(test), 32, 32), np.uint8)))
     assert masks.targets.shape == (len(test), 32, 32) and masks.targets.dtype == np.uint8
     positive = [s.label("Pneumothorax") == 1.0 for s in test]
     assert [bool(m.any()) for m in masks.targets] == positive

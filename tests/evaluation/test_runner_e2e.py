@@ -29,9 +29,11 @@ def test_eval_writes_record_and_predictions_then_skips_and_forces(synthetic_tiny
     assert "rsna-cls 10% linear file:tiny-vit seed 0: auc" in out
     (record,) = records()
     assert [key for key in REQUIRED_KEYS if key not in record] == []
-    assert record["status"] == "ok" and record["fraction"] == 0.1 and record["protocol"] == {"name": "linear", "version": 1}
+    assert (record["status"] == "ok" and record["fraction"] == 0.1
+            and record["protocol"] == {"name": "linear", "version": 1})
     assert len(record["backbone"]["weights_sha256"]) == 64 and record["dataset"]["layout"] == "rsna-pneumonia"
-    assert record["config"]["resolved"]["protocol"]["lr"] == 1e-2 and record["config"]["resolved"]["eval"]["n_bootstrap"] == 50
+    assert (record["config"]["resolved"]["protocol"]["lr"] == 1e-2
+            and record["config"]["resolved"]["eval"]["n_bootstrap"] == 50)
     assert set(record["env"]) >= {"ecamp_bench", "python", "torch", "timm", "device", "git_commit", "git_dirty"}
     assert set(record["timing"]) == {"started_at", "finished_at", "wall_time_s"}
     assert record["split"]["n_test"] == record["metrics"][0]["n"] > 0
@@ -68,7 +70,8 @@ def test_chexpert_uses_the_official_valid_set_as_test(synthetic_tiny):
     assert manifest["test"] and all("/valid/" in i or i.startswith("valid") or "valid" in i for i in manifest["test"])
     assert not set(manifest["test"]) & set(manifest["train"]) and record["split"]["n_test"] == len(manifest["test"])
     names = [m["name"] for m in record["metrics"]]
-    assert names[:6] == ["auc", "auc/Atelectasis", "auc/Cardiomegaly", "auc/Consolidation", "auc/Edema", "auc/Pleural Effusion"]
+    assert names[:6] == ["auc", "auc/Atelectasis", "auc/Cardiomegaly", "auc/Consolidation", "auc/Edema",
+                         "auc/Pleural Effusion"]
     assert {"ece", "brier", "auc[sex=F]", "auc[sex=M]", "auc_gap[sex]", "auc[age=80+]", "auc_gap[age]"} <= set(names)
     assert record["cost"]["params"] > 0 and record["cost"]["gflops"] > 0 and record["dataset"]["subgroups"]["groups"]
 

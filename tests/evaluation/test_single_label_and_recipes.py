@@ -40,7 +40,8 @@ def test_single_label_auc_is_sklearn_one_vs_rest_macro():
     scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     accuracy, auc = single_label_metrics(ONE_HOT[truth], scores, ("a", "b", "c"), n_bootstrap=200, seed=0)
     assert accuracy.name == "accuracy" and accuracy.value == pytest.approx(float((scores.argmax(1) == truth).mean()))
-    assert auc.name == "auc" and auc.value == pytest.approx(roc_auc_score(truth, scores, multi_class="ovr", average="macro"))
+    assert (auc.name == "auc"
+            and auc.value == pytest.approx(roc_auc_score(truth, scores, multi_class="ovr", average="macro")))
     assert auc.ci95[0] < auc.value < auc.ci95[1] and accuracy.n == auc.n == 60
 
 
@@ -67,7 +68,8 @@ def test_single_label_linear_head_learns_three_classes():
     class P:
         lr, betas, weight_decay, batch_size, max_epochs, patience = 5e-2, (0.9, 0.999), 0.0, 16, 60, 60
 
-    head = train_linear_head(x[:80], y[:80], x[80:100], y[80:100], P, seed=0, device=torch.device("cpu"), single_label=True)
+    head = train_linear_head(x[:80], y[:80], x[80:100], y[80:100], P, seed=0, device=torch.device("cpu"),
+                             single_label=True)
     with torch.no_grad():
         predicted = probabilities(head(x[100:]), True).argmax(dim=1).numpy()
     assert (predicted == truth[100:]).mean() >= 0.9
@@ -105,8 +107,10 @@ def test_recipe_then_preset_then_set(synthetic_tiny):
     def protocol(*args, **kwargs):
         return plan(*args, **kwargs).config["protocol"]
 
-    assert {k: protocol(0.01)[k] for k in ("steps", "lr", "warmup_steps")} == {"steps": 3000, "lr": 3e-2, "warmup_steps": 50}
-    assert {k: protocol(0.1)[k] for k in ("steps", "lr", "warmup_steps")} == {"steps": 30000, "lr": 3e-3, "warmup_steps": 500}
+    assert ({k: protocol(0.01)[k] for k in ("steps", "lr", "warmup_steps")}
+            == {"steps": 3000, "lr": 3e-2, "warmup_steps": 50})
+    assert ({k: protocol(0.1)[k] for k in ("steps", "lr", "warmup_steps")}
+            == {"steps": 30000, "lr": 3e-3, "warmup_steps": 500})
     assert protocol(1.0)["steps"] == 200000 and protocol(1.0, overrides=["protocol.steps=7"])["steps"] == 7
     tiny = protocol(0.01, preset="tiny")  # the preset sits over the recipe: its values win, the recipe's others stay
     assert tiny["steps"] == 30 and tiny["lr"] == 1e-2 and tiny["grad_clip"] == 1.0 and tiny["pooling"] == "mean"

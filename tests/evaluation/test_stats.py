@@ -80,7 +80,8 @@ def test_delong_needs_both_classes():
 
 
 def preds(ids, targets, scores, labels=("x",)):
-    return Predictions(tuple(ids), np.asarray(targets, float).reshape(len(ids), -1), np.asarray(scores, float).reshape(len(ids), -1), labels)
+    return Predictions(tuple(ids), np.asarray(targets, float).reshape(len(ids), -1),
+                       np.asarray(scores, float).reshape(len(ids), -1), labels)
 
 
 def accuracy(p: Predictions) -> float:

@@ -93,4 +93,5 @@ def test_the_wheel_cache_key_changes_with_the_build_recipe():
     base = _settings_hash('WHEEL_BUILD_ENV=("MMCV_WITH_OPS=1" "FORCE_CUDA=0")')
     assert len(base) == 12 and base == _settings_hash('WHEEL_BUILD_ENV=("MMCV_WITH_OPS=1" "FORCE_CUDA=0")')
     assert base != _settings_hash('WHEEL_BUILD_ENV=("MMCV_WITH_OPS=0" "FORCE_CUDA=0")')
-    assert base != _settings_hash('WHEEL_BUILD_ENV=("MMCV_WITH_OPS=1" "FORCE_CUDA=0"); WHEEL_BUILD_TOOLS=("setuptools==70.0.0")')
+    assert base != _settings_hash('WHEEL_BUILD_ENV=("MMCV_WITH_OPS=1" "FORCE_CUDA=0"); '
+                                  'WHEEL_BUILD_TOOLS=("setuptools==70.0.0")')

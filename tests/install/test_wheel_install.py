@@ -89,7 +89,8 @@ def build_and_install_wheel(root: Path) -> tuple[Path, Path, Path]:
 def check_the_wheel_carries_every_module_and_config_of_the_tree(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     tree = _source_files()
-    expected = {f.replace("plugins/", "ecamp_bench_plugins/", 1) for f in tree if f.startswith("plugins/") and f.endswith(".py")}
+    expected = {f.replace("plugins/", "ecamp_bench_plugins/", 1) for f in tree
+                if f.startswith("plugins/") and f.endswith(".py")}
     expected |= {f for f in tree if f.startswith("ecamp_bench/") and f.endswith(".py")}
     expected |= {f.replace("configs/", "ecamp_bench_configs/", 1) for f in tree
                  if f.startswith("configs/") and f.endswith((".yaml", ".py"))}
@@ -117,7 +118,8 @@ def check_the_installed_wheel_reads_its_own_configs_and_plugins(bin_dir: Path, p
     for path in (module, plugins, configs):
         assert Path(path).is_relative_to(purelib), path
     assert eval(pretrain) == sorted(p.stem for p in (REPO / "configs" / "pretrain").glob("*.yaml")) != []
-    assert eval(yaml_files) == sorted(p.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").rglob("*.yaml"))
+    assert eval(yaml_files) == sorted(p.relative_to(REPO / "configs").as_posix()
+                                      for p in (REPO / "configs").rglob("*.yaml"))
 
     listed = _run(bin_dir, tmp_path, "ecamp-bench", "list", "plugins")
     assert listed.returncode == 0, listed.stderr

@@ -37,7 +37,8 @@ def scores_for(quality: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return targets, (quality * targets + noise).astype(np.float32)
 
 
-def add_run(results: Path, protocol: str, backbone: str, seed: int, fraction: float, quality: float, tag: str = "") -> None:
+def add_run(results: Path, protocol: str, backbone: str, seed: int, fraction: float, quality: float,
+            tag: str = "") -> None:
     from ecamp_bench.evaluation.metrics import binary_auc
 
     targets, scores = scores_for(quality, seed * 31 + hash(tag) % 7)
@@ -88,7 +89,8 @@ def test_significance_marks_clear_winner_only(tmp_path):
     for col in range(3):
         win = marks[(1, col)]
         assert (win.best, win.runner_up, win.significant) == ("file:good", "random-init(vit)", True)
-        assert sorted(win.tests) == [0, 1, 2] and all(t.test == "DeLong" and t.p_value < 1e-6 for t in win.tests.values())
+        assert (sorted(win.tests) == [0, 1, 2]
+                and all(t.test == "DeLong" and t.p_value < 1e-6 for t in win.tests.values()))
         twin = marks[(0, col)]
         assert twin.significant is False and (twin.reason == "tied means" or twin.max_p == 1.0)
 
@@ -96,7 +98,8 @@ def test_significance_marks_clear_winner_only(tmp_path):
 def test_html_report_is_self_contained_with_plots_and_reference_rows(tmp_path):
     populate(tmp_path)
     html, plot_paths = build_report(tmp_path, get_catalog(), references=REFERENCES, n_bootstrap=200)
-    assert html.count("<table") == 2 and "<h2>finetune v1 (preset tiny)</h2>" in html and "<h2>linear v1 (preset tiny)</h2>" in html
+    assert (html.count("<table") == 2 and "<h2>finetune v1 (preset tiny)</h2>" in html
+            and "<h2>linear v1 (preset tiny)</h2>" in html)
     assert not re.search(r"(src|href)=\"(https?:|//|file:)", html) and "<script" not in html  # nothing external
     linear = html[html.index("<h2>linear"):]
     assert linear.count("†</td>") == 3  # the three clear wins; the twins get no mark
@@ -104,13 +107,15 @@ def test_html_report_is_self_contained_with_plots_and_reference_rows(tmp_path):
     # reference rows: separate block, marked, with the published value (MGCA R50, RSNA linear 1% = 88.6 %)
     assert "reported, not re-run" in html and "MGCA (R50)" in linear and "<td class=\"num\">0.886</td>" in linear
     assert "SYNTHETIC data" in linear
-    assert "MGCA (R50)" not in html[: html.index("<h2>linear")] and "MRM (ViT-B/16)" in html  # finetune refs stay in finetune
+    # finetune refs stay in finetune
+    assert "MGCA (R50)" not in html[: html.index("<h2>linear")] and "MRM (ViT-B/16)" in html
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     assert len(images) == 2 == len(plot_paths)
     for data, path in zip(images, sorted(plot_paths)):
         assert Image.open(io.BytesIO(base64.b64decode(data))).size[0] > 300
         assert path.parent == tmp_path / "plots" and Image.open(path).format == "PNG"
-    assert sorted(p.name for p in plot_paths) == ["finetune-v1-tiny-rsna-cls-v1-auc.png", "linear-v1-tiny-rsna-cls-v1-auc.png"]
+    assert sorted(p.name for p in plot_paths) == ["finetune-v1-tiny-rsna-cls-v1-auc.png",
+                                                  "linear-v1-tiny-rsna-cls-v1-auc.png"]
 
 
 def test_cli_writes_html(tmp_path, capsys):
@@ -134,7 +139,8 @@ def test_reference_file_is_valid_and_bad_entries_name_the_entry(tmp_path):
 
 
 def _browser_module():
-    spec = importlib.util.spec_from_file_location("check_report_in_browser", REPO / "scripts" / "check_report_in_browser.py")
+    spec = importlib.util.spec_from_file_location("check_report_in_browser",
+                                                  REPO / "scripts" / "check_report_in_browser.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault(spec.name, module)  # dataclasses look their module up while the class is created
     spec.loader.exec_module(module)

@@ -52,8 +52,10 @@ def test_same_identity_seeds_average_and_a_rerun_supersedes(tmp_path):
 
 
 def test_random_init_names_its_architecture_and_splits_by_config(tmp_path):
-    small = {"preset": "default", "backbone": {"arch": "vit_tiny_patch16_224", "input_size": 64, "model_kwargs": {"depth": 2}}}
-    large = {"preset": "default", "backbone": {"arch": "vit_tiny_patch16_224", "input_size": 96, "model_kwargs": {"depth": 2}}}
+    small = {"preset": "default",
+             "backbone": {"arch": "vit_tiny_patch16_224", "input_size": 64, "model_kwargs": {"depth": 2}}}
+    large = {"preset": "default",
+             "backbone": {"arch": "vit_tiny_patch16_224", "input_size": 96, "model_kwargs": {"depth": 2}}}
     _write(tmp_path, "r1", backbone="random-init", weights=None, resolved=small, value=0.55)
     _write(tmp_path, "r2", backbone="random-init", weights=None, resolved=large, value=0.65)
     labels = _table(tmp_path).backbones
@@ -117,7 +119,8 @@ def test_compare_uses_the_records_paired_test_and_refuses_mixed_identities(tmp_p
     assert "frozen-seg (preset default) seed 1: A = good, B = poor" in out and "paired" in out
     _write(tmp_path, "x1", weights="a" * 64)
     _write(tmp_path, "x2", weights="b" * 64, seed=1)
-    assert main(["compare", "file:vit", "good", "--task", "rsna-cls", "--fraction", "1%", "--results", str(tmp_path)]) != 0
+    assert main(["compare", "file:vit", "good", "--task", "rsna-cls", "--fraction", "1%", "--results",
+                 str(tmp_path)]) != 0
     assert "names 2 different runs" in capsys.readouterr().err
 
 

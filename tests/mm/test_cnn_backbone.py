@@ -14,8 +14,10 @@ pytest.importorskip("mmengine")
 
 from ecamp_bench.specs import BackboneSpec  # noqa: E402
 
-R50 = BackboneSpec(name="r50-small", arch="resnet50", input_size=64, model_kwargs={"layers": (1, 1, 1, 1), "base_width": 16})
-VIT = BackboneSpec(name="vit-tiny", arch="vit_tiny_patch16_224", input_size=64, model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2})
+R50 = BackboneSpec(name="r50-small", arch="resnet50", input_size=64,
+                   model_kwargs={"layers": (1, 1, 1, 1), "base_width": 16})
+VIT = BackboneSpec(name="vit-tiny", arch="vit_tiny_patch16_224", input_size=64,
+                   model_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2})
 
 
 def seg_params(**kw):

@@ -34,4 +34,5 @@ def test_the_tasks_mask_resize_is_mmcvs_nearest():
     rng = np.random.default_rng(0)
     for h, w, size in [(1024, 1024, 224), (97, 131, 64), (64, 64, 512)]:
         mask = rng.random((h, w)) < 0.3
-        np.testing.assert_array_equal(resize_mask(mask, size), mmcv.imresize(mask.astype(np.uint8), (size, size), interpolation="nearest"))
+        np.testing.assert_array_equal(resize_mask(mask, size),
+                                      mmcv.imresize(mask.astype(np.uint8), (size, size), interpolation="nearest"))

@@ -86,5 +86,6 @@ def test_segmentation_training_prints_its_iterations(tmp_path, capsys, monkeypat
                  "--set", "protocol.epochs=0", "--set", "protocol.iters=4", "--set", "protocol.val_interval=2",
                  "--set", "eval.n_bootstrap=0"]) == 0
     err = capsys.readouterr().err
-    done = re.findall(r"^\[siim-seg \S+ frozen-seg seed 0: frozen-seg training \(iterations\)\] (\d+)/(\d+) ", err, re.M)
+    done = re.findall(r"^\[siim-seg \S+ frozen-seg seed 0: frozen-seg training \(iterations\)\] "
+                      r"(\d+)/(\d+) ", err, re.M)
     assert ("4", "4") in done and ("1", "4") in done, err[-3000:]

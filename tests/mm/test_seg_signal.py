@@ -65,7 +65,8 @@ def test_trained_backbone_beats_random_init_on_dice_dataset(tmp_path, task):
         backbones = {"file": "file:" + str(pretrained_dir() / "sig.safetensors"), "random-init": "random-init"}
         if task in SHUFFLED_VARIANT:
             vit = train_pixel_supervised(task, train, STEPS, size=SIZE, shuffle_masks=True)
-            backbones["shuffled"] = "file:" + str(export_signal_backbone(vit, "shuffled", "seg signal test (shuffled)", size=SIZE))
+            backbones["shuffled"] = "file:" + str(export_signal_backbone(vit, "shuffled", "seg signal test (shuffled)",
+                                                                         size=SIZE))
         dice = {}
         for name, backbone in backbones.items():
             request = RunRequest(task=task, fraction=FRACTION[task], backbone=backbone, data_root=root, preset="tiny",

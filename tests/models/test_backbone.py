@@ -13,7 +13,8 @@ from ecamp_bench.specs import BackboneSpec
 
 
 def spec(**kw) -> BackboneSpec:
-    base = dict(name="t", arch="vit_tiny_patch16_224", input_size=64, model_kwargs={"depth": 4, "embed_dim": 24, "num_heads": 2})
+    base = dict(name="t", arch="vit_tiny_patch16_224", input_size=64,
+                model_kwargs={"depth": 4, "embed_dim": 24, "num_heads": 2})
     return BackboneSpec(**{**base, **kw})
 
 
@@ -53,7 +54,8 @@ def test_token_vs_avg_pooling_differ():
 def test_timm_adapter_drops_head_and_resamples_pos_embed():
     import timm
 
-    source = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=3, img_size=32, depth=4, embed_dim=24, num_heads=2)
+    source = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=3, img_size=32, depth=4,
+                               embed_dim=24, num_heads=2)
     target = build_backbone(spec(), None)
     adapted = adapt_timm(source.state_dict(), target.encoder)
     assert "head.weight" not in adapted

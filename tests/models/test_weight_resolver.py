@@ -37,7 +37,8 @@ def timm_pth(tmp_path: Path, name: str = "vit.pth") -> Path:
 def test_file_backbone_with_other_weights_is_refused_naming_both(catalog, tmp_path):
     a = export_tiny_backbone("a")
     b = export_tiny_backbone("b", seed=1)
-    with pytest.raises(EcampBenchError, match=r"names its own weights, so --weights .*b\.safetensors would not be used"):
+    with pytest.raises(EcampBenchError,
+                       match=r"names its own weights, so --weights .*b\.safetensors would not be used"):
         resolve_backbone(catalog, f"file:{a}", b)
     same = resolve_backbone(catalog, f"file:{a}", a)  # the same file twice is no conflict
     assert same.weights_path == a and same.weights_sha256 == sha256(a)

@@ -82,8 +82,10 @@ def test_every_protocol_runs_with_both_families(tmp_path, synthetic_tiny, capsys
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("task", "protocol", "mm"), [("chexpert-cls", "linear", False), ("siim-seg", "frozen-seg", True),
-                                                      ("rsna-det", "frozen-det", True)], ids=["chexpert-cls", "siim-seg", "rsna-det"])
+@pytest.mark.parametrize(("task", "protocol", "mm"), [("chexpert-cls", "linear", False),
+                                                      ("siim-seg", "frozen-seg", True),
+                                                      ("rsna-det", "frozen-det", True)],
+                         ids=["chexpert-cls", "siim-seg", "rsna-det"])
 def test_mgca_r50_release_file_at_one_percent(tmp_path, synthetic_tiny, capsys, task, protocol, mm):
     """The issue's 'done means': ``eval --task T --fraction 0.01 --protocol P --backbone mgca-r50 --weights PATH``."""
     if mm and not _have_mm():

@@ -30,7 +30,8 @@ def test_every_reference_row_names_a_registered_backbone_a_task_metric_and_a_pro
 def test_reference_rows_of_measured_backbones_come_first_in_the_tables_order():
     rows = load_references(REFERENCES)
     column = SimpleNamespace(task="rsna-det", metric="map_40_75_mgca", fraction=0.01)
-    table = SimpleNamespace(protocol="frozen-det", columns=[column], backbones=["my-model", "medklip", "mgca-r50 [weights 1a2b3c4d, config 5e6f7a8b]"])
+    table = SimpleNamespace(protocol="frozen-det", columns=[column],
+                            backbones=["my-model", "medklip", "mgca-r50 [weights 1a2b3c4d, config 5e6f7a8b]"])
     labels = [label for label, _, _ in rows_for_table(table, rows)]
     assert labels[:2] == ["medklip: MedKLIP (R50)", "mgca-r50: MGCA (R50)"]
     assert len(labels) == len({r.label for r in rows if r.protocol == "frozen-det"})

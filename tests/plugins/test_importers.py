@@ -92,7 +92,8 @@ def ecamp_release(encoder: dict, dim: int, n_patches: int, dec_dim: int = 512) -
     """``ECAMP_ViT_Base_16.pth`` as ``main_pretrain.py`` saves it (model_ecamp.py: decoder 512-d × 4, SR head, BERT)."""
     sd = dict(encoder)
     sd.update(mae_decoder(dim, dec_dim, 4, n_patches, 16 * 16 * 3))
-    sd.update({f"super_res.conv{i}.{p}": torch.randn(*((3, 3, 3, 3) if p == "weight" else (3,))) for i in (1, 2) for p in ("weight", "bias")})
+    sd.update({f"super_res.conv{i}.{p}": torch.randn(*((3, 3, 3, 3) if p == "weight" else (3,)))
+               for i in (1, 2) for p in ("weight", "bias")})
     sd.update(bert_keys("bert_encoder.", 768))
     sd.update({"bert_mlp.weight": torch.randn(768, dim), "bert_mlp.bias": torch.randn(768)})
     return {"model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 1.5e-4, "params": [0, 1]}]}, "epoch": 119,
@@ -227,7 +228,8 @@ def test_specs_carry_each_methods_normalisation_file_and_pooling():
     }
     for name, (weights, mean0, std0, pool) in expected.items():
         spec = cat.backbone(name)
-        assert (spec.weights, spec.mean[0], spec.std[0], spec.global_pool, spec.arch) == (weights, mean0, std0, pool, ARCH)
+        assert ((spec.weights, spec.mean[0], spec.std[0], spec.global_pool, spec.arch)
+                == (weights, mean0, std0, pool, ARCH))
         assert len(spec.mean) == len(spec.std) == 3
     assert cat.backbone("mae").std == (0.229, 0.224, 0.225)
 
@@ -287,7 +289,8 @@ def test_pos_embed_resampled_to_a_larger_grid(tmp_path):
     backbone = build_backbone(spec_for("mae", size=48), path)  # 3×3 grid
     pos = source.state_dict()["pos_embed"]  # [1, 1 + 4, D]
     grid = pos[:, 1:].reshape(1, 2, 2, -1).permute(0, 3, 1, 2)  # [1, D, 2, 2]
-    expected = F.interpolate(grid, size=(3, 3), mode="bicubic", align_corners=False, antialias=True).flatten(2).transpose(1, 2)
+    expected = F.interpolate(grid, size=(3, 3), mode="bicubic", align_corners=False,
+                             antialias=True).flatten(2).transpose(1, 2)
     got = backbone.encoder.pos_embed.detach()  # [1, 1 + 9, D]
     assert got.shape == (1, 10, SMALL["embed_dim"])
     torch.testing.assert_close(got[:, :1], pos[:, :1])

@@ -94,7 +94,8 @@ def test_medklip_resnet_up_to_layer3(tmp_path, benchx):
     seq = {k: v.clone() for k, v in source.state_dict().items()}
     if benchx:  # convert_medklip: module.res_features. stripped, 0/1/4/5/6 → conv1/bn1/layer1-3
         names = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3"}
-        path = save({names[k.split(".")[0]] + k[len(k.split(".")[0]):]: v for k, v in seq.items()}, tmp_path / "MedKLIP.pth")
+        path = save({names[k.split(".")[0]] + k[len(k.split(".")[0]):]: v for k, v in seq.items()},
+                    tmp_path / "MedKLIP.pth")
     else:
         path = save(medklip(seq), tmp_path / "MedKLIP.pth")
     backbone = build_backbone(spec_for("benchx:medklip" if benchx else "medklip"), path, strict=True).eval()
@@ -191,7 +192,8 @@ def test_imagenet_r50_from_a_timm_safetensors_file_with_its_classifier(tmp_path)
 
     source = torchvision_resnet(seed=5)
     path = tmp_path / "resnet50.tv_in1k.safetensors"
-    save_file({k: v.contiguous() for k, v in encoder_state(source, keep_fc=True).items()}, str(path))  # timm hub file: fc kept
+    # timm hub file: fc kept
+    save_file({k: v.contiguous() for k, v in encoder_state(source, keep_fc=True).items()}, str(path))
     backbone = build_backbone(spec_for("imagenet-r50"), path, strict=True).eval()
     assert_same_as_source(backbone, source)
 
@@ -209,5 +211,6 @@ def test_imagenet_vit_b16_from_a_timm_file(tmp_path):
     backbone = build_backbone(spec, path, strict=True).eval()
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
-        torch.testing.assert_close(backbone.forward_global(x), source.forward_head(source.forward_features(x), pre_logits=True))
+        torch.testing.assert_close(backbone.forward_global(x),
+                                   source.forward_head(source.forward_features(x), pre_logits=True))
     assert backbone.family == "vit" and spec.global_pool == "token"

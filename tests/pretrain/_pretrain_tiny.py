@@ -48,6 +48,6 @@ def tiny_pairs(folder: Path, n: int = 16) -> list[PretrainPair]:
         path = folder / f"img{i:03d}.png"
         Image.fromarray((img * 255).astype(np.uint8)).save(path)
         report = REPORTS[i % len(REPORTS)]
-        pairs.append(PretrainPair(f"img{i:03d}", str(path), report, "Entity context: effusion present." if i % 2 else None,
-                                  f"s{i // 2}"))
+        pairs.append(PretrainPair(f"img{i:03d}", str(path), report,
+                                  "Entity context: effusion present." if i % 2 else None, f"s{i // 2}"))
     return pairs

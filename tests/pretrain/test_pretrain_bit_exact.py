@@ -35,7 +35,8 @@ def test_two_fresh_pretraining_runs_export_identical_files(synthetic_tiny, tmp_p
                               env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
         (exported,) = (tmp_path / "pretrained").glob("*.safetensors")
-        outputs.append({"weights": (exported.name, _sha(exported)), "tokenizer": _sha(tmp_path / "run" / "tokenizer.json"),
+        outputs.append({"weights": (exported.name, _sha(exported)),
+                        "tokenizer": _sha(tmp_path / "run" / "tokenizer.json"),
                         "contexts": _sha(tmp_path / "contexts.jsonl")})
         for produced in ("run", "pretrained", "results", "cache", "contexts.jsonl"):  # the next run starts fresh
             target = tmp_path / produced
@@ -53,7 +54,8 @@ def test_backbone_file_bytes_do_not_depend_on_metadata_hash_order(tmp_path):
     blobs = set()
     for i in range(4):
         meta = BackboneMeta(arch="vit_tiny_patch16_224", model_kwargs={"depth": 1}, img_size=32, patch_size=8,
-                            embed_dim=3, depth=1, mean=(0.5,) * 3, std=(0.2,) * 3, origin="test", config_sha256="0" * 64)
+                            embed_dim=3, depth=1, mean=(0.5,) * 3, std=(0.2,) * 3, origin="test",
+                            config_sha256="0" * 64)
         path = save_backbone_file(tmp_path / f"b{i}.safetensors", state, meta, stamp_time=False)
         blobs.add(path.read_bytes())
     assert len(blobs) == 1

@@ -12,7 +12,8 @@ from ecamp_bench.sweep.shard import parse_shard, shard_cells
 
 def grid():
     pairs = [("chexpert-cls", "linear"), ("rsna-cls", "linear"), ("rsna-cls", "finetune")]
-    return expand_grid(pairs, ["random-init", "file:/x/ecamp small.safetensors", "mrm"], [0.01, 0.1, 1.0], [0, 1, 2, 3, 4])
+    return expand_grid(pairs, ["random-init", "file:/x/ecamp small.safetensors", "mrm"], [0.01, 0.1, 1.0],
+                       [0, 1, 2, 3, 4])
 
 
 def test_expand_grid_is_sorted_product_without_duplicates():
@@ -62,7 +63,8 @@ def test_file_globs_expand_to_every_matching_backbone_file(tmp_path):
 
     for name in ("ecamp-b.safetensors", "ecamp-a.safetensors", "notes.txt"):
         (tmp_path / name).write_text("x")
-    refs = expand_backbone_globs(["random-init", f"file:{tmp_path}/*.safetensors", f"file:{tmp_path}/ecamp-a.safetensors"])
+    refs = expand_backbone_globs(["random-init", f"file:{tmp_path}/*.safetensors",
+                                  f"file:{tmp_path}/ecamp-a.safetensors"])
     assert refs == ["random-init", f"file:{tmp_path}/ecamp-a.safetensors", f"file:{tmp_path}/ecamp-b.safetensors"]
     with pytest.raises(ConfigError, match="no file matches"):
         expand_backbone_globs([f"file:{tmp_path}/*.pth"])

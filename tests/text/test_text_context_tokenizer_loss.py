@@ -71,7 +71,8 @@ def test_load_tokenizer_errors(tmp_path):
     # a tokenizer whose special tokens are in another order
     from tokenizers import Tokenizer, models
 
-    other = Tokenizer(models.WordPiece({"[UNK]": 0, "[PAD]": 1, "[CLS]": 2, "[MASK]": 3, "[SEP]": 4}, unk_token="[UNK]"))
+    other = Tokenizer(models.WordPiece({"[UNK]": 0, "[PAD]": 1, "[CLS]": 2, "[MASK]": 3, "[SEP]": 4},
+                                       unk_token="[UNK]"))
     other.save(str(bad))
     with pytest.raises(DataError, match=r"\[PAD\] has id 1"):
         load_tokenizer(bad)

@@ -126,7 +126,8 @@ def test_import_backend(tmp_path):
         'subject_id,study_id,llm_output\n10,s50414267,"Effusion present, small."\n11,53189527,Pneumothorax absent.\n'
     )
     backend = ImportBackend(csv_path)
-    assert backend.distill(["r1", "r2"], ["50414267", "s53189527"]) == ["Effusion present, small.", "Pneumothorax absent."]
+    assert (backend.distill(["r1", "r2"], ["50414267", "s53189527"])
+            == ["Effusion present, small.", "Pneumothorax absent."])
     summary = distill_contexts(
         [("s50414267", "r1"), ("s99999999", "r3")], backend, tmp_path / "ctx.jsonl", chunk_size=2
     )

@@ -87,7 +87,8 @@ def endpoint():
 
 
 def _backend(url, tmp_path, **kw):
-    settings = dict(base_url=url, model="tiny", timeout_s=2.0, max_retries=2, backoff_s=0.01, cache_dir=tmp_path / "llm")
+    settings = dict(base_url=url, model="tiny", timeout_s=2.0, max_retries=2, backoff_s=0.01,
+                    cache_dir=tmp_path / "llm")
     settings.update(kw)
     return LLMBackend(LLMSettings(**settings))
 
