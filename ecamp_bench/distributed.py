@@ -179,8 +179,8 @@ def shard_indices(n: int, info: DistInfo) -> list[int]:
 
 
 def gather_rows(n: int, local_index: Sequence[int], local_rows: np.ndarray, info: DistInfo) -> np.ndarray:
-    """Every rank's ``local_rows`` (row ``k`` belongs to item ``local_index[k]``) assembled into ``[n, ...]`` \
-on every rank."""
+    """Every rank's ``local_rows`` (row ``k`` belongs to item ``local_index[k]``) assembled into ``[n, ...]``
+    on every rank."""
     local_rows = np.asarray(local_rows)
     if not info.distributed:
         return local_rows
@@ -193,8 +193,8 @@ on every rank."""
 
 
 def gather_items(n: int, local_index: Sequence[int], local_items: Sequence[T], info: DistInfo) -> list[T]:
-    """Like :func:`gather_rows` for a list of arbitrary (picklable) items: item ``i`` at position ``i`` on \
-every rank."""
+    """Like :func:`gather_rows` for a list of arbitrary (picklable) items: item ``i`` at position ``i`` on
+    every rank."""
     if not info.distributed:
         return list(local_items)
     out: list = [None] * n
@@ -205,8 +205,8 @@ every rank."""
 
 
 def rank_batch_size(batch_size: int, info: DistInfo) -> int:
-    """The per-rank batch of a global ``batch_size`` split evenly over the ranks (ConfigError when it does not \
-divide)."""
+    """The per-rank batch of a global ``batch_size`` split evenly over the ranks (ConfigError when it does not
+    divide)."""
     if batch_size % info.world_size:
         raise ConfigError(
             f"batch size {batch_size} does not split evenly over {info.world_size} processes; "

@@ -66,8 +66,8 @@ def lightning_checkpoint(state_dict: dict, hyper_parameters) -> dict:
 
 
 def mgca_r50(enc: dict) -> dict:
-    """HKU-MedAI/MGCA ``mgca_module.py``: ``img_encoder_q`` (ImageEncoder: ``model``, ``global_embed``, \
-``local_embed``),
+    """HKU-MedAI/MGCA ``mgca_module.py``: ``img_encoder_q`` (ImageEncoder: ``model``, ``global_embed``,
+    ``local_embed``),
     ``text_encoder_q`` (BERT + heads), the local attention layers and the prototypes; a Lightning checkpoint."""
     sd = prefixed("img_encoder_q.model.", enc)
     sd.update({
@@ -87,8 +87,8 @@ def mgca_r50(enc: dict) -> dict:
 
 
 def gloria(enc: dict) -> dict:
-    """marshuang80/gloria ``PretrainModel.gloria`` → ``img_encoder`` (``model``, ``global_embedder``, \
-``local_embedder``)
+    """marshuang80/gloria ``PretrainModel.gloria`` → ``img_encoder`` (``model``, ``global_embedder``,
+    ``local_embedder``)
     and ``text_encoder``; Lightning checkpoint whose ``hyper_parameters`` is the OmegaConf config (a pickled class)."""
     sd = prefixed("gloria.img_encoder.model.", enc)
     sd.update({
@@ -102,8 +102,8 @@ def gloria(enc: dict) -> dict:
 
 
 def convirt(enc: dict) -> dict:
-    """BenchX ConVIRT (ViLMedic): ``visual.model`` (ResNet children up to avgpool), ``linguistic``, projections; \
-key ``model``."""
+    """BenchX ConVIRT (ViLMedic): ``visual.model`` (ResNet children up to avgpool), ``linguistic``, projections;
+    key ``model``."""
     sd = prefixed("visual.model.", enc)
     sd.update({
         "vis_proj.0.weight": torch.randn(512, 2048), "vis_proj.2.weight": torch.randn(512, 512),
@@ -114,8 +114,8 @@ key ``model``."""
 
 
 def mflag_total(enc: dict) -> dict:
-    """M-FLAG ``<name>_total.pth``: ``model.module.state_dict()`` of ``ResNet_CXRBert`` (``encoder``, ``proj_v``, \
-``proj_t``, ``lm_model``)."""
+    """M-FLAG ``<name>_total.pth``: ``model.module.state_dict()`` of ``ResNet_CXRBert`` (``encoder``, ``proj_v``,
+    ``proj_t``, ``lm_model``)."""
     sd = prefixed("encoder.", enc)
     sd.update({
         "proj_v.0.weight": torch.randn(2048, 2048), "proj_v.3.weight": torch.randn(1024, 2048),
@@ -131,8 +131,8 @@ def mflag_encoder(enc: dict) -> dict:
 
 
 def biovil(enc_with_fc: dict) -> dict:
-    """hi-ml ``ImageModel``: ``encoder.encoder`` (ResNetHIML, unused ``fc`` kept) and ``projector.model`` \
-(1×1-conv MLP)."""
+    """hi-ml ``ImageModel``: ``encoder.encoder`` (ResNetHIML, unused ``fc`` kept) and ``projector.model``
+    (1×1-conv MLP)."""
     sd = prefixed("encoder.encoder.", enc_with_fc)
     sd.update({
         "projector.model.0.weight": torch.randn(128, 2048, 1, 1), "projector.model.1.weight": torch.randn(128),
@@ -142,8 +142,8 @@ def biovil(enc_with_fc: dict) -> dict:
 
 
 def medklip(seq_state: dict) -> dict:
-    """MediaBrain-SJTU/MedKLIP ``train_MedKLIP.py``: ``{"model": DDP state_dict, ...}``; ``res_features`` = \
-ResNet children[:-3]."""
+    """MediaBrain-SJTU/MedKLIP ``train_MedKLIP.py``: ``{"model": DDP state_dict, ...}``; ``res_features`` =
+    ResNet children[:-3]."""
     sd = prefixed("module.res_features.", seq_state)
     sd.update({
         "module.res_l1.weight": torch.randn(1024, 1024), "module.res_l2.weight": torch.randn(256, 1024),

@@ -34,8 +34,8 @@ def synth(
         "(CheXpert and ChestX-ray14 layouts), so a subgroup gap exists on purpose. Off by default.",
     )] = None,
 ) -> None:
-    """Write synthetic chest X-rays with reports in every layout of the synthetic default, deterministically from \
-the seed."""
+    """Write synthetic chest X-rays with reports in every layout of the synthetic default, deterministically from
+    the seed."""
     from ecamp_bench.data.synth import generate
     from ecamp_bench.data.synth.generate import LAYOUTS, synthetic_size
     from ecamp_bench.paths import synthetic_root

@@ -73,6 +73,6 @@ def decode_merged(rles: Iterable[str], height: int, width: int) -> np.ndarray:
 
 
 def check_rle(rle: str, height: int, width: int) -> None:
-    """Raise :class:`DataError` if ``rle`` is malformed or runs past a ``height`` x ``width`` image (no mask is \
-built)."""
+    """Raise :class:`DataError` if ``rle`` is malformed or runs past a ``height`` x ``width`` image (no mask is
+    built)."""
     _parse(rle, height, width)

@@ -97,8 +97,8 @@ def calibration_metrics(
 
 
 def _interval(name: str, replicates: np.ndarray, point: float) -> tuple[float, float] | None:
-    """Percentile CI; for ``ece`` shifted by the bootstrap bias (``mean(replicates) - point``, see the module \
-docstring)."""
+    """Percentile CI; for ``ece`` shifted by the bootstrap bias (``mean(replicates) - point``, see the module
+    docstring)."""
     if name == "ece":
         replicates = replicates - (np.nanmean(replicates) - point)
     return percentile_ci(replicates)

@@ -176,8 +176,8 @@ def image_loader(
 
 
 def shard_of(table: SampleTable, dist: DistInfo) -> tuple[list[int], SampleTable]:
-    """This rank's indices into ``table`` (:func:`~ecamp_bench.distributed.shard_indices`) and the sub-table they \
-form."""
+    """This rank's indices into ``table`` (:func:`~ecamp_bench.distributed.shard_indices`) and the sub-table they
+    form."""
     mine = shard_indices(len(table), dist)
     return mine, SampleTable(table.layout, table.root, [table[i] for i in mine])
 
@@ -224,8 +224,8 @@ def extract_features(
     progress: ProgressReporter | None = None,
     dist: DistInfo | None = None,
 ) -> np.ndarray:
-    """Global features ``[N, D]`` (float32) of every image of ``table`` with the backbone in eval mode (sharded \
-under DDP)."""
+    """Global features ``[N, D]`` (float32) of every image of ``table`` with the backbone in eval mode (sharded
+    under DDP)."""
     progress = progress or NullProgress()
     dist = dist or DistInfo()
     backbone.eval()

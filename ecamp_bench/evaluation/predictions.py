@@ -26,8 +26,8 @@ def _stored(array: np.ndarray) -> np.ndarray:
 
 
 def save_predictions(predictions: Predictions, path: Path) -> Path:
-    """Write ``ids``, ``targets``, ``scores``, ``label_names`` and ``extras`` (as ``extra__<name>``) to ``path`` \
-(npz, atomically)."""
+    """Write ``ids``, ``targets``, ``scores``, ``label_names`` and ``extras`` (as ``extra__<name>``) to ``path``
+    (npz, atomically)."""
     path = Path(path)
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(

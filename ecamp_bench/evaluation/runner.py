@@ -461,8 +461,8 @@ def _small_train(plan: RunPlan) -> dict:
 
 
 def dataset_section(plan: RunPlan) -> dict:
-    """The record's ``dataset``: layout, root, synthetic marker (copied, so the report needs no data), sizes, \
-positives."""
+    """The record's ``dataset``: layout, root, synthetic marker (copied, so the report needs no data), sizes,
+    positives."""
     from ecamp_bench.data.synth import read_marker
 
     split, impl, task = plan.split, plan.impl, plan.task

@@ -53,8 +53,8 @@ class PairedTest:
 
 def align_predictions(a: Predictions, b: Predictions,
                       names: tuple[str, str] = ("A", "B")) -> tuple[Predictions, Predictions]:
-    """``b`` reordered to ``a``'s image order (extras included); a DataError when the test sets, labels or targets \
-differ."""
+    """``b`` reordered to ``a``'s image order (extras included); a DataError when the test sets, labels or targets
+    differ."""
     for name, pred in zip(names, (a, b)):
         if len(set(pred.ids)) != len(pred.ids):
             raise DataError(f"predictions of {name} list {len(pred.ids) - len(set(pred.ids))} image id(s) twice")

@@ -66,8 +66,8 @@ def load_run_predictions(record_file: Path) -> Predictions:
 
 
 def metric_function(value_fn: str, metric: str) -> Callable[[Predictions], float | None]:
-    """``predictions → value of metric`` through the record's ``value_fn`` (``"module:function"`` → \
-``{name: value}``)."""
+    """``predictions → value of metric`` through the record's ``value_fn`` (``"module:function"`` →
+    ``{name: value}``)."""
     from ecamp_bench.models.backbone import import_ref
 
     fn = import_ref(value_fn)

@@ -38,8 +38,8 @@ REGISTERED_NAME = "EcampBenchBackbone"
 
 
 def spec_from_dict(data: Mapping[str, Any] | BackboneSpec) -> BackboneSpec:
-    """A :class:`BackboneSpec` from its plain-data form (the spec codec, \
-:func:`ecamp_bench.specs.backbone_from_data`)."""
+    """A :class:`BackboneSpec` from its plain-data form (the spec codec,
+    :func:`ecamp_bench.specs.backbone_from_data`)."""
     try:
         return backbone_from_data(data)
     except ConfigError as exc:

@@ -2,8 +2,8 @@
 
 - :func:`yolov3_config` (protocol ``frozen-det``, MGCA/ECAMP lineage, docs/protocols.md): mmdet's own
   YOLOv3 model config (``yolo/yolov3_d53_8xb8-320-273e_coco.py`` shipped in the wheel) with our backbone
-  giving three scales (strides 8/16/32, ``out_indices=(1, 2, 3)``; a ResNet-50's C3-C5, as in MGCA), \
-``YOLOV3Neck`` + ``YOLOV3Head`` with one
+  giving three scales (strides 8/16/32, ``out_indices=(1, 2, 3)``; a ResNet-50's C3-C5, as in MGCA),
+  ``YOLOV3Neck`` + ``YOLOV3Head`` with one
   class, YOLOv3's 416-px COCO anchors scaled by ``size / 416`` (224 px in MGCA), objectness threshold
   ``confidence`` (0.5) and NMS IoU ``nms_iou`` (0.5).
 - :func:`retinanet_config` (protocol ``det``): mmdet's RetinaNet (``FPN`` + ``RetinaHead``, focal loss) on

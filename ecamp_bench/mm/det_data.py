@@ -1,6 +1,6 @@
 """Detection samples → images and mmdet ``DetDataSample``s at the evaluated resolution.
 
-Preprocessing (MGCA's, docs/protocols.md, "frozen-det"): the DICOM is loaded with \
+Preprocessing (MGCA's, docs/protocols.md, "frozen-det"): the DICOM is loaded with
 :func:`~ecamp_bench.data.images.load_image`
 (``[H, W]`` in ``[0, 1]``) and resized **straight** to ``size × size`` (bilinear, antialiased; the aspect ratio
 is not kept), gray repeated to 3 channels, left in ``[0, 1]`` (``EcampBenchBackbone`` normalises itself).

@@ -99,8 +99,8 @@ def load_runner_checkpoint(path: Path, map_location: str | torch.device = "cpu")
 
 @contextmanager
 def scoped(scope: str) -> Iterator[None]:
-    """Make ``scope`` (``"mmseg"``, ``"mmdet"``) mmengine's default scope for this block only, with its modules \
-registered."""
+    """Make ``scope`` (``"mmseg"``, ``"mmdet"``) mmengine's default scope for this block only, with its modules
+    registered."""
     import importlib
 
     from mmengine.registry import DefaultScope

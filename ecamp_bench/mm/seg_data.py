@@ -5,7 +5,7 @@
 an optional mmseg ``RandomFlip`` (training). The mask of a sample comes from the task (``mask_of``, i.e.
 ``RunContext.mask``), never from the sample's own fields. Images are resized to ``S × S`` (the aspect is
 not kept) with area interpolation, masks with :func:`ecamp_bench.data.masks.resize_mask` (nearest
-neighbour, the rule the task scores with), so metrics are computed at the protocol's resolution. \
+neighbour, the rule the task scores with), so metrics are computed at the protocol's resolution.
 The model's data preprocessor divides by 255 (mean 0, std 255),
 and :class:`~ecamp_bench.mm.backbone.EcampBenchBackbone` applies the backbone's own mean/std.
 Decoded, resized pairs are cached in memory (uint8) when the table is small enough.

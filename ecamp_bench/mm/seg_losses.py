@@ -7,7 +7,7 @@ column ``target[:, C]`` instead of the first ``C`` (``target[:, :C]``; for ``C =
 1). With ``C > 1`` the loss stops with a shape error; with ``C == 1`` (``out_channels=1``) it first broadcasts
 ``[P]`` against ``[P, 1]`` pixels into a ``[P, P]`` focal weight (40 GB at 224 px, batch 2) and only then
 fails in ``binary_cross_entropy_with_logits`` (``ValueError: Target size ... must be the same as input
-size``). The CUDA branch is right. The subclass turns the label map into the ``[N, C, H, W]`` \
+size``). The CUDA branch is right. The subclass turns the label map into the ``[N, C, H, W]``
 one-hot target the CUDA branch uses
 (label ``c`` → channel ``c``; with ``C == 1`` label 1 is the foreground) and hands it to mmseg's own
 same-shape code path, with ignored pixels weighted 0; on CUDA and for one-hot targets it is mmseg's

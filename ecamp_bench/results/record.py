@@ -4,9 +4,8 @@ Schema (``schema_version: 2``; docs/architecture.md, "Result record")::
 
     run_key, schema_version, task {name, version}, protocol {name, version}, fraction, seed,
     backbone {name, arch, weights_ref, weights_sha256}, config {resolved, sha256},
-    split {manifest, sha256, n_train, n_val, n_test, base_sha256, published}, dataset {layout, root, synthetic, \
-n_images,
-    positives, small_test_set, ...},
+    split {manifest, sha256, n_train, n_val, n_test, base_sha256, published}, dataset {layout, root, synthetic,
+    n_images, positives, small_test_set, ...},
     metrics [{name, value, higher_is_better, ci95, n, paired_test, value_fn}], primary_metric,
     env {ecamp_bench, python, torch, timm, mmengine, mmdet, mmseg, cuda, device, git_commit, git_dirty},
     plugins {task, protocol, backbone}, timing {started_at, finished_at, wall_time_s}, status, error,
@@ -16,7 +15,7 @@ Schema 2 adds, per metric, ``paired_test`` (how two runs are compared on it, fro
 :attr:`~ecamp_bench.specs.MetricSpec.paired_test`) and ``value_fn`` (the ``"module:function"`` that computes
 it from saved predictions), so the leaderboard needs no task plugin; ``split.base_sha256`` (the
 seed-independent split, for grouping runs by identity); ``dataset.synthetic_marker`` (the synthetic
-generator's marker, so the report needs no data folder); and ``predictions_file`` as a typed field. \
+generator's marker, so the report needs no data folder); and ``predictions_file`` as a typed field.
 A schema-1 file is read by :func:`record_from_json` through :func:`upgrade_v1` (documented there);
 any other version is a :class:`RecordError` naming the file and the version.
 

@@ -1,6 +1,6 @@
 """Claims on sweep cells: a lease file per cell, so workers sharing a results folder split a grid.
 
-A worker that is about to run a cell creates ``<run_key>.claim`` next to the cell's record file with \
+A worker that is about to run a cell creates ``<run_key>.claim`` next to the cell's record file with
 ``O_CREAT | O_EXCL``
 (one creator wins, also on NFS ≥ v3) and writes who holds it: ``{"pid", "host", "job_id", "token",
 "claimed_at"}``. While the cell runs, a daemon thread touches the file every ``ttl_s / 4`` seconds: the file's

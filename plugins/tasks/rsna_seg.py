@@ -36,8 +36,8 @@ class RsnaSegmentation(MaskSegmentation):
         return self.detection.targets(spec, table)
 
     def mask(self, spec: TaskSpec, sample, shape: tuple[int, int]) -> np.ndarray:
-        """The union of the sample's boxes as a boolean mask ``[H, W]`` on its ``shape`` canvas (empty for \
-negatives)."""
+        """The union of the sample's boxes as a boolean mask ``[H, W]`` on its ``shape`` canvas (empty for
+        negatives)."""
         from ecamp_bench.data.box_masks import boxes_to_mask
 
         height, width = check_canvas(sample, shape)

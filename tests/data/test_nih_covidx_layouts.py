@@ -1,4 +1,4 @@
-"""NIH ChestX-ray14 and COVIDx: hand-written fixtures in the official formats read right; bad input named by file \
+"""NIH ChestX-ray14 and COVIDx: hand-written fixtures in the official formats read right; bad input named by file
 and row."""
 
 from __future__ import annotations

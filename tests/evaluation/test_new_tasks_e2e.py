@@ -1,4 +1,4 @@
-"""nih-cxr14-cls and covidx-cls end to end through the CLI on the tiny synthetic default: 1/10/100 % nested, \
+"""nih-cxr14-cls and covidx-cls end to end through the CLI on the tiny synthetic default: 1/10/100 % nested,
 both protocols."""
 
 from __future__ import annotations

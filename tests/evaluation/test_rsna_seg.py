@@ -1,4 +1,4 @@
-"""rsna-seg: RSNA boxes as masks (real RSNA files), negatives as empty masks, and exactly rsna-det's patients per \
+"""rsna-seg: RSNA boxes as masks (real RSNA files), negatives as empty masks, and exactly rsna-det's patients per
 split."""
 
 from __future__ import annotations

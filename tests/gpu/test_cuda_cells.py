@@ -2,7 +2,7 @@
 
 One test per family: classification (``linear``: features computed on the GPU, cached on the CPU; ``finetune``),
 segmentation (``frozen-seg``, mmseg through mmengine's Runner) and detection (``frozen-det``, mmdet with mmcv's
-CUDA NMS, and mmengine's Runner on the device asked for), pre-training (a dry run: one step on the GPU), \
+CUDA NMS, and mmengine's Runner on the device asked for), pre-training (a dry run: one step on the GPU),
 plus mmcv's CUDA ops themselves and a two-GPU NCCL
 run of ``eval`` under torchrun where two GPUs are visible. ``benchmarks/gpu_check.sh`` runs them (``-m gpu``).
 """

@@ -31,8 +31,8 @@ def default_workers() -> int:
 
 def map_cases(fn: Callable[[Any], dict], items: Sequence[Any], *, label: str, workers: int = 1,
               progress: Progress | None = None) -> list[dict]:
-    """``[fn(item) for item in items]`` in order, over ``workers`` processes, reporting \
-``progress(label, done, total)``."""
+    """``[fn(item) for item in items]`` in order, over ``workers`` processes, reporting
+    ``progress(label, done, total)``."""
     total = len(items)
     results: list[dict] = []
     if progress:
