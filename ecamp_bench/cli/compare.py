@@ -73,9 +73,8 @@ def compare_command(
     fraction: Annotated[
         str | None, typer.Option("--fraction", "-f", help="Label fraction: 0.01, 1% or 1 (default: every fraction).")
     ] = None,
-    protocol: Annotated[
-        str | None, typer.Option("--protocol", help="Protocol (needed when both have several).")
-    ] = None,
+    protocol: Annotated[str | None, typer.Option("--protocol",
+                                                 help="Protocol (needed when both have several).")] = None,
     preset: Annotated[
         str | None,
         typer.Option("--preset", help="Preset of the runs, e.g. tiny or cpu-demo (needed for a cell run under "

@@ -225,12 +225,10 @@ def sweep_command(
     overrides: OverridesOpt = [],  # noqa: B006
     device: DeviceOpt = "auto",
     num_workers: NumWorkersOpt = 0,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List this shard's cells and their state; run nothing.")
-    ] = False,
-    status: Annotated[
-        bool, typer.Option("--status", help="Show each cell's state from its record, claim and job; run nothing.")
-    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run",
+                                          help="List this shard's cells and their state; run nothing.")] = False,
+    status: Annotated[bool, typer.Option(
+        "--status", help="Show each cell's state from its record, claim and job; run nothing.")] = False,
     executor: ExecutorOpt = None,
     cluster_config: ClusterConfigOpt = None,
     partition: PartitionOpt = None,
