@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from ecamp_bench.cli._options import console, err_console
 from ecamp_bench.errors import EcampBenchError
-from ecamp_bench.leaderboard.compare import CellComparison, find_runs, paired_runs, summarise
+from ecamp_bench.leaderboard.compare import CellComparison, find_pairs, paired_runs, runs_by_seed, summarise
 from ecamp_bench.leaderboard.training_noise import MIN_TRAINING_RUNS, few_runs_note
 
 app = typer.Typer()
@@ -121,16 +121,15 @@ def compare_command(
         )
         print_summary(cells, a, b, alpha=alpha, markdown=markdown)
         return
-    runs_a, runs_b = (find_runs(rows, x, task, value, protocol, preset, metric) for x in (a, b))
-    shared = sorted(set(runs_a) & set(runs_b))
-    seeds = sorted(seed) if seed else shared
-    missing = [s for s in seeds if s not in shared]
+    pairs = find_pairs(rows, a, b, task, value, protocol, preset, metric)
+    seeds = sorted(seed) if seed else sorted(pairs)
+    missing = [s for s in seeds if s not in pairs]
     if missing or not seeds:
-        raise EcampBenchError(f"seeds {missing or '(none)'} are not run for both: {a} has {sorted(runs_a)}, "
-                              f"{b} has {sorted(runs_b)}")
+        have_a, have_b = (sorted(runs_by_seed(rows, x, task, value, protocol, preset, metric)) for x in (a, b))
+        raise EcampBenchError(f"seeds {missing or '(none)'} are not run for both: {a} has {have_a}, {b} has {have_b}")
     out = console()
     for s in seeds:
-        row_a, row_b = runs_a[s], runs_b[s]
+        row_a, row_b = pairs[s]
         tests = paired_runs(row_a, row_b, (a, b), n_bootstrap=n_bootstrap, seed=s)
         table = Table(
             title=f"{task} {format_fraction(value)} {row_a['protocol']} (preset {row_a['preset']}) seed {s}: "

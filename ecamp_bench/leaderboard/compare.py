@@ -4,7 +4,8 @@ The runs' saved test predictions are matched by image id (an error names the cou
 differ). AUC: DeLong's test per label; the macro AUC of a multi-label task by a paired bootstrap of the
 macro-AUC difference. Other metrics: the test the records store for them (``MetricSpec.paired_test``).
 
-:func:`find_runs` picks one backbone's runs of one cell (one per seed, one run identity);
+:func:`find_pairs` picks two backbones' runs of one cell (one pair per seed, on the same split, one run identity
+each);
 :func:`summarise` compares two backbones in every :class:`~ecamp_bench.leaderboard.keys.CellKey` both have.
 """
 
@@ -23,13 +24,18 @@ def _is_metric(row: dict, metric: str | None) -> bool:
     return row["metric"] == metric if metric else bool(row["primary"])
 
 
-def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, protocol: str | None,
-              preset: str | None = None, metric: str | None = None) -> dict[int, dict]:
-    """``seed → newest primary-metric row`` (or ``metric``'s row) of ``backbone`` on ``task`` at ``fraction`` (one
-    protocol, one preset).
+def _newest_first(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: r.get("finished_at") or "", reverse=True)
 
-    Raises :class:`EcampBenchError` when the runs span several protocols or presets and none was named: runs of
-    different presets (e.g. ``finetune`` under ``tiny`` and ``cpu-demo``) are different experiments.
+
+def runs_by_seed(rows: list[dict], backbone: str, task: str, fraction: float, protocol: str | None,
+                 preset: str | None = None, metric: str | None = None) -> dict[int, list[dict]]:
+    """``seed → every primary-metric row`` (or ``metric``'s row) of ``backbone`` on ``task`` at ``fraction``, newest
+    first (one protocol, one preset).
+
+    Raises :class:`EcampBenchError` when the runs span several protocols or presets and none was named (runs of
+    different presets, e.g. ``finetune`` under ``tiny`` and ``cpu-demo``, are different experiments), or when there
+    is no run.
     """
     from ecamp_bench.sweep.grid import short_backbone
 
@@ -43,12 +49,10 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
     presets = sorted({r["preset"] for r in mine})
     if preset is None and len(presets) > 1:
         raise EcampBenchError(f"backbone '{name}' has {task} runs under presets {presets}; pass --preset")
-    runs: dict[int, dict] = {}
-    for row in mine:
-        if preset is not None and row["preset"] != preset:
-            continue
-        if row["seed"] not in runs or (row.get("finished_at") or "") >= (runs[row["seed"]].get("finished_at") or ""):
-            runs[row["seed"]] = row
+    runs: dict[int, list[dict]] = {}
+    for row in _newest_first(mine):
+        if preset is None or row["preset"] == preset:
+            runs.setdefault(row["seed"], []).append(row)
     if not runs:
         raise EcampBenchError(
             f"no ok run of backbone '{name}' on {task} at fraction {fraction:g}"
@@ -57,7 +61,11 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
             + " in the results folder"
             + did_you_mean(name, rows)
         )
-    identities = {RunIdentity.from_row(r) for r in runs.values()}  # one preset by now
+    return runs
+
+
+def _one_identity(name: str, task: str, runs: list[dict]) -> None:
+    identities = {RunIdentity.from_row(r) for r in runs}  # one preset by now
     if len(identities) > 1:
         shown = "; ".join(
             f"weights {str(i.weights_sha256)[:8]}, config {str(i.setup_sha256)[:8]}"
@@ -67,7 +75,28 @@ def find_runs(rows: list[dict], backbone: str, task: str, fraction: float, proto
             f"backbone '{name}' names {len(identities)} different runs on {task} ({shown}): "
             "they are not the same run, so they cannot be paired; keep one set in the results folder"
         )
-    return runs
+
+
+def find_pairs(rows: list[dict], a: str, b: str, task: str, fraction: float, protocol: str | None,
+               preset: str | None = None, metric: str | None = None) -> dict[int, tuple[dict, dict]]:
+    """``seed → (run of a, run of b)`` for every seed both have, the two runs on the same split.
+
+    Per seed the newest pair whose split manifests are equal (``split_sha256``: same data set, fraction and seed)
+    is taken, so a later run of one backbone on other data (another data root, another synthetic size) does not
+    hide the pair that can be compared. A seed with no such pair pairs the newest runs, and the paired test then
+    names the test sets that differ. Raises :class:`EcampBenchError` as :func:`runs_by_seed` does, or when one
+    backbone's chosen runs are not one run identity.
+    """
+    all_a, all_b = (runs_by_seed(rows, x, task, fraction, protocol, preset, metric) for x in (a, b))
+    pairs: dict[int, tuple[dict, dict]] = {}
+    for seed in sorted(set(all_a) & set(all_b)):
+        same_split = [(ra, rb) for ra in all_a[seed] for rb in all_b[seed]
+                      if ra.get("split_sha256") and ra.get("split_sha256") == rb.get("split_sha256")]
+        pairs[seed] = max(same_split, key=lambda p: max(r.get("finished_at") or "" for r in p),
+                          default=(all_a[seed][0], all_b[seed][0]))
+    _one_identity(a, task, [ra for ra, _ in pairs.values()])
+    _one_identity(b, task, [rb for _, rb in pairs.values()])
+    return pairs
 
 
 def did_you_mean(name: str, rows: list[dict]) -> str:
@@ -149,11 +178,11 @@ def summarise(
     out = []
     for cell_task, cell_protocol, cell_preset, cell_fraction in cells:
         try:
-            runs_a, runs_b = (find_runs(rows, x, cell_task, cell_fraction, cell_protocol, cell_preset, metric)
-                              for x in (a, b))
+            pairs = find_pairs(rows, a, b, cell_task, cell_fraction, cell_protocol, cell_preset, metric)
         except EcampBenchError:
             continue  # one of the two has no run here
-        seeds = tuple(s for s in sorted(set(runs_a) & set(runs_b))
+        runs_a, runs_b = ({s: pair[i] for s, pair in pairs.items()} for i in (0, 1))
+        seeds = tuple(s for s in sorted(pairs)
                       if runs_a[s]["value"] is not None and runs_b[s]["value"] is not None)  # e.g. a subgroup too small
         if not seeds:
             continue

@@ -64,23 +64,27 @@ def test_random_init_names_its_architecture_and_splits_by_config(tmp_path):
     assert labels[1].startswith("random-init(vit_tiny_patch16_224 depth=2 96px) [config ")
 
 
-def _add_seg_run(results, backbone: str, seed: int, quality: float, preset: str = "default") -> None:
-    """A segmentation run with a bootstrap-tested metric (value_fn in the record) and saved masks."""
+def _add_seg_run(results, backbone: str, seed: int, quality: float, preset: str = "default", *, n: int = 40,
+                 split_sha256: str = "s" * 64, finished_at: str = "2025-01-01T00:00:01Z") -> None:
+    """A segmentation run with a bootstrap-tested metric (value_fn in the record) and saved masks (``n`` test
+    images on the split ``split_sha256``)."""
     rng = np.random.default_rng(seed)
-    truth = (np.random.default_rng(3).random((40, 8, 8)) < 0.3).astype(np.uint8)
+    truth = (np.random.default_rng(3).random((n, 8, 8)) < 0.3).astype(np.uint8)
     flip = rng.random(truth.shape) > quality
     masks = np.where(flip, 1 - truth, truth).astype(np.uint8)
     from ecamp_bench.evaluation.seg_metrics import metric_values
 
-    preds = Predictions(tuple(f"i{i}" for i in range(40)), truth, masks, ("Foreground",))
+    preds = Predictions(tuple(f"i{i}" for i in range(n)), truth, masks, ("Foreground",))
     value = metric_values(preds)["dice_per_image"]
-    key = f"seg{backbone.replace(':', '')}{seed}{preset}"
+    key = f"seg{backbone.replace(':', '')}{seed}{preset}{split_sha256[0]}"
     record = fake_record(
         run_key=key, seed=seed, schema_version=2, task={"name": "toy-seg", "version": 1},
+        split={"manifest": "m.json", "sha256": split_sha256, "n_train": 1, "n_val": 1, "n_test": n},
+        timing={"started_at": "2025-01-01T00:00:00Z", "finished_at": finished_at, "wall_time_s": 1.0},
         config={"resolved": {"preset": preset}, "sha256": "c" * 64},
         protocol={"name": "frozen-seg", "version": 1}, primary_metric="dice_per_image",
         backbone={"name": backbone, "arch": "vit", "weights_ref": None, "weights_sha256": backbone * 8},
-        dataset={"layout": "toy", "root": str(results / "no-such-data"), "synthetic": True, "n_images": 40,
+        dataset={"layout": "toy", "root": str(results / "no-such-data"), "synthetic": True, "n_images": n,
                  "synthetic_marker": {"generator_version": 3, "preset": "tiny", "seed": 0}},
         metrics=[{"name": "dice_per_image", "value": value, "higher_is_better": True, "ci95": None, "n": 40,
                   "paired_test": "bootstrap", "value_fn": "ecamp_bench.evaluation.seg_metrics:metric_values"}],
@@ -119,7 +123,9 @@ def test_compare_uses_the_records_paired_test_and_refuses_mixed_identities(tmp_p
     assert "frozen-seg (preset default) seed 1: A = good, B = poor" in out and "paired" in out
     _write(tmp_path, "x1", weights="a" * 64)
     _write(tmp_path, "x2", weights="b" * 64, seed=1)
-    assert main(["compare", "file:vit", "good", "--task", "rsna-cls", "--fraction", "1%", "--results",
+    _write(tmp_path, "y1", backbone="random-init", weights=None)
+    _write(tmp_path, "y2", backbone="random-init", weights=None, seed=1)
+    assert main(["compare", "file:vit", "random-init", "--task", "rsna-cls", "--fraction", "1%", "--results",
                  str(tmp_path)]) != 0
     assert "names 2 different runs" in capsys.readouterr().err
 
@@ -213,3 +219,22 @@ def test_a_cell_with_fewer_than_3_training_runs_states_no_verdict(tmp_path, caps
     assert "(n=2)‡" in md and "fewer than 3 training runs (seeds): not significant by design" in md
     html, _ = build_report(tmp_path, None, n_bootstrap=50)
     assert "†</td>" not in html and "not significant by design" in html
+
+
+def test_compare_pairs_each_seed_on_the_same_split_when_a_later_run_used_other_data(tmp_path, capsys):
+    """A later run of one backbone on another data set (another split of the same cell and seed) does not hide the
+    pair on the shared split: compare pairs runs whose split manifests are equal."""
+    from ecamp_bench.cli import main
+
+    for seed in (0, 1):
+        _add_seg_run(tmp_path, "good", seed, 0.97)
+        _add_seg_run(tmp_path, "poor", seed, 0.6)
+    _add_seg_run(tmp_path, "good", 0, 0.97, n=12, split_sha256="t" * 64, finished_at="2025-02-01T00:00:00Z")
+    args = ["compare", "good", "poor", "--task", "toy-seg", "--fraction", "1%", "--results", str(tmp_path),
+            "--n-bootstrap", "50"]
+    assert main(args) == 0, capsys.readouterr().err
+    out = " ".join(capsys.readouterr().out.split())
+    assert "seed 0: A = good, B = poor (n = 40 test images)" in out
+    assert main(["compare", "good", "poor", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
+    summary = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| toy-seg |")]
+    assert len(summary) == 1 and "| 0,1 |" in summary[0]  # both seeds paired, seed 0 on the shared split
