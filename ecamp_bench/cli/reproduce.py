@@ -167,8 +167,9 @@ def reproduce_command(
         for cell in cells:
             _print_resolved(resolve_cell(recipe, cell, preset, tuple(overrides)))
         runs = len(cells) * len(parse_seeds(seeds))
+        then = "" if backbone else " Without --dry-run, pass --backbone."
         out.print(f"dry run: {len(cells)} recipe cell(s) × {len(parse_seeds(seeds))} seed(s) = {runs} evaluation(s) "
-                  f"per backbone; nothing was run. Without --dry-run, pass --backbone.", soft_wrap=True)
+                  f"per backbone; nothing was run.{then}", soft_wrap=True)
         return
     from ecamp_bench.cli.sweep import SweepDisplay, _print_summary
     from ecamp_bench.sweep.runner import SweepSettings, run_sweep

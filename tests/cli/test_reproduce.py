@@ -187,3 +187,6 @@ def test_dry_run_explains_a_zero_image_size_and_ends_with_a_summary(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "image_size = 0 (protocol default: not given by the source; 0 = the backbone's input size)" in out
     assert "dry run: 3 recipe cell(s) × 2 seed(s) = 6 evaluation(s) per backbone; nothing was run." in out
+    assert out.endswith("Without --dry-run, pass --backbone.")
+    assert main(["reproduce", "mgca", "--dry-run", "--tasks", "rsna-det", "--backbone", "random-init"]) == 0
+    assert "pass --backbone" not in capsys.readouterr().out  # it was given
