@@ -198,8 +198,10 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _with_weights(catalog: Catalog, ref: str | None, weights: Path) -> ResolvedBackbone:
-    """Rule 1: ``--weights`` given."""
+    """Rule 1: ``--weights`` given (a missing file is named first, before any advice that would use it)."""
     weights = Path(weights).expanduser()
+    if not weights.is_file():
+        raise CheckpointError(f"--weights {weights}: weight file not found")
     if ref is None:
         if weights.suffix != ".safetensors":
             raise CheckpointError(

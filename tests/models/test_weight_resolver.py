@@ -51,6 +51,13 @@ def test_weights_without_backbone_use_that_file_not_the_newest(catalog, tmp_path
     assert resolved.weights_path == b and resolved.weights_sha256 == sha256(b) and resolved.spec.name == "file:b"
 
 
+def test_a_missing_weights_file_is_named_as_missing_whatever_the_backbone(catalog, tmp_path):
+    a = export_tiny_backbone("a")
+    for ref in (None, f"file:{a}", "random-init", "timm:vit_tiny_patch16_224"):
+        with pytest.raises(CheckpointError, match=r"--weights .*nope\.pth: weight file not found"):
+            resolve_backbone(catalog, ref, tmp_path / "nope.pth")
+
+
 def test_weights_without_backbone_must_say_their_architecture(catalog, tmp_path):
     export_tiny_backbone("newest")
     with pytest.raises(CheckpointError, match="does not say which network it fills; name one with --backbone"):
