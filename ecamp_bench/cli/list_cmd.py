@@ -51,8 +51,13 @@ def protocol_params_table(spec) -> Table:
     for name in presets:
         table.add_column(f"preset {name}")
     meanings = param_meanings(spec.params)
+    def preset_cell(name: str, key: str, default) -> str:
+        value = (spec.presets[name] or {}).get(key, default)
+        same = value == default or (isinstance(value, (list, tuple)) and list(value) == default)
+        return "" if same else escape(str(value))  # blank: the preset keeps (or restates) the default
+
     for key, value in defaults.items():
-        cells = [escape(str((spec.presets[name] or {}).get(key, ""))) for name in presets]
+        cells = [preset_cell(name, key, value) for name in presets]
         shown = f"{value} ({meanings[key]})" if key in meanings else str(value)
         table.add_row(escape(key), escape(shown), *cells)
     return table

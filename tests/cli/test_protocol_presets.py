@@ -46,3 +46,4 @@ def test_list_protocols_name_shows_every_parameter_with_its_default_and_preset_v
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
             for line in capsys.readouterr().out.splitlines() if line.startswith("│") and line.count("│") == 4}
     assert rows["lr"] == ["0.0005", "0.01"] and rows["betas"] == ["[0.9, 0.999]", ""]
+    assert rows["patience"] == ["10", ""]  # tiny restates the default: blank, as the legend says
