@@ -102,6 +102,7 @@ def compare_command(
     from ecamp_bench.data.splits import parse_fraction
     from ecamp_bench.leaderboard.aggregate import format_fraction
     from ecamp_bench.paths import results_dir
+    from ecamp_bench.progress import Progress
     from ecamp_bench.results.store import scan, tidy_rows
 
     from ecamp_bench.sweep.grid import short_backbone
@@ -117,7 +118,7 @@ def compare_command(
     if task is None or fraction is None:
         cells = summarise(
             rows, a, b, task=task, fraction=None if fraction is None else parse_fraction(fraction), protocol=protocol,
-            n_bootstrap=n_bootstrap, alpha=alpha, preset=preset, metric=metric,
+            n_bootstrap=n_bootstrap, alpha=alpha, preset=preset, metric=metric, progress=Progress(),
         )
         print_summary(cells, a, b, alpha=alpha, markdown=markdown)
         return

@@ -49,7 +49,9 @@ def leaderboard_command(
         err_console().print(f"[dim]{note}[/]", soft_wrap=True)
     from ecamp_bench.leaderboard.significance import apply_marks, legend, significance
 
-    marks = significance(table, rows)
+    from ecamp_bench.progress import Progress
+
+    marks = significance(table, rows, progress=Progress())
     marked = apply_marks(table, marks)
     markdown, csv_text = to_markdown(table) + (f"\n{legend()}\n" if marked else ""), to_csv(rows)
     from ecamp_bench.leaderboard.fairness import (

@@ -160,13 +160,36 @@ class CellComparison:
         return ("A" if signs == {True} else "B") if len(signs) == 1 else "-"
 
 
+def _compare_cell(rows: list[dict], a: str, b: str, task: str, protocol: str, preset: str, fraction: float, *,
+                  n_bootstrap: int, metric: str | None) -> CellComparison | None:
+    """The comparison of one cell (``None`` when one of the two has no run or no scored seed there)."""
+    try:
+        pairs = find_pairs(rows, a, b, task, fraction, protocol, preset, metric)
+    except EcampBenchError:
+        return None  # one of the two has no run here
+    runs_a, runs_b = ({s: pair[i] for s, pair in pairs.items()} for i in (0, 1))
+    seeds = tuple(s for s in sorted(pairs)
+                  if runs_a[s]["value"] is not None and runs_b[s]["value"] is not None)  # e.g. a subgroup too small
+    if not seeds:
+        return None
+    tests = [paired_runs(runs_a[s], runs_b[s], (a, b), n_bootstrap=n_bootstrap, seed=s)[0] for s in seeds]
+    return CellComparison(
+        task=task, protocol=protocol, preset=preset, fraction=fraction, metric=tests[0].metric, seeds=seeds,
+        mean_a=sum(runs_a[s]["value"] for s in seeds) / len(seeds),
+        mean_b=sum(runs_b[s]["value"] for s in seeds) / len(seeds),
+        differences=tuple(t.difference for t in tests), p_values=tuple(t.p_value for t in tests),
+        test=tests[0].test, n=tests[0].n, higher_is_better=bool(runs_a[seeds[0]]["higher_is_better"]),
+    )
+
+
 def summarise(
     rows: list[dict], a: str, b: str, *, task: str | None, fraction: float | None, protocol: str | None,
-    n_bootstrap: int, alpha: float, preset: str | None = None, metric: str | None = None,
+    n_bootstrap: int, alpha: float, preset: str | None = None, metric: str | None = None, progress=None,
 ) -> list[CellComparison]:
     """A :class:`CellComparison` for every (task, protocol, preset, fraction) cell where both ``a`` and ``b`` have
     runs with shared seeds, sorted by task, protocol, preset and fraction. Raises :class:`EcampBenchError` when there
-    is none."""
+    is none. ``progress`` (an optional :class:`~ecamp_bench.progress.Progress`) shows a step per cell."""
+    from ecamp_bench.progress import phase_progress
     from ecamp_bench.sweep.grid import short_backbone
 
     names = {short_backbone(a), short_backbone(b)}
@@ -176,25 +199,12 @@ def summarise(
                     and (protocol is None or k.table.protocol == protocol)
                     and (preset is None or k.table.preset == preset)})
     out = []
-    for cell_task, cell_protocol, cell_preset, cell_fraction in cells:
-        try:
-            pairs = find_pairs(rows, a, b, cell_task, cell_fraction, cell_protocol, cell_preset, metric)
-        except EcampBenchError:
-            continue  # one of the two has no run here
-        runs_a, runs_b = ({s: pair[i] for s, pair in pairs.items()} for i in (0, 1))
-        seeds = tuple(s for s in sorted(pairs)
-                      if runs_a[s]["value"] is not None and runs_b[s]["value"] is not None)  # e.g. a subgroup too small
-        if not seeds:
-            continue
-        tests = [paired_runs(runs_a[s], runs_b[s], (a, b), n_bootstrap=n_bootstrap, seed=s)[0] for s in seeds]
-        out.append(CellComparison(
-            task=cell_task, protocol=cell_protocol, preset=cell_preset, fraction=cell_fraction,
-            metric=tests[0].metric, seeds=seeds,
-            mean_a=sum(runs_a[s]["value"] for s in seeds) / len(seeds),
-            mean_b=sum(runs_b[s]["value"] for s in seeds) / len(seeds),
-            differences=tuple(t.difference for t in tests), p_values=tuple(t.p_value for t in tests),
-            test=tests[0].test, n=tests[0].n, higher_is_better=bool(runs_a[seeds[0]]["higher_is_better"]),
-        ))
+    with phase_progress("compare: paired tests (cells)", len(cells), progress, enabled=progress is not None) as step:
+        for cell in cells:
+            comparison = _compare_cell(rows, a, b, *cell, n_bootstrap=n_bootstrap, metric=metric)
+            if comparison is not None:
+                out.append(comparison)
+            step()
     if not out:
         hints = "".join(did_you_mean(short_backbone(x), rows) for x in (a, b))
         raise EcampBenchError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ecamp_bench.errors import DataError, EcampBenchError
 from ecamp_bench.evaluation.predictions import UnreadablePredictions
@@ -22,6 +23,9 @@ from ecamp_bench.evaluation.stats import PairedTest, align_predictions, compare_
 from ecamp_bench.leaderboard.aggregate import LeaderboardTable, Pivot, assign_rows, latest_per_seed
 from ecamp_bench.leaderboard.keys import CellKey, SeedKey, TableKey
 from ecamp_bench.leaderboard.training_noise import MIN_TRAINING_RUNS, few_runs_note
+
+if TYPE_CHECKING:
+    from ecamp_bench.progress import Progress
 
 ALPHA = 0.05
 MARK = "†"
@@ -154,14 +158,23 @@ def apply_marks(pivot: Pivot, marks: dict[tuple[int, int], Significance]) -> boo
     return marked
 
 
-def significance(pivot: Pivot, rows: list[dict], *, alpha: float = ALPHA,
-                 n_bootstrap: int = 1000) -> dict[tuple[int, int], Significance]:
-    """``(table index, column index) → Significance`` for every column with at least two rows (tidy ``rows``)."""
+def significance(pivot: Pivot, rows: list[dict], *, alpha: float = ALPHA, n_bootstrap: int = 1000,
+                 progress: Progress | None = None) -> dict[tuple[int, int], Significance]:
+    """``(table index, column index) → Significance`` for every column with at least two rows (tidy ``rows``).
+
+    ``progress`` (optional) shows one phase, a step per column (the paired tests of a large results folder take
+    minutes; a plain log gets a line at least every 30 s).
+    """
+    from ecamp_bench.progress import phase_progress
+
     latest, _ = latest_per_seed(assign_rows(rows))
     out = {}
-    for t, table in enumerate(pivot.tables):
-        for col in range(len(table.columns)):
-            result = column_significance(table, col, latest, alpha=alpha, n_bootstrap=n_bootstrap)
-            if result is not None:
-                out[(t, col)] = result
+    total = sum(len(table.columns) for table in pivot.tables)
+    with phase_progress("leaderboard: paired tests (columns)", total, progress, enabled=progress is not None) as step:
+        for t, table in enumerate(pivot.tables):
+            for col in range(len(table.columns)):
+                result = column_significance(table, col, latest, alpha=alpha, n_bootstrap=n_bootstrap)
+                if result is not None:
+                    out[(t, col)] = result
+                step()
     return out

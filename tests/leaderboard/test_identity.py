@@ -236,5 +236,7 @@ def test_compare_pairs_each_seed_on_the_same_split_when_a_later_run_used_other_d
     out = " ".join(capsys.readouterr().out.split())
     assert "seed 0: A = good, B = poor (n = 40 test images)" in out
     assert main(["compare", "good", "poor", "--results", str(tmp_path), "--n-bootstrap", "50", "--markdown"]) == 0
-    summary = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| toy-seg |")]
+    captured = capsys.readouterr()
+    summary = [line for line in captured.out.splitlines() if line.startswith("| toy-seg |")]
     assert len(summary) == 1 and "| 0,1 |" in summary[0]  # both seeds paired, seed 0 on the shared split
+    assert "[compare: paired tests (cells)] 1/1 (100%)" in captured.err  # progress for a plain log
