@@ -104,7 +104,7 @@ def pretrain(
 
         _print_dry_run(run_dry(cfg, resolve_device("cpu" if device is None else cfg.run.device)))
         return
-    from ecamp_bench.pretrain.loop import run_pretraining
+    from ecamp_bench.pretrain.loop import format_losses, run_pretraining
 
     main_process = int(os.environ.get("RANK", "0")) == 0
     run_dir = out or results_dir() / "pretrain" / f"{cfg.name}-{config_sha256(to_dict(cfg))[:8]}"
@@ -120,7 +120,7 @@ def pretrain(
     with phase_progress(f"pretrain {cfg.name} (steps)", None, display, enabled=main_process) as phase:
 
         def on_step(info) -> None:
-            losses = " ".join(f"{k} {v:.3f}" for k, v in info.losses.items())
+            losses = format_losses(info.losses, cfg.model.loss_weights)
             phase.update(done=info.step, total=info.total_steps,
                          status=f"{losses} | lr {info.lr:.2e} | {info.samples_per_s:.1f} samples/s")
 

@@ -75,7 +75,7 @@ class PretrainJob(submitit.helpers.Checkpointable):
             log(f"{job_env}: {'resuming' if self.resume else 'starting'} {self.run_dir}")
         try:
             result, _ = run_pretraining(self.cfg, self.run_dir, resume=self.resume, on_event=log, stop=flag.agreed,
-                                        on_step=_step_printer(log))
+                                        on_step=_step_printer(log, self.cfg.model.loss_weights))
         except TrainingStopped as stopped:
             shutdown_distributed()
             if job_env.global_rank == 0:
@@ -91,16 +91,18 @@ class PretrainJob(submitit.helpers.Checkpointable):
         return submitit.helpers.DelayedSubmission(PretrainJob(self.cfg, self.run_dir, True, self.env))
 
 
-def _step_printer(log: Callable[[str], None] | None, every_s: float = 30.0):
+def _step_printer(log: Callable[[str], None] | None, loss_weights: dict[str, float], every_s: float = 30.0):
     """A throttled ``on_step`` that prints one progress line to the job log every ``every_s`` seconds."""
     if log is None:
         return None
     last = [0.0]
 
+    from ecamp_bench.pretrain.loop import format_losses
+
     def on_step(info) -> None:
         if time.monotonic() - last[0] >= every_s or info.step == info.total_steps:
             last[0] = time.monotonic()
-            losses = " ".join(f"{k} {v:.3f}" for k, v in info.losses.items())
+            losses = format_losses(info.losses, loss_weights)
             log(f"step {info.step}/{info.total_steps} {losses} lr {info.lr:.2e} {info.samples_per_s:.1f} samples/s")
 
     return on_step

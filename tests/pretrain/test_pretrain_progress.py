@@ -26,3 +26,12 @@ def test_pretrain_without_a_terminal_prints_step_lines(synthetic_tiny, tmp_path,
     assert rc == 0, err
     steps = re.findall(r"^\[pretrain tiny \(steps\)\] (\d+)/(\d+) \(\d+%\) \S+ it/s .*samples/s", err, re.M)
     assert steps and steps[-1][0] == steps[-1][1] and len({total for _, total in steps}) == 1, err[-2000:]
+
+
+def test_a_loss_term_with_weight_zero_is_marked_off():
+    from ecamp_bench.pretrain.loop import format_losses
+
+    losses = {"loss": 0.4811, "mim": 0.4811, "sr": 0.632, "mlm": 6.354}
+    assert format_losses(losses, {"mim": 1.0, "sr": 0.0, "mlm": 0.0}) == (
+        "loss 0.481 mim 0.481 sr 0.632 (off) mlm 6.354 (off)")
+    assert format_losses(losses, {"mim": 1.0, "sr": 1.0, "mlm": 1.0}) == "loss 0.481 mim 0.481 sr 0.632 mlm 6.354"
