@@ -44,8 +44,9 @@ def _studies(layout: str, data_root: Path | None) -> tuple[Path, list[tuple[str,
     spec = catalog().layout(layout)
     if data_root is None:
         from ecamp_bench.data.synth import ensure_synthetic_default
+        from ecamp_bench.progress import counts_progress
 
-        data_root = Path(ensure_synthetic_default())
+        data_root = Path(ensure_synthetic_default(progress=counts_progress("generating the synthetic default:")))
     root = find_layout_root(spec, data_root)
     table = spec.read(root)
     summary = report_parse_summary(table)

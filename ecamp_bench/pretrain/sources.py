@@ -20,12 +20,18 @@ log = logging.getLogger(__name__)
 
 
 def resolve_data_root(cfg: DataConfig) -> Path:
-    """``data.root``, or the synthetic default (generated on first use) when it is None."""
+    """``data.root``, or the synthetic default (generated on first use, with progress lines from the first
+    process) when it is None."""
     if cfg.root is not None:
         return Path(cfg.root)
-    from ecamp_bench.data.synth import ensure_synthetic_default
+    import os
 
-    return Path(ensure_synthetic_default())
+    from ecamp_bench.data.synth import ensure_synthetic_default
+    from ecamp_bench.progress import counts_progress
+
+    first = int(os.environ.get("RANK", "0")) == 0
+    return Path(ensure_synthetic_default(progress=counts_progress("generating the synthetic default:") if first
+                                         else None))
 
 
 def read_pairs(cfg: DataConfig, root: Path) -> list[PretrainPair]:

@@ -35,3 +35,20 @@ def test_a_loss_term_with_weight_zero_is_marked_off():
     assert format_losses(losses, {"mim": 1.0, "sr": 0.0, "mlm": 0.0}) == (
         "loss 0.481 mim 0.481 sr 0.632 (off) mlm 6.354 (off)")
     assert format_losses(losses, {"mim": 1.0, "sr": 1.0, "mlm": 1.0}) == "loss 0.481 mim 0.481 sr 0.632 mlm 6.354"
+
+
+def test_writing_the_synthetic_default_for_pretraining_shows_progress(monkeypatch, tmp_path, capsys):
+    """Pre-training on the synthetic default writes it on first use: the log says so (it was 45 s of silence)."""
+    import ecamp_bench.data.synth as synth
+    from ecamp_bench.pretrain.config import DataConfig
+    from ecamp_bench.pretrain.sources import resolve_data_root
+
+    def fake_generation(size=None, progress=None):
+        progress("mimic-cxr", 0, 2)
+        progress("mimic-cxr", 2, 2)
+        return tmp_path
+
+    monkeypatch.setattr(synth, "ensure_synthetic_default", fake_generation)
+    monkeypatch.delenv("RANK", raising=False)
+    assert resolve_data_root(DataConfig(root=None)) == tmp_path
+    assert "[generating the synthetic default: mimic-cxr] 2/2 (100%)" in capsys.readouterr().err
