@@ -118,15 +118,17 @@ def _weights_status(spec) -> str:
 
 
 def _table(cat: Catalog, kind: str, names: list[str], title: str | None = None) -> Table:
+    specs = {name: cat.get(kind, name) for name in names}
+    versioned = any(hasattr(spec, "version") for spec in specs.values())  # tasks and protocols; backbones have none
     table = Table(title=title or f"{kind}s", title_justify="left")
     table.add_column("name", style="bold", overflow="fold")
-    table.add_column("version", justify="right")
+    if versioned:
+        table.add_column("version", justify="right")
     table.add_column("provider", overflow="fold")
     table.add_column("details", overflow="fold")
-    for name in names:
-        spec = cat.get(kind, name)
-        version = str(getattr(spec, "version", "")) if hasattr(spec, "version") else ""
-        cells = (name, version, str(cat.provider(kind, name)), _describe(kind, spec))
+    for name, spec in specs.items():
+        version = (str(getattr(spec, "version", "")),) if versioned else ()
+        cells = (name, *version, str(cat.provider(kind, name)), _describe(kind, spec))
         table.add_row(*(escape(cell) for cell in cells))
     return table
 

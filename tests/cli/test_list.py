@@ -137,3 +137,15 @@ def test_list_backbones_shows_what_is_built_and_the_users_files_uncut_at_80_colu
     assert "vit_tiny_patch16_224 depth=2" in _row(out, "file:ecamp-cpu-demo-mae-only-2528b08f")
     assert "my_own_vit.pth" in _row(out, "--backbone timm:ARCH --weights")
     assert "--backbone timm:ARCH --weights PATH" in out
+
+
+def test_a_version_column_only_for_kinds_that_have_versions(capsys):
+    """Tasks and protocols carry versions (they enter the run key); backbones have none: no empty column."""
+    def header(kind: str) -> list[str]:
+        assert main(["list", kind]) == 0
+        line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("┃"))
+        return [cell.strip() for cell in line.strip("┃").split("┃")]
+
+    assert header("tasks")[:2] == ["name", "version"]
+    assert header("protocols")[:2] == ["name", "version"]
+    assert header("backbones")[:3] == ["name", "provider", "details"]
