@@ -43,10 +43,12 @@ def leaderboard_command(
     scanned = scan(folder)
     rows = tidy_rows(scanned)
     table = pivot(rows)
+    from rich.markup import escape
+
     for skipped in scanned.skipped:
-        err_console().print(f"[yellow]skipped[/] {skipped}", soft_wrap=True)
+        err_console().print(f"[yellow]skipped[/] {escape(str(skipped))}", soft_wrap=True)
     for note in table.notes:
-        err_console().print(f"[dim]{note}[/]", soft_wrap=True)
+        err_console().print(f"[dim]{escape(note)}[/]", soft_wrap=True)
     from ecamp_bench.leaderboard.significance import apply_marks, legend, significance
 
     from ecamp_bench.progress import Progress
@@ -62,7 +64,7 @@ def leaderboard_command(
         rich_sections,
     )
 
-    fairness_found, costs = fairness_tables(scanned.records), cost_rows(scanned.records) if cost else []
+    fairness_found, costs = fairness_tables(scanned.records, rows), cost_rows(scanned.records) if cost else []
     extra = (fairness_markdown(fairness_found), cost_markdown(costs))
     extra_md = "\n".join(x for x in extra if x)
     markdown += ("\n" + extra_md) if extra_md else ""

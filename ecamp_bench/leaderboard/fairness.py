@@ -1,9 +1,12 @@
 """Fairness, calibration and cost tables of the leaderboard, built from the records alone.
 
 - **Fairness table**, one per (protocol, preset, task) whose records hold subgroup or calibration metrics: one row
-  per (backbone, fraction), the columns the task's primary metric, every subgroup value (``auc[sex=F]``, …), the
+  per (row label, fraction), the columns the task's primary metric, every subgroup value (``auc[sex=F]``, …), the
   gap per axis with the largest p-value over seeds (``max p``), then ``ece`` and ``brier``. Cells are means over
-  seeds (the newest record per seed); a subgroup too small on the test set shows ``too small`` (never a number).
+  seeds; a subgroup too small on the test set shows ``too small`` (never a number). The rows are the main tables'
+  rows: the run identities and labels of :func:`~ecamp_bench.leaderboard.aggregate.assign_rows`, and per seed the
+  record that counts there (:func:`~ecamp_bench.leaderboard.aggregate.latest_per_seed`), so runs that are not the
+  same run (another weights file, setup, task config or data set) are never averaged in one row.
 - **Reliability diagrams**: the PNG of the lowest seed of each row (``<run_key>.reliability.png``).
 - **Cost table** (``leaderboard --cost``): per backbone and architecture, the parameter count, GFLOPs per image at
   the input size, and the feature-extraction images/s on each device a record names.
@@ -32,9 +35,9 @@ def fairness_metric(name: str) -> bool:
 
 @dataclass
 class FairnessRow:
-    """One (backbone, fraction): metric → values over seeds; the reliability diagram of its lowest seed."""
+    """One (row label, fraction): metric → values over seeds; the reliability diagram of its lowest seed."""
 
-    backbone: str
+    backbone: str  # the row label of the main tables (aggregate.assign_rows)
     fraction: float
     values: dict[str, list[float | None]] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=list)
@@ -43,30 +46,26 @@ class FairnessRow:
 
 @dataclass
 class FairnessTable:
-    """The fairness table of one (protocol, preset, task)."""
+    """The fairness table of one (protocol, preset, task), keyed like the main tables' cells (protocol and task
+    versions, published split too); the title names those only where they tell two tables apart."""
 
     protocol: str
     preset: str
     task: str
     columns: list[str]
     rows: list[FairnessRow]
+    protocol_version: int = 1
+    task_version: int = 1
+    split: str = ""  # a published split's name; "" = our own seeded split
+    show_protocol_version: bool = False  # set when another version of the protocol has a table of the same task
 
     @property
     def title(self) -> str:
-        """``chexpert-cls — linear (preset tiny)``."""
-        return f"{self.task} — {self.protocol}" + (f" (preset {self.preset})" if self.preset != "default" else "")
-
-
-def _newest(records) -> dict[tuple, tuple[Path, object]]:
-    """The newest ok record per (protocol, preset, task, fraction, backbone, seed)."""
-    newest: dict[tuple, tuple[Path, object]] = {}
-    for path, rec in records:
-        if not rec.ok:
-            continue
-        key = (rec.protocol.name, rec.preset, rec.task.name, rec.fraction, rec.backbone.name, rec.seed)
-        if key not in newest or (rec.timing.finished_at or "") >= (newest[key][1].timing.finished_at or ""):
-            newest[key] = (Path(path), rec)
-    return newest
+        """``chexpert-cls — linear (preset tiny)``; ``rsna-cls@v2 [mrm split] — linear v2`` where needed."""
+        task = self.task + (f"@v{self.task_version}" if self.task_version != 1 else "")
+        task += f" [{self.split} split]" if self.split else ""
+        protocol = self.protocol + (f" v{self.protocol_version}" if self.show_protocol_version else "")
+        return f"{task} — {protocol}" + (f" (preset {self.preset})" if self.preset != "default" else "")
 
 
 def _order(names: set[str], primary: str) -> list[str]:
@@ -80,34 +79,55 @@ def _order(names: set[str], primary: str) -> list[str]:
     return [n for n in wanted if n in names] + sorted(names - set(wanted))
 
 
-def fairness_tables(records) -> list[FairnessTable]:
-    """The fairness tables of ``records`` (``(path, ResultRecord)`` pairs), sorted by protocol, preset, task."""
-    from ecamp_bench.evaluation.classification_extras import reliability_path
+def fairness_tables(records, rows: list[dict] | None = None) -> list[FairnessTable]:
+    """The fairness tables of ``records`` (``(path, ResultRecord)`` pairs), sorted by protocol, preset, task.
 
+    ``rows``: the tidy rows of the same records (:func:`ecamp_bench.results.store.tidy_rows`) when the caller already
+    has them. The rows of a table are the main tables' rows (:func:`~ecamp_bench.leaderboard.aggregate.assign_rows`)
+    at each fraction, each seed from the record that counts for it there
+    (:func:`~ecamp_bench.leaderboard.aggregate.latest_per_seed`).
+    """
+    from ecamp_bench.evaluation.classification_extras import reliability_path
+    from ecamp_bench.leaderboard.aggregate import assign_rows, latest_per_seed
+
+    if rows is None:
+        from ecamp_bench.results.store import ScanResult, tidy_rows
+
+        rows = tidy_rows(ScanResult(records=list(records)))
+    metrics_of: dict[str, list[dict]] = {}  # record file → its tidy rows (one per metric, in the record's order)
+    for row in rows:
+        metrics_of.setdefault(row["file"], []).append(row)
+    latest, _ = latest_per_seed(assign_rows(rows))
     grouped: dict[tuple, dict[tuple, FairnessRow]] = {}
     primaries: dict[tuple, str] = {}
-    for (protocol, preset, task, fraction, backbone, seed), (path, rec) in sorted(
-        _newest(records).items(), key=lambda kv: str(kv[0])
-    ):
-        wanted = [m for m in rec.metrics if fairness_metric(m.name)]
+    for key, primary in sorted(latest.items(), key=lambda kv: (kv[0].cell, kv[0].row, kv[0].seed)):
+        wanted = [m for m in metrics_of[primary["file"]] if fairness_metric(m["metric"])]
         if not wanted:
             continue
-        table_key = (protocol, preset, task)
-        primaries[table_key] = rec.primary_metric
-        row = grouped.setdefault(table_key, {}).setdefault((backbone, fraction), FairnessRow(backbone, fraction))
-        for m in [rec.primary, *wanted]:
-            if m is not None:
-                row.values.setdefault(m.name, []).append(m.value)
-        row.seeds.append(seed)
-        if seed == min(row.seeds) and reliability_path(path).is_file():
-            row.reliability = reliability_path(path)
-    tables = []
-    for (protocol, preset, task), rows in sorted(grouped.items()):
-        names = {name for row in rows.values() for name in row.values}
-        ordered = [r for _, r in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
-        tables.append(
-            FairnessTable(protocol, preset, task, _order(names, primaries[(protocol, preset, task)]), ordered)
+        cell_key = key.cell
+        table_key = (cell_key.table, cell_key.task, cell_key.task_version, cell_key.split)
+        primaries[table_key] = cell_key.metric
+        row = grouped.setdefault(table_key, {}).setdefault(
+            (key.row, cell_key.fraction), FairnessRow(key.row, cell_key.fraction)
         )
+        for m in [primary, *wanted]:
+            row.values.setdefault(m["metric"], []).append(m["value"])
+        row.seeds.append(key.seed)
+        path = reliability_path(Path(primary["file"]))
+        if key.seed == min(row.seeds) and path.is_file():
+            row.reliability = path
+    tables = []
+    for table_key, by_row in sorted(grouped.items()):
+        table, task, task_version, split = table_key
+        names = {name for row in by_row.values() for name in row.values}
+        ordered = [r for _, r in sorted(by_row.items())]
+        tables.append(FairnessTable(table.protocol, table.preset, task, _order(names, primaries[table_key]), ordered,
+                                    table.protocol_version, task_version, split))
+    versions: dict[tuple, set[int]] = {}
+    for t in tables:
+        versions.setdefault((t.protocol, t.preset, t.task, t.task_version, t.split), set()).add(t.protocol_version)
+    for t in tables:
+        t.show_protocol_version = len(versions[(t.protocol, t.preset, t.task, t.task_version, t.split)]) > 1
     return tables
 
 
@@ -160,25 +180,18 @@ def fairness_markdown(tables: list[FairnessTable]) -> str:
 
 
 def rich_sections(tables: list[FairnessTable], costs: list[CostRow]) -> list:
-    """The fairness and cost sections for a terminal: :class:`rich.table.Table` objects, each section's legend
-    after its tables (the markdown forms are for files)."""
-    from rich.table import Table
-
+    """The fairness and cost sections for a terminal: tables (:class:`~ecamp_bench.leaderboard.render.LabelledTable`:
+    texts are data, never rich markup; row labels never cut), each section's legend after its tables (the markdown
+    forms are for files)."""
     from rich.text import Text
 
-    def grid(title: str, header: list[str], rows: list[list[str]]) -> Table:
-        out = Table(title=title, title_justify="left")
-        for i, name in enumerate(header):
-            out.add_column(name, justify="left" if i == 0 else "right", style="bold" if i == 0 else None)
-        for row in rows:
-            out.add_row(*row)
-        return out
+    from ecamp_bench.leaderboard.render import LabelledTable
 
-    out: list = [grid(f"fairness and calibration: {t.title}", *fairness_grid(t)) for t in tables]
+    out: list = [LabelledTable(f"fairness and calibration: {t.title}", *fairness_grid(t), keys=2) for t in tables]
     if tables:
         out.append(Text(FAIRNESS_LEGEND.replace("`", "")))
     if costs:
-        out += [grid("cost", list(COST_HEADERS), [_cost_cells(r) for r in costs]), Text(COST_LEGEND)]
+        out += [LabelledTable("cost", list(COST_HEADERS), [_cost_cells(r) for r in costs]), Text(COST_LEGEND)]
     return out
 
 

@@ -264,7 +264,7 @@ def build_report(
         references=load_references(references) if references is not None else [],
         plots=plots, dataset_notes=notes, synthetic=synthetic, protocol_notes=protocol_notes,
         generated_at=utc_now(), n_records=len(scanned.records), probe_html=probe_html,
-        fairness_html=fairness_html(fairness_tables(scanned.records)),
+        fairness_html=fairness_html(fairness_tables(scanned.records, rows)),
         cost_html=cost_html(cost_rows(scanned.records)) if cost else "",
         run_note=header_text(folder),
     )

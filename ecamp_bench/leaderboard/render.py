@@ -4,7 +4,8 @@
   ``(n=k)`` after every value, with ``*`` when the cell has fewer seeds than its table's maximum and ``‡``
   when it has fewer than 3 training runs (one training run: not significant by design).
 - csv: the tidy long form (one row per record × metric), lossless and pandas-ready.
-- json: the pivot. rich: a :class:`rich.table.Table` per protocol with right-aligned numbers.
+- json: the pivot. rich: a table per protocol with right-aligned numbers (:class:`LabelledTable`: every text is data,
+  never rich markup, and a row label is never cut).
 """
 
 from __future__ import annotations
@@ -97,20 +98,98 @@ def table_notes(table: LeaderboardTable) -> list[str]:
 
 
 def to_rich(pivot: Pivot) -> list:
-    """A list of :class:`rich.table.Table`, one per protocol (best per column in bold green), then the legends the
+    """A list of :class:`LabelledTable`, one per protocol (best per column in bold green), then the legends the
     tables need (:func:`table_notes`), each once, as plain text."""
-    from rich.table import Table
     from rich.text import Text
 
     tables: list = []
     notes: list[str] = []
     for t in pivot.tables:
         notes += [n for n in table_notes(t) if n not in notes]
-        table = Table(title=t.title, title_justify="left")
-        table.add_column("backbone", style="bold")
-        for column in t.columns:
-            table.add_column(column.label, justify="right")
-        for backbone in t.backbones:
-            table.add_row(backbone, *row_texts(t, backbone, "[bold green]{}[/]"))
-        tables.append(table)
+        rows, styles = [], {}
+        for i, backbone in enumerate(t.backbones):
+            rows.append([backbone, *row_texts(t, backbone, "{}")])
+            styles.update({(i, col + 1): "bold green" for col in range(len(t.columns))
+                           if (c := t.cells.get((backbone, col))) is not None and c.best and c.mean is not None})
+        tables.append(LabelledTable(t.title, ["backbone", *(c.label for c in t.columns)], rows, styles))
     return tables + [Text(note) for note in notes]
+
+
+#: Border and padding around the columns of a rich table (``box.HEAVY_HEAD``, padding 1 each side): ``3`` per column
+#: (its padding and the rule on its left) plus ``1`` for the right edge.
+_PER_COLUMN, _EDGE = 3, 1
+
+
+class LabelledTable:
+    """A terminal table whose first column holds row labels (backbones, run identities), rendered as one or more
+    :class:`rich.table.Table` sized to the console when printed.
+
+    Every text (title, headers, cells) is data: escaped, never read as rich markup (``auc[sex=F]``,
+    ``name [weights 1a2b3c4d]``). A row label is never cut: it stays on one line when the whole table fits,
+    else its column is as wide as the room the other columns leave at their natural widths, but never narrower than
+    the longest word of a label (a label wraps at spaces only) nor wider than its longest label. The other columns
+    shrink and fold (never ``…``); when they would have to become narrower than their longest word, the columns that
+    do not fit continue in another table (``(continued)``) that repeats the first ``keys`` columns (the label, and
+    e.g. the fraction of a fairness row). ``styles``: (row, column) → a rich style for that cell (e.g. the best of
+    a column)."""
+
+    def __init__(self, title: str, header: list[str], rows: list[list[str]],
+                 styles: dict[tuple[int, int], str] | None = None, *, keys: int = 1, label_style: str = "bold") -> None:
+        self.title, self.header, self.rows = title, header, rows
+        self.styles, self.keys, self.label_style = styles or {}, keys, label_style
+
+    def widths(self, width: int) -> tuple[int, list[list[int]]]:
+        """The label column's width and the indices of the columns after the keys in each table on a
+        ``width``-column console."""
+        from rich.cells import cell_len
+
+        columns = list(zip(self.header, *self.rows))
+        natural = [max(cell_len(text) for text in column) for column in columns]
+        word = [max((cell_len(w) for text in column for w in text.split()), default=0) for column in columns]
+        others = list(range(self.keys, len(columns)))
+        if sum(natural) + _PER_COLUMN * len(columns) + _EDGE <= width:
+            return natural[0], [others]
+        room = width - sum(natural[i] + _PER_COLUMN for i in range(1, len(columns))) - _PER_COLUMN - _EDGE
+        label = max(word[0], min(natural[0], room))
+        start = label + _PER_COLUMN + _EDGE + sum(natural[i] + _PER_COLUMN for i in range(1, self.keys))
+
+        def fits(part: list[int]) -> bool:
+            """Whether no column of ``part`` gets narrower than its longest word: rich narrows the widest columns
+            to one level (never below it: rich shares the width left over one level exactly)."""
+            room = width - start - _PER_COLUMN * len(part)
+            level = max(natural[i] for i in part)
+            while level > 0 and sum(min(natural[i], level) for i in part) > room:
+                level -= 1
+            return all(word[i] <= level for i in part if natural[i] > level)
+
+        parts: list[list[int]] = [[]]
+        for i in others:
+            if parts[-1] and not fits([*parts[-1], i]):
+                parts.append([])
+            parts[-1].append(i)
+        return label, parts
+
+    def tables(self, width: int) -> list:
+        """The :class:`rich.table.Table` objects for a ``width``-column console."""
+        from rich.markup import escape
+        from rich.table import Table
+
+        label, parts = self.widths(width)
+        out = []
+        for n, part in enumerate(parts):
+            title = self.title + (" (continued)" if n else "")
+            table = Table(title=escape(title), title_justify="left")
+            table.add_column(escape(self.header[0]), style=self.label_style, width=label, overflow="fold")
+            for i in [*range(1, self.keys), *part]:
+                table.add_column(escape(self.header[i]), justify="right", overflow="fold")
+            for r, row in enumerate(self.rows):
+                cells = [escape(row[0])]
+                for i in [*range(1, self.keys), *part]:
+                    style = self.styles.get((r, i))
+                    cells.append(f"[{style}]{escape(row[i])}[/]" if style else escape(row[i]))
+                table.add_row(*cells)
+            out.append(table)
+        return out
+
+    def __rich_console__(self, console, options):
+        yield from self.tables(options.max_width)
