@@ -94,8 +94,10 @@ def find_pairs(rows: list[dict], a: str, b: str, task: str, fraction: float, pro
                       if ra.get("split_sha256") and ra.get("split_sha256") == rb.get("split_sha256")]
         pairs[seed] = max(same_split, key=lambda p: max(r.get("finished_at") or "" for r in p),
                           default=(all_a[seed][0], all_b[seed][0]))
-    _one_identity(a, task, [ra for ra, _ in pairs.values()])
-    _one_identity(b, task, [rb for _, rb in pairs.values()])
+    from ecamp_bench.sweep.grid import short_backbone
+
+    _one_identity(short_backbone(a), task, [ra for ra, _ in pairs.values()])
+    _one_identity(short_backbone(b), task, [rb for _, rb in pairs.values()])
     return pairs
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from ecamp_bench.leaderboard.aggregate import LeaderboardTable, Pivot
 from ecamp_bench.leaderboard.plots import Plot
 from ecamp_bench.leaderboard.reference import REPORTED, ReferenceRow, rows_for_table
-from ecamp_bench.leaderboard.render import MISSING, cell_text
+from ecamp_bench.leaderboard.render import MISSING, cell_text, shown_best
 from ecamp_bench.leaderboard.significance import MARK, Significance, legend
 from ecamp_bench.leaderboard.training_noise import LEGEND as TRAINING_NOISE_LEGEND
 from ecamp_bench.leaderboard.training_noise import MIN_TRAINING_RUNS
@@ -119,7 +119,7 @@ def _table_html(index: int, table: LeaderboardTable, inputs: ReportInputs) -> st
                 p = sig.max_p
                 title = (f' title="vs {escape(sig.runner_up)}: '
                          + (f"max p = {p:.3g}" if p is not None else escape(sig.reason or "untested")) + '"')
-            css = "num best" if cell is not None and cell.best and text != MISSING else "num"
+            css = "num best" if shown_best(cell) else "num"
             cells.append(f'<td class="{css}"{title}>{escape(text)}{mark}</td>')
         lines.append(f"<tr><th>{escape(backbone)}</th>{''.join(cells)}</tr>")
     lines.append("</tbody>")

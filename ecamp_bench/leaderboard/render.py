@@ -32,6 +32,12 @@ def cell_text(cell: Cell | None, digits: int = 3) -> str:
     return f"{cell.mean:.{digits}f}{std} (n={cell.n}){flag}{few}{cell.mark}"
 
 
+def shown_best(cell: Cell | None) -> bool:
+    """Whether ``cell`` is drawn as its column's best (bold in markdown and HTML, green on a terminal): a best cell
+    with a value."""
+    return cell is not None and cell.best and cell.mean is not None
+
+
 def row_texts(table: LeaderboardTable, backbone: str, best: str) -> list[str]:
     """:func:`cell_text` of each column of ``backbone``'s row, a cell marked best written as ``best.format(text)``
     (``"**{}**"`` in markdown)."""
@@ -39,7 +45,7 @@ def row_texts(table: LeaderboardTable, backbone: str, best: str) -> list[str]:
     for col in range(len(table.columns)):
         cell = table.cells.get((backbone, col))
         text = cell_text(cell)
-        texts.append(best.format(text) if cell is not None and cell.best and text != MISSING else text)
+        texts.append(best.format(text) if shown_best(cell) else text)
     return texts
 
 
@@ -110,7 +116,7 @@ def to_rich(pivot: Pivot) -> list:
         for i, backbone in enumerate(t.backbones):
             rows.append([backbone, *row_texts(t, backbone, "{}")])
             styles.update({(i, col + 1): "bold green" for col in range(len(t.columns))
-                           if (c := t.cells.get((backbone, col))) is not None and c.best and c.mean is not None})
+                           if shown_best(t.cells.get((backbone, col)))})
         tables.append(LabelledTable(t.title, ["backbone", *(c.label for c in t.columns)], rows, styles))
     return tables + [Text(note) for note in notes]
 
